@@ -1,0 +1,12 @@
+//! `krl-lang`: the KRL language without I/O — syntax (grammar, AST,
+//! diagnostics) and static checks. Builds without tokio, sled or axum.
+//!
+//! # Layout
+//!
+//! * [`syntax`] — pest grammar → typed AST with spans; syntax errors.
+//! * [`check`] — compile-time checks over the AST (krl-language.md 3.6).
+
+#![warn(missing_docs)]
+
+pub mod check;
+pub mod syntax;

@@ -1,0 +1,12 @@
+//! Syntax: the pest grammar (`grammar/krl.pest`), the typed AST with spans,
+//! and diagnostics. Uses pest only; nothing outside this module sees pest
+//! types.
+
+pub mod ast;
+pub mod diag;
+mod expected;
+mod grammar;
+mod parser;
+
+pub use diag::{Diagnostic, LineIndex, Severity};
+pub use parser::{parse_expr, parse_ruleset};
