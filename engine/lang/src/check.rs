@@ -1,9 +1,1011 @@
-//! Compile-time checks (krl-language.md 3.6).
+//! Compile-time checks over the AST (krl-language.md 3.3, 3.6, 4.10, 7.1).
+//! A ruleset with any error here is refused at registration; warnings
+//! (classic constructs, suspicious but legal code) are reported only.
+//!
+//! The full list of checks, with examples, is in docs/checks.md. Names
+//! are resolved the way the runtime will resolve them: lexical scopes,
+//! sequential declarations, functions seeing later names of their block.
 
-use crate::syntax::ast::Ruleset;
+use crate::library::{self, is_reserved};
+use crate::syntax::ast::*;
 use crate::syntax::Diagnostic;
+use std::collections::{HashMap, HashSet};
 
 /// Every problem found in `rs`, errors and warnings, in source order.
-pub fn check_ruleset(_rs: &Ruleset) -> Vec<Diagnostic> {
-    Vec::new()
+pub fn check_ruleset(rs: &Ruleset) -> Vec<Diagnostic> {
+    let mut c = Checker::new(rs);
+    c.ruleset(rs);
+    let mut diags = c.diags;
+    diags.sort_by_key(|d| (d.span.start, d.span.end));
+    diags
+}
+
+/// What a name is bound to, as far as the checker can tell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// a plain value (or unknown: a parameter, a setting variable)
+    Value,
+    /// a function literal
+    Function,
+    /// a defaction (or a built-in action)
+    Action,
+}
+
+fn kind_of(e: &Expr) -> Kind {
+    match e.kind {
+        ExprKind::Function { .. } => Kind::Function,
+        ExprKind::Defaction { .. } => Kind::Action,
+        _ => Kind::Value,
+    }
+}
+
+struct Frame {
+    names: HashMap<String, Kind>,
+    /// Names declared later in the same block: visible only from inside
+    /// function bodies (which run after the block is evaluated).
+    later: HashMap<String, Kind>,
+    fn_depth: u32,
+}
+
+struct Checker {
+    diags: Vec<Diagnostic>,
+    frames: Vec<Frame>,
+    fn_depth: u32,
+    /// `use module` aliases (or single-identifier rids).
+    aliases: HashSet<String>,
+    /// setting/foreach variable → the rule that binds it, for hints.
+    rule_vars: HashMap<String, String>,
+}
+
+impl Checker {
+    fn new(rs: &Ruleset) -> Checker {
+        let mut rule_vars = HashMap::new();
+        for r in &rs.rules {
+            let mut names = Vec::new();
+            if let Some(Select::When { expr, .. }) = &r.select {
+                collect_settings(expr, &mut names);
+            }
+            for f in &r.foreach {
+                names.extend(f.setting.iter().map(|i| i.name.clone()));
+            }
+            for n in names {
+                rule_vars.entry(n).or_insert_with(|| r.name.name.clone());
+            }
+        }
+        Checker {
+            diags: Vec::new(),
+            frames: Vec::new(),
+            fn_depth: 0,
+            aliases: HashSet::new(),
+            rule_vars,
+        }
+    }
+
+    fn error(&mut self, span: Span, msg: impl Into<String>) {
+        self.diags.push(Diagnostic::error(span, msg));
+    }
+
+    fn warn(&mut self, span: Span, msg: impl Into<String>) {
+        self.diags.push(Diagnostic::warning(span, msg));
+    }
+
+    fn push(&mut self) {
+        self.frames.push(Frame {
+            names: HashMap::new(),
+            later: HashMap::new(),
+            fn_depth: self.fn_depth,
+        });
+    }
+
+    fn pop(&mut self) {
+        self.frames.pop();
+    }
+
+    fn bind(&mut self, name: &Ident, kind: Kind) {
+        if is_reserved(&name.name) {
+            self.error(
+                name.span,
+                format!("`{}` is a reserved word and cannot be used as a name", name.name),
+            );
+        }
+        let frame = self.frames.last_mut().expect("a scope is open");
+        frame.later.remove(&name.name);
+        frame.names.insert(name.name.clone(), kind);
+    }
+
+    fn lookup(&self, name: &str) -> Option<Kind> {
+        for f in self.frames.iter().rev() {
+            if let Some(k) = f.names.get(name) {
+                return Some(*k);
+            }
+            if self.fn_depth > f.fn_depth {
+                if let Some(k) = f.later.get(name) {
+                    return Some(*k);
+                }
+            }
+        }
+        if library::FUNCTIONS.contains(&name) {
+            return Some(Kind::Function);
+        }
+        if name == "__testing" {
+            // always queryable; a global may override it
+            return Some(Kind::Value);
+        }
+        if library::ACTIONS.contains(&name) {
+            return Some(Kind::Action);
+        }
+        None
+    }
+
+    /// An action called in an expression: an error where the expression is
+    /// evaluated directly (globals, `pre`, postlude), a warning inside a
+    /// function body, which fails only if it is ever called.
+    fn action_as_function(&mut self, span: Span, what: &str) {
+        if self.fn_depth > 0 {
+            self.warn(
+                span,
+                format!("`{what}` is an action, not a function: this call fails when the function runs"),
+            );
+        } else {
+            self.error(
+                span,
+                format!(
+                    "`{what}` is an action, not a function: run it in an action position (an action block or a defaction), not in an expression"
+                ),
+            );
+        }
+    }
+
+    fn undefined(&mut self, name: &str, span: Span) {
+        let hint = match self.rule_vars.get(name) {
+            Some(rule) => format!(
+                " (`{name}` is a setting or foreach variable of rule `{rule}`, visible only in that rule's body)"
+            ),
+            None => String::new(),
+        };
+        self.error(span, format!("undefined name `{name}`{hint}"));
+    }
+
+    fn known_domain(&self, domain: &str) -> bool {
+        self.aliases.contains(domain) || library::module(domain).is_some()
+    }
+
+    fn unknown_domain(&mut self, domain: &str, span: Span) {
+        self.error(
+            span,
+            format!(
+                "unknown module `{domain}`: not a built-in module and no `use module ... alias {domain}` in meta"
+            ),
+        );
+    }
+
+    // ------------------------------------------------------------ ruleset
+
+    fn ruleset(&mut self, rs: &Ruleset) {
+        for ig in &rs.ignored {
+            self.warn(
+                ig.span,
+                format!("classic construct `{}` is accepted and ignored", ig.what),
+            );
+        }
+        // aliases first: meta expressions may use them
+        for m in &rs.meta {
+            if let MetaKind::Use { rid, alias, .. } = &m.kind {
+                match alias {
+                    Some(a) => self.aliases.insert(a.name.clone()),
+                    None => self.aliases.insert(rid.name.clone()),
+                };
+            }
+        }
+        self.push(); // globals (configure names first)
+        let mut configure = Vec::new();
+        for m in &rs.meta {
+            if let MetaKind::Configure { decls } = &m.kind {
+                configure.extend(decls.iter());
+            }
+        }
+        for d in &configure {
+            self.expr(&d.value);
+            self.bind(&d.name, kind_of(&d.value));
+        }
+        for m in &rs.meta {
+            if let MetaKind::Use { with, version, .. } = &m.kind {
+                for d in with {
+                    self.expr(&d.value);
+                }
+                if let Some(v) = version {
+                    self.expr(v);
+                }
+            }
+        }
+        self.meta(rs);
+        self.decls(&rs.global);
+        self.meta_names(rs, &configure);
+        self.rules(rs);
+        self.pop();
+    }
+
+    fn meta(&mut self, rs: &Ruleset) {
+        let mut seen: HashMap<&'static str, Span> = HashMap::new();
+        for m in &rs.meta {
+            let single = match &m.kind {
+                MetaKind::Name { value } => Some(("name", Some(value))),
+                MetaKind::Description { value } => Some(("description", Some(value))),
+                MetaKind::Author { value } => Some(("author", Some(value))),
+                MetaKind::Version { value } => Some(("version", Some(value))),
+                MetaKind::Logging { .. } => Some(("logging", None)),
+                MetaKind::Key { value, .. } => {
+                    self.expr(value);
+                    None
+                }
+                _ => None,
+            };
+            if let Some((what, value)) = single {
+                if seen.insert(what, m.span).is_some() {
+                    self.error(m.span, format!("`{what}` appears more than once in meta"));
+                }
+                if let Some(v) = value {
+                    self.expr(v);
+                }
+            }
+        }
+    }
+
+    /// shares/provides name declared globals; shared values are not actions.
+    fn meta_names(&mut self, rs: &Ruleset, configure: &[&Decl]) {
+        let globals: HashMap<&str, &Expr> = rs
+            .global
+            .iter()
+            .map(|d| (d.name.name.as_str(), &d.value))
+            .chain(configure.iter().map(|d| (d.name.name.as_str(), &d.value)))
+            .collect();
+        for m in &rs.meta {
+            let (names, verb) = match &m.kind {
+                MetaKind::Shares { names } => (names, "share"),
+                MetaKind::Provides { names } => (names, "provide"),
+                _ => continue,
+            };
+            for n in names {
+                match globals.get(n.name.as_str()) {
+                    None if verb == "share" && n.name == "__testing" => {}
+                    None => self.error(
+                        n.span,
+                        format!(
+                            "cannot {verb} `{}`: it is not declared in global",
+                            n.name
+                        ),
+                    ),
+                    Some(v) if verb == "share" && kind_of(v) == Kind::Action => self.error(
+                        n.span,
+                        format!(
+                            "cannot share `{}`: it is an action, and actions must not be shared (provide it to modules instead)",
+                            n.name
+                        ),
+                    ),
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+
+    /// A block of declarations in the current frame (language 4.10).
+    fn decls(&mut self, decls: &[Decl]) {
+        let mut first: HashMap<&str, Span> = HashMap::new();
+        for d in decls {
+            if let Some(prev) = first.insert(d.name.name.as_str(), d.name.span) {
+                let _ = prev;
+                self.error(
+                    d.name.span,
+                    format!("`{}` is declared twice in this block", d.name.name),
+                );
+            }
+        }
+        {
+            let frame = self.frames.last_mut().expect("a scope is open");
+            for d in decls {
+                frame
+                    .later
+                    .entry(d.name.name.clone())
+                    .or_insert_with(|| kind_of(&d.value));
+            }
+        }
+        for d in decls {
+            self.decl(d);
+        }
+    }
+
+    fn decl(&mut self, d: &Decl) {
+        let kind = kind_of(&d.value);
+        if kind == Kind::Value {
+            // The right-hand side sees the outer binding of its own name.
+            self.frames
+                .last_mut()
+                .expect("a scope is open")
+                .later
+                .remove(&d.name.name);
+            self.expr(&d.value);
+            self.bind(&d.name, kind);
+        } else {
+            // A function is bound first, so that it can recurse.
+            self.bind(&d.name, kind);
+            self.expr(&d.value);
+        }
+    }
+
+    // ------------------------------------------------------------ rules
+
+    fn rules(&mut self, rs: &Ruleset) {
+        let mut names: HashMap<&str, Span> = HashMap::new();
+        for r in &rs.rules {
+            if names.insert(r.name.name.as_str(), r.name.span).is_some() {
+                self.error(
+                    r.name.span,
+                    format!("duplicate rule name `{}`", r.name.name),
+                );
+            }
+            if library::RESERVED.contains(&r.name.name.as_str()) {
+                self.error(
+                    r.name.span,
+                    format!("`{}` is a reserved word and cannot name a rule", r.name.name),
+                );
+            }
+            if r.active {
+                self.rule(r);
+            }
+        }
+    }
+
+    fn rule(&mut self, r: &Rule) {
+        self.push();
+        match &r.select {
+            None => self.error(
+                r.name.span,
+                format!("rule `{}` is missing a `select`", r.name.name),
+            ),
+            Some(Select::When { expr, within }) => {
+                let mut names = Vec::new();
+                collect_setting_idents(expr, &mut names);
+                for n in &names {
+                    self.bind(n, Kind::Value);
+                }
+                self.event_expr(expr);
+                if let Some(w) = within {
+                    self.expr(&w.amount);
+                }
+            }
+            Some(Select::Where { expr }) => self.expr(expr),
+            Some(Select::Using { pattern, setting }) => {
+                self.expr(pattern);
+                for n in setting {
+                    self.bind(n, Kind::Value);
+                }
+                self.warn(
+                    pattern.span,
+                    "classic `select using` (a pageview rule) never matches an event",
+                );
+            }
+        }
+        for f in &r.foreach {
+            self.expr(&f.expr);
+            for n in &f.setting {
+                self.bind(n, Kind::Value);
+            }
+        }
+        self.push();
+        self.decls(&r.pre);
+        if let Some(block) = &r.actions {
+            self.action_block(block);
+        }
+        if let Some(p) = &r.postlude {
+            self.push();
+            self.stmts(&p.body);
+            if let Some(b) = &p.else_body {
+                self.stmts(b);
+            }
+            if let Some(b) = &p.finally_body {
+                self.stmts(b);
+            }
+            self.pop();
+        }
+        self.pop();
+        self.pop();
+    }
+
+    fn event_expr(&mut self, e: &EventExpr) {
+        match &e.kind {
+            EventKind::Simple(s) => {
+                if let Some(c) = &s.condition {
+                    self.expr(c);
+                }
+                let mut seen = HashSet::new();
+                for n in &s.setting {
+                    if !seen.insert(n.name.as_str()) {
+                        self.error(n.span, format!("`{}` is set twice", n.name));
+                    }
+                }
+            }
+            EventKind::Op { args, .. } => {
+                for a in args {
+                    self.event_expr(a);
+                }
+            }
+            EventKind::Between {
+                middle,
+                first,
+                last,
+                ..
+            } => {
+                self.event_expr(middle);
+                self.event_expr(first);
+                self.event_expr(last);
+            }
+            EventKind::Any { n, args } => {
+                if *n < 1 || *n as usize > args.len() {
+                    self.error(
+                        e.span,
+                        format!(
+                            "`any {n}` needs between 1 and {} (the number of its arguments)",
+                            args.len()
+                        ),
+                    );
+                }
+                for a in args {
+                    self.event_expr(a);
+                }
+            }
+            EventKind::Aggregate {
+                kind, n, inner, ..
+            } => {
+                if *n < 1 {
+                    let word = match kind {
+                        AggregateKind::Count => "count",
+                        AggregateKind::Repeat => "repeat",
+                    };
+                    self.error(e.span, format!("`{word} 0` never fires: use 1 or more"));
+                }
+                self.event_expr(inner);
+            }
+            EventKind::Web { .. } => self.warn(
+                e.span,
+                "classic web event (pageview, web click...) never matches an event",
+            ),
+        }
+    }
+
+    // ------------------------------------------------------------ actions
+
+    fn action_block(&mut self, b: &ActionBlock) {
+        if let Some(c) = &b.condition {
+            self.expr(c);
+        }
+        let choose = match &b.kind {
+            BlockKind::Choose { expr } => {
+                self.expr(expr);
+                true
+            }
+            _ => false,
+        };
+        for a in &b.actions {
+            if choose && a.label.is_none() {
+                self.error(
+                    a.span,
+                    "every action inside a `choose` block needs a label (`label => action`)",
+                );
+            }
+            self.action(a);
+        }
+    }
+
+    fn action(&mut self, a: &Action) {
+        self.args(&a.args);
+        for m in &a.modifiers {
+            self.expr(&m.value);
+        }
+        match &a.domain {
+            Some(d) => {
+                if !self.known_domain(&d.name) {
+                    self.unknown_domain(&d.name, d.span);
+                }
+            }
+            None => match self.lookup(&a.name.name) {
+                None => self.error(
+                    a.name.span,
+                    format!(
+                        "unknown action `{}`: not a built-in action nor a defaction in scope",
+                        a.name.name
+                    ),
+                ),
+                Some(Kind::Function) if a.name.name != "noop" => self.warn(
+                    a.name.span,
+                    format!("`{}` is a function, not an action: it will fail when run", a.name.name),
+                ),
+                Some(_) => {}
+            },
+        }
+        if a.setting.len() > 1 {
+            self.error(
+                a.setting[1].span,
+                "an action returns one value: `setting(...)` takes one name",
+            );
+        }
+        for n in &a.setting {
+            self.bind(n, Kind::Value);
+        }
+    }
+
+    fn args(&mut self, args: &[Arg]) {
+        let mut named = false;
+        for a in args {
+            match &a.name {
+                Some(_) => named = true,
+                None if named => self.error(
+                    a.span,
+                    "a positional argument cannot follow a named one (`f(a = 1, 2)`)",
+                ),
+                None => {}
+            }
+            self.expr(&a.value);
+        }
+    }
+
+    // ------------------------------------------------------------ postlude
+
+    fn stmts(&mut self, stmts: &[Stmt]) {
+        for s in stmts {
+            if let Some(Guard::If { expr }) = &s.guard {
+                self.expr(expr);
+            }
+            match &s.kind {
+                StmtKind::Decl(d) => self.decl(d),
+                StmtKind::Assign { target, value } => {
+                    self.persistent(target);
+                    self.expr(value);
+                }
+                StmtKind::Increment {
+                    target, by, from, ..
+                } => {
+                    self.persistent(target);
+                    self.expr(by);
+                    self.expr(from);
+                }
+                StmtKind::Clear { target } => self.persistent(target),
+                StmtKind::Raise { event, for_rid } => {
+                    self.event_ref(event);
+                    if let Some(r) = for_rid {
+                        self.expr(r);
+                    }
+                }
+                StmtKind::Schedule {
+                    event,
+                    when,
+                    setting,
+                } => {
+                    self.event_ref(event);
+                    match when {
+                        ScheduleWhen::At { expr } | ScheduleWhen::Repeat { expr } => {
+                            self.expr(expr)
+                        }
+                    }
+                    if let Some(n) = setting {
+                        self.bind(n, Kind::Value);
+                    }
+                }
+                StmtKind::Log { expr, .. } | StmtKind::Error { expr, .. } => self.expr(expr),
+                StmtKind::Last => {}
+            }
+        }
+    }
+
+    fn persistent(&mut self, p: &Persistent) {
+        if let Some(path) = &p.path {
+            self.expr(path);
+        }
+    }
+
+    fn event_ref(&mut self, e: &EventRef) {
+        match &e.event_type.kind {
+            // classic: `raise explicit event foo` names the type `foo`
+            ExprKind::Ident { name } if self.lookup(name).is_none() => {}
+            _ => self.expr(&e.event_type),
+        }
+        if let Some(a) = &e.attributes {
+            self.expr(a);
+        }
+    }
+
+    // ------------------------------------------------------------ expressions
+
+    fn expr(&mut self, e: &Expr) {
+        match &e.kind {
+            ExprKind::Null
+            | ExprKind::Bool { .. }
+            | ExprKind::Number { .. }
+            | ExprKind::Str { .. }
+            | ExprKind::Regex { .. } => {}
+            ExprKind::Template { parts } => {
+                for p in parts {
+                    if let StrPart::Expr { expr } = p {
+                        self.expr(expr);
+                    }
+                }
+            }
+            ExprKind::Array { items } => {
+                for i in items {
+                    self.expr(i);
+                }
+            }
+            ExprKind::Map { entries } => {
+                for (_, v) in entries {
+                    self.expr(v);
+                }
+            }
+            ExprKind::Ident { name } => {
+                if self.lookup(name).is_none() {
+                    self.undefined(name, e.span);
+                }
+            }
+            ExprKind::Domain { domain, .. } => {
+                if !self.known_domain(domain) {
+                    self.unknown_domain(domain, e.span);
+                }
+            }
+            ExprKind::Unary { expr, .. } => self.expr(expr),
+            ExprKind::Binary { left, right, .. } => {
+                self.expr(left);
+                self.expr(right);
+            }
+            ExprKind::Cond {
+                test,
+                then,
+                otherwise,
+            } => {
+                self.expr(test);
+                self.expr(then);
+                self.expr(otherwise);
+            }
+            ExprKind::Call { callee, args } => {
+                self.call_target(callee);
+                self.args(args);
+            }
+            ExprKind::Method {
+                receiver,
+                domain,
+                name,
+                args,
+            } => {
+                self.expr(receiver);
+                match domain {
+                    Some(d) => {
+                        if !self.known_domain(d) {
+                            self.unknown_domain(d, name.span);
+                        }
+                    }
+                    None => match self.lookup(&name.name) {
+                        None => self.error(
+                            name.span,
+                            format!("unknown function `{}` (used as a method)", name.name),
+                        ),
+                        Some(Kind::Action) if name.name != "noop" => {
+                            self.action_as_function(name.span, &name.name)
+                        }
+                        Some(_) => {}
+                    },
+                }
+                self.args(args);
+            }
+            ExprKind::Path { target, path } => {
+                self.expr(target);
+                self.expr(path);
+            }
+            ExprKind::Index { target, index } => {
+                self.expr(target);
+                self.expr(index);
+            }
+            ExprKind::Property { target, .. } => self.expr(target),
+            ExprKind::Function {
+                params,
+                body,
+                result,
+            } => {
+                self.fn_depth += 1;
+                self.params(params);
+                self.push();
+                self.decls(body);
+                self.expr(result);
+                self.pop();
+                self.pop();
+                self.fn_depth -= 1;
+            }
+            ExprKind::Defaction {
+                params,
+                body,
+                actions,
+                result,
+            } => {
+                self.fn_depth += 1;
+                self.params(params);
+                self.push();
+                self.decls(body);
+                self.action_block(actions);
+                if let Some(r) = result {
+                    self.expr(r);
+                }
+                self.pop();
+                self.pop();
+                self.fn_depth -= 1;
+            }
+        }
+    }
+
+    /// What is called in `callee(args)` must be a function, not an action.
+    fn call_target(&mut self, callee: &Expr) {
+        match &callee.kind {
+            ExprKind::Ident { name } => match self.lookup(name) {
+                None => self.undefined(name, callee.span),
+                Some(Kind::Action) if name != "noop" => self.action_as_function(callee.span, name),
+                Some(_) => {}
+            },
+            ExprKind::Domain { domain, name } => {
+                if domain == "event" && name == "attrs" {
+                    self.error(
+                        callee.span,
+                        "`event:attrs` is not a function: read one attribute with `event:attrs{\"name\"}`",
+                    );
+                } else if let Some(m) = library::module(domain) {
+                    if m.actions.contains(&name.as_str()) && !self.aliases.contains(domain) {
+                        self.action_as_function(callee.span, &format!("{domain}:{name}"));
+                    }
+                } else if !self.aliases.contains(domain) {
+                    self.unknown_domain(domain, callee.span);
+                }
+            }
+            _ => self.expr(callee),
+        }
+    }
+
+    /// Parameters open a frame; defaults see the earlier parameters.
+    fn params(&mut self, params: &[Param]) {
+        self.push();
+        let mut seen = HashSet::new();
+        let mut defaulted = false;
+        for p in params {
+            if !seen.insert(p.name.name.as_str()) {
+                self.error(p.name.span, format!("duplicate parameter `{}`", p.name.name));
+            }
+            match &p.default {
+                Some(d) => {
+                    defaulted = true;
+                    self.expr(d);
+                }
+                None if defaulted => self.error(
+                    p.name.span,
+                    format!(
+                        "parameter `{}` has no default but follows one that has",
+                        p.name.name
+                    ),
+                ),
+                None => {}
+            }
+            self.bind(&p.name, Kind::Value);
+        }
+    }
+}
+
+/// Setting and aggregator names of an event expression.
+fn collect_setting_idents<'a>(e: &'a EventExpr, out: &mut Vec<&'a Ident>) {
+    match &e.kind {
+        EventKind::Simple(s) => out.extend(s.setting.iter()),
+        EventKind::Op { args, .. } | EventKind::Any { args, .. } => {
+            for a in args {
+                collect_setting_idents(a, out);
+            }
+        }
+        EventKind::Between {
+            middle,
+            first,
+            last,
+            ..
+        } => {
+            collect_setting_idents(middle, out);
+            collect_setting_idents(first, out);
+            collect_setting_idents(last, out);
+        }
+        EventKind::Aggregate {
+            inner, aggregator, ..
+        } => {
+            collect_setting_idents(inner, out);
+            if let Some(a) = aggregator {
+                out.extend(a.names.iter());
+            }
+        }
+        EventKind::Web { setting, .. } => out.extend(setting.iter()),
+    }
+}
+
+fn collect_settings(e: &EventExpr, out: &mut Vec<String>) {
+    let mut ids = Vec::new();
+    collect_setting_idents(e, &mut ids);
+    out.extend(ids.into_iter().map(|i| i.name.clone()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::syntax::parse_ruleset;
+
+    fn errors(src: &str) -> Vec<String> {
+        let rs = parse_ruleset(src).expect("test source parses");
+        check_ruleset(&rs)
+            .into_iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.message)
+            .collect()
+    }
+
+    macro_rules! fails {
+        ($src:expr, $msg:expr) => {{
+            let errs = errors($src);
+            assert!(
+                errs.iter().any(|m| m.contains($msg)),
+                "expected an error containing {:?}, got {:?}",
+                $msg,
+                errs
+            );
+        }};
+    }
+
+    macro_rules! passes {
+        ($src:expr) => {{
+            let errs = errors($src);
+            assert!(errs.is_empty(), "unexpected errors {:?}", errs);
+        }};
+    }
+
+    #[test]
+    fn duplicate_rule_names() {
+        fails!(
+            "ruleset a { rule r { select when a b } rule r { select when a c } }",
+            "duplicate rule name `r`"
+        );
+    }
+
+    #[test]
+    fn shares_and_provides_must_be_globals() {
+        fails!(
+            "ruleset a { meta { shares nope } }",
+            "cannot share `nope`: it is not declared in global"
+        );
+        fails!(
+            "ruleset a { meta { provides nope } }",
+            "cannot provide `nope`"
+        );
+        passes!("ruleset a { meta { shares x, __testing provides x } global { x = 1 } }");
+        fails!(
+            "ruleset a { meta { shares act } global { act = defaction() { noop() } } }",
+            "actions must not be shared"
+        );
+    }
+
+    #[test]
+    fn undefined_names() {
+        fails!("ruleset a { global { x = y } }", "undefined name `y`");
+        fails!("ruleset a { global { x = \"a\".nope() } }", "unknown function `nope`");
+        passes!("ruleset a { global { x = [1].length() y = length(x) } }");
+    }
+
+    #[test]
+    fn later_names_only_from_functions() {
+        passes!(
+            "ruleset a { global { even = function(n) { n == 0 => true | odd(n - 1) } odd = function(n) { n == 0 => false | even(n - 1) } } }"
+        );
+        fails!("ruleset a { global { half = later / 2 later = 4 } }", "undefined name `later`");
+    }
+
+    #[test]
+    fn declaration_sees_outer_binding_of_its_name() {
+        passes!("ruleset a { global { add = function(a, b) { a + b } } rule r { select when a b pre { add = add(1, 2) } } }");
+    }
+
+    #[test]
+    fn duplicate_declarations_and_parameters() {
+        fails!("ruleset a { global { x = 1 x = 2 } }", "declared twice");
+        fails!("ruleset a { global { f = function(a, a) { a } } }", "duplicate parameter `a`");
+        fails!(
+            "ruleset a { global { f = function(a = 1, b) { a } } }",
+            "has no default but follows"
+        );
+    }
+
+    #[test]
+    fn setting_variables_stay_in_their_rule() {
+        fails!(
+            "ruleset a { rule r1 { select when a b x re#(.*)# setting(v) } rule r2 { select when a c send_directive(v) } }",
+            "setting or foreach variable of rule `r1`"
+        );
+        passes!("ruleset a { rule r1 { select when a b x re#(.*)# setting(v) where v != \"\" pre { w = v } send_directive(w) } }");
+    }
+
+    #[test]
+    fn action_setting_is_visible_after_the_action_only() {
+        fails!(
+            "ruleset a { rule r { select when a b pre { y = d } send_directive(\"x\") setting(d) } }",
+            "undefined name `d`"
+        );
+        passes!("ruleset a { rule r { select when a b send_directive(\"x\") setting(d) fired { ent:d := d } } }");
+    }
+
+    #[test]
+    fn unknown_module_prefixes() {
+        fails!("ruleset a { global { x = nope:thing() } }", "unknown module `nope`");
+        fails!("ruleset a { rule r { select when a b nope:act() } }", "unknown module `nope`");
+        passes!("ruleset a { meta { use module io.x.y alias lib } global { x = lib:f() } }");
+        passes!("ruleset a { global { x = time:now() y = ent:v z = event:attrs{\"a\"} } }");
+    }
+
+    #[test]
+    fn actions_are_not_functions() {
+        fails!(
+            "ruleset a { rule r { select when a b pre { d = send_directive(\"x\") } } }",
+            "`send_directive` is an action"
+        );
+        fails!(
+            "ruleset a { global { act = defaction() { noop() } v = act() } }",
+            "`act` is an action"
+        );
+        fails!(
+            "ruleset a { rule r { select when a b pre { x = twilio:say(\"hi\") } } }",
+            "`twilio:say` is an action"
+        );
+        fails!(
+            "ruleset a { global { x = event:attrs(\"a\") } }",
+            "`event:attrs` is not a function"
+        );
+    }
+
+    #[test]
+    fn choose_needs_labels_and_setting_one_name() {
+        fails!(
+            "ruleset a { rule r { select when a b choose event:name { send_directive(\"x\") } } }",
+            "needs a label"
+        );
+        fails!(
+            "ruleset a { rule r { select when a b send_directive(\"x\") setting(a, b) } }",
+            "takes one name"
+        );
+    }
+
+    #[test]
+    fn named_then_positional_arguments() {
+        fails!(
+            "ruleset a { global { f = function(a, b) { a } x = f(a = 1, 2) } }",
+            "positional argument cannot follow"
+        );
+    }
+
+    #[test]
+    fn meta_properties_once() {
+        fails!("ruleset a { meta { name \"a\" name \"b\" } }", "`name` appears more than once");
+    }
+
+    #[test]
+    fn rule_needs_select_unless_inactive() {
+        fails!("ruleset a { rule r { send_directive(\"x\") } }", "missing a `select`");
+        passes!("ruleset a { rule r is inactive { send_directive(\"x\") } }");
+    }
+
+    #[test]
+    fn reserved_words_cannot_be_declared() {
+        fails!("ruleset a { global { count = 3 } }", "`count` is a reserved word");
+    }
+
+    #[test]
+    fn any_n_is_bounded() {
+        fails!("ruleset a { rule r { select when any 3 (a b, a c) } }", "`any 3` needs between 1 and 2");
+        passes!("ruleset a { rule r { select when any 2 (a b, a c) } }");
+    }
+
+    #[test]
+    fn classic_raise_type_may_be_a_bare_word() {
+        passes!("ruleset a { rule r { select when a b fired { raise explicit event foo } } }");
+    }
 }

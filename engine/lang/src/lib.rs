@@ -5,8 +5,10 @@
 //!
 //! * [`syntax`] — pest grammar → typed AST with spans; syntax errors.
 //! * [`check`] — compile-time checks over the AST (krl-language.md 3.6).
+//! * [`library`] — names of library functions, actions and modules.
 
 #![warn(missing_docs)]
 
 pub mod check;
+pub mod library;
 pub mod syntax;

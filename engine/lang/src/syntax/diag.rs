@@ -138,8 +138,8 @@ mod tests {
         assert_eq!(index.line_col(src, 0), (1, 1));
         assert_eq!(index.line_col(src, 3), (2, 1));
         assert_eq!(index.line_col(src, 5), (2, 2)); // after the two-byte ç
-        assert_eq!(index.line_col(src, 8), (3, 1));
-        assert_eq!(index.line_col(src, 9), (4, 1));
+        assert_eq!(index.line_col(src, 7), (3, 1));
+        assert_eq!(index.line_col(src, 8), (4, 1));
         assert_eq!(index.line_col(src, 99), (4, 2));
     }
 
