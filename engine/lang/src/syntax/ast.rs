@@ -69,6 +69,7 @@ pub struct Ignored {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct MetaProp {
     /// What it says.
+    #[serde(flatten)]
     pub kind: MetaKind,
     /// Where.
     pub span: Span,
@@ -224,6 +225,7 @@ pub struct Within {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct EventExpr {
     /// What kind.
+    #[serde(flatten)]
     pub kind: EventKind,
     /// Where.
     pub span: Span,
@@ -445,6 +447,7 @@ pub enum PostludeKind {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Stmt {
     /// What it does.
+    #[serde(flatten)]
     pub kind: StmtKind,
     /// `if C` / `on final`
     pub guard: Option<Guard>,
@@ -596,6 +599,7 @@ pub enum StmtKind {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Expr {
     /// What kind.
+    #[serde(flatten)]
     pub kind: ExprKind,
     /// Where.
     pub span: Span,

@@ -39,57 +39,135 @@ pub(crate) fn syntax_error_for(src: &str, entry: R) -> Diagnostic {
             }
         }
     };
-    let pos = match err.location {
+    let located = match err.location {
         InputLocation::Pos(p) => p,
         InputLocation::Span((s, _)) => s,
     };
-    if let Some(d) = unterminated(src, pos) {
+    // pest locates the error at the last rule that started; the detailed
+    // attempts know the furthest token, which is the better place.
+    let pos = err
+        .parse_attempts()
+        .map_or(located, |a| a.max_position.max(located))
+        .min(src.len());
+    let scan = scan(src);
+    if let Some((open, len, what, close)) = scan.unterminated {
+        if open <= pos {
+            return Diagnostic::error(
+                Span::new(open, open + len),
+                format!("unterminated {what}: missing the closing `{close}`"),
+            );
+        }
+    }
+    if let Some(d) = digit_then_letter(src, pos) {
         return d;
     }
     let mut wanted: BTreeSet<&'static str> = BTreeSet::new();
-    let mut tokens: BTreeSet<String> = BTreeSet::new();
+    let mut tokens: BTreeSet<&'static str> = BTreeSet::new();
     if let pest::error::ErrorVariant::ParsingError { positives, .. } = &err.variant {
-        for r in positives {
-            if let Some(d) = describe(*r) {
-                wanted.insert(d);
-            }
+        if pos == located {
+            wanted.extend(positives.iter().filter_map(|r| describe(*r)));
         }
     }
     if let Some(attempts) = err.parse_attempts() {
         for stack in attempts.call_stacks() {
-            let rk = stack.parent.unwrap_or(stack.deepest.get_rule().copied().unwrap_or(R::EOI));
-            if let Some(d) = stack.deepest.get_rule().and_then(|r| describe(*r)) {
-                wanted.insert(d);
-            } else if let Some(d) = describe(rk) {
-                wanted.insert(d);
-            }
+            wanted.extend(stack.deepest.get_rule().and_then(|r| describe(*r)));
         }
         for t in attempts.expected_tokens() {
-            // Only punctuation is worth naming (keywords come as rules);
-            // character ranges print as `a..z` and are skipped.
             let token = t.to_string();
-            let layout = ["/*", "//", "*/", "\u{FEFF}", "\u{A0}", "\u{0B}", "\u{0C}", "\u{2028}", "\u{2029}"];
-            if !token.trim().is_empty()
-                && !layout.contains(&token.as_str())
-                && !token.contains("..")
-                && token.chars().all(|c| !c.is_alphanumeric() && !c.is_whitespace())
-            {
-                tokens.insert(format!("`{token}`"));
+            if let Some(p) = PUNCTUATION.iter().find(|p| **p == token) {
+                tokens.insert(p);
             }
         }
     }
+    if src[..pos].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == '$') {
+        // a name was just read; "expected a name" would only mean "a longer one"
+        wanted.remove("a name");
+    }
+    let message = expected_message(wanted, tokens, &found_at(src, pos));
+    let mut message = message;
+    if pos >= src.trim_end().len() {
+        if let Some(open) = scan.unclosed_brace {
+            let (line, col) = super::LineIndex::new(src).line_col(src, open);
+            message.push_str(&format!(" (the `{{` at {line}:{col} is never closed)"));
+        }
+    }
+    let end = pos + found_len(src, pos);
+    Diagnostic::error(Span::new(pos, end), message)
+}
+
+/// Punctuation worth naming in "expected ..."; tokens that only start a
+/// literal or a name (`"`, `$`, `<<`...) are left out, the literal's
+/// description says it better.
+const PUNCTUATION: &[&str] = &[
+    "{", "}", "(", ")", "[", "]", ",", ";", ":", "=", ":=", "=>", "|", "<-", ">>", "+=", "-=",
+];
+
+/// Tokens that continue an expression that could already end: naming them
+/// all ("an operator, `(`, `.`...") hides what was really missing.
+const CONTINUATIONS: &[&str] = &["(", "[", "{", "=>", "|", ":", ";"];
+
+fn expected_message(
+    mut wanted: BTreeSet<&'static str>,
+    mut tokens: BTreeSet<&'static str>,
+    found: &str,
+) -> String {
+    let has = |w: &BTreeSet<&str>, prefix: &str| w.iter().any(|d| d.starts_with(prefix));
+    if tokens.contains(":=") && found == "`=`" {
+        return "expected `:=`, found `=`: entity and application variables are assigned with `:=`".into();
+    }
+    if wanted.contains("an operator") {
+        // after a complete operand: only its continuations remain
+        wanted.remove("an expression");
+    }
+    let closers = wanted.len() > 1
+        || tokens.iter().any(|t| [")", "]", "}", ","].contains(t))
+        || wanted.iter().any(|d| d.starts_with('`') && d.len() > 2 && !d[1..].starts_with(['(', '.', '[', '{']));
+    if closers {
+        // the expression could have ended here: drop what would continue it
+        wanted.remove("an operator");
+        wanted.retain(|d| !["`(`", "`.`", "`[`", "`{`"].contains(d));
+        tokens.retain(|t| !CONTINUATIONS.contains(t));
+    }
+    if has(&wanted, "an expression") || has(&wanted, "an event expression") {
+        tokens.retain(|t| !["(", "[", "{"].contains(t));
+    }
+    if has(&wanted, "a declaration") {
+        wanted.remove("a name");
+        tokens.remove("=");
+    }
+    if has(&wanted, "a map entry") {
+        wanted.remove("a string");
+    }
+    if has(&wanted, "a meta property") {
+        // the description lists them; the keyword items repeat it
+        wanted.retain(|d| !(d.starts_with('`') && d[1..].starts_with(char::is_alphabetic)) || *d == "`}`");
+    }
     let mut items: Vec<String> = wanted.iter().map(|s| s.to_string()).collect();
-    items.sort_by_key(|s| (!s.starts_with('a'), s.clone()));
-    items.extend(tokens);
+    // descriptions ("an expression") before keywords and tokens
+    items.sort_by_key(|s| (s.starts_with('`'), s.clone()));
+    items.extend(tokens.iter().map(|t| format!("`{t}`")));
     items.dedup();
-    let found = found_at(src, pos);
-    let message = if items.is_empty() {
+    if items.is_empty() {
         format!("unexpected {found}")
     } else {
         format!("expected {}, found {found}", one_of(&items))
-    };
-    let end = pos + found_len(src, pos);
-    Diagnostic::error(Span::new(pos, end), message)
+    }
+}
+
+/// `1e3`: a number directly followed by a letter.
+fn digit_then_letter(src: &str, pos: usize) -> Option<Diagnostic> {
+    let before = src[..pos.min(src.len())].chars().next_back()?;
+    let at = src[pos.min(src.len())..].chars().next()?;
+    if before.is_ascii_digit() && at.is_alphabetic() {
+        return Some(Diagnostic::error(
+            Span::new(pos, pos + found_len(src, pos)),
+            format!(
+                "a number cannot be followed directly by a letter (found `{}`): KRL numbers have no exponent or suffix",
+                &src[pos..pos + found_len(src, pos)]
+            ),
+        ));
+    }
+    None
 }
 
 /// `a`, `a or b`, `a, b or c`
@@ -107,6 +185,12 @@ fn found_at(src: &str, pos: usize) -> String {
     let Some(c) = rest.chars().next() else {
         return "the end of the file".to_string();
     };
+    if c == '\n' || c == '\r' {
+        return "the end of the line".to_string();
+    }
+    if c.is_whitespace() {
+        return "a space".to_string();
+    }
     if c.is_alphanumeric() || c == '_' || c == '$' {
         let w: String = rest
             .chars()
@@ -130,43 +214,79 @@ fn found_len(src: &str, pos: usize) -> usize {
     }
 }
 
-/// Strings, chevrons and block comments that never close are reported at
-/// their opening, which is where the user has to look.
-fn unterminated(src: &str, pos: usize) -> Option<Diagnostic> {
-    let rest = &src[pos.min(src.len())..];
-    let (open, close, what) = if rest.starts_with("/*") {
-        ("/*", "*/", "block comment")
-    } else if rest.starts_with("<<") {
-        ("<<", ">>", "chevron string")
-    } else if rest.starts_with('"') {
-        ("\"", "\"", "string")
-    } else if rest.starts_with("re#") {
-        ("re#", "#", "regular expression")
-    } else {
-        return None;
-    };
-    let body = &rest[open.len()..];
-    let mut escaped = false;
-    for (i, c) in body.char_indices() {
-        if escaped {
-            escaped = false;
-            continue;
-        }
-        if c == '\\' && open != "/*" {
-            escaped = true;
-            continue;
-        }
-        if body[i..].starts_with(close) {
-            return None;
-        }
-    }
-    Some(Diagnostic::error(
-        Span::new(pos, pos + open.len()),
-        format!("unterminated {what}: missing the closing `{close}`"),
-    ))
+/// What a rough lexical scan finds: the last unclosed `{`, and the first
+/// string, chevron, regex or block comment that never closes (reported at
+/// its opening, which is where the user has to look).
+struct Scan {
+    unclosed_brace: Option<usize>,
+    unterminated: Option<(usize, usize, &'static str, &'static str)>,
 }
 
-/// The keyword a `k_*` rk matches, or `None` for other rules.
+fn scan(src: &str) -> Scan {
+    let b = src.as_bytes();
+    // index just past `close`, or None when the text ends first
+    let skip_to = |from: usize, close: &[u8], escapes: bool| -> Option<usize> {
+        let mut j = from;
+        while j < b.len() {
+            if escapes && b[j] == b'\\' {
+                j += 2;
+                continue;
+            }
+            if b[j..].starts_with(close) {
+                return Some(j + close.len());
+            }
+            j += 1;
+        }
+        None
+    };
+    let mut open = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let rest = &b[i..];
+        let delimited: Option<(usize, &[u8], bool, &'static str, &'static str)> =
+            if rest.starts_with(b"//") {
+                i = skip_to(i, b"\n", false).unwrap_or(b.len());
+                continue;
+            } else if rest.starts_with(b"/*") {
+                Some((2, b"*/", false, "block comment", "*/"))
+            } else if rest.starts_with(b"<<") {
+                Some((2, b">>", true, "chevron string", ">>"))
+            } else if rest.starts_with(b"re#") {
+                Some((3, b"#", true, "regular expression", "#"))
+            } else if rest[0] == b'"' {
+                Some((1, b"\"", true, "string", "\""))
+            } else {
+                None
+            };
+        match delimited {
+            Some((skip, close, escapes, what, shown)) => match skip_to(i + skip, close, escapes) {
+                Some(next) => i = next,
+                None => {
+                    return Scan {
+                        unclosed_brace: open.pop(),
+                        unterminated: Some((i, skip, what, shown)),
+                    }
+                }
+            },
+            None => {
+                match rest[0] {
+                    b'{' => open.push(i),
+                    b'}' => {
+                        open.pop();
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+        }
+    }
+    Scan {
+        unclosed_brace: open.pop(),
+        unterminated: None,
+    }
+}
+
+/// The keyword a `k_*` rule matches, or `None` for other rules.
 pub(crate) fn keyword(rk: R) -> Option<&'static str> {
     match rk {
         R::k_ruleset => Some("ruleset"),
@@ -259,7 +379,7 @@ pub(crate) fn keyword(rk: R) -> Option<&'static str> {
     }
 }
 
-/// How a rk reads in "expected ..." (`None`: not worth mentioning).
+/// How a rule reads in "expected ..." (`None`: not worth mentioning).
 fn describe(rk: R) -> Option<&'static str> {
     if let Some(k) = keyword(rk) {
         return Some(keyword_text(k));
@@ -281,9 +401,9 @@ fn describe(rk: R) -> Option<&'static str> {
         R::chevron_text => None,
         R::regex => Some("a regular expression (re#...#)"),
         R::regex_body => None,
-        R::regex_slash => Some("a regular expression"),
+        R::regex_slash => None,
         R::slash_body => None,
-        R::regex_hash => Some("a regular expression"),
+        R::regex_hash => None,
         R::regex_flags => None,
         R::js_literal => None,
         R::js_body => None,
@@ -322,7 +442,7 @@ fn describe(rk: R) -> Option<&'static str> {
         R::classic_dataset => Some("a declaration (name = value)"),
         R::classic_emit => Some("a declaration (name = value)"),
         R::decl => Some("a declaration (name = value)"),
-        R::rule => Some("a rk"),
+        R::rule => Some("a rule"),
         R::rule_state => Some("`is active` or `is inactive`"),
         R::select => Some("`select`"),
         R::select_when => Some("`when` or `where`"),
@@ -369,10 +489,10 @@ fn describe(rk: R) -> Option<&'static str> {
         R::guard_if => Some("`if`"),
         R::guard_on_final => Some("`on final`"),
         R::persistent => Some("an entity variable (ent:name)"),
-        R::persistent_path => Some("`{`"),
+        R::persistent_path => None,
         R::persistent_assign => Some("a postlude statement"),
         R::persistent_increment => Some("a postlude statement"),
-        R::increment_op => Some("`+=` or `-=`"),
+        R::increment_op => None,
         R::other_assign => Some("a postlude statement"),
         R::clear_stmt => Some("a postlude statement"),
         R::classic_set => Some("a postlude statement"),
