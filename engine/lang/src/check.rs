@@ -14,7 +14,12 @@ use std::collections::{HashMap, HashSet};
 /// Every problem found in `rs`, errors and warnings, in source order.
 pub fn check_ruleset(rs: &Ruleset) -> Vec<Diagnostic> {
     let mut c = Checker::new(rs);
-    c.ruleset(rs);
+    // recursion follows the AST's nesting, bounded by the parser
+    stacker::maybe_grow(
+        crate::syntax::STACK_RED_ZONE,
+        crate::syntax::STACK_SIZE,
+        || c.ruleset(rs),
+    );
     let mut diags = c.diags;
     diags.sort_by_key(|d| (d.span.start, d.span.end));
     diags
@@ -105,7 +110,10 @@ impl Checker {
         if is_reserved(&name.name) {
             self.error(
                 name.span,
-                format!("`{}` is a reserved word and cannot be used as a name", name.name),
+                format!(
+                    "`{}` is a reserved word and cannot be used as a name",
+                    name.name
+                ),
             );
         }
         let frame = self.frames.last_mut().expect("a scope is open");
@@ -144,7 +152,9 @@ impl Checker {
         if self.fn_depth > 0 {
             self.warn(
                 span,
-                format!("`{what}` is an action, not a function: this call fails when the function runs"),
+                format!(
+                    "`{what}` is an action, not a function: this call fails when the function runs"
+                ),
             );
         } else {
             self.error(
@@ -346,7 +356,10 @@ impl Checker {
             if library::RESERVED.contains(&r.name.name.as_str()) {
                 self.error(
                     r.name.span,
-                    format!("`{}` is a reserved word and cannot name a rule", r.name.name),
+                    format!(
+                        "`{}` is a reserved word and cannot name a rule",
+                        r.name.name
+                    ),
                 );
             }
             if r.active {
@@ -453,9 +466,7 @@ impl Checker {
                     self.event_expr(a);
                 }
             }
-            EventKind::Aggregate {
-                kind, n, inner, ..
-            } => {
+            EventKind::Aggregate { kind, n, inner, .. } => {
                 if *n < 1 {
                     let word = match kind {
                         AggregateKind::Count => "count",
@@ -517,7 +528,10 @@ impl Checker {
                 ),
                 Some(Kind::Function) if a.name.name != "noop" => self.warn(
                     a.name.span,
-                    format!("`{}` is a function, not an action: it will fail when run", a.name.name),
+                    format!(
+                        "`{}` is a function, not an action: it will fail when run",
+                        a.name.name
+                    ),
                 ),
                 Some(_) => {}
             },
@@ -770,7 +784,10 @@ impl Checker {
         let mut defaulted = false;
         for p in params {
             if !seen.insert(p.name.name.as_str()) {
-                self.error(p.name.span, format!("duplicate parameter `{}`", p.name.name));
+                self.error(
+                    p.name.span,
+                    format!("duplicate parameter `{}`", p.name.name),
+                );
             }
             match &p.default {
                 Some(d) => {
@@ -889,7 +906,10 @@ mod tests {
     #[test]
     fn undefined_names() {
         fails!("ruleset a { global { x = y } }", "undefined name `y`");
-        fails!("ruleset a { global { x = \"a\".nope() } }", "unknown function `nope`");
+        fails!(
+            "ruleset a { global { x = \"a\".nope() } }",
+            "unknown function `nope`"
+        );
         passes!("ruleset a { global { x = [1].length() y = length(x) } }");
     }
 
@@ -898,7 +918,10 @@ mod tests {
         passes!(
             "ruleset a { global { even = function(n) { n == 0 => true | odd(n - 1) } odd = function(n) { n == 0 => false | even(n - 1) } } }"
         );
-        fails!("ruleset a { global { half = later / 2 later = 4 } }", "undefined name `later`");
+        fails!(
+            "ruleset a { global { half = later / 2 later = 4 } }",
+            "undefined name `later`"
+        );
     }
 
     #[test]
@@ -909,7 +932,10 @@ mod tests {
     #[test]
     fn duplicate_declarations_and_parameters() {
         fails!("ruleset a { global { x = 1 x = 2 } }", "declared twice");
-        fails!("ruleset a { global { f = function(a, a) { a } } }", "duplicate parameter `a`");
+        fails!(
+            "ruleset a { global { f = function(a, a) { a } } }",
+            "duplicate parameter `a`"
+        );
         fails!(
             "ruleset a { global { f = function(a = 1, b) { a } } }",
             "has no default but follows"
@@ -936,8 +962,14 @@ mod tests {
 
     #[test]
     fn unknown_module_prefixes() {
-        fails!("ruleset a { global { x = nope:thing() } }", "unknown module `nope`");
-        fails!("ruleset a { rule r { select when a b nope:act() } }", "unknown module `nope`");
+        fails!(
+            "ruleset a { global { x = nope:thing() } }",
+            "unknown module `nope`"
+        );
+        fails!(
+            "ruleset a { rule r { select when a b nope:act() } }",
+            "unknown module `nope`"
+        );
         passes!("ruleset a { meta { use module io.x.y alias lib } global { x = lib:f() } }");
         passes!("ruleset a { global { x = time:now() y = ent:v z = event:attrs{\"a\"} } }");
     }
@@ -984,23 +1016,35 @@ mod tests {
 
     #[test]
     fn meta_properties_once() {
-        fails!("ruleset a { meta { name \"a\" name \"b\" } }", "`name` appears more than once");
+        fails!(
+            "ruleset a { meta { name \"a\" name \"b\" } }",
+            "`name` appears more than once"
+        );
     }
 
     #[test]
     fn rule_needs_select_unless_inactive() {
-        fails!("ruleset a { rule r { send_directive(\"x\") } }", "missing a `select`");
+        fails!(
+            "ruleset a { rule r { send_directive(\"x\") } }",
+            "missing a `select`"
+        );
         passes!("ruleset a { rule r is inactive { send_directive(\"x\") } }");
     }
 
     #[test]
     fn reserved_words_cannot_be_declared() {
-        fails!("ruleset a { global { count = 3 } }", "`count` is a reserved word");
+        fails!(
+            "ruleset a { global { count = 3 } }",
+            "`count` is a reserved word"
+        );
     }
 
     #[test]
     fn any_n_is_bounded() {
-        fails!("ruleset a { rule r { select when any 3 (a b, a c) } }", "`any 3` needs between 1 and 2");
+        fails!(
+            "ruleset a { rule r { select when any 3 (a b, a c) } }",
+            "`any 3` needs between 1 and 2"
+        );
         passes!("ruleset a { rule r { select when any 2 (a b, a c) } }");
     }
 

@@ -186,6 +186,7 @@ pub struct Rule {
 /// How a rule is selected.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "type")]
+#[allow(clippy::large_enum_variant)] // one per rule; never moved on a hot path
 pub enum Select {
     /// `select when EVENTEXP [within N UNIT]`
     When {

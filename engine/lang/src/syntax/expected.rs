@@ -35,7 +35,10 @@ pub(crate) fn syntax_error_for(src: &str, entry: R) -> Diagnostic {
         match result {
             Err(e) => e,
             Ok(()) => {
-                return Diagnostic::error(Span::new(0, 0), "syntax error (the parser disagreed with itself)")
+                return Diagnostic::error(
+                    Span::new(0, 0),
+                    "syntax error (the parser disagreed with itself)",
+                )
             }
         }
     };
@@ -113,7 +116,8 @@ fn expected_message(
 ) -> String {
     let has = |w: &BTreeSet<&str>, prefix: &str| w.iter().any(|d| d.starts_with(prefix));
     if tokens.contains(":=") && found == "`=`" {
-        return "expected `:=`, found `=`: entity and application variables are assigned with `:=`".into();
+        return "expected `:=`, found `=`: entity and application variables are assigned with `:=`"
+            .into();
     }
     if wanted.contains("an operator") {
         // after a complete operand: only its continuations remain
@@ -121,7 +125,9 @@ fn expected_message(
     }
     let closers = wanted.len() > 1
         || tokens.iter().any(|t| [")", "]", "}", ","].contains(t))
-        || wanted.iter().any(|d| d.starts_with('`') && d.len() > 2 && !d[1..].starts_with(['(', '.', '[', '{']));
+        || wanted.iter().any(|d| {
+            d.starts_with('`') && d.len() > 2 && !d[1..].starts_with(['(', '.', '[', '{'])
+        });
     if closers {
         // the expression could have ended here: drop what would continue it
         wanted.remove("an operator");
@@ -140,7 +146,9 @@ fn expected_message(
     }
     if has(&wanted, "a meta property") {
         // the description lists them; the keyword items repeat it
-        wanted.retain(|d| !(d.starts_with('`') && d[1..].starts_with(char::is_alphabetic)) || *d == "`}`");
+        wanted.retain(|d| {
+            !(d.starts_with('`') && d[1..].starts_with(char::is_alphabetic)) || *d == "`}`"
+        });
     }
     let mut items: Vec<String> = wanted.iter().map(|s| s.to_string()).collect();
     // descriptions ("an expression") before keywords and tokens
@@ -375,7 +383,8 @@ pub(crate) fn keyword(rk: R) -> Option<&'static str> {
         R::k_web => Some("web"),
         R::k_mark => Some("mark"),
         R::k_forget => Some("forget"),
-        R::k_in => Some("in"),        _ => None,
+        R::k_in => Some("in"),
+        _ => None,
     }
 }
 

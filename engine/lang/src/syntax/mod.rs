@@ -9,4 +9,5 @@ mod grammar;
 mod parser;
 
 pub use diag::{Diagnostic, LineIndex, Severity};
-pub use parser::{parse_expr, parse_ruleset};
+pub use parser::{parse_expr, parse_ruleset, MAX_CHAIN, MAX_NESTING};
+pub(crate) use parser::{STACK_RED_ZONE, STACK_SIZE};

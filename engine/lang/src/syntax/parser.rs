@@ -13,8 +13,37 @@ use pest::Parser as _;
 type P<'i> = Pair<'i, R>;
 type Result<T> = std::result::Result<T, Diagnostic>;
 
+/// How deeply brackets may nest. The grammar is recursive (pest recurses
+/// once per level, several frames deep), so nesting is bounded before
+/// parsing: an error, never a stack overflow. Real rulesets nest < 20.
+pub const MAX_NESTING: usize = 256;
+
+/// How many operands one operator chain (`a + b + ...`, `x.f().g()...`,
+/// `a or b or ...`) may have: each link is one level of the AST, which is
+/// walked (and dropped) recursively.
+pub const MAX_CHAIN: usize = 1024;
+
+fn chain_too_long<T>(at: Span) -> Result<T> {
+    err_at(
+        at,
+        format!("expression chain longer than {MAX_CHAIN} links: split it into declarations"),
+    )
+}
+
+/// Stack that parsing and checking may need at [`MAX_NESTING`] (debug
+/// builds use the most); callers on small stacks (test threads, tokio
+/// workers) get a fresh segment of [`STACK_SIZE`] instead of overflowing.
+pub(crate) const STACK_RED_ZONE: usize = 4 << 20;
+/// See [`STACK_RED_ZONE`].
+pub(crate) const STACK_SIZE: usize = 16 << 20;
+
 /// Parses one ruleset.
 pub fn parse_ruleset(src: &str) -> Result<Ruleset> {
+    check_nesting(src)?;
+    stacker::maybe_grow(STACK_RED_ZONE, STACK_SIZE, || parse_ruleset_unchecked(src))
+}
+
+fn parse_ruleset_unchecked(src: &str) -> Result<Ruleset> {
     let mut pairs = match KrlParser::parse(R::file, src) {
         Ok(pairs) => pairs,
         Err(_) => return Err(expected::syntax_error(src)),
@@ -29,12 +58,67 @@ pub fn parse_ruleset(src: &str) -> Result<Ruleset> {
 
 /// Parses a lone expression (tests, benchmarks, tools).
 pub fn parse_expr(src: &str) -> Result<Expr> {
+    check_nesting(src)?;
+    stacker::maybe_grow(STACK_RED_ZONE, STACK_SIZE, || parse_expr_unchecked(src))
+}
+
+fn parse_expr_unchecked(src: &str) -> Result<Expr> {
     let mut pairs = match KrlParser::parse(R::expr_file, src) {
         Ok(pairs) => pairs,
         Err(_) => return Err(expected::syntax_error_for(src, R::expr_file)),
     };
     let file = pairs.next().expect("expr_file yields one pair");
-    build_expr(file.into_inner().next().expect("expr_file holds an expression"))
+    build_expr(
+        file.into_inner()
+            .next()
+            .expect("expr_file holds an expression"),
+    )
+}
+
+/// Refuses sources whose brackets (`(`, `[`, `{`, also inside chevrons'
+/// `#{`) nest deeper than [`MAX_NESTING`]. Double-quoted strings and
+/// comments are skipped.
+fn check_nesting(src: &str) -> Result<()> {
+    let b = src.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'/') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(Diagnostic::error(
+                        Span::new(i, i + 1),
+                        format!(
+                            "nesting deeper than {MAX_NESTING} levels: split this expression up"
+                        ),
+                    ));
+                }
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(())
 }
 
 fn span(p: &P) -> Span {
@@ -210,7 +294,12 @@ fn build_meta(p: P, ignored: &mut Vec<Ignored>) -> Result<Option<MetaProp>> {
         },
         R::meta_use_ignored | R::meta_ignored => {
             ignored.push(Ignored {
-                what: p.as_str().split_whitespace().take(2).collect::<Vec<_>>().join(" "),
+                what: p
+                    .as_str()
+                    .split_whitespace()
+                    .take(2)
+                    .collect::<Vec<_>>()
+                    .join(" "),
                 span: sp,
             });
             return Ok(None);
@@ -252,9 +341,7 @@ fn build_rule(p: P) -> Result<Rule> {
     };
     for c in it {
         match c.as_rule() {
-            R::rule_state => {
-                rk.active = !c.into_inner().any(|k| k.as_rule() == R::k_inactive)
-            }
+            R::rule_state => rk.active = !c.into_inner().any(|k| k.as_rule() == R::k_inactive),
             R::select => rk.select = Some(build_select(c)?),
             R::foreach => {
                 let fsp = span(&c);
@@ -357,6 +444,9 @@ fn build_event_expr(p: P) -> Result<EventExpr> {
     let mut operands = Vec::new();
     let mut ops = Vec::new();
     for c in p.into_inner() {
+        if operands.len() >= MAX_CHAIN {
+            return chain_too_long(span(&c));
+        }
         match c.as_rule() {
             R::ev_unary => operands.push(build_ev_unary(c)?),
             R::ev_op => ops.push(event_op(&c)),
@@ -544,9 +634,7 @@ fn build_simple_event(p: P) -> Result<SimpleEvent> {
                 });
             }
             R::setting => ev.setting = words(c),
-            R::ev_where => {
-                ev.condition = Some(build_expr(parts(c).next().expect("where expr"))?)
-            }
+            R::ev_where => ev.condition = Some(build_expr(parts(c).next().expect("where expr"))?),
             r => unreachable!("simple event part {r:?}"),
         }
     }
@@ -564,9 +652,7 @@ fn build_action_block(p: P) -> Result<ActionBlock> {
     let mut actions = Vec::new();
     for c in p.into_inner() {
         match c.as_rule() {
-            R::action_cond => {
-                condition = Some(build_expr(parts(c).next().expect("if condition"))?)
-            }
+            R::action_cond => condition = Some(build_expr(parts(c).next().expect("if condition"))?),
             R::every_block | R::bare_block | R::action_list => {
                 actions = build_actions(c)?;
             }
@@ -975,6 +1061,9 @@ fn build_binary(p: P) -> Result<Expr> {
     let mut operands = vec![first];
     let mut ops = vec![bin_op(op.as_rule())];
     while let Some(c) = it.next() {
+        if operands.len() >= MAX_CHAIN {
+            return chain_too_long(span(&c));
+        }
         operands.push(build_unary(c)?);
         if let Some(op) = it.next() {
             ops.push(bin_op(op.as_rule()));
@@ -1001,6 +1090,9 @@ fn build_unary(p: P) -> Result<Expr> {
     let mut operand = None;
     for c in p.into_inner() {
         match c.as_rule() {
+            R::op_not | R::op_neg | R::op_pos if prefixes.len() >= MAX_CHAIN => {
+                return chain_too_long(span(&c))
+            }
             R::op_not => prefixes.push((UnOp::Not, span(&c))),
             R::op_neg => prefixes.push((UnOp::Neg, span(&c))),
             R::op_pos => prefixes.push((UnOp::Pos, span(&c))),
@@ -1027,7 +1119,10 @@ fn build_unary(p: P) -> Result<Expr> {
 /// A primary followed by calls, gets, methods and properties.
 fn build_postfix_chain<'i>(mut it: impl Iterator<Item = P<'i>>) -> Result<Expr> {
     let mut e = build_primary(it.next().expect("primary"))?;
-    for op in it {
+    for (n, op) in it.enumerate() {
+        if n >= MAX_CHAIN {
+            return chain_too_long(span(&op));
+        }
         let sp = span(&op);
         let whole = Span {
             start: e.span.start,
@@ -1048,7 +1143,12 @@ fn build_postfix_chain<'i>(mut it: impl Iterator<Item = P<'i>>) -> Result<Expr> 
             },
             R::method_call => {
                 let mut m = op.into_inner();
-                let mut names: Vec<Ident> = m.next().expect("method name").into_inner().map(ident).collect();
+                let mut names: Vec<Ident> = m
+                    .next()
+                    .expect("method name")
+                    .into_inner()
+                    .map(ident)
+                    .collect();
                 let name = names.pop().expect("method name");
                 let domain = names.pop().map(|d| d.name);
                 ExprKind::Method {
@@ -1085,7 +1185,10 @@ fn build_primary(p: P) -> Result<Expr> {
             ExprKind::Regex { pattern, flags }
         }
         R::js_literal | R::xdi_literal => ExprKind::Str {
-            value: p.into_inner().next().map_or(String::new(), |b| b.as_str().to_string()),
+            value: p
+                .into_inner()
+                .next()
+                .map_or(String::new(), |b| b.as_str().to_string()),
         },
         R::boolean => ExprKind::Bool {
             value: p.as_str() == "true",
@@ -1166,7 +1269,10 @@ fn build_primary(p: P) -> Result<Expr> {
                         let returns = c.clone().into_inner().any(|k| k.as_rule() == R::k_returns);
                         let values: Vec<P> = parts(c).collect();
                         if returns || values.len() != 1 {
-                            return err_at(rsp, "a defaction returns one value: write `return expr`");
+                            return err_at(
+                                rsp,
+                                "a defaction returns one value: write `return expr`",
+                            );
                         }
                         let v = values.into_iter().next().expect("one return value");
                         result = Some(Box::new(build_expr(v)?));
