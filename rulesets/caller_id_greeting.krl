@@ -1,0 +1,39 @@
+// Greets a caller by name when the calling number is in the pico's
+// directory, and as "friend" otherwise.
+//
+// Install with a config such as
+//   {"directory": {"+15550001": "Ada", "+15550002": "Grace"}, "voice": "alice"}
+// and point a Twilio number's voice webhook at
+//   PUBLIC/sky/event/ECI/none/twilio/inbound_call
+ruleset io.krl.caller_id_greeting {
+  meta {
+    name "Caller-ID greeting"
+    description <<
+      Answers a call with the caller's name from a small directory.
+    >>
+    configure using
+      directory = {}
+      voice = "alice"
+    shares callers
+  }
+  global {
+    // who called, most recent last (at most 20)
+    callers = function() { ent:callers.defaultsTo([]) }
+    nameFor = function(number) { directory{number} || "friend" }
+  }
+  rule answer {
+    select when twilio inbound_call
+    pre {
+      from = event:attrs{"From"}
+      who = nameFor(from)
+    }
+    every {
+      twilio:say(<<Hello #{who}, thanks for calling.>>, voice = voice);
+      twilio:hangup();
+    }
+    fired {
+      seen = callers().append(from);
+      ent:callers := seen.length() > 20 => seen.tail() | seen if from
+    }
+  }
+}
