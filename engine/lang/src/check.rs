@@ -508,6 +508,12 @@ impl Checker {
     }
 
     fn action(&mut self, a: &Action) {
+        if let Some(first) = a.modifiers.first() {
+            self.warn(
+                first.span,
+                "classic `with` modifiers: write them as named arguments, `action(arg, name = value)`",
+            );
+        }
         self.args(&a.args);
         for m in &a.modifiers {
             self.expr(&m.value);
@@ -578,6 +584,10 @@ impl Checker {
                 StmtKind::Increment {
                     target, by, from, ..
                 } => {
+                    self.warn(
+                        s.span,
+                        "classic `+= ... from`: write `ent:x := ent:x.defaultsTo(from) + n`",
+                    );
                     self.persistent(target);
                     self.expr(by);
                     self.expr(from);
@@ -715,7 +725,16 @@ impl Checker {
                 self.expr(target);
                 self.expr(index);
             }
-            ExprKind::Property { target, .. } => self.expr(target),
+            ExprKind::Property { target, name } => {
+                self.warn(
+                    name.span,
+                    format!(
+                        "deprecated property syntax `.{0}`: write `{{\"{0}\"}}`",
+                        name.name
+                    ),
+                );
+                self.expr(target)
+            }
             ExprKind::Function {
                 params,
                 body,
@@ -760,6 +779,12 @@ impl Checker {
                 Some(_) => {}
             },
             ExprKind::Domain { domain, name } => {
+                if domain == "event" && (name == "attr" || name == "param") {
+                    self.warn(
+                        callee.span,
+                        format!("deprecated `event:{name}(...)`: write `event:attrs{{\"name\"}}` (exact case)"),
+                    );
+                }
                 if domain == "event" && name == "attrs" {
                     self.error(
                         callee.span,
