@@ -1,0 +1,3 @@
+// A ruleset id segment cannot start with a digit.
+ruleset io.example.2fa {
+}

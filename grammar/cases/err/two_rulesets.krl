@@ -1,0 +1,5 @@
+// A file holds exactly one ruleset.
+ruleset io.example.err.first {
+}
+ruleset io.example.err.second {
+}
