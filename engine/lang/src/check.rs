@@ -688,7 +688,7 @@ impl Checker {
                 self.expr(otherwise);
             }
             ExprKind::Call { callee, args } => {
-                self.call_target(callee);
+                self.call_target(callee, args.len());
                 self.args(args);
             }
             ExprKind::Method {
@@ -771,7 +771,7 @@ impl Checker {
     }
 
     /// What is called in `callee(args)` must be a function, not an action.
-    fn call_target(&mut self, callee: &Expr) {
+    fn call_target(&mut self, callee: &Expr, argc: usize) {
         match &callee.kind {
             ExprKind::Ident { name } => match self.lookup(name) {
                 None => self.undefined(name, callee.span),
@@ -785,7 +785,8 @@ impl Checker {
                         format!("deprecated `event:{name}(...)`: write `event:attrs{{\"name\"}}` (exact case)"),
                     );
                 }
-                if domain == "event" && name == "attrs" {
+                // classic `event:attrs()` (no argument) is the attribute map
+                if domain == "event" && name == "attrs" && argc > 0 {
                     self.error(
                         callee.span,
                         "`event:attrs` is not a function: read one attribute with `event:attrs{\"name\"}`",
@@ -1058,9 +1059,12 @@ mod tests {
 
     #[test]
     fn reserved_words_cannot_be_declared() {
+        // declarations are refused by the parser, parameters by the checker
+        let d = parse_ruleset("ruleset a { global { count = 3 } }").expect_err("a syntax error");
+        assert!(d.message.contains("`count` is an operator word"), "{}", d.message);
         fails!(
-            "ruleset a { global { count = 3 } }",
-            "`count` is a reserved word"
+            "ruleset a { global { f = function(any) { 1 } } }",
+            "`any` is a reserved word"
         );
     }
 

@@ -23,22 +23,6 @@ use serde_json::{Map, Value};
 use std::fs;
 use std::path::Path;
 
-/// ok cases that the checker wrongly rejects (checker bugs, not parser
-/// bugs): they are still parsed and snapshotted, but the "no check errors"
-/// assertion is left to the ignored test `ok_cases_blocked_by_checker`.
-const CHECK_BUGS: &[(&str, &str)] = &[(
-    "classic_event_attrs_call.krl",
-    "classic `event:attrs()` / `event:params()` without arguments is the attribute map (krl-language.md 10.7, krl-stdlib.md 8.1)",
-)];
-
-/// ok cases that the parser gets wrong (valid KRL rejected or a wrong AST
-/// shape): skipped by `ok_cases` (no snapshot is written until the bug is
-/// fixed) and checked by an ignored test below that states the right shape.
-const PARSER_BUGS: &[&str] = &[
-    "defaction_classic_configure_body.krl",
-    "postlude_raise_with_then_decl.krl",
-];
-
 fn read(path: &Path) -> String {
     fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
@@ -58,9 +42,6 @@ fn ok_cases() {
     insta::glob!("../../../grammar/cases", "ok/*.krl", |path| {
         let src = read(path);
         let name = format!("ok/{}", file_name(path));
-        if PARSER_BUGS.contains(&file_name(path)) {
-            return;
-        }
         let ruleset = match parse_ruleset(&src) {
             Ok(rs) => rs,
             Err(d) => panic!("{name} must parse:\n{}", d.render(&name, &src)),
@@ -69,13 +50,11 @@ fn ok_cases() {
             .into_iter()
             .filter(Diagnostic::is_error)
             .collect();
-        if !CHECK_BUGS.iter().any(|(f, _)| *f == file_name(path)) {
-            assert!(
-                errors.is_empty(),
-                "{name} must pass the checks:\n{}",
-                render_all(&errors, &name, &src)
-            );
-        }
+        assert!(
+            errors.is_empty(),
+            "{name} must pass the checks:\n{}",
+            render_all(&errors, &name, &src)
+        );
         let json = serde_json::to_value(&ruleset).expect("the AST serialises");
         check_spans(&json, &src, &name);
         insta::assert_json_snapshot!(compact_spans(json));
@@ -102,25 +81,6 @@ fn err_cases() {
     });
 }
 
-#[test]
-#[ignore = "checker bug: see CHECK_BUGS"]
-fn ok_cases_blocked_by_checker() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../grammar/cases/ok");
-    let mut failures = String::new();
-    for (file, why) in CHECK_BUGS {
-        let src = read(&dir.join(file));
-        let rs = parse_ruleset(&src).expect("blocked cases parse");
-        let errors: Vec<Diagnostic> = check_ruleset(&rs)
-            .into_iter()
-            .filter(Diagnostic::is_error)
-            .collect();
-        if !errors.is_empty() {
-            failures += &format!("{file} ({why}):\n{}", render_all(&errors, file, &src));
-        }
-    }
-    assert!(failures.is_empty(), "{failures}");
-}
-
 fn parse_ok_case(file: &str) -> Ruleset {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../grammar/cases/ok")
@@ -130,7 +90,6 @@ fn parse_ok_case(file: &str) -> Ruleset {
 }
 
 #[test]
-#[ignore = "parser bug: a classic defaction's `configure using a = 1 and b = 2` swallows the body declarations that follow it as extra parameters"]
 fn defaction_configure_stops_before_body_declarations() {
     let rs = parse_ok_case("defaction_classic_configure_body.krl");
     let ExprKind::Defaction { params, body, .. } = &rs.global[0].value.kind else {
@@ -143,7 +102,6 @@ fn defaction_configure_stops_before_body_declarations() {
 }
 
 #[test]
-#[ignore = "parser bug: classic `raise ... with a = 1 and b = 2` swallows a following postlude declaration as one more attribute"]
 fn raise_with_stops_before_next_declaration() {
     let rs = parse_ok_case("postlude_raise_with_then_decl.krl");
     let stmts = &rs.rules[0].postlude.as_ref().expect("a postlude").body;
@@ -163,7 +121,6 @@ fn raise_with_stops_before_next_declaration() {
 /// whitespace and comments that follow (`x = 1 // note` gives the
 /// declaration the span `x = 1 // note\n  `).
 #[test]
-#[ignore = "parser bug: spans of declarations, statements, actions, event expressions and conditionals include trailing whitespace and comments"]
 fn spans_end_at_the_last_token() {
     fn walk(v: &Value, src: &str, path: &str, out: &mut Vec<String>) {
         match v {

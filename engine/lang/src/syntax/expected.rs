@@ -61,7 +61,7 @@ pub(crate) fn syntax_error_for(src: &str, entry: R) -> Diagnostic {
             );
         }
     }
-    if let Some(d) = digit_then_letter(src, pos) {
+    if let Some(d) = glued_number(src, pos) {
         return d;
     }
     let mut wanted: BTreeSet<&'static str> = BTreeSet::new();
@@ -73,7 +73,13 @@ pub(crate) fn syntax_error_for(src: &str, entry: R) -> Diagnostic {
     }
     if let Some(attempts) = err.parse_attempts() {
         for stack in attempts.call_stacks() {
-            wanted.extend(stack.deepest.get_rule().and_then(|r| describe(*r)));
+            // A token attempted directly inside a block rule (its `}`) is
+            // listed as a token; the block's own name would mislead.
+            let rule = stack.deepest.get_rule().copied();
+            if rule.is_some_and(is_container) {
+                continue;
+            }
+            wanted.extend(rule.and_then(describe));
         }
         for t in attempts.expected_tokens() {
             let token = t.to_string();
@@ -83,11 +89,16 @@ pub(crate) fn syntax_error_for(src: &str, entry: R) -> Diagnostic {
         }
     }
     if src[..pos].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == '$') {
-        // a name was just read; "expected a name" would only mean "a longer one"
-        wanted.remove("a name");
+        // a word was just read; "expected a name" would only mean "a longer one"
+        for w in ["a name", "an event domain", "a number", "a whole number"] {
+            wanted.remove(w);
+        }
     }
-    let message = expected_message(wanted, tokens, &found_at(src, pos));
-    let mut message = message;
+    let found = found_at(src, pos);
+    if let Some(d) = special_case(src, pos, &found, &wanted, &tokens) {
+        return d;
+    }
+    let mut message = expected_message(wanted, tokens, &found);
     if pos >= src.trim_end().len() {
         if let Some(open) = scan.unclosed_brace {
             let (line, col) = super::LineIndex::new(src).line_col(src, open);
@@ -162,20 +173,143 @@ fn expected_message(
     }
 }
 
-/// `1e3`: a number directly followed by a letter.
-fn digit_then_letter(src: &str, pos: usize) -> Option<Diagnostic> {
-    let before = src[..pos.min(src.len())].chars().next_back()?;
-    let at = src[pos.min(src.len())..].chars().next()?;
-    if before.is_ascii_digit() && at.is_alphabetic() {
-        return Some(Diagnostic::error(
-            Span::new(pos, pos + found_len(src, pos)),
-            format!(
-                "a number cannot be followed directly by a letter (found `{}`): KRL numbers have no exponent or suffix",
-                &src[pos..pos + found_len(src, pos)]
-            ),
-        ));
+/// The identifier-like run of characters around byte `at`: (start, end).
+fn word_around(src: &str, at: usize) -> Option<(usize, usize)> {
+    let is_word = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
+    let at = at.min(src.len());
+    let start = src[..at]
+        .char_indices()
+        .rev()
+        .take_while(|(_, c)| is_word(*c))
+        .last()
+        .map_or(at, |(i, _)| i);
+    let end = src[at..]
+        .char_indices()
+        .find(|(_, c)| !is_word(*c))
+        .map_or(src.len(), |(i, _)| at + i);
+    (start < end).then_some((start, end))
+}
+
+/// The word that ends just before `pos` (skipping layout), if any.
+fn word_before(src: &str, pos: usize) -> Option<(usize, usize)> {
+    let trimmed = src[..pos.min(src.len())].trim_end();
+    word_around(src, trimmed.len()).filter(|(_, end)| *end == trimmed.len())
+}
+
+/// `1e3`, `10px`: a number glued to letters, at or just before the error.
+fn glued_number(src: &str, pos: usize) -> Option<Diagnostic> {
+    for (start, end) in [word_around(src, pos), word_before(src, pos)].into_iter().flatten() {
+        let w = &src[start..end];
+        // in a rid (`io.2fa`) a digit-led segment is a different mistake
+        let in_rid = src[..start].ends_with(['.', '-']);
+        if !in_rid && w.starts_with(|c: char| c.is_ascii_digit()) && w.contains(char::is_alphabetic) {
+            let letter = start + w.find(char::is_alphabetic).expect("contains a letter");
+            return Some(Diagnostic::error(
+                Span::new(start, end),
+                format!(
+                    "`{w}` is not a number: a number cannot be followed directly by a letter (`{}`), and KRL has no exponent notation",
+                    &src[letter..end]
+                ),
+            ));
+        }
     }
     None
+}
+
+/// Mistakes common enough to deserve their own words.
+fn special_case(
+    src: &str,
+    pos: usize,
+    found: &str,
+    wanted: &BTreeSet<&'static str>,
+    tokens: &BTreeSet<&'static str>,
+) -> Option<Diagnostic> {
+    let at = |start: usize, end: usize, msg: String| Some(Diagnostic::error(Span::new(start, end), msg));
+    let here = (pos, pos + found_len(src, pos));
+    // a reserved or operator word where a name was expected
+    let name_wanted = wanted.is_empty()
+        || wanted.iter().any(|d| d.starts_with("a declaration") || *d == "a name");
+    for (start, end) in [word_around(src, pos), word_before(src, pos)].into_iter().flatten() {
+        let w = &src[start..end];
+        if crate::library::is_reserved(w) && name_wanted {
+            let kind = if crate::library::RESERVED.contains(&w) { "a reserved word" } else { "an operator word" };
+            return at(start, end, format!(
+                "expected a declaration (name = value), found `{w}`: `{w}` is {kind} and cannot name a variable"
+            ));
+        }
+    }
+    if let Some((start, end)) = word_before(src, pos) {
+        let w = &src[start..end];
+        if crate::library::OPERATOR_WORDS.contains(&w) && tokens.contains(":") {
+            return at(start, end, format!(
+                "expected an expression, found `{w}`: `{w}` is an operator word and cannot be used as a variable"
+            ));
+        }
+    }
+    // `if c then` followed by `fired {`: the keyword was read as an action
+    if matches!(found, "`{`" | "`;`") && (wanted.contains("an action") || tokens.contains("=>")) {
+        if let Some((start, end)) = word_before(src, pos) {
+            let w = &src[start..end];
+            if ["fired", "notfired", "always", "else", "finally", "pre", "foreach", "select"].contains(&w) {
+                return at(start, end, format!(
+                    "expected an action, found `{w}`: `pre`, the action block and the postlude come in that order, once each"
+                ));
+            }
+        }
+    }
+    if found == "`{`" && word_before(src, pos).is_some_and(|(s, e)| &src[s..e] == "choose") {
+        return at(here.0, here.1, "expected the value `choose` compares with its labels, found `{`: write `choose expr { label => action }`".into());
+    }
+    match found {
+        "`=>`" => at(here.0, here.1, "unexpected `=>`: a conditional inside the `then` branch of another needs parentheses: `a => (b => 1 | 2) | 3`".into()),
+        "`ruleset`" if wanted.contains("the end of the file") => at(here.0, here.1,
+            "expected the end of the file, found `ruleset`: a file holds exactly one ruleset".into()),
+        "`(`" if wanted.contains("a postlude statement") || tokens.contains(":=") => {
+            let (start, end) = word_before(src, pos)?;
+            at(start, end, format!(
+                "found `{}`: actions cannot run in a postlude; move it to the rule's action block, or raise an event",
+                &src[start..end]
+            ))
+        }
+        "`}`" if wanted.contains("`return`") => at(here.0, here.1,
+            "expected the function's result expression, found `}`: a function body ends with an expression".into()),
+        "`rule`" | "`global`" | "`meta`" => {
+            let open = scan(&src[..pos]).unclosed_brace?;
+            // the ruleset's own brace is open legitimately
+            let first = src.find('{')?;
+            if open == first {
+                return None;
+            }
+            let (line, col) = super::LineIndex::new(src).line_col(src, open);
+            at(here.0, here.1, format!("expected `}}`, found {found}: the `{{` at {line}:{col} is never closed"))
+        }
+        _ => None,
+    }
+}
+
+/// Rules that hold a block or list between brackets.
+fn is_container(r: R) -> bool {
+    matches!(
+        r,
+        R::file
+            | R::ruleset
+            | R::meta_block
+            | R::global_block
+            | R::dispatch_block
+            | R::rule
+            | R::prelude
+            | R::stmt_block
+            | R::every_block
+            | R::sample_block
+            | R::choose_block
+            | R::bare_block
+            | R::map
+            | R::array
+            | R::call_args
+            | R::params
+            | R::function_lit
+            | R::defaction_lit
+    )
 }
 
 /// `a`, `a or b`, `a, b or c`
@@ -188,8 +322,16 @@ fn one_of(items: &[String]) -> String {
 }
 
 /// What the parser stopped at, for the message.
+/// Operators found as one token in messages (longest first).
+const MULTI: &[&str] = &[
+    "<=>", "=>", ":=", "==", "!=", "<=", ">=", "<<", ">>", "&&", "||", "+=", "-=", "#{",
+];
+
 fn found_at(src: &str, pos: usize) -> String {
     let rest = &src[pos.min(src.len())..];
+    if let Some(m) = MULTI.iter().find(|m| rest.starts_with(**m)) {
+        return format!("`{m}`");
+    }
     let Some(c) = rest.chars().next() else {
         return "the end of the file".to_string();
     };
@@ -212,6 +354,9 @@ fn found_at(src: &str, pos: usize) -> String {
 
 fn found_len(src: &str, pos: usize) -> usize {
     let rest = &src[pos.min(src.len())..];
+    if let Some(m) = MULTI.iter().find(|m| rest.starts_with(**m)) {
+        return m.len();
+    }
     match rest.chars().next() {
         None => 0,
         Some(c) if c.is_alphanumeric() || c == '_' || c == '$' => rest
@@ -486,7 +631,8 @@ fn describe(rk: R) -> Option<&'static str> {
         R::action_list => Some("an action"),
         R::action => Some("an action"),
         R::action_label => Some("an action"),
-        R::action_callee => Some("an action name"),
+        R::action_callee => None,
+        R::ev_type => Some("an event type"),
         R::action_with => Some("`with`"),
         R::postlude_fired => Some("a postlude (fired, notfired, always)"),
         R::postlude_notfired => Some("a postlude (fired, notfired, always)"),

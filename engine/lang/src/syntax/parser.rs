@@ -121,9 +121,52 @@ fn check_nesting(src: &str) -> Result<()> {
     Ok(())
 }
 
+/// The span of a pair without trailing whitespace and comments. pest
+/// keeps the layout it skipped before an optional part that then did not
+/// match (`x = 1 // note` followed by another declaration), so when a
+/// pair's text ends in layout its end is taken from its last child.
 fn span(p: &P) -> Span {
     let s = p.as_span();
-    Span::new(s.start(), s.end())
+    Span::new(s.start(), content_end(p))
+}
+
+fn content_end(p: &P) -> usize {
+    let s = p.as_span();
+    let text = s.as_str();
+    let ends_in_layout = text.ends_with(|c: char| c.is_whitespace()) || text.ends_with("*/");
+    if !ends_in_layout {
+        return s.end();
+    }
+    // After the last child there are only silent tokens (`)`, `}`) and
+    // layout: keep the tokens, drop the layout.
+    let base = p
+        .clone()
+        .into_inner()
+        .last()
+        .map_or(s.start(), |last| content_end(&last));
+    base + tokens_len(&p.get_input()[base..s.end()])
+}
+
+/// Length of `gap` up to the end of its last non-layout character; `gap`
+/// holds only punctuation and layout (whitespace, comments).
+fn tokens_len(gap: &str) -> usize {
+    let mut end = 0;
+    let mut i = 0;
+    while i < gap.len() {
+        let rest = &gap[i..];
+        if let Some(r) = rest.strip_prefix("//") {
+            i += 2 + r.find('\n').unwrap_or(r.len());
+        } else if let Some(r) = rest.strip_prefix("/*") {
+            i += 2 + r.find("*/").map_or(r.len(), |j| j + 2);
+        } else {
+            let c = rest.chars().next().expect("i < len");
+            i += c.len_utf8();
+            if !c.is_whitespace() {
+                end = i;
+            }
+        }
+    }
+    end
 }
 
 fn ident(p: P) -> Ident {
