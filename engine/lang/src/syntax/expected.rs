@@ -258,7 +258,7 @@ fn special_case(
         }
     }
     if found == "`{`" && word_before(src, pos).is_some_and(|(s, e)| &src[s..e] == "choose") {
-        return at(here.0, here.1, "expected the value `choose` compares with its labels, found `{`: write `choose expr { label => action }`".into());
+        return at(here.0, here.1, "expected the expression `choose` compares with its labels, found `{`: write `choose expr { label => action }`".into());
     }
     match found {
         "`=>`" => at(here.0, here.1, "unexpected `=>`: a conditional inside the `then` branch of another needs parentheses: `a => (b => 1 | 2) | 3`".into()),
