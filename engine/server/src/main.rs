@@ -5,6 +5,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use krl_lang::check::check_ruleset;
 use krl_lang::syntax::{parse_ruleset, Diagnostic};
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -54,8 +55,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let src = read(&file)?;
             match parse_ruleset(&src) {
                 Ok(ast) => {
-                    println!("{}", serde_json::to_string_pretty(&ast)?);
-                    Ok(ExitCode::SUCCESS)
+                    let json = serde_json::to_string_pretty(&ast)?;
+                    let mut out = std::io::stdout().lock();
+                    match writeln!(out, "{json}") {
+                        // `krl parse --json f | head` closes the pipe early: not an error
+                        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                        _ => Ok(ExitCode::SUCCESS),
+                    }
                 }
                 Err(d) => {
                     eprint!("{}", d.render(&file.display().to_string(), &src));
