@@ -9,6 +9,10 @@
 
 #![warn(missing_docs)]
 
+// The pest parser, derived without pest's `std` feature (see the workspace
+// Cargo.toml), refers to `crate::alloc`.
+extern crate alloc;
+
 pub mod check;
 pub mod library;
 pub mod syntax;

@@ -360,6 +360,20 @@ fn build_decl(p: P) -> Result<Decl> {
     let sp = span(&p);
     let mut it = p.into_inner();
     let name = ident(it.next().expect("decl name"));
+    if crate::library::is_reserved(&name.name) {
+        let kind = if crate::library::RESERVED.contains(&name.name.as_str()) {
+            "a reserved word"
+        } else {
+            "an operator word"
+        };
+        return err_at(
+            name.span,
+            format!(
+                "`{0}` is {kind} and cannot name a variable (it would never be read back as `{0}`)",
+                name.name
+            ),
+        );
+    }
     let value = build_expr(it.next().expect("decl value"))?;
     Ok(Decl {
         name,
