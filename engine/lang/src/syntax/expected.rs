@@ -198,11 +198,15 @@ fn word_before(src: &str, pos: usize) -> Option<(usize, usize)> {
 
 /// `1e3`, `10px`: a number glued to letters, at or just before the error.
 fn glued_number(src: &str, pos: usize) -> Option<Diagnostic> {
-    for (start, end) in [word_around(src, pos), word_before(src, pos)].into_iter().flatten() {
+    for (start, end) in [word_around(src, pos), word_before(src, pos)]
+        .into_iter()
+        .flatten()
+    {
         let w = &src[start..end];
         // in a rid (`io.2fa`) a digit-led segment is a different mistake
         let in_rid = src[..start].ends_with(['.', '-']);
-        if !in_rid && w.starts_with(|c: char| c.is_ascii_digit()) && w.contains(char::is_alphabetic) {
+        if !in_rid && w.starts_with(|c: char| c.is_ascii_digit()) && w.contains(char::is_alphabetic)
+        {
             let letter = start + w.find(char::is_alphabetic).expect("contains a letter");
             return Some(Diagnostic::error(
                 Span::new(start, end),
@@ -224,15 +228,25 @@ fn special_case(
     wanted: &BTreeSet<&'static str>,
     tokens: &BTreeSet<&'static str>,
 ) -> Option<Diagnostic> {
-    let at = |start: usize, end: usize, msg: String| Some(Diagnostic::error(Span::new(start, end), msg));
+    let at =
+        |start: usize, end: usize, msg: String| Some(Diagnostic::error(Span::new(start, end), msg));
     let here = (pos, pos + found_len(src, pos));
     // a reserved or operator word where a name was expected
     let name_wanted = wanted.is_empty()
-        || wanted.iter().any(|d| d.starts_with("a declaration") || *d == "a name");
-    for (start, end) in [word_around(src, pos), word_before(src, pos)].into_iter().flatten() {
+        || wanted
+            .iter()
+            .any(|d| d.starts_with("a declaration") || *d == "a name");
+    for (start, end) in [word_around(src, pos), word_before(src, pos)]
+        .into_iter()
+        .flatten()
+    {
         let w = &src[start..end];
         if crate::library::is_reserved(w) && name_wanted {
-            let kind = if crate::library::RESERVED.contains(&w) { "a reserved word" } else { "an operator word" };
+            let kind = if crate::library::RESERVED.contains(&w) {
+                "a reserved word"
+            } else {
+                "an operator word"
+            };
             return at(start, end, format!(
                 "expected a declaration (name = value), found `{w}`: `{w}` is {kind} and cannot name a variable"
             ));
@@ -250,7 +264,11 @@ fn special_case(
     if matches!(found, "`{`" | "`;`") && (wanted.contains("an action") || tokens.contains("=>")) {
         if let Some((start, end)) = word_before(src, pos) {
             let w = &src[start..end];
-            if ["fired", "notfired", "always", "else", "finally", "pre", "foreach", "select"].contains(&w) {
+            if [
+                "fired", "notfired", "always", "else", "finally", "pre", "foreach", "select",
+            ]
+            .contains(&w)
+            {
                 return at(start, end, format!(
                     "expected an action, found `{w}`: `pre`, the action block and the postlude come in that order, once each"
                 ));

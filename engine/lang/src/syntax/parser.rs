@@ -1109,19 +1109,23 @@ fn bin_op(rk: R) -> BinOp {
     }
 }
 
+/// `binary` holds a flat sequence: for each operand its prefix operators,
+/// its primary and its postfix operators, then an infix operator before the
+/// next operand (`unary` and `postfix` are silent rules: fewer pairs to
+/// build and walk, see the parse bench).
 fn build_binary(p: P) -> Result<Expr> {
-    let mut it = p.into_inner();
-    let first = build_unary(it.next().expect("operand"))?;
+    let mut it = p.into_inner().peekable();
+    let first = build_operand(&mut it)?;
     let Some(op) = it.next() else {
         return Ok(first);
     };
     let mut operands = vec![first];
     let mut ops = vec![bin_op(op.as_rule())];
-    while let Some(c) = it.next() {
+    while it.peek().is_some() {
         if operands.len() >= MAX_CHAIN {
-            return chain_too_long(span(&c));
+            return chain_too_long(span(it.peek().expect("peeked")));
         }
-        operands.push(build_unary(c)?);
+        operands.push(build_operand(&mut it)?);
         if let Some(op) = it.next() {
             ops.push(bin_op(op.as_rule()));
         }
@@ -1142,22 +1146,39 @@ fn build_binary(p: P) -> Result<Expr> {
     }))
 }
 
-fn build_unary(p: P) -> Result<Expr> {
+fn is_postfix_op(r: R) -> bool {
+    matches!(
+        r,
+        R::call_args | R::path_get | R::index_get | R::method_call | R::property_get
+    )
+}
+
+/// One operand: prefix operators, a primary, postfix operators.
+fn build_operand<'i>(it: &mut std::iter::Peekable<impl Iterator<Item = P<'i>>>) -> Result<Expr> {
     let mut prefixes = Vec::new();
-    let mut operand = None;
-    for c in p.into_inner() {
-        match c.as_rule() {
-            R::op_not | R::op_neg | R::op_pos if prefixes.len() >= MAX_CHAIN => {
-                return chain_too_long(span(&c))
-            }
-            R::op_not => prefixes.push((UnOp::Not, span(&c))),
-            R::op_neg => prefixes.push((UnOp::Neg, span(&c))),
-            R::op_pos => prefixes.push((UnOp::Pos, span(&c))),
-            R::postfix => operand = Some(build_postfix_chain(c.into_inner())?),
-            r => unreachable!("unary part {r:?}"),
+    while let Some(c) = it.peek() {
+        let op = match c.as_rule() {
+            R::op_not => UnOp::Not,
+            R::op_neg => UnOp::Neg,
+            R::op_pos => UnOp::Pos,
+            _ => break,
+        };
+        if prefixes.len() >= MAX_CHAIN {
+            return chain_too_long(span(c));
         }
+        prefixes.push((op, span(c)));
+        it.next();
     }
-    let mut e = operand.expect("unary has an operand");
+    let mut e = build_primary(it.next().expect("an operand has a primary"))?;
+    let mut n = 0;
+    while it.peek().is_some_and(|c| is_postfix_op(c.as_rule())) {
+        let op = it.next().expect("peeked");
+        n += 1;
+        if n > MAX_CHAIN {
+            return chain_too_long(span(&op));
+        }
+        e = apply_postfix(e, op)?;
+    }
     for (op, sp) in prefixes.into_iter().rev() {
         e = Expr {
             span: Span {
@@ -1173,57 +1194,58 @@ fn build_unary(p: P) -> Result<Expr> {
     Ok(e)
 }
 
-/// A primary followed by calls, gets, methods and properties.
+/// A primary followed by calls (the `choose` expression).
 fn build_postfix_chain<'i>(mut it: impl Iterator<Item = P<'i>>) -> Result<Expr> {
     let mut e = build_primary(it.next().expect("primary"))?;
-    for (n, op) in it.enumerate() {
-        if n >= MAX_CHAIN {
-            return chain_too_long(span(&op));
-        }
-        let sp = span(&op);
-        let whole = Span {
-            start: e.span.start,
-            end: sp.end,
-        };
-        let kind = match op.as_rule() {
-            R::call_args => ExprKind::Call {
-                callee: Box::new(e),
-                args: build_args(op)?,
-            },
-            R::path_get => ExprKind::Path {
-                target: Box::new(e),
-                path: Box::new(build_expr(op.into_inner().next().expect("path"))?),
-            },
-            R::index_get => ExprKind::Index {
-                target: Box::new(e),
-                index: Box::new(build_expr(op.into_inner().next().expect("index"))?),
-            },
-            R::method_call => {
-                let mut m = op.into_inner();
-                let mut names: Vec<Ident> = m
-                    .next()
-                    .expect("method name")
-                    .into_inner()
-                    .map(ident)
-                    .collect();
-                let name = names.pop().expect("method name");
-                let domain = names.pop().map(|d| d.name);
-                ExprKind::Method {
-                    receiver: Box::new(e),
-                    domain,
-                    name,
-                    args: build_args(m.next().expect("method args"))?,
-                }
-            }
-            R::property_get => ExprKind::Property {
-                target: Box::new(e),
-                name: ident(op.into_inner().next().expect("property name")),
-            },
-            r => unreachable!("postfix operator {r:?}"),
-        };
-        e = Expr { kind, span: whole };
+    for op in it {
+        e = apply_postfix(e, op)?;
     }
     Ok(e)
+}
+
+fn apply_postfix(e: Expr, op: P) -> Result<Expr> {
+    let sp = span(&op);
+    let whole = Span {
+        start: e.span.start,
+        end: sp.end,
+    };
+    let kind = match op.as_rule() {
+        R::call_args => ExprKind::Call {
+            callee: Box::new(e),
+            args: build_args(op)?,
+        },
+        R::path_get => ExprKind::Path {
+            target: Box::new(e),
+            path: Box::new(build_expr(op.into_inner().next().expect("path"))?),
+        },
+        R::index_get => ExprKind::Index {
+            target: Box::new(e),
+            index: Box::new(build_expr(op.into_inner().next().expect("index"))?),
+        },
+        R::method_call => {
+            let mut m = op.into_inner();
+            let mut names: Vec<Ident> = m
+                .next()
+                .expect("method name")
+                .into_inner()
+                .map(ident)
+                .collect();
+            let name = names.pop().expect("method name");
+            let domain = names.pop().map(|d| d.name);
+            ExprKind::Method {
+                receiver: Box::new(e),
+                domain,
+                name,
+                args: build_args(m.next().expect("method args"))?,
+            }
+        }
+        R::property_get => ExprKind::Property {
+            target: Box::new(e),
+            name: ident(op.into_inner().next().expect("property name")),
+        },
+        r => unreachable!("postfix operator {r:?}"),
+    };
+    Ok(Expr { kind, span: whole })
 }
 
 fn build_primary(p: P) -> Result<Expr> {
