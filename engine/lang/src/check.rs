@@ -1061,7 +1061,11 @@ mod tests {
     fn reserved_words_cannot_be_declared() {
         // declarations are refused by the parser, parameters by the checker
         let d = parse_ruleset("ruleset a { global { count = 3 } }").expect_err("a syntax error");
-        assert!(d.message.contains("`count` is an operator word"), "{}", d.message);
+        assert!(
+            d.message.contains("`count` is an operator word"),
+            "{}",
+            d.message
+        );
         fails!(
             "ruleset a { global { f = function(any) { 1 } } }",
             "`any` is a reserved word"

@@ -1064,24 +1064,31 @@ fn build_expr_any(p: P) -> Result<Expr> {
 
 fn build_expr(p: P) -> Result<Expr> {
     debug_assert_eq!(p.as_rule(), R::expr);
-    let sp = span(&p);
-    let mut it = p.into_inner();
-    let test = build_binary(it.next().expect("expression"))?;
-    match it.next() {
-        None => Ok(test),
-        Some(then) => {
-            let then = build_binary(then)?;
-            let otherwise = build_expr(it.next().expect("alternate"))?;
-            Ok(Expr {
-                kind: ExprKind::Cond {
-                    test: Box::new(test),
-                    then: Box::new(then),
-                    otherwise: Box::new(otherwise),
-                },
-                span: sp,
-            })
+    // children: test (then next)*, where each `next` is the test of the
+    // following conditional, or the final alternate; fold from the right.
+    let mut parts: Vec<Expr> = Vec::new();
+    for c in p.into_inner() {
+        if parts.len() > 2 * MAX_CHAIN {
+            return chain_too_long(span(&c));
         }
+        parts.push(build_binary(c)?);
     }
+    let mut rest = parts.into_iter().rev();
+    let mut e = rest.next().expect("an expression has a test");
+    while let (Some(then), Some(test)) = (rest.next(), rest.next()) {
+        e = Expr {
+            span: Span {
+                start: test.span.start,
+                end: e.span.end,
+            },
+            kind: ExprKind::Cond {
+                test: Box::new(test),
+                then: Box::new(then),
+                otherwise: Box::new(e),
+            },
+        };
+    }
+    Ok(e)
 }
 
 fn bin_op(rk: R) -> BinOp {
