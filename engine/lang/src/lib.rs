@@ -6,6 +6,7 @@
 //! * [`syntax`] — pest grammar → typed AST with spans; syntax errors.
 //! * [`check`] — compile-time checks over the AST (krl-language.md 3.6).
 //! * [`library`] — names of library functions, actions and modules.
+//! * [`runtime`] — values, the standard library, evaluation.
 
 #![warn(missing_docs)]
 
@@ -15,4 +16,5 @@ extern crate alloc;
 
 pub mod check;
 pub mod library;
+pub mod runtime;
 pub mod syntax;
