@@ -51,6 +51,10 @@ pub trait Callable: Send + Sync {
     fn params(&self) -> &[Arc<str>];
     /// Runs it.
     fn call(&self, cx: &mut dyn Context, args: Vec<Value>) -> Result<Value, RuntimeError>;
+    /// For the evaluator, which runs its own closures directly.
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
 }
 
 /// What a running function may ask of the evaluator.
