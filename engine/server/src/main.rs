@@ -1,8 +1,13 @@
-//! The `krl` command: `krl check FILE...`, `krl parse --json FILE`.
-//! (The server and the pico commands arrive with the engine.)
+//! The `krl` command: `krl check FILE...`, `krl parse --json FILE`,
+//! `krl serve` (the engine), and the people's commands that talk to a
+//! running engine over HTTP (`krl ruleset register`, `krl pico new`,
+//! `krl install`, `krl event`, `krl query`). Uses: clap, tracing, and the
+//! `krl` library (`serve`, `client`).
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use krl::client::{parse_pairs, Client};
+use krl::serve::{serve, ServeConfig};
 use krl_lang::check::check_ruleset;
 use krl_lang::syntax::{parse_ruleset, Diagnostic};
 use std::io::Write as _;
@@ -35,6 +40,137 @@ enum Command {
         /// The KRL file.
         file: PathBuf,
     },
+    /// Run the engine: HTTP API, picos, storage (docs/server.md).
+    Serve(ServeArgs),
+    /// Registered rulesets of a running engine.
+    Ruleset {
+        #[command(subcommand)]
+        command: RulesetCommand,
+    },
+    /// Picos of a running engine.
+    Pico {
+        #[command(subcommand)]
+        command: PicoCommand,
+    },
+    /// Install a registered ruleset on a pico.
+    Install {
+        /// The ruleset id.
+        rid: String,
+        /// The pico's id.
+        #[arg(long)]
+        pico: String,
+        /// Its configuration (`meta:rulesetConfig`), a JSON object.
+        #[arg(long)]
+        config: Option<String>,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Send an event; prints the answer (directives).
+    Event {
+        /// The channel.
+        eci: String,
+        /// Event domain.
+        domain: String,
+        /// Event type.
+        #[arg(name = "TYPE")]
+        kind: String,
+        /// Attributes: name=value (a string) or name:=JSON.
+        attrs: Vec<String>,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Call a shared function; prints its value.
+    Query {
+        /// The channel.
+        eci: String,
+        /// The ruleset.
+        rid: String,
+        /// The function (add .txt or .html for text).
+        function: String,
+        /// Arguments: name=value (a string) or name:=JSON.
+        args: Vec<String>,
+        #[command(flatten)]
+        conn: Conn,
+    },
+}
+
+#[derive(Subcommand)]
+enum RulesetCommand {
+    /// Register (or register again) a ruleset from a KRL file.
+    Register {
+        /// The KRL file.
+        file: PathBuf,
+        #[command(flatten)]
+        conn: Conn,
+    },
+}
+
+#[derive(Subcommand)]
+enum PicoCommand {
+    /// Make a pico; prints its id and first channel.
+    New {
+        /// Its parent (default: the root pico).
+        #[arg(long)]
+        parent: Option<String>,
+        /// Its name.
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        conn: Conn,
+    },
+}
+
+/// Where the running engine is.
+#[derive(clap::Args)]
+struct Conn {
+    /// The engine's base URL.
+    #[arg(long, env = "KRL_URL", default_value = "http://127.0.0.1:3000")]
+    url: String,
+    /// The admin token (for the admin API).
+    #[arg(long, env = "KRL_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+}
+
+impl Conn {
+    fn client(&self) -> Client {
+        Client::new(&self.url, self.admin_token.clone())
+    }
+}
+
+/// `krl serve`'s flags (the contract's table, docs/server.md).
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// HTTP listen address; port 0 picks a free one.
+    #[arg(long, env = "KRL_LISTEN", default_value = "127.0.0.1:3000")]
+    listen: String,
+    /// sled database folder (created if missing).
+    #[arg(long, env = "KRL_DATA", default_value = "./krl-data")]
+    data: PathBuf,
+    /// Base URL the outside world (Twilio) uses [default: http://<listen>].
+    #[arg(long, env = "KRL_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Bearer token for /api/* [default: random, printed once at start].
+    #[arg(long, env = "KRL_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Base of Twilio's REST API.
+    #[arg(
+        long,
+        env = "KRL_TWILIO_API_URL",
+        default_value = "https://api.twilio.com"
+    )]
+    twilio_api_url: String,
+    /// The embedded MQTT broker's address (not running yet).
+    #[arg(long, env = "KRL_MQTT_LISTEN", default_value = "127.0.0.1:1883")]
+    mqtt_listen: String,
+    /// An external MQTT broker instead of the embedded one (not used yet).
+    #[arg(long, env = "KRL_MQTT_URL")]
+    mqtt_url: Option<String>,
+    /// No broker, no MQTT client.
+    #[arg(long)]
+    no_mqtt: bool,
+    /// Files served under /static/ (not served yet).
+    #[arg(long = "static", env = "KRL_STATIC")]
+    static_dir: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -48,9 +184,72 @@ fn main() -> ExitCode {
     }
 }
 
+/// Prints an answer from the engine: text as is, anything else as JSON.
+fn print_answer(v: &serde_json::Value) -> anyhow::Result<ExitCode> {
+    match v {
+        serde_json::Value::String(s) => println!("{s}"),
+        v => println!("{}", serde_json::to_string_pretty(v)?),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check { files, warnings } => check_files(&expand(files)?, warnings),
+        Command::Serve(a) => {
+            init_logging();
+            serve(ServeConfig {
+                listen: a.listen,
+                data: a.data,
+                public_url: a.public_url,
+                admin_token: a.admin_token,
+                twilio_api_url: a.twilio_api_url,
+                mqtt_listen: a.mqtt_listen,
+                mqtt_url: a.mqtt_url,
+                no_mqtt: a.no_mqtt,
+                static_dir: a.static_dir,
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ruleset {
+            command: RulesetCommand::Register { file, conn },
+        } => print_answer(&conn.client().register(&file)?),
+        Command::Pico {
+            command: PicoCommand::New { parent, name, conn },
+        } => print_answer(&conn.client().new_pico(parent.as_deref(), name.as_deref())?),
+        Command::Install {
+            rid,
+            pico,
+            config,
+            conn,
+        } => {
+            let config = config
+                .map(|c| serde_json::from_str(&c).context("--config must be JSON"))
+                .transpose()?;
+            print_answer(&conn.client().install(&pico, &rid, config)?)
+        }
+        Command::Event {
+            eci,
+            domain,
+            kind,
+            attrs,
+            conn,
+        } => print_answer(
+            &conn
+                .client()
+                .event(&eci, &domain, &kind, parse_pairs(&attrs)?)?,
+        ),
+        Command::Query {
+            eci,
+            rid,
+            function,
+            args,
+            conn,
+        } => print_answer(
+            &conn
+                .client()
+                .query(&eci, &rid, &function, parse_pairs(&args)?)?,
+        ),
         Command::Parse { json: _, file } => {
             let src = read(&file)?;
             match parse_ruleset(&src) {
@@ -70,6 +269,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
     }
+}
+
+/// Logs go to stderr (stdout carries the start-up lines); the level
+/// comes from `KRL_LOG` (e.g. `debug`, `krl=trace`), default `info`.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KRL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
 }
 
 fn read(file: &PathBuf) -> anyhow::Result<String> {

@@ -1,0 +1,613 @@
+//! The engine: the state every request shares (store, registered
+//! rulesets, the pico tasks) and the operations of the admin API and the
+//! Sky routes, independent of HTTP. Uses: `pico`, `store`, `rulesets`,
+//! `policy`, `ids`, dashmap, tokio.
+//!
+//! # Locks
+//!
+//! The event and query path takes no global lock: the channel is read from
+//! sled, the pico's handle from a sharded map, and the pico's mailbox
+//! orders the rest. Operations that change the pico tree (new/delete pico,
+//! new/delete channel, register) hold `admin`, an async mutex, so two of
+//! them never interleave their read-modify-write of pico records. Installs
+//! do not need it: a pico's installs are written only by its own task.
+
+use crate::ids::{Eci, PicoId, Rid};
+use crate::pico::{now_ms, EventAnswer, EventIn, PicoError, PicoHandle};
+use crate::policy::Policy;
+use crate::rulesets::{Registered, Registry, SourceError};
+use crate::store::{ChannelRecord, EngineMeta, Key, PicoRecord, Store, StoreError, WriteBuf};
+use dashmap::mapref::entry::Entry;
+use dashmap::DashMap;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The engine's version, reported by `GET /api/engine`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// What can go wrong in an engine operation.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// No channel has this eci.
+    #[error("ECI not found: {0}")]
+    UnknownEci(Eci),
+    /// No pico has this id.
+    #[error("Pico not found: {0}")]
+    UnknownPico(PicoId),
+    /// No ruleset has this rid.
+    #[error("Ruleset not found: {0}")]
+    UnknownRuleset(Rid),
+    /// The channel's policy refuses this.
+    #[error("{0}")]
+    Denied(String),
+    /// The request is malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// KRL that does not parse or check.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// Something inside a pico.
+    #[error(transparent)]
+    Pico(#[from] PicoError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Results of engine operations.
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// Settings from the command line that later modules use (Twilio, MQTT,
+/// static files). Kept here so that they are in one place.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    /// Base URL the outside world uses (Twilio signatures, TwiML URLs).
+    pub public_url: String,
+    /// Base of Twilio's REST API.
+    pub twilio_api_url: String,
+    /// Embedded MQTT broker address (`None` with `--no-mqtt`).
+    pub mqtt_listen: Option<String>,
+    /// External broker URL instead of the embedded one.
+    pub mqtt_url: Option<String>,
+    /// Folder served under `/static/`.
+    pub static_dir: Option<PathBuf>,
+}
+
+/// `GET /api/picos/{id}`.
+#[derive(Clone, Debug, Serialize)]
+pub struct PicoInfo {
+    /// Its id.
+    pub id: PicoId,
+    /// Its name.
+    pub name: String,
+    /// Its parent (`null` for the root).
+    pub parent: Option<PicoId>,
+    /// Its children, oldest first.
+    pub children: Vec<PicoId>,
+    /// The rids of its installed rulesets, in install order.
+    pub rulesets: Vec<Rid>,
+    /// Its channels' ecis, oldest first.
+    pub channels: Vec<Eci>,
+}
+
+/// The shared state of a running engine.
+pub struct Engine {
+    store: Store,
+    registry: Arc<Registry>,
+    picos: DashMap<PicoId, PicoHandle>,
+    admin: tokio::sync::Mutex<()>,
+    meta: EngineMeta,
+    settings: Settings,
+}
+
+impl Engine {
+    /// Loads the engine from `store`, creating the root pico and its
+    /// channel on first start.
+    pub fn open(store: Store, settings: Settings) -> Result<Engine> {
+        let registry = Arc::new(Registry::load(&store)?);
+        let meta = match store.engine_meta()? {
+            Some(meta) => meta,
+            None => {
+                let meta = EngineMeta {
+                    root_pico: PicoId::random(),
+                    root_eci: Eci::random(),
+                };
+                let mut buf = WriteBuf::new();
+                new_pico_records(
+                    &mut buf,
+                    &meta.root_pico,
+                    "root",
+                    None,
+                    &meta.root_eci,
+                    vec!["system".into()],
+                );
+                buf.put(Key::meta("root"), &meta);
+                store.apply(buf)?;
+                store.flush_now()?;
+                meta
+            }
+        };
+        Ok(Engine {
+            store,
+            registry,
+            picos: DashMap::new(),
+            admin: tokio::sync::Mutex::new(()),
+            meta,
+            settings,
+        })
+    }
+
+    /// Root pico and eci.
+    pub fn meta(&self) -> &EngineMeta {
+        &self.meta
+    }
+
+    /// The command-line settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The store (for start-up and shutdown).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The task of pico `id`, started if it is not running. No global
+    /// lock: a read of one shard of the map, a write only on first use.
+    fn handle(&self, id: &PicoId) -> PicoHandle {
+        if let Some(h) = self.picos.get(id) {
+            if !h.is_closed() {
+                return h.clone();
+            }
+        }
+        let spawn = || PicoHandle::spawn(id.clone(), self.store.clone(), self.registry.clone());
+        match self.picos.entry(id.clone()) {
+            Entry::Occupied(mut e) => {
+                if e.get().is_closed() {
+                    e.insert(spawn());
+                }
+                e.get().clone()
+            }
+            Entry::Vacant(e) => e.insert(spawn()).clone(),
+        }
+    }
+
+    fn pico_record(&self, id: &PicoId) -> Result<PicoRecord> {
+        self.store
+            .pico(id)?
+            .ok_or_else(|| EngineError::UnknownPico(id.clone()))
+    }
+
+    fn channel_record(&self, eci: &Eci) -> Result<(ChannelRecord, Option<Policy>)> {
+        let ch = self
+            .store
+            .channel(eci)?
+            .ok_or_else(|| EngineError::UnknownEci(eci.clone()))?;
+        // Policies are validated when a channel is made, so a stored one
+        // that no longer reads is corruption: refuse everything rather
+        // than let everything through.
+        let policy = match &ch.policy {
+            None => None,
+            Some(p) => Some(Policy::from_json(p).map_err(|e| {
+                EngineError::Denied(format!("channel {eci} has an unreadable policy: {e}"))
+            })?),
+        };
+        Ok((ch, policy))
+    }
+
+    /// Raises an event on the pico behind `event.eci`, if its policy lets
+    /// it through.
+    pub async fn event(&self, event: EventIn) -> Result<EventAnswer> {
+        let (ch, policy) = self.channel_record(&event.eci)?;
+        if let Some(p) = policy {
+            if !p.allows_event(&event.domain, &event.name) {
+                return Err(EngineError::Denied(format!(
+                    "Denied by channel policy: event {}:{}",
+                    event.domain, event.name
+                )));
+            }
+        }
+        Ok(self.handle(&ch.pico).event(event).await?)
+    }
+
+    /// Calls a shared function of `rid` on the pico behind `eci`.
+    pub async fn query(
+        &self,
+        eci: &Eci,
+        rid: Rid,
+        name: String,
+        args: Map<String, Value>,
+    ) -> Result<Value> {
+        let (ch, policy) = self.channel_record(eci)?;
+        if let Some(p) = policy {
+            if !p.allows_query(rid.as_str(), &name) {
+                return Err(EngineError::Denied(format!(
+                    "Denied by channel policy: query {rid}/{name}"
+                )));
+            }
+        }
+        Ok(self.handle(&ch.pico).query(rid, name, args).await?)
+    }
+
+    /// Registers (or registers again) a ruleset from KRL source.
+    pub async fn register(&self, source: &str) -> Result<Arc<Registered>> {
+        let registered = Arc::new(Registered::prepare(source, now_ms() as u64)?);
+        let _admin = self.admin.lock().await;
+        let mut buf = WriteBuf::new();
+        buf.put(Key::ruleset(&registered.rid), &registered.record());
+        self.store.commit(buf).await?;
+        // In the registry only once durable: a pico never runs a ruleset
+        // that a crash could take back.
+        self.registry.insert(registered.clone());
+        Ok(registered)
+    }
+
+    /// All registered rulesets, sorted by rid.
+    pub fn rulesets(&self) -> Vec<Arc<Registered>> {
+        self.registry.list()
+    }
+
+    /// One registered ruleset.
+    pub fn ruleset(&self, rid: &Rid) -> Result<Arc<Registered>> {
+        self.registry
+            .get(rid)
+            .ok_or_else(|| EngineError::UnknownRuleset(rid.clone()))
+    }
+
+    /// Makes a pico, a child of `parent` (default: the root), with one
+    /// channel. Answers its id and that channel's eci.
+    pub async fn new_pico(
+        &self,
+        parent: Option<PicoId>,
+        name: Option<String>,
+    ) -> Result<(PicoId, Eci)> {
+        let parent = parent.unwrap_or_else(|| self.meta.root_pico.clone());
+        let _admin = self.admin.lock().await;
+        let mut parent_rec = self.pico_record(&parent)?;
+        let id = PicoId::random();
+        let eci = Eci::random();
+        let mut buf = WriteBuf::new();
+        let name = name.unwrap_or_else(|| "pico".into());
+        new_pico_records(
+            &mut buf,
+            &id,
+            &name,
+            Some(&parent),
+            &eci,
+            vec!["system".into()],
+        );
+        parent_rec.children.push(id.clone());
+        buf.put(Key::pico(&parent), &parent_rec);
+        self.store.commit(buf).await?;
+        Ok((id, eci))
+    }
+
+    /// A pico's record, installs and channels.
+    pub fn pico(&self, id: &PicoId) -> Result<PicoInfo> {
+        let rec = self.pico_record(id)?;
+        let rulesets = self
+            .store
+            .installs(id)?
+            .into_iter()
+            .map(|i| i.rid)
+            .collect();
+        Ok(PicoInfo {
+            id: id.clone(),
+            name: rec.name,
+            parent: rec.parent,
+            children: rec.children,
+            rulesets,
+            channels: rec.channels,
+        })
+    }
+
+    /// Deletes a pico with its children, channels, installs, variables and
+    /// schedules. The root cannot be deleted.
+    pub async fn delete_pico(&self, id: &PicoId) -> Result<()> {
+        if id == &self.meta.root_pico {
+            return Err(EngineError::BadRequest(
+                "the root pico cannot be deleted".into(),
+            ));
+        }
+        let _admin = self.admin.lock().await;
+        let rec = self.pico_record(id)?;
+        // The subtree, parents before children.
+        let mut doomed = vec![(id.clone(), rec.clone())];
+        let mut at = 0;
+        while at < doomed.len() {
+            for child in doomed[at].1.children.clone() {
+                if let Some(r) = self.store.pico(&child)? {
+                    doomed.push((child, r));
+                }
+            }
+            at += 1;
+        }
+        // 1. Cut the subtree off: no pico record (new tasks refuse), no
+        //    channel (events get 404), parent no longer lists it.
+        let mut buf = WriteBuf::new();
+        for (pico, r) in &doomed {
+            buf.remove(Key::pico(pico));
+            for eci in &r.channels {
+                buf.remove(Key::channel(eci));
+            }
+        }
+        if let Some(parent) = &rec.parent {
+            if let Some(mut p) = self.store.pico(parent)? {
+                p.children.retain(|c| c != id);
+                buf.put(Key::pico(parent), &p);
+            }
+        }
+        self.store.apply(buf)?;
+        // 2. Let the tasks finish what they have queued, and end.
+        for (pico, _) in &doomed {
+            if let Some((_, h)) = self.picos.remove(pico) {
+                h.stop().await;
+            }
+        }
+        // 3. Nobody writes these picos' state any more: drop it. (A crash
+        //    between 1 and 3 leaves unreachable keys behind, nothing else.)
+        let mut buf = WriteBuf::new();
+        for (pico, _) in &doomed {
+            buf.remove(Key::installs(pico));
+            for prefix in Key::pico_state(pico) {
+                buf.remove_prefix(&self.store, &prefix)?;
+            }
+        }
+        self.store.commit(buf).await?;
+        Ok(())
+    }
+
+    /// Installs a registered ruleset on a pico (again, if it is there:
+    /// the config is replaced), then the pico gets
+    /// `wrangler:ruleset_installed`.
+    pub async fn install(&self, id: &PicoId, rid: Rid, config: Option<Value>) -> Result<()> {
+        let config = match config {
+            None | Some(Value::Null) => Value::Object(Map::new()),
+            Some(c @ Value::Object(_)) => c,
+            Some(_) => {
+                return Err(EngineError::BadRequest(
+                    "config must be a JSON object".into(),
+                ))
+            }
+        };
+        self.pico_record(id)?;
+        if self.registry.get(&rid).is_none() {
+            return Err(EngineError::UnknownRuleset(rid));
+        }
+        Ok(self.handle(id).install(rid, config).await?)
+    }
+
+    /// Uninstalls a ruleset from a pico, dropping its variables there.
+    pub async fn uninstall(&self, id: &PicoId, rid: Rid) -> Result<()> {
+        self.pico_record(id)?;
+        Ok(self.handle(id).uninstall(rid).await?)
+    }
+
+    /// Adds a channel to a pico.
+    pub async fn new_channel(
+        &self,
+        id: &PicoId,
+        tags: Vec<String>,
+        policy: Option<Value>,
+        twilio_auth_token: Option<String>,
+    ) -> Result<Eci> {
+        let policy = match policy {
+            None | Some(Value::Null) => None,
+            Some(p) => {
+                Policy::from_json(&p).map_err(EngineError::BadRequest)?;
+                Some(p)
+            }
+        };
+        let _admin = self.admin.lock().await;
+        let mut rec = self.pico_record(id)?;
+        let eci = Eci::random();
+        rec.channels.push(eci.clone());
+        let mut buf = WriteBuf::new();
+        buf.put(Key::pico(id), &rec);
+        buf.put(
+            Key::channel(&eci),
+            &ChannelRecord {
+                pico: id.clone(),
+                tags,
+                policy,
+                twilio_auth_token,
+            },
+        );
+        self.store.commit(buf).await?;
+        Ok(eci)
+    }
+
+    /// Deletes a channel. The root's first channel stays.
+    pub async fn delete_channel(&self, eci: &Eci) -> Result<()> {
+        if eci == &self.meta.root_eci {
+            return Err(EngineError::BadRequest(
+                "the root pico's first channel cannot be deleted".into(),
+            ));
+        }
+        let _admin = self.admin.lock().await;
+        let ch = self
+            .store
+            .channel(eci)?
+            .ok_or_else(|| EngineError::UnknownEci(eci.clone()))?;
+        let mut buf = WriteBuf::new();
+        buf.remove(Key::channel(eci));
+        if let Some(mut rec) = self.store.pico(&ch.pico)? {
+            rec.channels.retain(|c| c != eci);
+            buf.put(Key::pico(&ch.pico), &rec);
+        }
+        self.store.commit(buf).await?;
+        Ok(())
+    }
+
+    /// Stops every pico task after its queued messages, then flushes.
+    /// Call after the HTTP server has drained.
+    pub async fn shutdown(&self) -> Result<()> {
+        let handles: Vec<PicoHandle> = self.picos.iter().map(|h| h.value().clone()).collect();
+        for h in handles {
+            h.stop().await;
+        }
+        self.store.flush_now()?;
+        Ok(())
+    }
+}
+
+/// The records of a new pico: the pico, its installs (none) and its first
+/// channel (no policy: allows everything).
+fn new_pico_records(
+    buf: &mut WriteBuf,
+    id: &PicoId,
+    name: &str,
+    parent: Option<&PicoId>,
+    eci: &Eci,
+    tags: Vec<String>,
+) {
+    buf.put(
+        Key::pico(id),
+        &PicoRecord {
+            name: name.to_string(),
+            parent: parent.cloned(),
+            children: Vec::new(),
+            channels: vec![eci.clone()],
+        },
+    );
+    buf.put(Key::installs(id), &Vec::<()>::new());
+    buf.put(
+        Key::channel(eci),
+        &ChannelRecord {
+            pico: id.clone(),
+            tags,
+            policy: None,
+            twilio_auth_token: None,
+        },
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::Eid;
+    use serde_json::json;
+
+    const HELLO: &str = r#"ruleset io.example.hello {
+  meta { shares hello }
+  global { hello = function() { "hi" } }
+  rule r { select when echo hello send_directive("say") }
+}"#;
+
+    fn engine(dir: &std::path::Path) -> Engine {
+        Engine::open(Store::open(dir).unwrap(), Settings::default()).unwrap()
+    }
+
+    fn event(eci: &Eci, domain: &str, name: &str) -> EventIn {
+        EventIn {
+            eci: eci.clone(),
+            eid: Eid::new("e1"),
+            domain: domain.into(),
+            name: name.into(),
+            attrs: Map::new(),
+            time_ms: 0.0,
+        }
+    }
+
+    #[tokio::test]
+    async fn root_is_created_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = engine(dir.path()).meta().clone();
+        let again = engine(dir.path()).meta().clone();
+        assert_eq!(first, again);
+    }
+
+    #[tokio::test]
+    async fn pico_tree_install_and_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let (a, a_eci) = e.new_pico(None, Some("a".into())).await.unwrap();
+        let (b, _) = e.new_pico(Some(a.clone()), None).await.unwrap();
+        assert_eq!(
+            e.pico(&e.meta().root_pico).unwrap().children,
+            vec![a.clone()]
+        );
+        assert_eq!(e.pico(&a).unwrap().children, vec![b.clone()]);
+
+        let rs = e.register(HELLO).await.unwrap();
+        e.install(&b, rs.rid.clone(), None).await.unwrap();
+        assert_eq!(e.pico(&b).unwrap().rulesets, vec![rs.rid.clone()]);
+
+        let answer = e.event(event(&a_eci, "echo", "hello")).await.unwrap();
+        assert_eq!(answer.eid, Eid::new("e1"));
+
+        e.delete_pico(&a).await.unwrap();
+        assert!(matches!(e.pico(&a), Err(EngineError::UnknownPico(_))));
+        assert!(matches!(e.pico(&b), Err(EngineError::UnknownPico(_))));
+        assert!(e.pico(&e.meta().root_pico).unwrap().children.is_empty());
+        assert!(matches!(
+            e.event(event(&a_eci, "echo", "hello")).await,
+            Err(EngineError::UnknownEci(_))
+        ));
+        assert!(e.store().keys(&Key::installs(&b)).unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn queries_check_install_and_shares() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let (p, eci) = e.new_pico(None, None).await.unwrap();
+        let rid = Rid::new("io.example.hello");
+        let err = e
+            .query(&eci, rid.clone(), "hello".into(), Map::new())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Pico doesn't have io.example.hello installed."
+        );
+        e.register(HELLO).await.unwrap();
+        e.install(&p, rid.clone(), Some(json!({"a": 1})))
+            .await
+            .unwrap();
+        let err = e
+            .query(&eci, rid.clone(), "nope".into(), Map::new())
+            .await
+            .unwrap_err();
+        assert_eq!(err.to_string(), "Not shared: io.example.hello/nope");
+        e.uninstall(&p, rid.clone()).await.unwrap();
+        assert!(e.pico(&p).unwrap().rulesets.is_empty());
+    }
+
+    #[tokio::test]
+    async fn channel_policy_denies() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let (p, _) = e.new_pico(None, None).await.unwrap();
+        let policy = json!({"events": {"deny": [{"domain": "secret", "name": "*"}]}});
+        let eci = e.new_channel(&p, vec![], Some(policy), None).await.unwrap();
+        assert!(e.event(event(&eci, "echo", "hi")).await.is_ok());
+        assert!(matches!(
+            e.event(event(&eci, "secret", "x")).await,
+            Err(EngineError::Denied(_))
+        ));
+        let bad = e
+            .new_channel(&p, vec![], Some(json!({"evnts": {}})), None)
+            .await;
+        assert!(matches!(bad, Err(EngineError::BadRequest(_))));
+        e.delete_channel(&eci).await.unwrap();
+        assert!(matches!(
+            e.event(event(&eci, "echo", "hi")).await,
+            Err(EngineError::UnknownEci(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn install_of_unregistered_rid_is_unknown_ruleset() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        let root = e.meta().root_pico.clone();
+        let err = e
+            .install(&root, Rid::new("no.such"), None)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, EngineError::UnknownRuleset(_)));
+    }
+}

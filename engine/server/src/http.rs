@@ -1,0 +1,540 @@
+//! HTTP: the axum routes of the contract (`/api/*` admin API with a
+//! bearer token, Sky `/sky/event` and `/sky/cloud`), request bodies to
+//! attributes, and errors to statuses in one `IntoResponse`
+//! ([`ApiError`]). Uses: `engine`, `pico`, `ids`, axum, serde_json,
+//! serde_urlencoded, sha2, subtle.
+
+use crate::engine::{Engine, EngineError, VERSION};
+use crate::ids::{Eci, Eid, PicoId, Rid};
+use crate::pico::{now_ms, EventIn, PicoError};
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use subtle::ConstantTimeEq as _;
+
+/// The state every handler gets.
+#[derive(Clone)]
+struct AppState {
+    engine: Arc<Engine>,
+    /// sha256 of the admin token: requests' tokens are hashed and the
+    /// digests compared in constant time, so neither the token's bytes
+    /// nor its length leak through timing.
+    token_hash: [u8; 32],
+}
+
+/// The engine's routes.
+pub fn router(engine: Arc<Engine>, admin_token: &str) -> Router {
+    let state = AppState {
+        engine,
+        token_hash: Sha256::digest(admin_token.as_bytes()).into(),
+    };
+    let api = Router::new()
+        .route("/engine", get(get_engine))
+        .route("/rulesets", post(register_ruleset).get(list_rulesets))
+        .route("/rulesets/{rid}", get(get_ruleset))
+        .route("/picos", post(new_pico))
+        .route("/picos/{id}", get(get_pico).delete(delete_pico))
+        .route("/picos/{id}/rulesets", post(install))
+        .route("/picos/{id}/rulesets/{rid}", delete(uninstall))
+        .route("/picos/{id}/channels", post(new_channel))
+        .route("/channels/{eci}", delete(delete_channel))
+        .fallback(no_route)
+        // `layer`, not `route_layer`: unknown /api paths need the token
+        // too, so they do not reveal which routes exist.
+        .layer(middleware::from_fn_with_state(state.clone(), require_admin));
+    Router::new()
+        .nest("/api", api)
+        .route(
+            "/sky/event/{eci}/{eid}/{domain}/{type}",
+            get(sky_event).post(sky_event),
+        )
+        .route(
+            "/sky/cloud/{eci}/{rid}/{function}",
+            get(sky_query).post(sky_query),
+        )
+        .fallback(no_route)
+        .with_state(state)
+}
+
+/// An error answer: a status and `{"error": "...", ...}`. Every failure
+/// of every route goes through here.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    body: Value,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            body: json!({ "error": message.into() }),
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> ApiError {
+        let status = match &e {
+            EngineError::UnknownEci(_)
+            | EngineError::UnknownPico(_)
+            | EngineError::UnknownRuleset(_) => StatusCode::NOT_FOUND,
+            EngineError::Denied(_) => StatusCode::FORBIDDEN,
+            EngineError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            EngineError::Source(s) => {
+                return ApiError {
+                    status: StatusCode::BAD_REQUEST,
+                    body: json!({"error": s.message, "line": s.line, "col": s.col}),
+                }
+            }
+            EngineError::Pico(p) => match p {
+                PicoError::Gone(_) | PicoError::NotInstalled(_) | PicoError::UnknownRuleset(_) => {
+                    StatusCode::NOT_FOUND
+                }
+                PicoError::NotShared { .. } => StatusCode::FORBIDDEN,
+                PicoError::Eval {
+                    rid,
+                    rule,
+                    line,
+                    col,
+                    ..
+                } => {
+                    return ApiError {
+                        status: StatusCode::INTERNAL_SERVER_ERROR,
+                        body: json!({"error": e.to_string(), "rid": rid, "rule": rule,
+                                     "line": line, "col": col}),
+                    }
+                }
+                PicoError::NoEvaluator { .. } => StatusCode::NOT_IMPLEMENTED,
+                PicoError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                PicoError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+            EngineError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status.is_server_error() {
+            tracing::error!("{e}");
+        }
+        ApiError::new(status, e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut res = (self.status, Json(self.body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        res
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+async fn no_route(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("no such route: {method} {}", uri.path()),
+    )
+}
+
+/// `/api/*` guard: `Authorization: Bearer <admin token>`.
+async fn require_admin(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let ok = given.is_some_and(|t| {
+        let digest: [u8; 32] = Sha256::digest(t.as_bytes()).into();
+        bool::from(digest.ct_eq(&st.token_hash))
+    });
+    if !ok {
+        let why = if given.is_none() {
+            "missing admin token (Authorization: Bearer <token>)"
+        } else {
+            "wrong admin token"
+        };
+        return ApiError::new(StatusCode::UNAUTHORIZED, why).into_response();
+    }
+    next.run(req).await
+}
+
+/// A JSON admin body; an empty body reads as `{}`.
+fn json_body<T: for<'de> Deserialize<'de>>(body: &Bytes) -> ApiResult<T> {
+    let text: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
+    serde_json::from_slice(text)
+        .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+}
+
+// ---------------------------------------------------------------- admin
+
+async fn get_engine(State(st): State<AppState>) -> Json<Value> {
+    let meta = st.engine.meta();
+    Json(json!({
+        "version": VERSION,
+        "root_eci": meta.root_eci,
+        "root_pico": meta.root_pico,
+    }))
+}
+
+async fn register_ruleset(State(st): State<AppState>, body: Bytes) -> ApiResult<Json<Value>> {
+    let source = std::str::from_utf8(&body)
+        .map_err(|_| ApiError::bad_request("the ruleset source is not valid UTF-8"))?;
+    let r = st.engine.register(source).await?;
+    Ok(Json(
+        json!({"rid": r.rid, "version": r.version, "hash": r.hash}),
+    ))
+}
+
+async fn list_rulesets(State(st): State<AppState>) -> Json<Value> {
+    let all: Vec<Value> = st
+        .engine
+        .rulesets()
+        .iter()
+        .map(|r| json!({"rid": r.rid, "version": r.version, "hash": r.hash}))
+        .collect();
+    Json(Value::Array(all))
+}
+
+async fn get_ruleset(
+    State(st): State<AppState>,
+    Path(rid): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let r = st.engine.ruleset(&Rid::new(rid))?;
+    Ok(Json(
+        json!({"rid": r.rid, "version": r.version, "hash": r.hash, "source": r.source}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewPico {
+    parent: Option<PicoId>,
+    name: Option<String>,
+}
+
+async fn new_pico(State(st): State<AppState>, body: Bytes) -> ApiResult<Json<Value>> {
+    let req: NewPico = json_body(&body)?;
+    let (id, eci) = st.engine.new_pico(req.parent, req.name).await?;
+    Ok(Json(json!({"id": id, "eci": eci})))
+}
+
+async fn get_pico(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let info = st.engine.pico(&PicoId::new(id))?;
+    Ok(Json(
+        serde_json::to_value(info).expect("PicoInfo serializes"),
+    ))
+}
+
+async fn delete_pico(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    st.engine.delete_pico(&PicoId::new(id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Install {
+    rid: Option<Rid>,
+    config: Option<Value>,
+}
+
+async fn install(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let req: Install = json_body(&body)?;
+    let rid = req
+        .rid
+        .ok_or_else(|| ApiError::bad_request("missing \"rid\""))?;
+    let id = PicoId::new(id);
+    st.engine.install(&id, rid.clone(), req.config).await?;
+    Ok(Json(json!({"id": id, "rid": rid})))
+}
+
+async fn uninstall(
+    State(st): State<AppState>,
+    Path((id, rid)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    st.engine.uninstall(&PicoId::new(id), Rid::new(rid)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewChannel {
+    #[serde(default)]
+    tags: Vec<String>,
+    policy: Option<Value>,
+    twilio_auth_token: Option<String>,
+}
+
+async fn new_channel(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let req: NewChannel = json_body(&body)?;
+    let eci = st
+        .engine
+        .new_channel(
+            &PicoId::new(id),
+            req.tags,
+            req.policy,
+            req.twilio_auth_token,
+        )
+        .await?;
+    Ok(Json(json!({ "eci": eci })))
+}
+
+async fn delete_channel(
+    State(st): State<AppState>,
+    Path(eci): Path<String>,
+) -> ApiResult<StatusCode> {
+    st.engine.delete_channel(&Eci::new(eci)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ------------------------------------------------------------------ sky
+
+/// Attributes of an event (or arguments of a query): the query string's
+/// parameters, then the body's, the body winning. A body is form-encoded,
+/// a JSON object, or empty; anything else is a 400.
+fn attributes(
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> ApiResult<Map<String, Value>> {
+    let mut attrs = Map::new();
+    if let Some(q) = query {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q)
+            .map_err(|e| ApiError::bad_request(format!("invalid query string: {e}")))?;
+        for (k, v) in pairs {
+            attrs.insert(k, Value::String(v));
+        }
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(attrs);
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if mime == "application/json" || mime.ends_with("+json") {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Object(map)) => attrs.extend(map),
+            Ok(_) => return Err(ApiError::bad_request("the JSON body must be an object")),
+            Err(e) => return Err(ApiError::bad_request(format!("invalid JSON body: {e}"))),
+        }
+    } else if mime == "application/x-www-form-urlencoded" {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+            .map_err(|e| ApiError::bad_request(format!("invalid form body: {e}")))?;
+        for (k, v) in pairs {
+            attrs.insert(k, Value::String(v));
+        }
+    } else {
+        let shown = if content_type.is_empty() {
+            "none"
+        } else {
+            content_type
+        };
+        return Err(ApiError::bad_request(format!(
+            "unsupported content type {shown}: send application/json or \
+             application/x-www-form-urlencoded"
+        )));
+    }
+    Ok(attrs)
+}
+
+/// TwiML answer. The TwiML writer (verbs from directives) belongs to the
+/// Twilio work; until then a twilio event answers an empty `<Response/>`,
+/// which is valid TwiML and makes Twilio do nothing.
+fn twiml(status: StatusCode) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>",
+    )
+        .into_response()
+}
+
+async fn sky_event(
+    State(st): State<AppState>,
+    Path((eci, eid, domain, name)): Path<(String, String, String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let is_twilio = domain == "twilio";
+    let result = async {
+        let attrs = attributes(query.as_deref(), &headers, &body)?;
+        let eid = if eid == "none" {
+            Eid::random()
+        } else {
+            Eid::new(eid)
+        };
+        let event = EventIn {
+            eci: Eci::new(eci),
+            eid,
+            domain,
+            name,
+            attrs,
+            time_ms: now_ms(),
+        };
+        Ok::<_, ApiError>(st.engine.event(event).await?)
+    }
+    .await;
+    match (result, is_twilio) {
+        (Ok(_), true) => twiml(StatusCode::OK),
+        (Err(e), true) => {
+            tracing::warn!("twilio event failed: {}", e.body);
+            twiml(e.status)
+        }
+        (Ok(answer), false) => Json(answer).into_response(),
+        (Err(e), false) => e.into_response(),
+    }
+}
+
+async fn sky_query(
+    State(st): State<AppState>,
+    Path((eci, rid, function)): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let args = attributes(query.as_deref(), &headers, &body)?;
+    let (name, as_type) = if let Some(n) = function.strip_suffix(".txt") {
+        (n, Some("text/plain; charset=utf-8"))
+    } else if let Some(n) = function.strip_suffix(".html") {
+        (n, Some("text/html; charset=utf-8"))
+    } else {
+        (function.as_str(), None)
+    };
+    let value = st
+        .engine
+        .query(&Eci::new(eci), Rid::new(rid), name.to_string(), args)
+        .await?;
+    Ok(match as_type {
+        None => Json(value).into_response(),
+        Some(ct) => {
+            // A string is sent as is; anything else as its JSON text.
+            let text = match value {
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+            ([(header::CONTENT_TYPE, ct)], text).into_response()
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(ct: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_str(ct).unwrap());
+        h
+    }
+
+    #[test]
+    fn body_wins_over_query_string() {
+        let a = attributes(
+            Some("a=1&b=2"),
+            &headers("application/json"),
+            &Bytes::from(r#"{"b": 3, "c": [1]}"#),
+        )
+        .unwrap();
+        assert_eq!(Value::Object(a), json!({"a": "1", "b": 3, "c": [1]}));
+    }
+
+    #[test]
+    fn form_bodies_and_charset_parameters() {
+        let a = attributes(
+            None,
+            &headers("application/x-www-form-urlencoded; charset=UTF-8"),
+            &Bytes::from("From=%2B15551234&Body=hi+there"),
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(a),
+            json!({"From": "+15551234", "Body": "hi there"})
+        );
+    }
+
+    #[test]
+    fn empty_body_needs_no_content_type() {
+        let a = attributes(Some("x=1"), &HeaderMap::new(), &Bytes::new()).unwrap();
+        assert_eq!(Value::Object(a), json!({"x": "1"}));
+    }
+
+    #[test]
+    fn bad_bodies_are_400() {
+        let cases = [
+            ("application/json", "{not json"),
+            ("application/json", "[1, 2]"),
+            ("text/plain", "hello"),
+            ("", "a=1"),
+        ];
+        for (ct, body) in cases {
+            let h = if ct.is_empty() {
+                HeaderMap::new()
+            } else {
+                headers(ct)
+            };
+            let err = attributes(None, &h, &Bytes::from(body)).unwrap_err();
+            assert_eq!(err.status, StatusCode::BAD_REQUEST, "{ct} {body}");
+        }
+    }
+
+    #[test]
+    fn errors_map_to_contract_statuses() {
+        let status = |e: EngineError| ApiError::from(e).status;
+        assert_eq!(
+            status(EngineError::UnknownEci(Eci::new("x"))),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            status(EngineError::Denied("no".into())),
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            status(PicoError::NotInstalled(Rid::new("r")).into()),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            status(
+                PicoError::NotShared {
+                    rid: Rid::new("r"),
+                    name: "f".into()
+                }
+                .into()
+            ),
+            StatusCode::FORBIDDEN
+        );
+    }
+}

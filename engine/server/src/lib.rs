@@ -1,0 +1,34 @@
+//! `krl`: the KRL rules engine's server and command line. The language
+//! itself (syntax, checks, evaluation) is in `krl-lang`; this crate gives
+//! it storage, picos, HTTP and a command line.
+//!
+//! # Layout
+//!
+//! Lower modules never name higher ones:
+//!
+//! * [`ids`] — newtypes for ids (`PicoId`, `Eci`, `Rid`, `Eid`, `TxnId`)
+//!   and random id generation.
+//! * [`store`] — the only code that names sled: key encoding, records,
+//!   write buffers applied as one batch, group commit.
+//! * [`policy`] — channel policies (allow/deny of events and queries).
+//! * [`rulesets`] — registered rulesets, parsed and checked once.
+//! * [`pico`] — a tokio task and mailbox per pico; the evaluator's host.
+//! * [`engine`] — shared state and the operations behind the routes.
+//! * [`http`] — axum routes of the contract; errors → statuses.
+//! * [`serve`] — `krl serve`: start-up lines, signals, drain, flush.
+//! * [`client`] — `krl ruleset register`, `krl event`, ...: HTTP clients.
+//!
+//! docs/server.md tells the story: flags, the data folder, what is stored
+//! where, group commit, the CLI.
+
+#![warn(missing_docs)]
+
+pub mod client;
+pub mod engine;
+pub mod http;
+pub mod ids;
+pub mod pico;
+pub mod policy;
+pub mod rulesets;
+pub mod serve;
+pub mod store;

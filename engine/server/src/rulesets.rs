@@ -1,0 +1,211 @@
+//! Registered rulesets: KRL is parsed and checked once, at registration
+//! (and again at start-up, from the stored source), and kept in memory as
+//! an `Arc<Registered>` that picos share. Uses: krl_lang, `store`, `ids`,
+//! sha2, dashmap.
+
+use crate::ids::Rid;
+use crate::store::{RulesetRecord, Store, StoreError};
+use dashmap::DashMap;
+use krl_lang::check::check_ruleset;
+use krl_lang::syntax::ast::{ExprKind, MetaKind};
+use krl_lang::syntax::{parse_ruleset, Diagnostic, LineIndex};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+
+/// The version of a ruleset whose meta names none (as in the Pico Engine).
+pub const DRAFT: &str = "draft";
+
+/// A ruleset ready to install.
+#[derive(Debug)]
+pub struct Registered {
+    /// Its id.
+    pub rid: Rid,
+    /// `meta { version "..." }` or [`DRAFT`].
+    pub version: String,
+    /// sha256 of the source, lowercase hex.
+    pub hash: String,
+    /// The source.
+    pub source: String,
+    /// When it was registered (ms since the Unix epoch).
+    pub registered_ms: u64,
+    /// The names in `meta { shares ... }`: what queries may call.
+    pub shares: Vec<String>,
+}
+
+impl Registered {
+    /// Parses and checks `source`. The error is the first error found,
+    /// with its 1-based line and column.
+    pub fn prepare(source: &str, registered_ms: u64) -> Result<Registered, SourceError> {
+        let ast = parse_ruleset(source).map_err(|d| SourceError::from_diagnostic(source, &d))?;
+        if let Some(d) = check_ruleset(&ast).iter().find(|d| d.is_error()) {
+            return Err(SourceError::from_diagnostic(source, d));
+        }
+        let mut version = DRAFT.to_string();
+        let mut shares = Vec::new();
+        for prop in &ast.meta {
+            match &prop.kind {
+                MetaKind::Version { value } => {
+                    if let ExprKind::Str { value } = &value.kind {
+                        version = value.clone();
+                    }
+                }
+                MetaKind::Shares { names } => {
+                    shares.extend(names.iter().map(|n| n.name.clone()));
+                }
+                _ => {}
+            }
+        }
+        Ok(Registered {
+            rid: Rid::new(ast.rid.name.clone()),
+            version,
+            hash: sha256_hex(source),
+            source: source.to_string(),
+            registered_ms,
+            shares,
+        })
+    }
+
+    /// The record the store keeps.
+    pub fn record(&self) -> RulesetRecord {
+        RulesetRecord {
+            rid: self.rid.clone(),
+            version: self.version.clone(),
+            hash: self.hash.clone(),
+            source: self.source.clone(),
+            registered_ms: self.registered_ms,
+        }
+    }
+
+    /// Does `meta { shares }` name `function`?
+    pub fn shares(&self, function: &str) -> bool {
+        self.shares.iter().any(|s| s == function)
+    }
+}
+
+/// Why KRL source was refused: message, line, column.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{line}:{col}: {message}")]
+pub struct SourceError {
+    /// What is wrong.
+    pub message: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub col: usize,
+}
+
+impl SourceError {
+    fn from_diagnostic(source: &str, d: &Diagnostic) -> SourceError {
+        let (line, col) = LineIndex::new(source).line_col(source, d.span.start as usize);
+        SourceError {
+            message: d.message.clone(),
+            line,
+            col,
+        }
+    }
+}
+
+/// sha256 of `text`, lowercase hex.
+pub fn sha256_hex(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// All registered rulesets, by rid. Reads take no global lock (sharded
+/// map); writers are serialised by the engine's admin lock.
+#[derive(Default)]
+pub struct Registry {
+    map: DashMap<Rid, Arc<Registered>>,
+}
+
+impl Registry {
+    /// Loads every stored ruleset, parsing it again. One that no longer
+    /// parses (the grammar changed) is skipped with a warning: it stays in
+    /// the store and can be registered again.
+    pub fn load(store: &Store) -> Result<Registry, StoreError> {
+        let registry = Registry::default();
+        for rec in store.rulesets()? {
+            match Registered::prepare(&rec.source, rec.registered_ms) {
+                Ok(r) => {
+                    registry.insert(Arc::new(r));
+                }
+                Err(e) => tracing::warn!(rid = %rec.rid, "stored ruleset no longer compiles: {e}"),
+            }
+        }
+        Ok(registry)
+    }
+
+    /// A ruleset by rid.
+    pub fn get(&self, rid: &Rid) -> Option<Arc<Registered>> {
+        self.map.get(rid).map(|r| r.value().clone())
+    }
+
+    /// Adds or replaces a ruleset.
+    pub fn insert(&self, r: Arc<Registered>) {
+        self.map.insert(r.rid.clone(), r);
+    }
+
+    /// All rulesets, sorted by rid.
+    pub fn list(&self) -> Vec<Arc<Registered>> {
+        let mut all: Vec<_> = self.map.iter().map(|r| r.value().clone()).collect();
+        all.sort_by(|a, b| a.rid.cmp(&b.rid));
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"ruleset io.example.good {
+  meta {
+    version "1.2"
+    shares hello
+  }
+  global {
+    hello = function(name) { "Hello " + name }
+  }
+  rule hi {
+    select when echo hello
+    send_directive("hi")
+  }
+}
+"#;
+
+    #[test]
+    fn prepare_reads_rid_version_shares_and_hashes() {
+        let r = Registered::prepare(GOOD, 0).unwrap();
+        assert_eq!(r.rid.as_str(), "io.example.good");
+        assert_eq!(r.version, "1.2");
+        assert!(r.shares("hello"));
+        assert!(!r.shares("hi"));
+        assert_eq!(r.hash, sha256_hex(GOOD));
+        assert_eq!(r.hash.len(), 64);
+    }
+
+    #[test]
+    fn version_defaults_to_draft() {
+        let r = Registered::prepare("ruleset a.b { }", 0).unwrap();
+        assert_eq!(r.version, DRAFT);
+    }
+
+    #[test]
+    fn errors_carry_line_and_column() {
+        let e = Registered::prepare(
+            "ruleset a.b {\n  rule r {\n    select when x y\n    pre { x = 1 + }\n  }\n}\n",
+            0,
+        )
+        .unwrap_err();
+        assert_eq!((e.line, e.col), (4, 19), "{e}");
+    }
+
+    #[test]
+    fn sha256_of_empty_text() {
+        assert_eq!(
+            sha256_hex(""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+}

@@ -1,0 +1,151 @@
+//! `krl serve`: opens the data folder, makes sure of the root pico, binds
+//! the listener, prints the start-up lines, serves until SIGINT/SIGTERM,
+//! then drains and flushes. Uses: `store`, `engine`, `http`, `ids`, tokio,
+//! axum.
+//!
+//! Shutdown order (as in mini-redis): stop accepting, let in-flight
+//! requests finish (an event's answer waits for its flush, so finished
+//! means durable), give up on stragglers after [`DRAIN`], stop the pico
+//! tasks after their queued messages, flush once more.
+
+use crate::engine::{Engine, Settings};
+use crate::ids::random_base62;
+use crate::store::{Store, StoreError};
+use anyhow::Context as _;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// How long in-flight requests get to finish after a shutdown signal.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// The settings of `krl serve` (flags and their env vars: see `main.rs`
+/// and docs/server.md).
+#[derive(Clone, Debug)]
+pub struct ServeConfig {
+    /// HTTP listen address; port 0 picks a free one.
+    pub listen: String,
+    /// sled database folder.
+    pub data: PathBuf,
+    /// Base URL the outside world uses; default `http://<bound address>`.
+    pub public_url: Option<String>,
+    /// Admin bearer token; generated (and printed) when `None`.
+    pub admin_token: Option<String>,
+    /// Twilio REST API base (stored for the Twilio work; unused yet).
+    pub twilio_api_url: String,
+    /// Embedded MQTT broker address (stored for the MQTT work; unused yet).
+    pub mqtt_listen: String,
+    /// External MQTT broker (stored; unused yet).
+    pub mqtt_url: Option<String>,
+    /// No MQTT at all.
+    pub no_mqtt: bool,
+    /// Folder served under `/static/` (stored; unused yet).
+    pub static_dir: Option<PathBuf>,
+}
+
+/// Runs the server on a multi-threaded tokio runtime until a signal.
+pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    rt.block_on(run(cfg))
+}
+
+async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
+    // The store first: a second `krl serve` on the same folder must fail
+    // on the lock, before it takes a port or prints anything.
+    let store = match Store::open(&cfg.data) {
+        Ok(s) => s,
+        Err(e @ StoreError::Locked { .. }) => return Err(e.into()),
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("opening the data folder {}", cfg.data.display()))
+        }
+    };
+    let listener = TcpListener::bind(&cfg.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    let settings = Settings {
+        public_url: cfg
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}")),
+        twilio_api_url: cfg.twilio_api_url.clone(),
+        mqtt_listen: (!cfg.no_mqtt && cfg.mqtt_url.is_none()).then(|| cfg.mqtt_listen.clone()),
+        mqtt_url: if cfg.no_mqtt {
+            None
+        } else {
+            cfg.mqtt_url.clone()
+        },
+        static_dir: cfg.static_dir.clone(),
+    };
+    let engine = Arc::new(Engine::open(store, settings)?);
+    let (token, generated) = match &cfg.admin_token {
+        Some(t) if !t.is_empty() => (t.clone(), false),
+        _ => (random_base62(32), true),
+    };
+    let app = crate::http::router(engine.clone(), &token);
+
+    // The machine-readable start-up lines (docs/server.md). No `mqtt`
+    // line: no broker runs yet.
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "listening http://{addr}")?;
+        writeln!(out, "root_eci {}", engine.meta().root_eci)?;
+        if generated {
+            writeln!(out, "admin_token {token}")?;
+        }
+        out.flush()?;
+    }
+    tracing::info!(%addr, data = %cfg.data.display(), "krl serving");
+
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let mut graceful = stop_rx.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = graceful.wait_for(|s| *s).await;
+    });
+    let drain_limit = async move {
+        let _ = stop_rx.wait_for(|s| *s).await;
+        tokio::time::sleep(DRAIN).await;
+    };
+    tokio::select! {
+        r = server => r.context("serving HTTP")?,
+        () = drain_limit => tracing::warn!("requests still running after {DRAIN:?}; stopping anyway"),
+    }
+    engine.shutdown().await?;
+    tracing::info!("krl stopped");
+    Ok(())
+}
+
+/// SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,741 @@
+//! The store: the only code that names sled. Uses: sled, serde,
+//! serde_json, tokio (for the group-commit flusher), `ids`.
+//!
+//! # Layout
+//!
+//! One sled database under `--data DIR`, one tree (`krl`) holding
+//! everything, so that any set of writes (one event's entity variables,
+//! rule states and schedules; a pico and all it owns on delete) goes in as
+//! ONE `apply_batch`, which sled applies atomically. Keys are a tag byte
+//! followed by the key's parts, each escaped and terminated (see [`Key`]).
+//! Values are JSON.
+//!
+//! | tag | parts | value |
+//! | --- | --- | --- |
+//! | `M` | name | engine meta ([`EngineMeta`] under `root`, the format under `format`) |
+//! | `R` | rid | [`RulesetRecord`] |
+//! | `P` | pico id | [`PicoRecord`]: name, parent, children in order, channels |
+//! | `I` | pico id | installs, `[InstallRecord]` in install order |
+//! | `C` | eci | [`ChannelRecord`]: pico, tags, policy, twilio auth token |
+//! | `E` | pico id, rid, name | an entity variable |
+//! | `S` | pico id, rid, rule | a rule's state (e.g. a partly matched `select when`) |
+//! | `T` | pico id, rid, schedule id | a scheduled event |
+//! | `A` | rid, name | an app variable |
+//!
+//! The admin token is not stored: it is given at start or generated then
+//! (see `serve`).
+//!
+//! # Durability: group commit
+//!
+//! [`Store::apply`] puts a [`WriteBuf`] in as one batch (in sled's memory
+//! and log buffer). [`Store::flush_ticket`] then registers the writer with
+//! the shared flusher task, and [`FlushTicket::wait`] resolves once a
+//! `flush_async` that *started after the registration* has finished: the
+//! flusher takes every waiter registered so far, flushes once, and wakes
+//! them all. Concurrent events therefore share one fsync; a lone event
+//! pays for one.
+
+use crate::ids::{Eci, PicoId, Rid};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Once, Weak};
+use tokio::sync::{oneshot, Notify};
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another process holds the database's lock.
+    #[error(
+        "the data folder {} is in use by another `krl serve` (its lock is held); \
+         stop that one or choose another --data",
+        path.display()
+    )]
+    Locked {
+        /// The data folder.
+        path: PathBuf,
+    },
+    /// sled failed (I/O, corruption).
+    #[error("database error: {0}")]
+    Sled(#[from] sled::Error),
+    /// A stored value does not decode.
+    #[error("stored record {key} is not valid JSON for its kind: {source}")]
+    Corrupt {
+        /// The key, rendered.
+        key: String,
+        /// The decoding error.
+        source: serde_json::Error,
+    },
+    /// The group flush failed; the writes may not be on disk.
+    #[error("could not flush the database to disk: {0}")]
+    Flush(String),
+}
+
+/// Results of the store.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Tag bytes: the first byte of every key.
+mod tag {
+    pub const META: u8 = b'M';
+    pub const RULESET: u8 = b'R';
+    pub const PICO: u8 = b'P';
+    pub const INSTALLS: u8 = b'I';
+    pub const CHANNEL: u8 = b'C';
+    pub const ENTITY: u8 = b'E';
+    pub const RULE_STATE: u8 = b'S';
+    pub const SCHEDULE: u8 = b'T';
+    pub const APP: u8 = b'A';
+}
+
+/// The current key/value format, stored under `M format`.
+const FORMAT: u32 = 1;
+
+/// A key of the `krl` tree.
+///
+/// Encoding: the tag byte, then each part's bytes with `0x00` written as
+/// `0x01 0x01` and `0x01` as `0x01 0x02`, followed by a `0x00` terminator.
+/// The escape keeps byte order (so keys sort by their parts), and since a
+/// part can never contain a bare `0x00`, the key of the first parts is a
+/// prefix of exactly the keys that start with those same whole parts
+/// (`E pico1` does not match `E pico10 ...`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key(Vec<u8>);
+
+impl Key {
+    fn build(tag: u8, parts: &[&str]) -> Key {
+        let len = 1 + parts.iter().map(|p| p.len() + 1).sum::<usize>();
+        let mut out = Vec::with_capacity(len);
+        out.push(tag);
+        for part in parts {
+            for &b in part.as_bytes() {
+                match b {
+                    0 => out.extend_from_slice(&[1, 1]),
+                    1 => out.extend_from_slice(&[1, 2]),
+                    b => out.push(b),
+                }
+            }
+            out.push(0);
+        }
+        Key(out)
+    }
+
+    /// The tag and the parts of an encoded key; `None` if it is not one.
+    pub fn decode(bytes: &[u8]) -> Option<(u8, Vec<String>)> {
+        let (&tag, mut rest) = bytes.split_first()?;
+        let mut parts = Vec::new();
+        while !rest.is_empty() {
+            let mut part = Vec::new();
+            loop {
+                let (&b, tail) = rest.split_first()?;
+                rest = tail;
+                match b {
+                    0 => break,
+                    1 => {
+                        let (&e, tail) = rest.split_first()?;
+                        rest = tail;
+                        part.push(match e {
+                            1 => 0,
+                            2 => 1,
+                            _ => return None,
+                        });
+                    }
+                    b => part.push(b),
+                }
+            }
+            parts.push(String::from_utf8(part).ok()?);
+        }
+        Some((tag, parts))
+    }
+
+    /// The encoded bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Engine meta `name`.
+    pub fn meta(name: &str) -> Key {
+        Key::build(tag::META, &[name])
+    }
+    /// A registered ruleset.
+    pub fn ruleset(rid: &Rid) -> Key {
+        Key::build(tag::RULESET, &[rid.as_str()])
+    }
+    /// Prefix of all rulesets.
+    pub fn rulesets() -> Key {
+        Key::build(tag::RULESET, &[])
+    }
+    /// A pico's record.
+    pub fn pico(id: &PicoId) -> Key {
+        Key::build(tag::PICO, &[id.as_str()])
+    }
+    /// A pico's installed rulesets.
+    pub fn installs(id: &PicoId) -> Key {
+        Key::build(tag::INSTALLS, &[id.as_str()])
+    }
+    /// A channel.
+    pub fn channel(eci: &Eci) -> Key {
+        Key::build(tag::CHANNEL, &[eci.as_str()])
+    }
+    /// An entity variable.
+    pub fn entity(pico: &PicoId, rid: &Rid, name: &str) -> Key {
+        Key::build(tag::ENTITY, &[pico.as_str(), rid.as_str(), name])
+    }
+    /// A rule's state.
+    pub fn rule_state(pico: &PicoId, rid: &Rid, rule: &str) -> Key {
+        Key::build(tag::RULE_STATE, &[pico.as_str(), rid.as_str(), rule])
+    }
+    /// A scheduled event.
+    pub fn schedule(pico: &PicoId, rid: &Rid, id: &str) -> Key {
+        Key::build(tag::SCHEDULE, &[pico.as_str(), rid.as_str(), id])
+    }
+    /// Prefix of a pico's schedules.
+    pub fn schedules(pico: &PicoId) -> Key {
+        Key::build(tag::SCHEDULE, &[pico.as_str()])
+    }
+    /// An app variable.
+    pub fn app(rid: &Rid, name: &str) -> Key {
+        Key::build(tag::APP, &[rid.as_str(), name])
+    }
+    /// Prefixes of everything a pico's rulesets keep (entity variables,
+    /// rule states, schedules).
+    pub fn pico_state(pico: &PicoId) -> [Key; 3] {
+        [tag::ENTITY, tag::RULE_STATE, tag::SCHEDULE].map(|t| Key::build(t, &[pico.as_str()]))
+    }
+    /// Prefixes of what one ruleset keeps on one pico.
+    pub fn pico_ruleset_state(pico: &PicoId, rid: &Rid) -> [Key; 3] {
+        [tag::ENTITY, tag::RULE_STATE, tag::SCHEDULE]
+            .map(|t| Key::build(t, &[pico.as_str(), rid.as_str()]))
+    }
+
+    fn render(&self) -> String {
+        match Key::decode(&self.0) {
+            Some((t, parts)) => format!("{} {}", t as char, parts.join("/")),
+            None => format!("{:?}", self.0),
+        }
+    }
+}
+
+/// Engine facts kept under `M root`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EngineMeta {
+    /// The root pico.
+    pub root_pico: PicoId,
+    /// Its first channel, printed at start as `root_eci`.
+    pub root_eci: Eci,
+}
+
+/// A registered ruleset.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RulesetRecord {
+    /// Its id.
+    pub rid: Rid,
+    /// `meta { version "..." }`, or `draft`.
+    pub version: String,
+    /// sha256 of the source, lowercase hex.
+    pub hash: String,
+    /// The KRL source as registered.
+    pub source: String,
+    /// When it was registered (ms since the Unix epoch).
+    pub registered_ms: u64,
+}
+
+/// A pico.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PicoRecord {
+    /// Its name (free text).
+    pub name: String,
+    /// Its parent; `None` only for the root.
+    pub parent: Option<PicoId>,
+    /// Its children, oldest first.
+    pub children: Vec<PicoId>,
+    /// Its channels, oldest first.
+    pub channels: Vec<Eci>,
+}
+
+/// A ruleset installed on a pico.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InstallRecord {
+    /// Which ruleset.
+    pub rid: Rid,
+    /// Its configuration (`meta:rulesetConfig`), a JSON object.
+    pub config: serde_json::Value,
+}
+
+/// A channel.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChannelRecord {
+    /// The pico it leads to.
+    pub pico: PicoId,
+    /// Free-form tags.
+    pub tags: Vec<String>,
+    /// The policy as given (see `policy`); `None` allows everything.
+    pub policy: Option<serde_json::Value>,
+    /// Twilio auth token for signature checks on this channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub twilio_auth_token: Option<String>,
+}
+
+/// The database. Cheap to clone (an `Arc`).
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: sled::Db,
+    tree: sled::Tree,
+    path: PathBuf,
+    /// Writers waiting for the next flush (see the module doc).
+    waiters: Mutex<Vec<oneshot::Sender<Result<(), String>>>>,
+    /// Wakes the flusher; `Notify` keeps a permit, so no wake-up is lost.
+    wake: Arc<Notify>,
+    flusher: Once,
+    flushes: AtomicU64,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Lets the flusher task see that the store is gone and end.
+        self.wake.notify_one();
+    }
+}
+
+impl Store {
+    /// Opens (creating if missing) the database in `dir`. Fails with
+    /// [`StoreError::Locked`] when another process has it open.
+    pub fn open(dir: &Path) -> Result<Store> {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Sled(e.into()))?;
+        let db = match sled::Config::new().path(dir).open() {
+            Ok(db) => db,
+            // sled takes an exclusive file lock on open and reports failure
+            // as an I/O error "could not acquire lock on ...".
+            Err(sled::Error::Io(e)) if e.to_string().contains("lock") => {
+                return Err(StoreError::Locked {
+                    path: dir.to_path_buf(),
+                })
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let tree = db.open_tree("krl")?;
+        let store = Store {
+            inner: Arc::new(Inner {
+                db,
+                tree,
+                path: dir.to_path_buf(),
+                waiters: Mutex::new(Vec::new()),
+                wake: Arc::new(Notify::new()),
+                flusher: Once::new(),
+                flushes: AtomicU64::new(0),
+            }),
+        };
+        if store.get::<u32>(&Key::meta("format"))?.is_none() {
+            let mut buf = WriteBuf::new();
+            buf.put(Key::meta("format"), &FORMAT);
+            store.apply(buf)?;
+        }
+        Ok(store)
+    }
+
+    /// The data folder.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Reads and decodes one value.
+    pub fn get<T: DeserializeOwned>(&self, key: &Key) -> Result<Option<T>> {
+        match self.inner.tree.get(key.as_bytes())? {
+            None => Ok(None),
+            Some(bytes) => decode(key, &bytes).map(Some),
+        }
+    }
+
+    /// Every key that starts with `prefix`, in key order.
+    pub fn keys(&self, prefix: &Key) -> Result<Vec<Key>> {
+        self.inner
+            .tree
+            .scan_prefix(prefix.as_bytes())
+            .keys()
+            .map(|k| Ok(Key(k?.to_vec())))
+            .collect()
+    }
+
+    /// Every key and value that starts with `prefix`, in key order.
+    pub fn scan<T: DeserializeOwned>(&self, prefix: &Key) -> Result<Vec<(Key, T)>> {
+        self.inner
+            .tree
+            .scan_prefix(prefix.as_bytes())
+            .map(|kv| {
+                let (k, v) = kv?;
+                let key = Key(k.to_vec());
+                let value = decode(&key, &v)?;
+                Ok((key, value))
+            })
+            .collect()
+    }
+
+    /// Engine meta, if the engine has started here before.
+    pub fn engine_meta(&self) -> Result<Option<EngineMeta>> {
+        self.get(&Key::meta("root"))
+    }
+    /// A registered ruleset.
+    pub fn ruleset(&self, rid: &Rid) -> Result<Option<RulesetRecord>> {
+        self.get(&Key::ruleset(rid))
+    }
+    /// All registered rulesets, by rid.
+    pub fn rulesets(&self) -> Result<Vec<RulesetRecord>> {
+        Ok(self
+            .scan(&Key::rulesets())?
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect())
+    }
+    /// A pico.
+    pub fn pico(&self, id: &PicoId) -> Result<Option<PicoRecord>> {
+        self.get(&Key::pico(id))
+    }
+    /// A pico's installs (empty when none or no such pico).
+    pub fn installs(&self, id: &PicoId) -> Result<Vec<InstallRecord>> {
+        Ok(self.get(&Key::installs(id))?.unwrap_or_default())
+    }
+    /// A channel.
+    pub fn channel(&self, eci: &Eci) -> Result<Option<ChannelRecord>> {
+        self.get(&Key::channel(eci))
+    }
+
+    /// Applies `buf` as one atomic sled batch. Not yet durable: see
+    /// [`Store::flush_ticket`].
+    pub fn apply(&self, buf: WriteBuf) -> Result<()> {
+        if buf.ops.is_empty() {
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        for (key, op) in buf.ops {
+            match op {
+                Some(v) => batch.insert(key.0, v),
+                None => batch.remove(key.0),
+            }
+        }
+        self.inner.tree.apply_batch(batch)?;
+        Ok(())
+    }
+
+    /// Registers for the next group flush. Everything applied before this
+    /// call is on disk once the ticket's [`FlushTicket::wait`] returns
+    /// `Ok`. Must be called inside a tokio runtime (it starts the flusher
+    /// task on first use).
+    pub fn flush_ticket(&self) -> FlushTicket {
+        self.inner.flusher.call_once(|| {
+            tokio::spawn(run_flusher(
+                Arc::downgrade(&self.inner),
+                self.inner.wake.clone(),
+            ));
+        });
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .waiters
+            .lock()
+            .expect("the waiters lock is never held across a panic")
+            .push(tx);
+        self.inner.wake.notify_one();
+        FlushTicket(rx)
+    }
+
+    /// Applies `buf` and waits until it is on disk (group commit).
+    pub async fn commit(&self, buf: WriteBuf) -> Result<()> {
+        self.apply(buf)?;
+        self.flush_ticket().wait().await
+    }
+
+    /// Flushes now, synchronously (start-up, shutdown, tests).
+    pub fn flush_now(&self) -> Result<()> {
+        self.inner.db.flush()?;
+        Ok(())
+    }
+
+    /// How many group flushes have run (for tests and statistics).
+    pub fn flush_count(&self) -> u64 {
+        self.inner.flushes.load(Ordering::Relaxed)
+    }
+}
+
+fn decode<T: DeserializeOwned>(key: &Key, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|source| StoreError::Corrupt {
+        key: key.render(),
+        source,
+    })
+}
+
+/// The flusher task: one `flush_async` for everyone who registered before
+/// it started. Holds only a `Weak` to the store, so dropping the last
+/// `Store` closes the database (and its lock) and ends the task.
+async fn run_flusher(store: Weak<Inner>, wake: Arc<Notify>) {
+    loop {
+        wake.notified().await;
+        let Some(inner) = store.upgrade() else { return };
+        // Everyone registered so far applied their batch before
+        // registering, so the flush that starts below covers them all.
+        let waiters = std::mem::take(
+            &mut *inner
+                .waiters
+                .lock()
+                .expect("the waiters lock is never held across a panic"),
+        );
+        if waiters.is_empty() {
+            continue;
+        }
+        let result = inner
+            .db
+            .flush_async()
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        inner.flushes.fetch_add(1, Ordering::Relaxed);
+        // Let go of the store before waking anyone: a woken writer may drop
+        // the last handle and expect the database (and its lock) closed.
+        drop(inner);
+        for w in waiters {
+            // A waiter that went away (client disconnected) is fine.
+            let _ = w.send(result.clone());
+        }
+    }
+}
+
+/// A registration with the group flusher (see [`Store::flush_ticket`]).
+pub struct FlushTicket(oneshot::Receiver<Result<(), String>>);
+
+impl FlushTicket {
+    /// Waits for the flush that covers this ticket.
+    pub async fn wait(self) -> Result<()> {
+        match self.0.await {
+            Ok(r) => r.map_err(StoreError::Flush),
+            Err(_) => Err(StoreError::Flush("the flusher stopped".into())),
+        }
+    }
+}
+
+/// Writes collected during one event (or one admin operation), applied as
+/// one batch. Reads through it see its own writes first, then the store.
+#[derive(Default, Debug)]
+pub struct WriteBuf {
+    /// Final state per key: `Some` = put, `None` = remove. Order does not
+    /// matter, the batch is applied atomically.
+    ops: BTreeMap<Key, Option<Vec<u8>>>,
+}
+
+impl WriteBuf {
+    /// An empty buffer.
+    pub fn new() -> WriteBuf {
+        WriteBuf::default()
+    }
+
+    /// Nothing to write?
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// Puts `value` (as JSON) under `key`.
+    pub fn put<T: Serialize + ?Sized>(&mut self, key: Key, value: &T) {
+        let bytes = serde_json::to_vec(value)
+            .expect("store records and JSON values always serialize (string keys only)");
+        self.ops.insert(key, Some(bytes));
+    }
+
+    /// Removes `key`.
+    pub fn remove(&mut self, key: Key) {
+        self.ops.insert(key, None);
+    }
+
+    /// Removes every key starting with `prefix`, in the store or buffered.
+    pub fn remove_prefix(&mut self, store: &Store, prefix: &Key) -> Result<()> {
+        for key in store.keys(prefix)? {
+            self.ops.insert(key, None);
+        }
+        for (_, op) in self
+            .ops
+            .range_mut(prefix.clone()..)
+            .take_while(|(k, _)| k.0.starts_with(&prefix.0))
+        {
+            *op = None;
+        }
+        Ok(())
+    }
+
+    /// Reads `key`: this buffer's write if any, else the store.
+    pub fn get<T: DeserializeOwned>(&self, store: &Store, key: &Key) -> Result<Option<T>> {
+        match self.ops.get(key) {
+            Some(Some(bytes)) => decode(key, bytes).map(Some),
+            Some(None) => Ok(None),
+            None => store.get(key),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn temp() -> tempfile::TempDir {
+        tempfile::tempdir().expect("a temporary directory")
+    }
+
+    #[test]
+    fn key_encoding_is_tag_then_terminated_parts() {
+        let k = Key::entity(&PicoId::new("p1"), &Rid::new("io.x"), "count");
+        assert_eq!(k.as_bytes(), b"Ep1\0io.x\0count\0");
+        assert_eq!(Key::rulesets().as_bytes(), b"R");
+        assert_eq!(Key::meta("root").as_bytes(), b"Mroot\0");
+    }
+
+    #[test]
+    fn key_escapes_nul_and_one_and_round_trips() {
+        let k = Key::app(&Rid::new("a\0b"), "c\u{1}d");
+        assert_eq!(k.as_bytes(), b"Aa\x01\x01b\0c\x01\x02d\0");
+        let (t, parts) = Key::decode(k.as_bytes()).unwrap();
+        assert_eq!(t, b'A');
+        assert_eq!(parts, vec!["a\0b".to_string(), "c\u{1}d".to_string()]);
+    }
+
+    #[test]
+    fn decode_rejects_malformed_keys() {
+        assert_eq!(Key::decode(b""), None);
+        assert_eq!(Key::decode(b"Eabc"), None); // no terminator
+        assert_eq!(Key::decode(b"Ea\x01\x07\0"), None); // bad escape
+    }
+
+    #[test]
+    fn pico_prefix_does_not_match_a_longer_pico_id() {
+        let p1 = PicoId::new("p1");
+        let p10 = PicoId::new("p10");
+        let rid = Rid::new("r");
+        let [prefix, _, _] = Key::pico_state(&p1);
+        assert!(Key::entity(&p1, &rid, "x")
+            .as_bytes()
+            .starts_with(prefix.as_bytes()));
+        assert!(!Key::entity(&p10, &rid, "x")
+            .as_bytes()
+            .starts_with(prefix.as_bytes()));
+    }
+
+    #[test]
+    fn keys_sort_by_parts() {
+        let rid = Rid::new("r");
+        let a = Key::entity(&PicoId::new("a"), &rid, "x");
+        let ab = Key::entity(&PicoId::new("ab"), &rid, "x");
+        let b = Key::entity(&PicoId::new("b"), &rid, "x");
+        assert!(a < ab && ab < b);
+    }
+
+    #[test]
+    fn write_buf_reads_its_own_writes_and_removes_prefixes() {
+        let dir = temp();
+        let store = Store::open(dir.path()).unwrap();
+        let pico = PicoId::new("p");
+        let rid = Rid::new("r");
+        let mut buf = WriteBuf::new();
+        buf.put(Key::entity(&pico, &rid, "a"), &json!(1));
+        buf.put(Key::entity(&pico, &rid, "b"), &json!(2));
+        store.apply(buf).unwrap();
+
+        let mut buf = WriteBuf::new();
+        buf.put(Key::entity(&pico, &rid, "c"), &json!(3));
+        let got: Option<serde_json::Value> =
+            buf.get(&store, &Key::entity(&pico, &rid, "c")).unwrap();
+        assert_eq!(got, Some(json!(3)));
+        for prefix in Key::pico_ruleset_state(&pico, &rid) {
+            buf.remove_prefix(&store, &prefix).unwrap();
+        }
+        let got: Option<serde_json::Value> =
+            buf.get(&store, &Key::entity(&pico, &rid, "a")).unwrap();
+        assert_eq!(got, None);
+        store.apply(buf).unwrap();
+        assert!(store.keys(&Key::pico_state(&pico)[0]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn data_survives_reopening() {
+        let dir = temp();
+        let pico = PicoId::new("p");
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let mut buf = WriteBuf::new();
+            buf.put(
+                Key::pico(&pico),
+                &PicoRecord {
+                    name: "n".into(),
+                    parent: None,
+                    children: vec![],
+                    channels: vec![Eci::new("e")],
+                },
+            );
+            buf.put(
+                Key::entity(&pico, &Rid::new("r"), "x"),
+                &json!({"a": [1, 2]}),
+            );
+            store.apply(buf).unwrap();
+            store.flush_now().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            store.pico(&pico).unwrap().unwrap().channels,
+            vec![Eci::new("e")]
+        );
+        let x: Option<serde_json::Value> =
+            store.get(&Key::entity(&pico, &Rid::new("r"), "x")).unwrap();
+        assert_eq!(x, Some(json!({"a": [1, 2]})));
+    }
+
+    #[test]
+    fn second_open_of_the_same_folder_is_locked() {
+        let dir = temp();
+        let _first = Store::open(dir.path()).unwrap();
+        match Store::open(dir.path()) {
+            Err(StoreError::Locked { path }) => assert_eq!(path, dir.path()),
+            Err(e) => panic!("expected Locked, got {e}"),
+            Ok(_) => panic!("expected Locked, the second open succeeded"),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_commits_share_flushes() {
+        let dir = temp();
+        let store = Store::open(dir.path()).unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..64 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut buf = WriteBuf::new();
+                buf.put(Key::app(&Rid::new("r"), &i.to_string()), &json!(i));
+                store.commit(buf).await
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        let flushes = store.flush_count();
+        assert!(
+            (1..64).contains(&flushes),
+            "{flushes} flushes for 64 commits"
+        );
+        assert_eq!(store.keys(&Key::build(tag::APP, &["r"])).unwrap().len(), 64);
+    }
+
+    #[tokio::test]
+    async fn dropping_the_store_releases_the_lock_even_after_a_flush() {
+        let dir = temp();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let mut buf = WriteBuf::new();
+            buf.put(Key::meta("x"), &json!(1));
+            store.commit(buf).await.unwrap();
+        }
+        // The flusher task holds only a Weak: the database is closed.
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            store.get::<serde_json::Value>(&Key::meta("x")).unwrap(),
+            Some(json!(1))
+        );
+    }
+}
