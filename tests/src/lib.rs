@@ -1,11 +1,14 @@
 //! End-to-end tests live in tests/tests/; this library holds what they
-//! share: finding the `krl` binary and scratch directories.
+//! share: finding the `krl` binary, scratch directories, and a running
+//! `krl serve` ([`Server`]).
 //!
 //! Why a crate of its own, and how it finds the binary: docs/layout.md.
 
+use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 /// The workspace root (this crate is `tests/` in it).
 pub fn workspace_root() -> &'static Path {
@@ -100,5 +103,171 @@ impl ScratchDir {
 impl Drop for ScratchDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// How long `krl serve` may take to print its start-up lines.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A `krl serve` child process on 127.0.0.1, port 0, killed when dropped.
+///
+/// Start-up is synchronised on the lines it prints (`listening ...`,
+/// `root_eci ...`, `admin_token ...`), never on sleeps.
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+    /// The root pico's channel.
+    pub root_eci: String,
+    /// The admin token (given, or read from the `admin_token` line).
+    pub admin_token: String,
+    /// Whether the server printed an `admin_token` line.
+    pub token_was_printed: bool,
+    stderr: Arc<Mutex<String>>,
+}
+
+/// Why `krl serve` did not start: its exit status and stderr.
+#[derive(Debug)]
+pub struct StartFailure {
+    /// Exit code, if it exited.
+    pub code: Option<i32>,
+    /// Everything it wrote on stderr.
+    pub stderr: String,
+}
+
+impl Server {
+    /// Starts `krl serve --listen 127.0.0.1:0 --data DATA` with `args`
+    /// added (pass `--admin-token T` to fix the token). Panics if it does
+    /// not start.
+    pub fn start(data: &Path, args: &[&str]) -> Server {
+        match Server::try_start(data, args) {
+            Ok(s) => s,
+            Err(f) => panic!("krl serve did not start ({:?}):\n{}", f.code, f.stderr),
+        }
+    }
+
+    /// Like [`Server::start`], but a server that exits before printing its
+    /// start-up lines is an `Err` with its stderr.
+    pub fn try_start(data: &Path, args: &[&str]) -> Result<Server, StartFailure> {
+        let mut child = krl()
+            .args(["serve", "--listen", "127.0.0.1:0", "--no-mqtt", "--data"])
+            .arg(data)
+            .args(args)
+            .env_remove("KRL_ADMIN_TOKEN")
+            .env("KRL_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawning krl serve");
+        // stderr is drained by a thread, so the child never blocks on it
+        // and a failure can show what it said.
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let stderr_thread = {
+            let stderr = stderr.clone();
+            let mut pipe = child.stderr.take().expect("piped stderr");
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = pipe.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    stderr
+                        .lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            })
+        };
+        // stdout lines go through a channel so that waiting for them can
+        // time out instead of hanging the test.
+        let (tx, rx) = mpsc::channel::<String>();
+        let stdout = child.stdout.take().expect("piped stdout");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                match line {
+                    Ok(l) => {
+                        if tx.send(l).is_err() {
+                            break;
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+        });
+        let given_token = args
+            .iter()
+            .position(|a| *a == "--admin-token")
+            .and_then(|i| args.get(i + 1))
+            .map(|t| t.to_string());
+        let wanted = if given_token.is_some() { 2 } else { 3 };
+        let mut lines = Vec::new();
+        while lines.len() < wanted {
+            match rx.recv_timeout(START_TIMEOUT) {
+                Ok(l) => lines.push(l),
+                Err(_) => {
+                    // Closed stdout (it exited) or a timeout.
+                    let _ = child.kill();
+                    let status = child.wait().ok();
+                    // It has exited: the stderr pipe is at its end.
+                    let _ = stderr_thread.join();
+                    return Err(StartFailure {
+                        code: status.and_then(|s| s.code()),
+                        stderr: format!("{}\n(stdout so far: {lines:?})", stderr.lock().unwrap()),
+                    });
+                }
+            }
+        }
+        let field = |name: &str| {
+            lines
+                .iter()
+                .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_string()))
+        };
+        let url = field("listening ").expect("a `listening URL` line");
+        let root_eci = field("root_eci ").expect("a `root_eci ECI` line");
+        let printed = field("admin_token ");
+        Ok(Server {
+            child,
+            url,
+            root_eci,
+            token_was_printed: printed.is_some(),
+            admin_token: given_token.or(printed).expect("an admin token"),
+            stderr,
+        })
+    }
+
+    /// The process id (to send it signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What it wrote on stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// SIGKILL, and wait for it to be gone.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits for the process to exit (after a signal) and answers its exit
+    /// code; `None` if it did not exit within a minute (it is then killed).
+    pub fn wait_exit(mut self) -> Option<i32> {
+        for _ in 0..600 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        None
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

@@ -1,0 +1,541 @@
+//! `krl serve` as clients see it: start-up lines, the admin API and its
+//! token, the Sky routes' errors, channel policies, the data folder's lock,
+//! restarts after a crash, and the CLI wrappers. Each test runs its own
+//! server on port 0 with its own data folder.
+
+use krl_tests::{krl, ScratchDir, Server};
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use serde_json::{json, Value};
+
+const TOKEN: &str = "test-token";
+
+const HELLO: &str = r#"ruleset io.example.hello {
+  meta {
+    version "1.0"
+    shares hello
+  }
+  global {
+    hello = function(name) { "Hello " + name }
+  }
+  rule hi {
+    select when echo hello
+    send_directive("say", {"something": "Hello"})
+  }
+}
+"#;
+
+/// `}` on line 4 where an expression should be.
+const BAD: &str = "ruleset io.example.bad {\n  rule r {\n    select when echo hello\n    pre { x = 1 + }\n  }\n}\n";
+
+fn http() -> Client {
+    Client::new()
+}
+
+/// Status and body (JSON when it parses, else a JSON string).
+fn read(res: Response) -> (u16, Value) {
+    let status = res.status().as_u16();
+    let text = res.text().expect("reading the body");
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, body)
+}
+
+fn send(req: RequestBuilder) -> (u16, Value) {
+    read(req.send().expect("sending the request"))
+}
+
+struct Api<'a> {
+    s: &'a Server,
+    c: Client,
+}
+
+impl<'a> Api<'a> {
+    fn new(s: &'a Server) -> Api<'a> {
+        Api { s, c: http() }
+    }
+    fn get(&self, path: &str) -> (u16, Value) {
+        send(
+            self.c
+                .get(format!("{}{path}", self.s.url))
+                .bearer_auth(&self.s.admin_token),
+        )
+    }
+    fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        send(
+            self.c
+                .post(format!("{}{path}", self.s.url))
+                .bearer_auth(&self.s.admin_token)
+                .header("content-type", "application/json")
+                .body(body.to_string()),
+        )
+    }
+    fn delete(&self, path: &str) -> (u16, Value) {
+        send(
+            self.c
+                .delete(format!("{}{path}", self.s.url))
+                .bearer_auth(&self.s.admin_token),
+        )
+    }
+    fn register(&self, src: &str) -> (u16, Value) {
+        send(
+            self.c
+                .post(format!("{}/api/rulesets", self.s.url))
+                .bearer_auth(&self.s.admin_token)
+                .header("content-type", "text/plain")
+                .body(src.to_string()),
+        )
+    }
+    fn new_pico(&self) -> (String, String) {
+        let (status, body) = self.post("/api/picos", json!({"name": "t"}));
+        assert_eq!(status, 200, "{body}");
+        (str_of(&body["id"]), str_of(&body["eci"]))
+    }
+    fn event(
+        &self,
+        eci: &str,
+        domain: &str,
+        kind: &str,
+        body: Option<(&str, &str)>,
+    ) -> (u16, Value) {
+        let mut req = self.c.post(format!(
+            "{}/sky/event/{eci}/none/{domain}/{kind}",
+            self.s.url
+        ));
+        if let Some((ct, b)) = body {
+            req = req.header("content-type", ct).body(b.to_string());
+        }
+        send(req)
+    }
+}
+
+fn str_of(v: &Value) -> String {
+    v.as_str()
+        .unwrap_or_else(|| panic!("expected a string, got {v}"))
+        .to_string()
+}
+
+fn server(name: &str) -> (ScratchDir, Server) {
+    let dir = ScratchDir::new(name);
+    let s = Server::start(&dir.path().join("data"), &["--admin-token", TOKEN]);
+    (dir, s)
+}
+
+#[test]
+fn start_up_prints_listening_root_eci_and_a_generated_token() {
+    let dir = ScratchDir::new("startup");
+    let s = Server::start(&dir.path().join("data"), &[]);
+    assert!(s.url.starts_with("http://127.0.0.1:"), "{}", s.url);
+    assert!(!s.url.ends_with(":0"), "the real port, not 0: {}", s.url);
+    assert!(s.token_was_printed);
+    assert_eq!(s.root_eci.len(), 22);
+    // The printed token works, and GET /api/engine names the root eci.
+    let (status, body) = Api::new(&s).get("/api/engine");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["root_eci"], json!(s.root_eci));
+    assert!(
+        body["root_pico"].is_string() && body["version"].is_string(),
+        "{body}"
+    );
+}
+
+#[test]
+fn given_admin_token_is_not_printed() {
+    let (_dir, s) = server("given-token");
+    assert!(!s.token_was_printed);
+    assert_eq!(Api::new(&s).get("/api/engine").0, 200);
+}
+
+#[test]
+fn admin_without_token_is_401() {
+    let (_dir, s) = server("no-token");
+    let (status, body) = send(http().get(format!("{}/api/engine", s.url)));
+    assert_eq!(status, 401);
+    assert!(body["error"].is_string(), "{body}");
+    let (status, _) = send(http().post(format!("{}/api/picos", s.url)).body("{}"));
+    assert_eq!(status, 401);
+}
+
+#[test]
+fn admin_with_wrong_token_is_401() {
+    let (_dir, s) = server("wrong-token");
+    for token in ["nope", "test-token-and-more", ""] {
+        let (status, _) = send(
+            http()
+                .get(format!("{}/api/rulesets", s.url))
+                .bearer_auth(token),
+        );
+        assert_eq!(status, 401, "token {token:?}");
+    }
+}
+
+#[test]
+fn register_good_ruleset_answers_rid_version_and_hash() {
+    let (_dir, s) = server("register-good");
+    let api = Api::new(&s);
+    let (status, body) = api.register(HELLO);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["rid"], json!("io.example.hello"));
+    assert_eq!(body["version"], json!("1.0"));
+    let hash = str_of(&body["hash"]);
+    assert_eq!(hash.len(), 64);
+
+    let (status, list) = api.get("/api/rulesets");
+    assert_eq!(status, 200);
+    assert_eq!(
+        list,
+        json!([{"rid": "io.example.hello", "version": "1.0", "hash": hash}])
+    );
+    let (status, one) = api.get("/api/rulesets/io.example.hello");
+    assert_eq!(status, 200);
+    assert_eq!(one["source"], json!(HELLO));
+    assert_eq!(api.get("/api/rulesets/no.such").0, 404);
+}
+
+#[test]
+fn bad_ruleset_is_400_with_line_and_col() {
+    let (_dir, s) = server("register-bad");
+    let (status, body) = Api::new(&s).register(BAD);
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        (body["line"].clone(), body["col"].clone()),
+        (json!(4), json!(19)),
+        "{body}"
+    );
+    assert!(body["error"].is_string(), "{body}");
+}
+
+#[test]
+fn pico_tree_and_channels() {
+    let (_dir, s) = server("picos");
+    let api = Api::new(&s);
+    let (parent, parent_eci) = api.new_pico();
+    let (status, child) = api.post("/api/picos", json!({"parent": parent, "name": "kid"}));
+    assert_eq!(status, 200, "{child}");
+    let child_id = str_of(&child["id"]);
+
+    let (status, info) = api.get(&format!("/api/picos/{parent}"));
+    assert_eq!(status, 200);
+    assert_eq!(info["id"], json!(parent));
+    assert_eq!(info["children"], json!([child_id]));
+    assert_eq!(info["channels"], json!([parent_eci]));
+    assert_eq!(info["rulesets"], json!([]));
+    let (_, engine) = api.get("/api/engine");
+    assert_eq!(info["parent"], engine["root_pico"]);
+
+    let (status, ch) = api.post(
+        &format!("/api/picos/{child_id}/channels"),
+        json!({"tags": ["a"]}),
+    );
+    assert_eq!(status, 200, "{ch}");
+    let eci = str_of(&ch["eci"]);
+    assert_eq!(api.event(&eci, "echo", "hello", None).0, 200);
+    assert_eq!(api.delete(&format!("/api/channels/{eci}")).0, 204);
+    assert_eq!(api.event(&eci, "echo", "hello", None).0, 404);
+
+    // Deleting the parent takes the child and the channels with it.
+    assert_eq!(api.delete(&format!("/api/picos/{parent}")).0, 204);
+    assert_eq!(api.get(&format!("/api/picos/{parent}")).0, 404);
+    assert_eq!(api.get(&format!("/api/picos/{child_id}")).0, 404);
+    assert_eq!(api.event(&parent_eci, "echo", "hello", None).0, 404);
+    assert_eq!(api.get("/api/picos/no-such-pico").0, 404);
+}
+
+#[test]
+fn event_answers_eid_and_directives() {
+    let (_dir, s) = server("event");
+    let api = Api::new(&s);
+    let (status, body) = send(http().get(format!(
+        "{}/sky/event/{}/my-eid/echo/hello?a=1",
+        s.url, s.root_eci
+    )));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["eid"], json!("my-eid"));
+    assert!(body["directives"].is_array(), "{body}");
+    // `none` gets an eid assigned.
+    let (status, body) = api.event(
+        &s.root_eci,
+        "echo",
+        "hello",
+        Some(("application/json", "{\"a\": 1}")),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["eid"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty() && e != "none"),
+        "{body}"
+    );
+    let (status, _) = api.event(
+        &s.root_eci,
+        "echo",
+        "hello",
+        Some(("application/x-www-form-urlencoded", "a=1&b=2")),
+    );
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn twilio_event_answers_twiml() {
+    let (_dir, s) = server("twilio");
+    let res = http()
+        .post(format!(
+            "{}/sky/event/{}/none/twilio/sms",
+            s.url, s.root_eci
+        ))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("From=%2B15551234&Body=hi")
+        .send()
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let ct = res.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(ct.starts_with("text/xml"), "{ct}");
+    assert!(res.text().unwrap().contains("<Response/>"));
+}
+
+#[test]
+fn unknown_eci_is_404() {
+    let (_dir, s) = server("unknown-eci");
+    let api = Api::new(&s);
+    let (status, body) = api.event("no-such-eci", "echo", "hello", None);
+    assert_eq!(status, 404, "{body}");
+    assert!(body["error"].is_string(), "{body}");
+    let (status, _) = send(http().get(format!("{}/sky/cloud/no-such-eci/io.x/f", s.url)));
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn bad_bodies_are_400() {
+    let (_dir, s) = server("bad-body");
+    let api = Api::new(&s);
+    for (ct, body) in [
+        ("application/json", "{\"a\": "),
+        ("application/json", "[1, 2]"),
+        ("application/json", "\"text\""),
+        ("text/plain", "hello"),
+    ] {
+        let (status, answer) = api.event(&s.root_eci, "echo", "hello", Some((ct, body)));
+        assert_eq!(status, 400, "{ct} {body}: {answer}");
+        assert!(answer["error"].is_string(), "{answer}");
+    }
+    // Admin bodies too.
+    let (status, body) = send(
+        http()
+            .post(format!("{}/api/picos", s.url))
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/json")
+            .body("{oops"),
+    );
+    assert_eq!(status, 400, "{body}");
+}
+
+#[test]
+fn policy_denial_is_403() {
+    let (_dir, s) = server("policy");
+    let api = Api::new(&s);
+    let (pico, _) = api.new_pico();
+    let policy = json!({
+        "events": {"allow": [{"domain": "echo", "name": "*"}],
+                   "deny": [{"domain": "echo", "name": "secret"}]},
+        "queries": {"allow": [{"rid": "io.example.hello", "name": "hello"}]}
+    });
+    let (status, ch) = api.post(
+        &format!("/api/picos/{pico}/channels"),
+        json!({"tags": ["limited"], "policy": policy}),
+    );
+    assert_eq!(status, 200, "{ch}");
+    let eci = str_of(&ch["eci"]);
+    assert_eq!(api.event(&eci, "echo", "hello", None).0, 200);
+    let (status, body) = api.event(&eci, "echo", "secret", None);
+    assert_eq!(status, 403, "{body}");
+    assert!(body["error"].is_string(), "{body}");
+    assert_eq!(api.event(&eci, "other", "hello", None).0, 403);
+    let (status, _) = send(http().get(format!("{}/sky/cloud/{eci}/io.example.hello/other", s.url)));
+    assert_eq!(status, 403);
+    // A malformed policy is refused when the channel is made.
+    let (status, _) = api.post(
+        &format!("/api/picos/{pico}/channels"),
+        json!({"policy": {"events": {"allow": "everything"}}}),
+    );
+    assert_eq!(status, 400);
+}
+
+#[test]
+fn install_unknown_rid_is_404() {
+    let (_dir, s) = server("install-unknown");
+    let api = Api::new(&s);
+    let (pico, _) = api.new_pico();
+    let (status, body) = api.post(
+        &format!("/api/picos/{pico}/rulesets"),
+        json!({"rid": "no.such.rid"}),
+    );
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("no.such.rid"),
+        "{body}"
+    );
+    let (status, _) = api.post("/api/picos/no-such-pico/rulesets", json!({"rid": "x"}));
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn install_uninstall_and_query_errors() {
+    let (_dir, s) = server("install");
+    let api = Api::new(&s);
+    let (pico, eci) = api.new_pico();
+    let q = |f: &str| {
+        send(http().get(format!(
+            "{}/sky/cloud/{eci}/io.example.hello/{f}?name=Ann",
+            s.url
+        )))
+    };
+
+    let (status, body) = q("hello");
+    assert_eq!(status, 404);
+    assert_eq!(
+        body,
+        json!({"error": "Pico doesn't have io.example.hello installed."})
+    );
+
+    assert_eq!(api.register(HELLO).0, 200);
+    let (status, body) = api.post(
+        &format!("/api/picos/{pico}/rulesets"),
+        json!({"rid": "io.example.hello", "config": {"greeting": "hi"}}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (_, info) = api.get(&format!("/api/picos/{pico}"));
+    assert_eq!(info["rulesets"], json!(["io.example.hello"]));
+
+    let (status, body) = q("hi");
+    assert_eq!(status, 403);
+    assert_eq!(body, json!({"error": "Not shared: io.example.hello/hi"}));
+
+    assert_eq!(
+        api.delete(&format!("/api/picos/{pico}/rulesets/io.example.hello"))
+            .0,
+        204
+    );
+    assert_eq!(q("hello").0, 404);
+    let (_, info) = api.get(&format!("/api/picos/{pico}"));
+    assert_eq!(info["rulesets"], json!([]));
+}
+
+#[test]
+fn second_serve_on_the_same_data_fails_clearly() {
+    let (dir, _first) = server("locked");
+    let second = Server::try_start(&dir.path().join("data"), &["--admin-token", TOKEN]);
+    let failure = match second {
+        Ok(_) => panic!("a second krl serve started on the same data folder"),
+        Err(f) => f,
+    };
+    assert_ne!(failure.code, Some(0));
+    assert!(
+        failure.stderr.contains("in use by another `krl serve`"),
+        "stderr: {}",
+        failure.stderr
+    );
+}
+
+#[test]
+fn restart_after_kill_keeps_rulesets_picos_and_channels() {
+    let dir = ScratchDir::new("restart");
+    let data = dir.path().join("data");
+    let s = Server::start(&data, &["--admin-token", TOKEN]);
+    let api = Api::new(&s);
+    assert_eq!(api.register(HELLO).0, 200);
+    let (pico, eci) = api.new_pico();
+    assert_eq!(
+        api.post(
+            &format!("/api/picos/{pico}/rulesets"),
+            json!({"rid": "io.example.hello"})
+        )
+        .0,
+        200
+    );
+    let (_, ch) = api.post(
+        &format!("/api/picos/{pico}/channels"),
+        json!({"tags": ["x"], "policy": {"events": {"deny": [{"domain": "no"}]}}}),
+    );
+    let limited = str_of(&ch["eci"]);
+    let root_eci = s.root_eci.clone();
+    let (_, before) = api.get(&format!("/api/picos/{pico}"));
+    s.kill(); // SIGKILL: no shutdown code runs
+
+    let s = Server::start(&data, &["--admin-token", TOKEN]);
+    let api = Api::new(&s);
+    assert_eq!(s.root_eci, root_eci, "same root eci after a restart");
+    let (status, after) = api.get(&format!("/api/picos/{pico}"));
+    assert_eq!(status, 200, "{after}");
+    assert_eq!(after, before);
+    assert_eq!(after["channels"], json!([eci, limited]));
+    assert_eq!(after["rulesets"], json!(["io.example.hello"]));
+    let (_, list) = api.get("/api/rulesets");
+    assert_eq!(list[0]["rid"], json!("io.example.hello"));
+    assert_eq!(api.event(&eci, "echo", "hello", None).0, 200);
+    assert_eq!(api.event(&limited, "no", "x", None).0, 403);
+}
+
+#[test]
+fn sigterm_drains_and_exits_0() {
+    let (dir, s) = server("sigterm");
+    let (pico, _) = Api::new(&s).new_pico();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &s.pid().to_string()])
+        .status()
+        .expect("running kill");
+    assert!(status.success());
+    assert_eq!(s.wait_exit(), Some(0));
+    // The data is there after a clean stop too, and the lock is released.
+    let s = Server::start(&dir.path().join("data"), &["--admin-token", TOKEN]);
+    assert_eq!(Api::new(&s).get(&format!("/api/picos/{pico}")).0, 200);
+}
+
+#[test]
+fn cli_registers_makes_picos_installs_and_sends_events() {
+    let dir = ScratchDir::new("cli");
+    let s = Server::start(&dir.path().join("data"), &["--admin-token", TOKEN]);
+    let file = dir.file("hello.krl", HELLO);
+    let run = |args: &[&str]| {
+        let out = krl()
+            .args(args)
+            .args(["--url", &s.url])
+            .env("KRL_ADMIN_TOKEN", TOKEN)
+            .output()
+            .expect("running krl");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), stdout, stderr)
+    };
+    let (code, out, err) = run(&["ruleset", "register", file.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("io.example.hello"), "{out}");
+
+    let (code, out, err) = run(&["pico", "new", "--name", "cli"]);
+    assert_eq!(code, Some(0), "{err}");
+    let made: Value = serde_json::from_str(&out).expect("JSON from krl pico new");
+    let pico = str_of(&made["id"]);
+    let eci = str_of(&made["eci"]);
+
+    let (code, _, err) = run(&[
+        "install",
+        "io.example.hello",
+        "--pico",
+        &pico,
+        "--config",
+        "{\"a\": 1}",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+
+    let (code, out, err) = run(&["event", &eci, "echo", "hello", "name=Ann", "n:=3"]);
+    assert_eq!(code, Some(0), "{err}");
+    let answer: Value = serde_json::from_str(&out).expect("JSON from krl event");
+    assert!(answer["directives"].is_array(), "{answer}");
+
+    let (code, _, err) = run(&["query", &eci, "io.example.hello", "hi"]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("Not shared: io.example.hello/hi"), "{err}");
+
+    // A bad file: the error names line and column.
+    let bad = dir.file("bad.krl", BAD);
+    let (code, _, err) = run(&["ruleset", "register", bad.to_str().unwrap()]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("4:19"), "{err}");
+}
