@@ -15,6 +15,7 @@
 extern crate alloc;
 
 pub mod check;
+pub mod engine;
 pub mod library;
 pub mod runtime;
 pub mod syntax;

@@ -1,0 +1,870 @@
+//! AST → [`ir`](super::ir): resolves every name to a frame slot, a library
+//! function or a module member, compiles regexes and event expressions, and
+//! folds constants. Runs once per registration, after `check` accepted the
+//! ruleset (so names are known to resolve; anything left is reported here).
+
+use super::ir::*;
+use crate::runtime::select::Matcher;
+use crate::runtime::stdlib;
+use crate::runtime::{Map, Regex, RuntimeError, Value};
+use crate::syntax::ast::{self, ExprKind, MetaKind, PersistentScope, Span};
+use crate::syntax::Diagnostic;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// `use module RID alias A with ...`
+pub struct UseDef {
+    /// The module's rid.
+    pub rid: Arc<str>,
+    /// The alias (the rid when none).
+    pub alias: Arc<str>,
+    /// Configuration overrides, evaluated in the using ruleset's globals.
+    pub with: Vec<(Arc<str>, Expr)>,
+}
+
+/// A compiled ruleset, immutable and shared.
+pub struct Compiled {
+    /// Its id.
+    pub rid: Arc<str>,
+    /// `version` from meta, when a string.
+    pub version: Option<String>,
+    /// `name`, `description`, `author` from meta, when strings.
+    pub meta_strings: Map,
+    /// Names listed in `shares`.
+    pub shares: Vec<Arc<str>>,
+    /// Names listed in `provides`.
+    pub provides: Vec<Arc<str>>,
+    /// `key NAME value` (classic).
+    pub keys: Vec<(Arc<str>, Expr)>,
+    /// Modules used.
+    pub uses: Vec<UseDef>,
+    /// `configure using` names: (name, slot, default).
+    pub configure: Vec<(Arc<str>, u16, Expr)>,
+    /// Global declarations after the configuration: (slot, value).
+    pub globals: Vec<(u16, Expr)>,
+    /// Global names and their slots.
+    pub global_slots: HashMap<Arc<str>, u16>,
+    /// Size of the global frame.
+    pub global_frame_size: usize,
+    /// Active rules in order.
+    pub rules: Vec<Rule>,
+}
+
+impl Compiled {
+    /// The slot of a global name.
+    pub fn global(&self, name: &str) -> Option<u16> {
+        self.global_slots.get(name).copied()
+    }
+}
+
+/// Compiles a checked AST.
+pub fn compile_ruleset(rs: &ast::Ruleset) -> Result<Compiled, Diagnostic> {
+    let mut c = Compiler::default();
+    c.ruleset(rs)
+        .map_err(|(span, msg)| Diagnostic::error(span, msg))
+}
+
+type CResult<T> = Result<T, (Span, String)>;
+
+#[derive(Default)]
+struct Frame {
+    names: HashMap<Arc<str>, u16>,
+    later: HashMap<Arc<str>, u16>,
+    size: usize,
+    fn_depth: u32,
+}
+
+#[derive(Default)]
+struct Compiler {
+    frames: Vec<Frame>,
+    fn_depth: u32,
+    aliases: HashMap<Arc<str>, usize>,
+    keys: Vec<Arc<str>>,
+    rid: Arc<str>,
+    meta_strings: Map,
+}
+
+enum Resolved {
+    Slot(Slot),
+    Builtin(&'static stdlib::Builtin),
+}
+
+impl Compiler {
+    fn push_frame(&mut self) {
+        self.frames.push(Frame {
+            fn_depth: self.fn_depth,
+            ..Frame::default()
+        });
+    }
+
+    fn pop_frame(&mut self) -> usize {
+        self.frames.pop().expect("a frame is open").size
+    }
+
+    fn alloc(&mut self, name: &str) -> u16 {
+        let f = self.frames.last_mut().expect("a frame is open");
+        let slot = f.size as u16;
+        f.size += 1;
+        f.names.insert(Arc::from(name), slot);
+        f.later.remove(name);
+        slot
+    }
+
+    fn resolve(&self, name: &str) -> Option<Resolved> {
+        for (up, f) in self.frames.iter().rev().enumerate() {
+            if let Some(&index) = f.names.get(name) {
+                return Some(Resolved::Slot(Slot {
+                    up: up as u16,
+                    index,
+                }));
+            }
+            if self.fn_depth > f.fn_depth {
+                if let Some(&index) = f.later.get(name) {
+                    return Some(Resolved::Slot(Slot {
+                        up: up as u16,
+                        index,
+                    }));
+                }
+            }
+        }
+        stdlib::function(name).map(Resolved::Builtin)
+    }
+
+    fn ruleset(&mut self, rs: &ast::Ruleset) -> CResult<Compiled> {
+        self.rid = Arc::from(rs.rid.name.as_str());
+        let mut version = None;
+        let mut shares = Vec::new();
+        let mut provides = Vec::new();
+        let mut uses = Vec::new();
+        let mut key_decls = Vec::new();
+        for m in &rs.meta {
+            match &m.kind {
+                MetaKind::Name { value } => self.meta_string("name", value),
+                MetaKind::Description { value } => self.meta_string("description", value),
+                MetaKind::Author { value } => self.meta_string("author", value),
+                MetaKind::Version { value } => {
+                    if let ExprKind::Str { value } = &value.kind {
+                        version = Some(value.clone());
+                    }
+                }
+                MetaKind::Shares { names } => {
+                    shares.extend(names.iter().map(|n| Arc::from(n.name.as_str())))
+                }
+                MetaKind::Provides { names } => {
+                    provides.extend(names.iter().map(|n| Arc::from(n.name.as_str())))
+                }
+                MetaKind::Key { name, .. } => self.keys.push(Arc::from(name.name.as_str())),
+                MetaKind::Use { rid, alias, .. } => {
+                    let alias: Arc<str> = Arc::from(alias.as_ref().unwrap_or(rid).name.as_str());
+                    self.aliases.insert(alias, self.aliases.len());
+                }
+                _ => {}
+            }
+        }
+        self.push_frame(); // the global frame
+        let mut configure = Vec::new();
+        for m in &rs.meta {
+            if let MetaKind::Configure { decls } = &m.kind {
+                for d in decls {
+                    let value = self.expr(&d.value)?;
+                    let slot = self.alloc(&d.name.name);
+                    configure.push((Arc::from(d.name.name.as_str()), slot, value));
+                }
+            }
+        }
+        for m in &rs.meta {
+            match &m.kind {
+                MetaKind::Use {
+                    rid, alias, with, ..
+                } => {
+                    let mut w = Vec::new();
+                    for d in with {
+                        w.push((Arc::from(d.name.name.as_str()), self.expr(&d.value)?));
+                    }
+                    uses.push(UseDef {
+                        rid: Arc::from(rid.name.as_str()),
+                        alias: Arc::from(alias.as_ref().unwrap_or(rid).name.as_str()),
+                        with: w,
+                    });
+                }
+                MetaKind::Key { name, value } => {
+                    key_decls.push((Arc::from(name.name.as_str()), self.expr(value)?))
+                }
+                _ => {}
+            }
+        }
+        let globals = self.block(&rs.global)?;
+        let global_slots = self.frames[0].names.clone();
+        let mut rules = Vec::new();
+        for r in rs.rules.iter().filter(|r| r.active) {
+            rules.push(self.rule(r)?);
+        }
+        let global_frame_size = self.pop_frame();
+        Ok(Compiled {
+            rid: self.rid.clone(),
+            version,
+            meta_strings: std::mem::take(&mut self.meta_strings),
+            shares,
+            provides,
+            keys: key_decls,
+            uses,
+            configure,
+            globals,
+            global_slots,
+            global_frame_size,
+            rules,
+        })
+    }
+
+    fn meta_string(&mut self, key: &str, value: &ast::Expr) {
+        if let ExprKind::Str { value } = &value.kind {
+            self.meta_strings
+                .insert(Arc::from(key), Value::from(value.as_str()));
+        }
+    }
+
+    /// A block of declarations in the current frame (language 4.10).
+    fn block(&mut self, decls: &[ast::Decl]) -> CResult<Vec<(u16, Expr)>> {
+        // Later names get their slots now; only function bodies see them.
+        let mut reserved = Vec::with_capacity(decls.len());
+        for d in decls {
+            let f = self.frames.last_mut().expect("a frame is open");
+            let slot = f.size as u16;
+            f.size += 1;
+            f.later.insert(Arc::from(d.name.name.as_str()), slot);
+            reserved.push(slot);
+        }
+        let mut out = Vec::with_capacity(decls.len());
+        for (d, slot) in decls.iter().zip(reserved) {
+            out.push((slot, self.decl_into(d, slot)?));
+        }
+        Ok(out)
+    }
+
+    /// Compiles a declaration whose slot is already reserved.
+    fn decl_into(&mut self, d: &ast::Decl, slot: u16) -> CResult<Expr> {
+        let name: Arc<str> = Arc::from(d.name.name.as_str());
+        let is_fn = matches!(
+            d.value.kind,
+            ExprKind::Function { .. } | ExprKind::Defaction { .. }
+        );
+        let bind = |c: &mut Compiler| {
+            let f = c.frames.last_mut().expect("a frame is open");
+            f.later.remove(&name);
+            f.names.insert(name.clone(), slot);
+        };
+        if is_fn {
+            bind(self);
+            self.named_expr(&d.value, &d.name.name)
+        } else {
+            // the right-hand side sees the outer binding of its own name
+            self.frames
+                .last_mut()
+                .expect("a frame is open")
+                .later
+                .remove(&name);
+            let e = self.expr(&d.value)?;
+            bind(self);
+            Ok(e)
+        }
+    }
+
+    /// A declaration in sequential code (postlude): a fresh slot.
+    fn decl_fresh(&mut self, d: &ast::Decl) -> CResult<(u16, Expr)> {
+        let slot = {
+            let f = self.frames.last_mut().expect("a frame is open");
+            let s = f.size as u16;
+            f.size += 1;
+            s
+        };
+        let e = self.decl_into(d, slot)?;
+        Ok((slot, e))
+    }
+
+    // ------------------------------------------------------------ rules
+
+    fn rule(&mut self, r: &ast::Rule) -> CResult<Rule> {
+        self.push_frame();
+        let mut setting_slots = Vec::new();
+        let select = match &r.select {
+            Some(ast::Select::When { expr, within }) => {
+                let within_ms = match within {
+                    Some(w) => Some(self.const_number(&w.amount)? * w.unit_ms as f64),
+                    None => None,
+                };
+                let matcher = Matcher::compile(expr, within_ms)
+                    .map_err(|e| (e.span.unwrap_or(expr.span), e.message))?;
+                for name in matcher.setting_names() {
+                    let slot = self.alloc(name);
+                    setting_slots.push((Arc::from(name.as_ref()), slot));
+                }
+                let mut wheres = Vec::new();
+                collect_wheres(expr, &mut |w| wheres.push(w));
+                let wheres = wheres
+                    .into_iter()
+                    .map(|w| self.expr(w))
+                    .collect::<CResult<Vec<_>>>()?;
+                Selector::When { matcher, wheres }
+            }
+            Some(ast::Select::Where { expr }) => Selector::Where(self.expr(expr)?),
+            Some(ast::Select::Using { setting, .. }) => {
+                for n in setting {
+                    self.alloc(&n.name);
+                }
+                Selector::Never
+            }
+            None => Selector::Never,
+        };
+        let mut foreach = Vec::new();
+        for f in &r.foreach {
+            let collection = self.expr(&f.expr)?;
+            let slots = f.setting.iter().map(|n| self.alloc(&n.name)).collect();
+            foreach.push((collection, slots));
+        }
+        let pre = self.block(&r.pre)?;
+        let actions = match &r.actions {
+            Some(b) => Some(self.action_block(b)?),
+            None => None,
+        };
+        let mut postlude = Vec::new();
+        if let Some(p) = &r.postlude {
+            let (first, second) = match p.kind {
+                ast::PostludeKind::Fired => (When::Fired, When::NotFired),
+                ast::PostludeKind::NotFired => (When::NotFired, When::Fired),
+                ast::PostludeKind::Always => (When::Always, When::Always),
+            };
+            postlude.push((first, self.stmts(&p.body)?));
+            if let Some(b) = &p.else_body {
+                postlude.push((second, self.stmts(b)?));
+            }
+            if let Some(b) = &p.finally_body {
+                postlude.push((When::Always, self.stmts(b)?));
+            }
+        }
+        let frame_size = self.pop_frame();
+        Ok(Rule {
+            name: Arc::from(r.name.name.as_str()),
+            select,
+            setting_slots,
+            foreach,
+            frame_size,
+            pre,
+            actions,
+            postlude,
+            span: r.span,
+        })
+    }
+
+    fn const_number(&mut self, e: &ast::Expr) -> CResult<f64> {
+        match self.expr(e)? {
+            Expr::Const(v) => v
+                .to_number()
+                .ok_or_else(|| (e.span, "`within` needs a number".to_string())),
+            _ => Err((
+                e.span,
+                "`within` needs a constant amount (a number or arithmetic on numbers)".into(),
+            )),
+        }
+    }
+
+    fn action_block(&mut self, b: &ast::ActionBlock) -> CResult<ActionBlock> {
+        let condition = match &b.condition {
+            Some(c) => Some(self.expr(c)?),
+            None => None,
+        };
+        let kind = match &b.kind {
+            ast::BlockKind::Every => BlockKind::Every,
+            ast::BlockKind::Sample => BlockKind::Sample,
+            ast::BlockKind::Choose { expr } => BlockKind::Choose(self.expr(expr)?),
+        };
+        let mut actions = Vec::new();
+        for a in &b.actions {
+            actions.push(self.action(a)?);
+        }
+        Ok(ActionBlock {
+            condition,
+            kind,
+            actions,
+        })
+    }
+
+    fn action(&mut self, a: &ast::Action) -> CResult<Action> {
+        let mut args = self.args(&a.args)?;
+        for m in &a.modifiers {
+            args.named
+                .push((Arc::from(m.name.name.as_str()), self.expr(&m.value)?));
+        }
+        let target = match &a.domain {
+            Some(d) => match self.aliases.get(d.name.as_str()) {
+                Some(&i) => ActionTarget::ModuleMember(i, Arc::from(a.name.name.as_str())),
+                None => ActionTarget::Module(
+                    Arc::from(d.name.as_str()),
+                    Arc::from(a.name.name.as_str()),
+                ),
+            },
+            None => match a.name.name.as_str() {
+                n if self
+                    .resolve(n)
+                    .is_some_and(|r| matches!(r, Resolved::Slot(_))) =>
+                {
+                    ActionTarget::Value(self.ident(n, a.name.span)?)
+                }
+                "send_directive" => ActionTarget::SendDirective,
+                n if crate::library::ACTIONS.contains(&n) => ActionTarget::Noop,
+                n => return Err((a.name.span, format!("unknown action `{n}`"))),
+            },
+        };
+        let setting = a.setting.first().map(|n| self.alloc(&n.name));
+        Ok(Action {
+            label: a.label.as_ref().map(|l| Arc::from(l.name.as_str())),
+            target,
+            args,
+            setting,
+            span: a.span,
+        })
+    }
+
+    fn stmts(&mut self, stmts: &[ast::Stmt]) -> CResult<Vec<Guarded>> {
+        let mut out = Vec::with_capacity(stmts.len());
+        for s in stmts {
+            let (guard_if, on_final) = match &s.guard {
+                Some(ast::Guard::If { expr }) => (Some(self.expr(expr)?), false),
+                Some(ast::Guard::OnFinal) => (None, true),
+                None => (None, false),
+            };
+            let stmt = match &s.kind {
+                ast::StmtKind::Decl(d) => {
+                    let (slot, e) = self.decl_fresh(d)?;
+                    Stmt::Decl(slot, e)
+                }
+                ast::StmtKind::Assign { target, value } => Stmt::Assign {
+                    scope: target.scope,
+                    name: Arc::from(target.name.name.as_str()),
+                    path: self.opt_expr(target.path.as_deref())?,
+                    value: Some(self.expr(value)?),
+                },
+                ast::StmtKind::Clear { target } => Stmt::Assign {
+                    scope: target.scope,
+                    name: Arc::from(target.name.name.as_str()),
+                    path: self.opt_expr(target.path.as_deref())?,
+                    value: None,
+                },
+                ast::StmtKind::Increment {
+                    target,
+                    subtract,
+                    by,
+                    from,
+                } => Stmt::Increment {
+                    scope: target.scope,
+                    name: Arc::from(target.name.name.as_str()),
+                    subtract: *subtract,
+                    by: self.expr(by)?,
+                    from: self.expr(from)?,
+                },
+                ast::StmtKind::Raise { event, for_rid } => Stmt::Raise {
+                    domain: event.domain.as_ref().map(|d| Arc::from(d.name.as_str())),
+                    event_type: self.event_type(&event.event_type)?,
+                    for_rid: self.opt_expr(for_rid.as_ref())?,
+                    attributes: self.opt_expr(event.attributes.as_ref())?,
+                },
+                ast::StmtKind::Schedule {
+                    event,
+                    when,
+                    setting,
+                } => {
+                    let (at, repeat) = match when {
+                        ast::ScheduleWhen::At { expr } => (Some(self.expr(expr)?), None),
+                        ast::ScheduleWhen::Repeat { expr } => (None, Some(self.expr(expr)?)),
+                    };
+                    Stmt::Schedule {
+                        domain: event.domain.as_ref().map(|d| Arc::from(d.name.as_str())),
+                        event_type: self.event_type(&event.event_type)?,
+                        at,
+                        repeat,
+                        attributes: self.opt_expr(event.attributes.as_ref())?,
+                        setting: setting.as_ref().map(|n| self.alloc(&n.name)),
+                    }
+                }
+                ast::StmtKind::Log { level, expr } => Stmt::Log(*level, self.expr(expr)?),
+                ast::StmtKind::Error { level, expr } => Stmt::Error(*level, self.expr(expr)?),
+                ast::StmtKind::Last => Stmt::Last,
+            };
+            out.push(Guarded {
+                stmt,
+                guard_if,
+                on_final,
+                span: s.span,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Classic `raise explicit event foo`: an undeclared bare word is the type.
+    fn event_type(&mut self, e: &ast::Expr) -> CResult<Expr> {
+        if let ExprKind::Ident { name } = &e.kind {
+            if self.resolve(name).is_none() {
+                return Ok(Expr::Const(Value::from(name.as_str())));
+            }
+        }
+        self.expr(e)
+    }
+
+    fn opt_expr(&mut self, e: Option<&ast::Expr>) -> CResult<Option<Expr>> {
+        e.map(|e| self.expr(e)).transpose()
+    }
+
+    fn args(&mut self, args: &[ast::Arg]) -> CResult<Args> {
+        let mut out = Args::default();
+        for a in args {
+            let v = self.expr(&a.value)?;
+            match &a.name {
+                Some(n) => out.named.push((Arc::from(n.name.as_str()), v)),
+                None => out.positional.push(v),
+            }
+        }
+        Ok(out)
+    }
+
+    // ------------------------------------------------------------ expressions
+
+    fn ident(&mut self, name: &str, span: Span) -> CResult<Expr> {
+        match self.resolve(name) {
+            Some(Resolved::Slot(s)) => Ok(Expr::Var(s, Arc::from(name))),
+            Some(Resolved::Builtin(b)) => Ok(Expr::Builtin(b)),
+            None => Err((span, format!("undefined name `{name}`"))),
+        }
+    }
+
+    fn named_expr(&mut self, e: &ast::Expr, name: &str) -> CResult<Expr> {
+        match &e.kind {
+            ExprKind::Function {
+                params,
+                body,
+                result,
+            } => {
+                self.fn_depth += 1;
+                self.push_frame();
+                let (names, defaults) = self.params(params)?;
+                let body = self.block(body)?;
+                let result = self.expr(result)?;
+                let frame_size = self.pop_frame();
+                self.fn_depth -= 1;
+                Ok(Expr::Function(Arc::new(FunctionDef {
+                    name: Arc::from(name),
+                    params: names,
+                    defaults,
+                    frame_size,
+                    body,
+                    result,
+                })))
+            }
+            ExprKind::Defaction {
+                params,
+                body,
+                actions,
+                result,
+            } => {
+                self.fn_depth += 1;
+                self.push_frame();
+                let (names, defaults) = self.params(params)?;
+                let body = self.block(body)?;
+                let actions = self.action_block(actions)?;
+                let result = self.opt_expr(result.as_deref())?;
+                let frame_size = self.pop_frame();
+                self.fn_depth -= 1;
+                Ok(Expr::Defaction(Arc::new(DefactionDef {
+                    name: Arc::from(name),
+                    params: names,
+                    defaults,
+                    frame_size,
+                    body,
+                    actions,
+                    result,
+                })))
+            }
+            _ => self.expr(e),
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn params(&mut self, params: &[ast::Param]) -> CResult<(Vec<Arc<str>>, Vec<Option<Expr>>)> {
+        let mut names = Vec::new();
+        let mut defaults = Vec::new();
+        for p in params {
+            // a default sees the earlier parameters
+            defaults.push(self.opt_expr(p.default.as_ref())?);
+            self.alloc(&p.name.name);
+            names.push(Arc::from(p.name.name.as_str()));
+        }
+        Ok((names, defaults))
+    }
+
+    fn expr(&mut self, e: &ast::Expr) -> CResult<Expr> {
+        let out = match &e.kind {
+            ExprKind::Null => Expr::Const(Value::Null),
+            ExprKind::Bool { value } => Expr::Const(Value::Bool(*value)),
+            ExprKind::Number { value } => Expr::Const(Value::number(*value)),
+            ExprKind::Str { value } => Expr::Const(Value::from(value.as_str())),
+            ExprKind::Template { parts } => {
+                let mut out = Vec::with_capacity(parts.len());
+                for p in parts {
+                    out.push(match p {
+                        ast::StrPart::Text { text } => Expr::Const(Value::from(text.as_str())),
+                        ast::StrPart::Expr { expr } => self.expr(expr)?,
+                    });
+                }
+                Expr::Template(out)
+            }
+            ExprKind::Regex { pattern, flags } => Expr::Const(Value::Regex(Arc::new(
+                Regex::new(pattern, flags).map_err(|err| (e.span, err.message))?,
+            ))),
+            ExprKind::Array { items } => {
+                let items = items
+                    .iter()
+                    .map(|i| self.expr(i))
+                    .collect::<CResult<Vec<_>>>()?;
+                fold_array(items)
+            }
+            ExprKind::Map { entries } => {
+                let mut out = Vec::with_capacity(entries.len());
+                for (k, v) in entries {
+                    out.push((Arc::from(k.as_str()), self.expr(v)?));
+                }
+                fold_map(out)
+            }
+            ExprKind::Ident { name } => self.ident(name, e.span)?,
+            ExprKind::Domain { domain, name } => self.domain(domain, name, e.span)?,
+            ExprKind::Unary { op, expr } => {
+                let x = self.expr(expr)?;
+                Expr::At(Box::new(Expr::Unary(*op, Box::new(x))), e.span)
+            }
+            ExprKind::Binary { op, left, right } => {
+                let l = self.expr(left)?;
+                let r = self.expr(right)?;
+                match op {
+                    ast::BinOp::And => Expr::And(Box::new(l), Box::new(r)),
+                    ast::BinOp::Or => Expr::Or(Box::new(l), Box::new(r)),
+                    op => Expr::At(
+                        Box::new(Expr::Binary(*op, Box::new(l), Box::new(r))),
+                        e.span,
+                    ),
+                }
+            }
+            ExprKind::Cond {
+                test,
+                then,
+                otherwise,
+            } => Expr::Cond(
+                Box::new(self.expr(test)?),
+                Box::new(self.expr(then)?),
+                Box::new(self.expr(otherwise)?),
+            ),
+            ExprKind::Call { callee, args } => self.call(callee, args, e.span)?,
+            ExprKind::Method {
+                receiver,
+                domain,
+                name,
+                args,
+            } => {
+                let mut all = vec![ast::Arg {
+                    name: None,
+                    value: (**receiver).clone(),
+                    span: receiver.span,
+                }];
+                all.extend(args.iter().cloned());
+                let callee = ast::Expr {
+                    kind: match domain {
+                        Some(d) => ExprKind::Domain {
+                            domain: d.clone(),
+                            name: name.name.clone(),
+                        },
+                        None => ExprKind::Ident {
+                            name: name.name.clone(),
+                        },
+                    },
+                    span: name.span,
+                };
+                self.call(&callee, &all, e.span)?
+            }
+            ExprKind::Path { target, path } => {
+                Expr::Path(Box::new(self.expr(target)?), Box::new(self.expr(path)?))
+            }
+            ExprKind::Index { target, index } => {
+                Expr::Index(Box::new(self.expr(target)?), Box::new(self.expr(index)?))
+            }
+            ExprKind::Property { target, name } => Expr::Path(
+                Box::new(self.expr(target)?),
+                Box::new(Expr::Const(Value::from(name.name.as_str()))),
+            ),
+            ExprKind::Function { .. } | ExprKind::Defaction { .. } => {
+                self.named_expr(e, "anonymous")?
+            }
+        };
+        Ok(out)
+    }
+
+    fn call(&mut self, callee: &ast::Expr, args: &[ast::Arg], span: Span) -> CResult<Expr> {
+        match &callee.kind {
+            ExprKind::Ident { name } => {
+                if let Some(Resolved::Builtin(b)) = self.resolve(name) {
+                    let bound = self.bind_builtin(b, args, span)?;
+                    return Ok(Expr::CallBuiltin(b, bound, span));
+                }
+            }
+            ExprKind::Domain { domain, name } if !self.aliases.contains_key(domain.as_str()) => {
+                if let Some(m) = self.member(domain, name, span)? {
+                    let a = self.args(args)?;
+                    let mut positional = a.positional;
+                    positional.extend(a.named.into_iter().map(|(_, v)| v));
+                    return Ok(Expr::CallMember(m, positional, span));
+                }
+            }
+            _ => {}
+        }
+        let f = self.expr(callee)?;
+        let a = self.args(args)?;
+        Ok(Expr::Call(Box::new(f), a, span))
+    }
+
+    /// Named arguments of a library call are bound to positions now.
+    fn bind_builtin(
+        &mut self,
+        b: &'static stdlib::Builtin,
+        args: &[ast::Arg],
+        span: Span,
+    ) -> CResult<Vec<Expr>> {
+        let mut out: Vec<Option<Expr>> = Vec::new();
+        for a in args {
+            let v = self.expr(&a.value)?;
+            let i = match &a.name {
+                None => out.len(),
+                Some(n) => match b.params.iter().position(|p| *p == n.name) {
+                    Some(i) => i,
+                    None => continue, // unknown named arguments are ignored
+                },
+            };
+            if out.len() <= i {
+                out.resize_with(i + 1, || None);
+            }
+            out[i] = Some(v);
+        }
+        let _ = span;
+        Ok(out
+            .into_iter()
+            .map(|v| v.unwrap_or(Expr::Const(Value::Null)))
+            .collect())
+    }
+
+    fn domain(&mut self, domain: &str, name: &str, span: Span) -> CResult<Expr> {
+        match domain {
+            "ent" => return Ok(Expr::Persistent(PersistentScope::Ent, Arc::from(name))),
+            "app" => return Ok(Expr::Persistent(PersistentScope::App, Arc::from(name))),
+            _ => {}
+        }
+        if let Some(&i) = self.aliases.get(domain) {
+            return Ok(Expr::ModuleMember(i, Arc::from(name)));
+        }
+        match self.member(domain, name, span)? {
+            Some(Member::EventAttr) => Ok(Expr::Member(Member::EventAttrs)),
+            Some(m) => Ok(Expr::Member(m)),
+            None => Ok(Expr::Member(Member::Unsupported(Arc::from(
+                format!("{domain}:{name}").as_str(),
+            )))),
+        }
+    }
+
+    /// Built-in module members.
+    fn member(&mut self, domain: &str, name: &str, _span: Span) -> CResult<Option<Member>> {
+        Ok(Some(match (domain, name) {
+            ("event", "attrs" | "attrs_" | "params") => Member::EventAttrs,
+            ("event", "attr" | "param") | ("page", "param") => Member::EventAttr,
+            ("event", "domain") => Member::EventDomain,
+            ("event", "name" | "type") => Member::EventName,
+            ("event", "eci") => Member::EventEci,
+            ("event", "eid") => Member::EventEid,
+            ("event", "time") => Member::EventTime,
+            ("meta", "rid") => Member::MetaRid,
+            ("meta", "picoId") => Member::MetaPicoId,
+            ("meta", "eci") => Member::MetaEci,
+            ("meta", "txnId") => Member::MetaTxnId,
+            ("meta", "ruleName") => Member::MetaRuleName,
+            ("meta", "inEvent") => Member::MetaInEvent,
+            ("meta", "inQuery") => Member::MetaInQuery,
+            ("meta", "rulesetConfig") => Member::MetaConfig,
+            ("meta", "rulesetName") => Member::MetaConst(self.meta_str("name")),
+            ("meta", "rulesetDescription") => Member::MetaConst(self.meta_str("description")),
+            ("meta", "rulesetAuthor") => Member::MetaConst(self.meta_str("author")),
+            ("keys", k) => Member::Key(Arc::from(k)),
+            ("time", "now") => Member::TimeNow,
+            ("schedule", "list") => Member::ScheduleList,
+            _ => return Ok(None),
+        }))
+    }
+
+    fn meta_str(&self, key: &str) -> Value {
+        self.meta_strings.get(key).cloned().unwrap_or(Value::Null)
+    }
+}
+
+fn fold_array(items: Vec<Expr>) -> Expr {
+    if items.iter().all(|i| matches!(i, Expr::Const(_))) {
+        let values = items
+            .into_iter()
+            .map(|i| match i {
+                Expr::Const(v) => v,
+                _ => unreachable!("all items are constants"),
+            })
+            .collect::<Vec<_>>();
+        return Expr::Const(Value::from(values));
+    }
+    Expr::Array(items)
+}
+
+fn fold_map(entries: Vec<(Arc<str>, Expr)>) -> Expr {
+    if entries.iter().all(|(_, v)| matches!(v, Expr::Const(_))) {
+        let map = entries
+            .into_iter()
+            .map(|(k, v)| match v {
+                Expr::Const(v) => (k, v),
+                _ => unreachable!("all values are constants"),
+            })
+            .collect::<Map>();
+        return Expr::Const(Value::from(map));
+    }
+    Expr::Map(entries)
+}
+
+/// The `where` clauses of an event expression, in source order (the same
+/// numbering the matcher uses).
+fn collect_wheres<'a>(e: &'a ast::EventExpr, out: &mut impl FnMut(&'a ast::Expr)) {
+    match &e.kind {
+        ast::EventKind::Simple(s) => {
+            if let Some(c) = &s.condition {
+                out(c);
+            }
+        }
+        ast::EventKind::Op { args, .. } | ast::EventKind::Any { args, .. } => {
+            for a in args {
+                collect_wheres(a, out);
+            }
+        }
+        ast::EventKind::Between {
+            middle,
+            first,
+            last,
+            ..
+        } => {
+            collect_wheres(middle, out);
+            collect_wheres(first, out);
+            collect_wheres(last, out);
+        }
+        ast::EventKind::Aggregate { inner, .. } => collect_wheres(inner, out),
+        ast::EventKind::Web { .. } => {}
+    }
+}
+
+impl From<RuntimeError> for (Span, String) {
+    fn from(e: RuntimeError) -> (Span, String) {
+        (e.span.unwrap_or_default(), e.message)
+    }
+}

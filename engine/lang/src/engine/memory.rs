@@ -1,0 +1,148 @@
+//! An in-memory [`Host`]: entity and app variables and rule states in
+//! hash maps, a settable clock, a seeded random sequence and a captured
+//! log. For tests, benchmarks and tools that run rulesets without storage.
+
+use super::Host;
+use crate::runtime::select::RuleState;
+use crate::runtime::{Map, RuntimeError, Value};
+use crate::syntax::ast::Level;
+use std::collections::HashMap;
+
+/// Variables and states kept in memory.
+#[derive(Default)]
+pub struct MemoryHost {
+    /// (rid, name) → value
+    pub ent: HashMap<(String, String), Value>,
+    /// (rid, name) → value
+    pub app: HashMap<(String, String), Value>,
+    /// (rid, rule) → state
+    pub states: HashMap<(String, String), RuleState>,
+    /// The clock, ms since the epoch.
+    pub now_ms: f64,
+    /// Log lines: (rid, level, message).
+    pub log: Vec<(String, Level, String)>,
+    /// Schedule entries: (rid, entry).
+    pub schedules: Vec<(String, Value)>,
+    /// Events sent with `event:send`: (eci, domain, name, attrs).
+    pub sent: Vec<(String, String, String, Map)>,
+    seed: u64,
+    ids: u64,
+}
+
+impl MemoryHost {
+    /// An empty host whose clock reads `now_ms`.
+    pub fn new(now_ms: f64) -> MemoryHost {
+        MemoryHost {
+            now_ms,
+            seed: 0x9E37_79B9_7F4A_7C15,
+            ..MemoryHost::default()
+        }
+    }
+
+    /// Reads an entity variable (tests).
+    pub fn ent(&self, rid: &str, name: &str) -> Value {
+        self.ent
+            .get(&(rid.to_string(), name.to_string()))
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+}
+
+fn put(map: &mut HashMap<(String, String), Value>, rid: &str, name: &str, v: Option<&Value>) {
+    let key = (rid.to_string(), name.to_string());
+    match v {
+        Some(v) => {
+            map.insert(key, v.clone());
+        }
+        None => {
+            map.remove(&key);
+        }
+    }
+}
+
+impl Host for MemoryHost {
+    fn ent_get(&mut self, rid: &str, name: &str) -> Result<Value, RuntimeError> {
+        Ok(self.ent(rid, name))
+    }
+    fn ent_put(
+        &mut self,
+        rid: &str,
+        name: &str,
+        value: Option<&Value>,
+    ) -> Result<(), RuntimeError> {
+        put(&mut self.ent, rid, name, value);
+        Ok(())
+    }
+    fn app_get(&mut self, rid: &str, name: &str) -> Result<Value, RuntimeError> {
+        Ok(self
+            .app
+            .get(&(rid.to_string(), name.to_string()))
+            .cloned()
+            .unwrap_or(Value::Null))
+    }
+    fn app_put(
+        &mut self,
+        rid: &str,
+        name: &str,
+        value: Option<&Value>,
+    ) -> Result<(), RuntimeError> {
+        put(&mut self.app, rid, name, value);
+        Ok(())
+    }
+    fn rule_state(&mut self, rid: &str, rule: &str) -> Option<RuleState> {
+        self.states
+            .get(&(rid.to_string(), rule.to_string()))
+            .cloned()
+    }
+    fn set_rule_state(&mut self, rid: &str, rule: &str, state: &RuleState) {
+        self.states
+            .insert((rid.to_string(), rule.to_string()), state.clone());
+    }
+    fn now_ms(&mut self) -> f64 {
+        self.now_ms
+    }
+    fn random(&mut self) -> f64 {
+        // xorshift: deterministic, good enough for `sample`
+        self.seed ^= self.seed << 13;
+        self.seed ^= self.seed >> 7;
+        self.seed ^= self.seed << 17;
+        (self.seed >> 11) as f64 / (1u64 << 53) as f64
+    }
+    fn log(&mut self, rid: &str, level: Level, message: &str) {
+        self.log.push((rid.to_string(), level, message.to_string()));
+    }
+    fn new_id(&mut self) -> String {
+        self.ids += 1;
+        format!("id{}", self.ids)
+    }
+    fn schedule_add(&mut self, rid: &str, entry: &Value) -> Result<(), RuntimeError> {
+        self.schedules.push((rid.to_string(), entry.clone()));
+        Ok(())
+    }
+    fn schedule_list(&mut self, rid: &str) -> Result<Vec<Value>, RuntimeError> {
+        Ok(self
+            .schedules
+            .iter()
+            .filter(|(r, _)| r == rid)
+            .map(|(_, e)| e.clone())
+            .collect())
+    }
+    fn schedule_remove(&mut self, rid: &str, id: Option<&str>) -> Result<(), RuntimeError> {
+        self.schedules.retain(|(r, e)| {
+            r != rid
+                || id.is_some_and(|id| crate::engine::eval::key_get(e, "id").as_str() != Some(id))
+        });
+        Ok(())
+    }
+    fn send_event(
+        &mut self,
+        eci: &str,
+        domain: &str,
+        name: &str,
+        attrs: Map,
+    ) -> Result<String, RuntimeError> {
+        self.sent
+            .push((eci.to_string(), domain.to_string(), name.to_string(), attrs));
+        Ok(self.new_id())
+    }
+}

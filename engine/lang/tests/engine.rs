@@ -1,0 +1,454 @@
+//! The evaluator end to end, in memory: rulesets compiled from source,
+//! events and queries through `PicoRuntime` with a `MemoryHost`.
+
+use krl_lang::engine::memory::MemoryHost;
+use krl_lang::engine::{compile, Event, PicoRuntime, QueryError, Ruleset};
+use krl_lang::runtime::{Map, Value};
+use serde_json::json;
+use std::sync::Arc;
+
+fn ruleset(src: &str) -> Arc<Ruleset> {
+    match compile(src) {
+        Ok(r) => r,
+        Err(ds) => panic!(
+            "{}",
+            ds.iter()
+                .map(|d| d.render("test.krl", src))
+                .collect::<String>()
+        ),
+    }
+}
+
+fn install(src: &str) -> (PicoRuntime, MemoryHost, String) {
+    let rs = ruleset(src);
+    let rid = rs.rid().to_string();
+    let mut pico = PicoRuntime::new("p1");
+    let mut host = MemoryHost::new(1_700_000_000_000.0);
+    pico.install(rs, Value::Null, &|_| None, &mut host)
+        .expect("installs");
+    (pico, host, rid)
+}
+
+fn attrs(j: serde_json::Value) -> Map {
+    match Value::from_json(&j) {
+        Value::Map(m) => (*m).clone(),
+        _ => Map::new(),
+    }
+}
+
+fn event(
+    pico: &mut PicoRuntime,
+    host: &mut MemoryHost,
+    domain: &str,
+    name: &str,
+    a: serde_json::Value,
+) -> Vec<serde_json::Value> {
+    let ev = Event {
+        domain: domain.into(),
+        name: name.into(),
+        attrs: attrs(a),
+        eci: "eci1".into(),
+        eid: "eid1".into(),
+        time_ms: host.now_ms,
+    };
+    let out = pico
+        .event(ev, "txn1", host)
+        .unwrap_or_else(|e| panic!("{e}"));
+    out.directives
+        .iter()
+        .map(|d| json!({"name": &*d.name, "options": d.options.to_json()}))
+        .collect()
+}
+
+fn query(
+    pico: &mut PicoRuntime,
+    host: &mut MemoryHost,
+    rid: &str,
+    name: &str,
+    a: serde_json::Value,
+) -> serde_json::Value {
+    pico.query(rid, name, &attrs(a), host)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .to_json()
+}
+
+const HELLO: &str = r##"
+ruleset io.example.hello {
+  meta { shares hello, said }
+  global {
+    hello = function(name = "default") { "Hello " + name }
+    said = function() { ent:said }
+  }
+  rule say_hello {
+    select when say hello
+    send_directive("say", {"something": hello(event:attrs{"name"})})
+    always { ent:said := event:attrs{"name"} }
+  }
+}
+"##;
+
+#[test]
+fn hello_world_event_and_queries() {
+    let (mut pico, mut host, rid) = install(HELLO);
+    assert_eq!(
+        query(&mut pico, &mut host, &rid, "hello", json!({"name": "bob"})),
+        json!("Hello bob")
+    );
+    assert_eq!(
+        query(&mut pico, &mut host, &rid, "hello", json!({})),
+        json!("Hello default")
+    );
+    assert_eq!(
+        query(&mut pico, &mut host, &rid, "said", json!({})),
+        json!(null)
+    );
+    let d = event(&mut pico, &mut host, "say", "hello", json!({"name": "ann"}));
+    assert_eq!(
+        d,
+        vec![json!({"name": "say", "options": {"something": "Hello ann"}})]
+    );
+    assert_eq!(
+        query(&mut pico, &mut host, &rid, "said", json!({})),
+        json!("ann")
+    );
+    assert_eq!(host.ent(&rid, "said"), Value::from("ann"));
+}
+
+#[test]
+fn queries_check_install_and_shares() {
+    let (mut pico, mut host, _) = install(HELLO);
+    let e = pico
+        .query("io.nope", "x", &Map::new(), &mut host)
+        .unwrap_err();
+    assert_eq!(e.to_string(), "Pico doesn't have io.nope installed.");
+    let e = pico
+        .query("io.example.hello", "nope", &Map::new(), &mut host)
+        .unwrap_err();
+    assert!(matches!(e, QueryError::NotShared(..)));
+    assert_eq!(e.to_string(), "Not shared: io.example.hello/nope");
+}
+
+#[test]
+fn counter_with_paths_guards_and_postlude_branches() {
+    let (mut pico, mut host, rid) = install(
+        r##"
+ruleset io.example.counter {
+  meta { shares total, log }
+  global {
+    total = function() { ent:count.defaultsTo(0) }
+    log = function() { ent:log }
+  }
+  rule inc {
+    select when counter inc by re#^(\d+)$# setting(by)
+    if by.as("Number") > 0 then noop()
+    fired {
+      ent:count := total() + by.as("Number");
+      ent:log{["last", "by"]} := by;
+      ent:big := true if by.as("Number") > 10
+    } else {
+      ent:zero := true
+    } finally {
+      ent:seen := ent:seen.defaultsTo(0) + 1
+    }
+  }
+  rule reset {
+    select when counter reset
+    always { clear ent:count; clear ent:log{"last"} }
+  }
+}
+"##,
+    );
+    event(&mut pico, &mut host, "counter", "inc", json!({"by": "3"}));
+    event(&mut pico, &mut host, "counter", "inc", json!({"by": "12"}));
+    event(&mut pico, &mut host, "counter", "inc", json!({"by": "0"}));
+    assert_eq!(
+        query(&mut pico, &mut host, &rid, "total", json!({})),
+        json!(15)
+    );
+    assert_eq!(
+        host.ent(&rid, "log").to_json(),
+        json!({"last": {"by": "12"}})
+    );
+    assert_eq!(host.ent(&rid, "big"), Value::Bool(true));
+    assert_eq!(host.ent(&rid, "zero"), Value::Bool(true));
+    assert_eq!(host.ent(&rid, "seen"), Value::Number(3.0));
+    event(&mut pico, &mut host, "counter", "reset", json!({}));
+    assert_eq!(host.ent(&rid, "count"), Value::Null);
+    assert_eq!(host.ent(&rid, "log").to_json(), json!({}));
+}
+
+#[test]
+fn raise_is_breadth_first_and_last_stops_the_ruleset() {
+    let (mut pico, mut host, _) = install(
+        r##"
+ruleset io.example.flow {
+  rule a1 {
+    select when e f
+    send_directive("a1")
+    fired { raise x event "y" attributes {"n": 1} }
+  }
+  rule a2 {
+    select when e f
+    send_directive("a2")
+    fired { last }
+  }
+  rule a3 {
+    select when e f
+    send_directive("a3")
+  }
+  rule on_y {
+    select when x y n re#(\d)# setting(n)
+    send_directive("y", {"n": n})
+  }
+}
+"##,
+    );
+    let d = event(&mut pico, &mut host, "e", "f", json!({}));
+    let names: Vec<&str> = d.iter().map(|d| d["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["a1", "a2", "y"]);
+    assert_eq!(d[2]["options"], json!({"n": "1"}));
+}
+
+#[test]
+fn defactions_choose_and_setting() {
+    let (mut pico, mut host, rid) = install(
+        r##"
+ruleset io.example.actions {
+  global {
+    greet = defaction(who, loud = false) {
+      text = loud => ("Hi " + who).uc() | "Hi " + who
+      send_directive("greeting", {"text": text})
+      return "sent to " + who
+    }
+  }
+  rule greet_someone {
+    select when act greet who re#(.+)# setting(who)
+    greet(who, loud = event:attrs{"loud"} == "true") setting(result)
+    fired { ent:result := result }
+  }
+  rule route {
+    select when act route
+    choose (event:attrs{"dept"}) {
+      sales => send_directive("to_sales");
+      help => send_directive("to_help");
+    }
+  }
+}
+"##,
+    );
+    let d = event(
+        &mut pico,
+        &mut host,
+        "act",
+        "greet",
+        json!({"who": "bo", "loud": "true"}),
+    );
+    assert_eq!(
+        d,
+        vec![json!({"name": "greeting", "options": {"text": "HI BO"}})]
+    );
+    assert_eq!(host.ent(&rid, "result"), Value::from("sent to bo"));
+    let d = event(
+        &mut pico,
+        &mut host,
+        "act",
+        "route",
+        json!({"dept": "help"}),
+    );
+    assert_eq!(d[0]["name"], json!("to_help"));
+    assert!(event(&mut pico, &mut host, "act", "route", json!({"dept": "x"})).is_empty());
+}
+
+#[test]
+fn foreach_nests_and_on_final_runs_once() {
+    let (mut pico, mut host, _) = install(
+        r##"
+ruleset io.example.loops {
+  rule lines {
+    select when cart checkout
+    foreach event:attrs{"items"}.split(",") setting(item)
+      foreach [1, 2] setting(n)
+    pre { label = item + "#" + n }
+    send_directive("line", {"label": label})
+    fired { raise cart event "done" attributes {"last": label} on final }
+  }
+  rule done {
+    select when cart done
+    send_directive("done", event:attrs)
+  }
+}
+"##,
+    );
+    let d = event(
+        &mut pico,
+        &mut host,
+        "cart",
+        "checkout",
+        json!({"items": "a,b"}),
+    );
+    let labels: Vec<String> = d.iter().map(|d| d["options"].to_string()).collect();
+    assert_eq!(
+        labels,
+        [
+            r##"{"label":"a#1"}"##,
+            r##"{"label":"a#2"}"##,
+            r##"{"label":"b#1"}"##,
+            r##"{"label":"b#2"}"##,
+            r##"{"last":"b#2"}"##
+        ]
+    );
+}
+
+#[test]
+fn runtime_errors_name_ruleset_rule_and_position() {
+    let src = "ruleset io.example.err {\n  rule boom {\n    select when e f\n    pre { x = \"a\" * 2 }\n  }\n}\n";
+    let rs = ruleset(src);
+    let mut pico = PicoRuntime::new("p1");
+    let mut host = MemoryHost::new(0.0);
+    pico.install(rs, Value::Null, &|_| None, &mut host).unwrap();
+    let ev = Event {
+        domain: "e".into(),
+        name: "f".into(),
+        attrs: Map::new(),
+        eci: "c".into(),
+        eid: "i".into(),
+        time_ms: 0.0,
+    };
+    let e = pico.event(ev, "t", &mut host).unwrap_err();
+    assert_eq!(e.rid, "io.example.err");
+    assert_eq!(e.rule.as_deref(), Some("boom"));
+    assert_eq!((e.line, e.col), (Some(4), Some(15)));
+    assert!(e.message.contains("multiplied"), "{}", e.message);
+}
+
+#[test]
+fn unbounded_recursion_is_an_error_not_a_crash() {
+    let (mut pico, mut host, rid) = install(
+        r##"
+ruleset io.example.rec {
+  meta { shares f }
+  global { f = function(n) { f(n + 1) } }
+}
+"##,
+    );
+    let e = pico
+        .query(&rid, "f", &attrs(json!({"n": 1})), &mut host)
+        .unwrap_err();
+    assert!(e.to_string().contains("nested deeper"), "{e}");
+}
+
+#[test]
+fn modules_configure_provide_and_run_in_their_own_scope() {
+    let lib = ruleset(
+        r##"
+ruleset io.example.greeter {
+  meta {
+    configure using greeting = "Hello" punct = "."
+    provides greet, shout
+  }
+  global {
+    greet = function(name) { greeting + ", " + name + punct + " (" + meta:rid + ")" }
+    shout = defaction(name) { send_directive("shout", {"text": greet(name).uc()}) }
+  }
+}
+"##,
+    );
+    let user = ruleset(
+        r##"
+ruleset io.example.user {
+  meta {
+    use module io.example.greeter alias formal with greeting = "Good day"
+    use module io.example.greeter alias casual with greeting = "Hey" and punct = "!"
+    shares both
+  }
+  global { both = function(n) { [formal:greet(n), casual:greet(n)] } }
+  rule s { select when g s  formal:shout("ann") }
+}
+"##,
+    );
+    let mut pico = PicoRuntime::new("p1");
+    let mut host = MemoryHost::new(0.0);
+    let lib2 = lib.clone();
+    let resolve = move |rid: &str| (rid == "io.example.greeter").then(|| lib2.clone());
+    pico.install(lib, Value::Null, &resolve, &mut host).unwrap();
+    pico.install(user, Value::Null, &resolve, &mut host)
+        .unwrap();
+    assert_eq!(
+        query(
+            &mut pico,
+            &mut host,
+            "io.example.user",
+            "both",
+            json!({"n": "Ann"})
+        ),
+        json!([
+            "Good day, Ann. (io.example.greeter)",
+            "Hey, Ann! (io.example.greeter)"
+        ])
+    );
+    let d = event(&mut pico, &mut host, "g", "s", json!({}));
+    assert_eq!(
+        d,
+        vec![json!({"name": "shout", "options": {"text": "GOOD DAY, ANN. (IO.EXAMPLE.GREETER)"}})]
+    );
+}
+
+#[test]
+fn schedule_at_and_repeat_are_stored_listed_and_removed() {
+    let (mut pico, mut host, rid) = install(
+        r##"
+ruleset io.example.sched {
+  meta { shares list }
+  global { list = function() { schedule:list() } }
+  rule at {
+    select when s at
+    fired {
+      schedule s event "ping" at 1700000300000 attributes {"n": 1} setting(entry);
+      ent:entry := entry
+    }
+  }
+  rule every { select when s every  fired { schedule event "s:tick" repeat "*/5 * * * *" } }
+  rule rm { select when s rm  schedule:remove(event:attrs{"id"}) }
+}
+"##,
+    );
+    event(&mut pico, &mut host, "s", "at", json!({}));
+    event(&mut pico, &mut host, "s", "every", json!({}));
+    let list = query(&mut pico, &mut host, &rid, "list", json!({}));
+    assert_eq!(list[0]["type"], json!("at"));
+    assert_eq!(list[0]["time"], json!(1_700_000_300_000u64));
+    assert_eq!(
+        list[0]["event"],
+        json!({"eci": "eci1", "domain": "s", "name": "ping", "data": {"attrs": {"n": 1}}})
+    );
+    assert_eq!(list[1]["timespec"], json!("*/5 * * * *"));
+    assert_eq!(list[1]["event"]["name"], json!("tick"));
+    assert_eq!(host.ent(&rid, "entry").to_json(), list[0]);
+    let id = list[0]["id"].as_str().unwrap().to_string();
+    event(&mut pico, &mut host, "s", "rm", json!({"id": id}));
+    let list = query(&mut pico, &mut host, &rid, "list", json!({}));
+    assert_eq!(list.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn error_statements_raise_system_error_for_the_ruleset() {
+    let (mut pico, mut host, rid) = install(
+        r##"
+ruleset io.example.errs {
+  rule warn { select when e w  fired { error warn "careful"; ent:after := true } }
+  rule stop { select when e s  fired { error error "stop"; ent:after_stop := true } }
+  rule later { select when e s  send_directive("later") }
+  rule handler {
+    select when system error
+    always { ent:errors := ent:errors.defaultsTo([]).append(event:attrs{"level"}) }
+  }
+}
+"##,
+    );
+    event(&mut pico, &mut host, "e", "w", json!({}));
+    assert_eq!(host.ent(&rid, "after"), Value::Bool(true));
+    let d = event(&mut pico, &mut host, "e", "s", json!({}));
+    assert!(d.is_empty(), "{d:?}");
+    assert_eq!(host.ent(&rid, "after_stop"), Value::Null);
+    assert_eq!(host.ent(&rid, "errors").to_json(), json!(["warn", "error"]));
+}
