@@ -452,3 +452,16 @@ ruleset io.example.errs {
     assert_eq!(host.ent(&rid, "after_stop"), Value::Null);
     assert_eq!(host.ent(&rid, "errors").to_json(), json!(["warn", "error"]));
 }
+
+#[test]
+fn testing_lists_queries_and_events() {
+    let (mut pico, mut host, rid) = install(HELLO);
+    let t = query(&mut pico, &mut host, &rid, "__testing", json!({}));
+    assert_eq!(
+        t,
+        json!({
+            "queries": [{"name": "hello", "args": ["name"]}, {"name": "said", "args": []}],
+            "events": [{"domain": "say", "name": "hello", "attrs": []}]
+        })
+    );
+}

@@ -48,6 +48,8 @@ pub struct Compiled {
     pub global_frame_size: usize,
     /// Active rules in order.
     pub rules: Vec<Rule>,
+    /// What `__testing` answers unless a global overrides it (language 9.8).
+    pub testing: Value,
 }
 
 impl Compiled {
@@ -200,6 +202,7 @@ impl Compiler {
             rules.push(self.rule(r)?);
         }
         let global_frame_size = self.pop_frame();
+        let testing = testing(rs, &shares);
         Ok(Compiled {
             rid: self.rid.clone(),
             version,
@@ -213,6 +216,7 @@ impl Compiler {
             global_slots,
             global_frame_size,
             rules,
+            testing,
         })
     }
 
@@ -803,6 +807,69 @@ impl Compiler {
 
     fn meta_str(&self, key: &str) -> Value {
         self.meta_strings.get(key).cloned().unwrap_or(Value::Null)
+    }
+}
+
+/// `{"queries": [{"name", "args"}], "events": [{"domain", "name", "attrs"}]}`
+fn testing(rs: &ast::Ruleset, shares: &[Arc<str>]) -> Value {
+    let s = |t: &str| Value::from(t);
+    let mut queries = Vec::new();
+    for name in shares.iter().filter(|n| &***n != "__testing") {
+        let args: Vec<Value> = rs
+            .global
+            .iter()
+            .find(|d| d.name.name == **name)
+            .map(|d| match &d.value.kind {
+                ExprKind::Function { params, .. } => {
+                    params.iter().map(|p| s(&p.name.name)).collect()
+                }
+                _ => Vec::new(),
+            })
+            .unwrap_or_default();
+        let mut q = Map::new();
+        q.insert(Arc::from("name"), s(name));
+        q.insert(Arc::from("args"), Value::from(args));
+        queries.push(Value::from(q));
+    }
+    let mut events = Vec::new();
+    for r in rs.rules.iter().filter(|r| r.active) {
+        if let Some(ast::Select::When { expr, .. }) = &r.select {
+            simple_events(expr, &mut |e| {
+                let mut m = Map::new();
+                m.insert(Arc::from("domain"), s(&e.domain.name));
+                m.insert(Arc::from("name"), s(&e.name.name));
+                let attrs: Vec<Value> = e.matchers.iter().map(|a| s(&a.attr.name)).collect();
+                m.insert(Arc::from("attrs"), Value::from(attrs));
+                events.push(Value::from(m));
+            });
+        }
+    }
+    let mut out = Map::new();
+    out.insert(Arc::from("queries"), Value::from(queries));
+    out.insert(Arc::from("events"), Value::from(events));
+    Value::from(out)
+}
+
+fn simple_events<'a>(e: &'a ast::EventExpr, out: &mut impl FnMut(&'a ast::SimpleEvent)) {
+    match &e.kind {
+        ast::EventKind::Simple(s) => out(s),
+        ast::EventKind::Op { args, .. } | ast::EventKind::Any { args, .. } => {
+            for a in args {
+                simple_events(a, out);
+            }
+        }
+        ast::EventKind::Between {
+            middle,
+            first,
+            last,
+            ..
+        } => {
+            simple_events(middle, out);
+            simple_events(first, out);
+            simple_events(last, out);
+        }
+        ast::EventKind::Aggregate { inner, .. } => simple_events(inner, out),
+        ast::EventKind::Web { .. } => {}
     }
 }
 

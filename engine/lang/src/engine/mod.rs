@@ -556,7 +556,7 @@ impl PicoRuntime {
         }
         let Some(slot) = inst.compiled.global(name) else {
             if name == "__testing" {
-                return Ok(Value::from(Map::new()));
+                return Ok(inst.compiled.testing.clone());
             }
             return Err(QueryError::NotShared(rid.to_string(), name.to_string()));
         };
