@@ -465,3 +465,32 @@ fn testing_lists_queries_and_events() {
         })
     );
 }
+
+#[test]
+fn time_math_and_random_modules() {
+    let (mut pico, mut host, rid) = install(
+        r##"
+ruleset io.example.mods {
+  meta { shares t }
+  global {
+    t = function() {
+      [time:add("2017-01-01", {"days": -10}), math:round(4066, -2), time:now(),
+       random:integer(upper = 3, lower = 3), math:hashAlgorithms.length() > 0,
+       time:strftime("2024-07-01T12:00:00Z", "%H:%M", {"tz": "Europe/Paris"})]
+    }
+  }
+}
+"##,
+    );
+    assert_eq!(
+        query(&mut pico, &mut host, &rid, "t", json!({})),
+        json!([
+            "2016-12-22T00:00:00.000Z",
+            4100,
+            "2023-11-14T22:13:20.000Z",
+            3,
+            true,
+            "14:00"
+        ])
+    );
+}

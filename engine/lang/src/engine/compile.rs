@@ -5,7 +5,7 @@
 
 use super::ir::*;
 use crate::runtime::select::Matcher;
-use crate::runtime::stdlib;
+use crate::runtime::{modules, stdlib};
 use crate::runtime::{Map, Regex, RuntimeError, Value};
 use crate::syntax::ast::{self, ExprKind, MetaKind, PersistentScope, Span};
 use crate::syntax::Diagnostic;
@@ -717,9 +717,27 @@ impl Compiler {
             }
             ExprKind::Domain { domain, name } if !self.aliases.contains_key(domain.as_str()) => {
                 if let Some(m) = self.member(domain, name, span)? {
-                    let a = self.args(args)?;
-                    let mut positional = a.positional;
-                    positional.extend(a.named.into_iter().map(|(_, v)| v));
+                    // named arguments bound to positions now
+                    let params = modules::params(domain, name).unwrap_or(&[]);
+                    let mut out: Vec<Option<Expr>> = Vec::new();
+                    for a in args {
+                        let v = self.expr(&a.value)?;
+                        let i = match &a.name {
+                            None => out.len(),
+                            Some(n) => match params.iter().position(|p| *p == n.name) {
+                                Some(i) => i,
+                                None => continue,
+                            },
+                        };
+                        if out.len() <= i {
+                            out.resize_with(i + 1, || None);
+                        }
+                        out[i] = Some(v);
+                    }
+                    let positional = out
+                        .into_iter()
+                        .map(|v| v.unwrap_or(Expr::Const(Value::Null)))
+                        .collect();
                     return Ok(Expr::CallMember(m, positional, span));
                 }
             }
@@ -801,6 +819,7 @@ impl Compiler {
             ("keys", k) => Member::Key(Arc::from(k)),
             ("time", "now") => Member::TimeNow,
             ("schedule", "list") => Member::ScheduleList,
+            (d, n) if modules::exists(d, n) => Member::Module(Arc::from(d), Arc::from(n)),
             _ => return Ok(None),
         }))
     }

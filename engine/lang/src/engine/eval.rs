@@ -5,6 +5,7 @@
 use super::compile::Compiled;
 use super::ir::*;
 use super::{Directive, Event, Host, Instance, Limits};
+use crate::runtime::modules;
 use crate::runtime::stdlib::{self, ops, Builtin};
 use crate::runtime::{Callable, Context, Map, RuntimeError, Value};
 use crate::syntax::ast::{BinOp, Level, PersistentScope, Span, UnOp};
@@ -515,6 +516,26 @@ impl<'t, 'h> Eval<'t, 'h> {
             Member::ScheduleList => {
                 let rid = self.compiled().rid.clone();
                 Value::from(self.txn.host.schedule_list(&rid)?)
+            }
+            Member::Module(domain, name) => {
+                if args.is_empty() {
+                    if let Some(v) = modules::property(domain, name) {
+                        return Ok(v);
+                    }
+                }
+                let now_ms = self.txn.host.now_ms();
+                let host = &mut *self.txn.host;
+                let mut random = || host.random();
+                let mut env = modules::Env {
+                    now_ms,
+                    random: &mut random,
+                };
+                match modules::call(domain, name, args, &mut env) {
+                    Some(r) => r?,
+                    None => {
+                        return Err(RuntimeError::new(format!("not supported: {domain}:{name}")))
+                    }
+                }
             }
             Member::Unsupported(name) => {
                 return Err(RuntimeError::new(format!("not supported: {name}")))

@@ -59,6 +59,8 @@ pub enum Member {
     TimeNow,
     /// `schedule:list`
     ScheduleList,
+    /// a function or property of `time:`, `math:`, `random:`
+    Module(Arc<str>, Arc<str>),
     /// a member this engine knows by name but does not implement
     Unsupported(Arc<str>),
 }
