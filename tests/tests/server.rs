@@ -12,14 +12,20 @@ const TOKEN: &str = "test-token";
 const HELLO: &str = r#"ruleset io.example.hello {
   meta {
     version "1.0"
-    shares hello
+    shares hello, hits, seen
   }
   global {
     hello = function(name) { "Hello " + name }
+    hits = function() { ent:hits.defaultsTo(0) }
+    seen = function() { ent:seen.defaultsTo([]) }
   }
   rule hi {
     select when echo hello
     send_directive("say", {"something": "Hello"})
+    always {
+      ent:hits := ent:hits.defaultsTo(0) + 1;
+      ent:seen := ent:seen.defaultsTo([]).append(event:attr("n"))
+    }
   }
 }
 "#;
@@ -105,6 +111,25 @@ impl<'a> Api<'a> {
         }
         send(req)
     }
+}
+
+/// Registers HELLO, makes a pico with it installed; answers (pico, eci).
+fn hello_pico(api: &Api) -> (String, String) {
+    assert_eq!(api.register(HELLO).0, 200);
+    let (pico, eci) = api.new_pico();
+    let (status, body) = api.post(
+        &format!("/api/picos/{pico}/rulesets"),
+        json!({"rid": "io.example.hello"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    (pico, eci)
+}
+
+fn query(s: &Server, eci: &str, function: &str) -> (u16, Value) {
+    send(http().get(format!(
+        "{}/sky/cloud/{eci}/io.example.hello/{function}",
+        s.url
+    )))
 }
 
 fn str_of(v: &Value) -> String {
@@ -538,4 +563,104 @@ fn cli_registers_makes_picos_installs_and_sends_events() {
     let (code, _, err) = run(&["ruleset", "register", bad.to_str().unwrap()]);
     assert_ne!(code, Some(0));
     assert!(err.contains("4:19"), "{err}");
+}
+
+#[test]
+fn rules_answer_directives_and_queries_answer_values() {
+    let (_dir, s) = server("krl");
+    let api = Api::new(&s);
+    let (_, eci) = hello_pico(&api);
+    let (status, body) = api.event(
+        &eci,
+        "echo",
+        "hello",
+        Some(("application/json", "{\"n\": 1}")),
+    );
+    assert_eq!(status, 200, "{body}");
+    let d = &body["directives"];
+    assert_eq!(d.as_array().map(Vec::len), Some(1), "{body}");
+    assert_eq!(d[0]["name"], json!("say"));
+    assert_eq!(d[0]["options"], json!({"something": "Hello"}));
+    assert_eq!(d[0]["meta"]["rid"], json!("io.example.hello"));
+    assert_eq!(d[0]["meta"]["rule_name"], json!("hi"));
+    assert!(d[0]["meta"]["txnId"].is_string(), "{body}");
+
+    let (status, v) = send(http().get(format!(
+        "{}/sky/cloud/{eci}/io.example.hello/hello?name=Ann",
+        s.url
+    )));
+    assert_eq!((status, v), (200, json!("Hello Ann")));
+    // The body wins over the query string; .txt answers text.
+    let res = http()
+        .post(format!(
+            "{}/sky/cloud/{eci}/io.example.hello/hello.txt?name=Ann",
+            s.url
+        ))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("name=Bob")
+        .send()
+        .unwrap();
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    assert_eq!(res.text().unwrap(), "Hello Bob");
+    assert_eq!(query(&s, &eci, "hits"), (200, json!(1)));
+}
+
+#[test]
+fn concurrent_events_to_one_pico_run_one_at_a_time() {
+    let (_dir, s) = server("ordering");
+    let api = Api::new(&s);
+    let (_, eci) = hello_pico(&api);
+    // 4 clients x 10 events each, at once: no update may be lost, and
+    // each client's events (sent one after the other) keep their order.
+    std::thread::scope(|scope| {
+        for client in 0..4 {
+            let (url, eci) = (s.url.clone(), eci.clone());
+            scope.spawn(move || {
+                let c = http();
+                for i in 0..10 {
+                    let n = client * 100 + i;
+                    let (status, body) = send(
+                        c.post(format!("{url}/sky/event/{eci}/none/echo/hello"))
+                            .header("content-type", "application/json")
+                            .body(format!("{{\"n\": {n}}}")),
+                    );
+                    assert_eq!(status, 200, "{body}");
+                }
+            });
+        }
+    });
+    assert_eq!(query(&s, &eci, "hits"), (200, json!(40)));
+    let (_, seen) = query(&s, &eci, "seen");
+    let seen: Vec<i64> = seen
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|v| v.as_i64().expect("numbers"))
+        .collect();
+    assert_eq!(seen.len(), 40);
+    for client in 0..4 {
+        let mine: Vec<i64> = seen.iter().copied().filter(|n| n / 100 == client).collect();
+        let expected: Vec<i64> = (0..10).map(|i| client * 100 + i).collect();
+        assert_eq!(
+            mine, expected,
+            "client {client}'s events out of order: {seen:?}"
+        );
+    }
+}
+
+#[test]
+fn answered_events_survive_kill_9() {
+    let dir = ScratchDir::new("durable");
+    let data = dir.path().join("data");
+    let s = Server::start(&data, &["--admin-token", TOKEN]);
+    let (_, eci) = hello_pico(&Api::new(&s));
+    for _ in 0..5 {
+        assert_eq!(Api::new(&s).event(&eci, "echo", "hello", None).0, 200);
+    }
+    s.kill();
+    let s = Server::start(&data, &["--admin-token", TOKEN]);
+    assert_eq!(query(&s, &eci, "hits"), (200, json!(5)));
 }

@@ -13,7 +13,7 @@
 //! do not need it: a pico's installs are written only by its own task.
 
 use crate::ids::{Eci, PicoId, Rid};
-use crate::pico::{now_ms, EventAnswer, EventIn, PicoError, PicoHandle};
+use crate::pico::{now_ms, EventAnswer, EventIn, PicoContext, PicoError, PicoHandle};
 use crate::policy::Policy;
 use crate::rulesets::{Registered, Registry, SourceError};
 use crate::store::{ChannelRecord, EngineMeta, Key, PicoRecord, Store, StoreError, WriteBuf};
@@ -22,7 +22,8 @@ use dashmap::DashMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+use tokio::sync::mpsc;
 
 /// The engine's version, reported by `GET /api/engine`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -96,6 +97,8 @@ pub struct PicoInfo {
 pub struct Engine {
     store: Store,
     registry: Arc<Registry>,
+    /// What pico tasks get: store, registry, the outbox of sent events.
+    ctx: PicoContext,
     picos: DashMap<PicoId, PicoHandle>,
     admin: tokio::sync::Mutex<()>,
     meta: EngineMeta,
@@ -104,8 +107,9 @@ pub struct Engine {
 
 impl Engine {
     /// Loads the engine from `store`, creating the root pico and its
-    /// channel on first start.
-    pub fn open(store: Store, settings: Settings) -> Result<Engine> {
+    /// channel on first start, and starts the task that delivers the
+    /// events rules send (`event:send`). Call inside a tokio runtime.
+    pub fn open(store: Store, settings: Settings) -> Result<Arc<Engine>> {
         let registry = Arc::new(Registry::load(&store)?);
         let meta = match store.engine_meta()? {
             Some(meta) => meta,
@@ -129,14 +133,22 @@ impl Engine {
                 meta
             }
         };
-        Ok(Engine {
+        let (outbox, sent) = mpsc::unbounded_channel();
+        let engine = Arc::new(Engine {
+            ctx: PicoContext {
+                store: store.clone(),
+                registry: registry.clone(),
+                outbox,
+            },
             store,
             registry,
             picos: DashMap::new(),
             admin: tokio::sync::Mutex::new(()),
             meta,
             settings,
-        })
+        });
+        tokio::spawn(deliver_sent(Arc::downgrade(&engine), sent));
+        Ok(engine)
     }
 
     /// Root pico and eci.
@@ -162,7 +174,7 @@ impl Engine {
                 return h.clone();
             }
         }
-        let spawn = || PicoHandle::spawn(id.clone(), self.store.clone(), self.registry.clone());
+        let spawn = || PicoHandle::spawn(id.clone(), self.ctx.clone());
         match self.picos.entry(id.clone()) {
             Entry::Occupied(mut e) => {
                 if e.get().is_closed() {
@@ -210,6 +222,21 @@ impl Engine {
             }
         }
         Ok(self.handle(&ch.pico).event(event).await?)
+    }
+
+    /// Delivers an event a rule sent: checked against the channel and its
+    /// policy like any other, but nobody waits for its answer.
+    async fn deliver(&self, event: EventIn) -> Result<()> {
+        let (ch, policy) = self.channel_record(&event.eci)?;
+        if let Some(p) = policy {
+            if !p.allows_event(&event.domain, &event.name) {
+                return Err(EngineError::Denied(format!(
+                    "Denied by channel policy: event {}:{}",
+                    event.domain, event.name
+                )));
+            }
+        }
+        Ok(self.handle(&ch.pico).event_nowait(event).await?)
     }
 
     /// Calls a shared function of `rid` on the pico behind `eci`.
@@ -453,6 +480,20 @@ impl Engine {
     }
 }
 
+/// Delivers, in the order they were sent, the events rules send to
+/// channels. Holds only a `Weak`: it ends with the engine.
+async fn deliver_sent(engine: Weak<Engine>, mut sent: mpsc::UnboundedReceiver<EventIn>) {
+    while let Some(event) = sent.recv().await {
+        let Some(engine) = engine.upgrade() else {
+            return;
+        };
+        let what = format!("{}:{} to {}", event.domain, event.name, event.eci);
+        if let Err(e) = engine.deliver(event).await {
+            tracing::warn!("event {what} not delivered: {e}");
+        }
+    }
+}
+
 /// The records of a new pico: the pico, its installs (none) and its first
 /// channel (no policy: allows everything).
 fn new_pico_records(
@@ -491,12 +532,19 @@ mod tests {
     use serde_json::json;
 
     const HELLO: &str = r#"ruleset io.example.hello {
-  meta { shares hello }
-  global { hello = function() { "hi" } }
-  rule r { select when echo hello send_directive("say") }
+  meta { shares hello, hits }
+  global {
+    hello = function(name) { "Hello " + name }
+    hits = function() { ent:hits.defaultsTo(0) }
+  }
+  rule r {
+    select when echo hello
+    send_directive("say", {"something": "Hello"})
+    always { ent:hits := ent:hits.defaultsTo(0) + 1 }
+  }
 }"#;
 
-    fn engine(dir: &std::path::Path) -> Engine {
+    fn engine(dir: &std::path::Path) -> Arc<Engine> {
         Engine::open(Store::open(dir).unwrap(), Settings::default()).unwrap()
     }
 
@@ -537,6 +585,7 @@ mod tests {
 
         let answer = e.event(event(&a_eci, "echo", "hello")).await.unwrap();
         assert_eq!(answer.eid, Eid::new("e1"));
+        assert!(answer.directives.is_empty(), "nothing installed on a");
 
         e.delete_pico(&a).await.unwrap();
         assert!(matches!(e.pico(&a), Err(EngineError::UnknownPico(_))));
@@ -572,8 +621,158 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.to_string(), "Not shared: io.example.hello/nope");
+        let mut args = Map::new();
+        args.insert("name".into(), json!("Ann"));
+        let v = e
+            .query(&eci, rid.clone(), "hello".into(), args)
+            .await
+            .unwrap();
+        assert_eq!(v, json!("Hello Ann"));
         e.uninstall(&p, rid.clone()).await.unwrap();
         assert!(e.pico(&p).unwrap().rulesets.is_empty());
+    }
+
+    async fn count(e: &Engine, eci: &Eci) -> Value {
+        e.query(eci, Rid::new("io.example.hello"), "hits".into(), Map::new())
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn events_run_rules_and_state_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let (p, eci) = {
+            let e = engine(dir.path());
+            e.register(HELLO).await.unwrap();
+            let (p, eci) = e.new_pico(None, None).await.unwrap();
+            e.install(&p, Rid::new("io.example.hello"), None)
+                .await
+                .unwrap();
+            let answer = e.event(event(&eci, "echo", "hello")).await.unwrap();
+            assert_eq!(answer.directives.len(), 1);
+            assert_eq!(answer.directives[0]["name"], json!("say"));
+            assert_eq!(
+                answer.directives[0]["options"],
+                json!({"something": "Hello"})
+            );
+            assert_eq!(
+                answer.directives[0]["meta"]["rid"],
+                json!("io.example.hello")
+            );
+            assert_eq!(answer.directives[0]["meta"]["rule_name"], json!("r"));
+            e.event(event(&eci, "echo", "hello")).await.unwrap();
+            assert_eq!(count(&e, &eci).await, json!(2));
+            e.shutdown().await.unwrap();
+            (p, eci)
+        };
+        let e = engine(dir.path());
+        assert_eq!(count(&e, &eci).await, json!(2));
+        // Uninstalling drops the ruleset's entity variables.
+        e.uninstall(&p, Rid::new("io.example.hello")).await.unwrap();
+        e.install(&p, Rid::new("io.example.hello"), None)
+            .await
+            .unwrap();
+        assert_eq!(count(&e, &eci).await, json!(0));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_events_to_one_pico_lose_no_update() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        e.register(HELLO).await.unwrap();
+        let (p, eci) = e.new_pico(None, None).await.unwrap();
+        e.install(&p, Rid::new("io.example.hello"), None)
+            .await
+            .unwrap();
+        let mut tasks = Vec::new();
+        for _ in 0..50 {
+            let e = e.clone();
+            let eci = eci.clone();
+            tasks.push(tokio::spawn(async move {
+                e.event(event(&eci, "echo", "hello")).await
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        assert_eq!(count(&e, &eci).await, json!(50));
+    }
+
+    const FORWARD: &str = r#"ruleset io.example.forward {
+  rule fwd {
+    select when echo forward
+    event:send({"eci": event:attr("to"), "domain": "echo", "type": "hello"})
+  }
+}"#;
+
+    #[tokio::test]
+    async fn events_sent_by_rules_reach_other_picos() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        e.register(HELLO).await.unwrap();
+        e.register(FORWARD).await.unwrap();
+        let (a, a_eci) = e.new_pico(None, None).await.unwrap();
+        let (b, b_eci) = e.new_pico(None, None).await.unwrap();
+        e.install(&a, Rid::new("io.example.forward"), None)
+            .await
+            .unwrap();
+        e.install(&b, Rid::new("io.example.hello"), None)
+            .await
+            .unwrap();
+        let mut ev = event(&a_eci, "echo", "forward");
+        ev.attrs.insert("to".into(), json!(b_eci.to_string()));
+        e.event(ev).await.unwrap();
+        // Delivery is asynchronous: wait for it (bounded).
+        for _ in 0..200 {
+            if count(&e, &b_eci).await == json!(1) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the sent event never arrived");
+    }
+
+    const SCHEDULE: &str = r#"ruleset io.example.schedule {
+  meta { shares fired, list }
+  global {
+    fired = function() { ent:fired.defaultsTo(0) }
+    list = function() { schedule:list() }
+  }
+  rule plan {
+    select when t plan
+    fired { schedule t event "tick" at time:now() }
+  }
+  rule tick {
+    select when t tick
+    always { ent:fired := ent:fired.defaultsTo(0) + 1 }
+  }
+}"#;
+
+    #[tokio::test]
+    async fn scheduled_events_fire_and_at_entries_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        e.register(SCHEDULE).await.unwrap();
+        let (p, eci) = e.new_pico(None, None).await.unwrap();
+        let rid = Rid::new("io.example.schedule");
+        e.install(&p, rid.clone(), None).await.unwrap();
+        e.event(event(&eci, "t", "plan")).await.unwrap();
+        for _ in 0..300 {
+            let fired = e
+                .query(&eci, rid.clone(), "fired".into(), Map::new())
+                .await
+                .unwrap();
+            if fired == json!(1) {
+                let list = e
+                    .query(&eci, rid.clone(), "list".into(), Map::new())
+                    .await
+                    .unwrap();
+                assert_eq!(list, json!([]));
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the scheduled event never fired");
     }
 
     #[tokio::test]

@@ -104,20 +104,15 @@ impl From<EngineError> for ApiError {
                     StatusCode::NOT_FOUND
                 }
                 PicoError::NotShared { .. } => StatusCode::FORBIDDEN,
-                PicoError::Eval {
-                    rid,
-                    rule,
-                    line,
-                    col,
-                    ..
-                } => {
+                PicoError::InUse { .. } => StatusCode::CONFLICT,
+                PicoError::Eval(ev) => {
+                    // KRL runtime errors name the ruleset, rule, line, column.
                     return ApiError {
                         status: StatusCode::INTERNAL_SERVER_ERROR,
-                        body: json!({"error": e.to_string(), "rid": rid, "rule": rule,
-                                     "line": line, "col": col}),
-                    }
+                        body: json!({"error": e.to_string(), "rid": ev.rid, "rule": ev.rule,
+                                     "line": ev.line, "col": ev.col}),
+                    };
                 }
-                PicoError::NoEvaluator { .. } => StatusCode::NOT_IMPLEMENTED,
                 PicoError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
                 PicoError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },

@@ -12,7 +12,10 @@
 //!   write buffers applied as one batch, group commit.
 //! * [`policy`] — channel policies (allow/deny of events and queries).
 //! * [`rulesets`] — registered rulesets, parsed and checked once.
-//! * [`pico`] — a tokio task and mailbox per pico; the evaluator's host.
+//! * [`host`] — the evaluator's view of the world (`krl_lang::engine::Host`)
+//!   over the store and a write buffer.
+//! * [`schedule`] — scheduled events: stored entries to timers (cron).
+//! * [`pico`] — a tokio task and mailbox per pico running the evaluator.
 //! * [`engine`] — shared state and the operations behind the routes.
 //! * [`http`] — axum routes of the contract; errors → statuses.
 //! * [`serve`] — `krl serve`: start-up lines, signals, drain, flush.
@@ -25,10 +28,12 @@
 
 pub mod client;
 pub mod engine;
+pub mod host;
 pub mod http;
 pub mod ids;
 pub mod pico;
 pub mod policy;
 pub mod rulesets;
+pub mod schedule;
 pub mod serve;
 pub mod store;

@@ -1,29 +1,36 @@
 //! Picos at run time: one tokio task and one mailbox per pico. Uses:
-//! `store`, `rulesets`, `ids`, tokio (and, once it lands, the evaluator
-//! `krl_lang::engine` through [`PicoHost`]).
+//! `store`, `rulesets`, `host`, `schedule`, `ids`, krl_lang's evaluator
+//! (`engine::PicoRuntime`), tokio.
 //!
-//! The task ([`Actor`]) owns the pico's in-memory state (its installed
-//! rulesets, later the evaluator's `PicoRuntime`) and handles one message
-//! at a time, in arrival order: events and queries to one pico never
-//! overlap, while different picos run in parallel on tokio's workers. The
-//! mailbox is the only synchronisation: the actor takes no lock.
+//! The task ([`Actor`]) owns the pico's in-memory state (its
+//! `PicoRuntime`: installed rulesets with their globals evaluated, and its
+//! timers) and handles one message at a time, in arrival order: events and
+//! queries to one pico never overlap, while different picos run in
+//! parallel on tokio's workers. The mailbox is the only synchronisation:
+//! the actor takes no lock.
 //!
-//! Each event's writes go into a [`WriteBuf`] that is applied as one sled
-//! batch. The actor then registers for the next group flush and hands the
-//! reply to a small task that sends it once the flush is done, so the
-//! actor goes on with the next message while the disk catches up (the
-//! next event reads the previous one's writes from sled's memory). A reply
-//! therefore never reaches a client before its writes are durable, and
-//! replies to one pico still leave in order, since flushes complete in
-//! order.
+//! Each event's writes go into a write buffer (through [`PicoHost`]) that
+//! is applied as one sled batch. The actor then registers for the next
+//! group flush and hands the reply to a small task that sends it once the
+//! flush is done, so the actor goes on with the next message while the
+//! disk catches up (the next event reads the previous one's writes from
+//! sled's memory). A reply therefore never reaches a client before its
+//! writes are durable, and replies to one pico still leave in order, since
+//! flushes complete in order. An event that fails (a KRL runtime error)
+//! writes nothing: its buffer is dropped.
 
+use crate::host::{krl_map, Outgoing, PicoHost};
 use crate::ids::{Eci, Eid, PicoId, Rid, TxnId};
 use crate::rulesets::{Registered, Registry};
+use crate::schedule::{self, Timer};
 use crate::store::{InstallRecord, Key, Store, StoreError, WriteBuf};
+use krl_lang::engine::{EvalError, Event, PicoRuntime, QueryError};
+use krl_lang::runtime::Value as KrlValue;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 /// How many messages may wait in one pico's mailbox before senders wait.
 const MAILBOX: usize = 1024;
@@ -45,36 +52,40 @@ pub struct EventIn {
     pub time_ms: f64,
 }
 
-/// A directive in an event's answer.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Directive {
-    /// Its name, e.g. `say`.
-    pub name: String,
-    /// Its options (a JSON object).
-    pub options: Map<String, Value>,
-    /// Which rule produced it.
-    pub meta: DirectiveMeta,
+impl EventIn {
+    fn to_krl(&self) -> Event {
+        Event {
+            domain: self.domain.clone(),
+            name: self.name.clone(),
+            attrs: krl_map(&self.attrs),
+            eci: self.eci.to_string(),
+            eid: self.eid.to_string(),
+            time_ms: self.time_ms,
+        }
+    }
 }
 
-/// Where a directive came from.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct DirectiveMeta {
-    /// The ruleset.
-    pub rid: Rid,
-    /// The rule.
-    pub rule_name: String,
-    /// The transaction (one per event).
-    #[serde(rename = "txnId")]
-    pub txn_id: TxnId,
+impl From<Outgoing> for EventIn {
+    fn from(o: Outgoing) -> EventIn {
+        EventIn {
+            eci: o.eci,
+            eid: o.eid,
+            domain: o.domain,
+            name: o.name,
+            attrs: o.attrs,
+            time_ms: now_ms(),
+        }
+    }
 }
 
-/// The answer to an event: `{"eid", "directives"}`.
+/// The answer to an event: `{"eid", "directives"}`, each directive
+/// `{"name", "options", "meta": {"rid", "rule_name", "txnId"}}`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct EventAnswer {
     /// The event's id.
     pub eid: Eid,
     /// What the rules that fired asked for, in order.
-    pub directives: Vec<Directive>,
+    pub directives: Vec<Value>,
 }
 
 /// What can go wrong inside a pico.
@@ -97,28 +108,17 @@ pub enum PicoError {
     /// Install of a ruleset nobody registered.
     #[error("Ruleset not found: {0} (register it first)")]
     UnknownRuleset(Rid),
-    /// A KRL runtime error.
-    #[error("{message} ({rid}, rule {rule}, {line}:{col})")]
-    Eval {
-        /// The ruleset.
+    /// Uninstall of a ruleset another installed ruleset uses as a module.
+    #[error("Cannot uninstall {rid} because {by} depends on it")]
+    InUse {
+        /// The ruleset to uninstall.
         rid: Rid,
-        /// The rule (empty in a query).
-        rule: String,
-        /// 1-based line.
-        line: usize,
-        /// 1-based column.
-        col: usize,
-        /// What went wrong.
-        message: String,
+        /// The one that uses it.
+        by: Rid,
     },
-    /// Queries need the evaluator, which this build does not have yet.
-    #[error("cannot evaluate {rid}/{name}: this build has no KRL evaluator yet")]
-    NoEvaluator {
-        /// The ruleset.
-        rid: Rid,
-        /// The function.
-        name: String,
-    },
+    /// A KRL runtime error, with where it happened.
+    #[error("{0}")]
+    Eval(EvalError),
     /// The pico could not be loaded from the store.
     #[error("pico unavailable: {0}")]
     Unavailable(String),
@@ -133,7 +133,8 @@ type Reply<T> = oneshot::Sender<Result<T, PicoError>>;
 enum Msg {
     Event {
         event: EventIn,
-        reply: Reply<EventAnswer>,
+        /// `None`: nobody waits for the answer (events sent by rules).
+        reply: Option<Reply<EventAnswer>>,
     },
     Query {
         rid: Rid,
@@ -155,6 +156,18 @@ enum Msg {
     },
 }
 
+/// What every pico task shares.
+#[derive(Clone)]
+pub struct PicoContext {
+    /// The database.
+    pub store: Store,
+    /// Registered rulesets.
+    pub registry: Arc<Registry>,
+    /// Events the rules send to channels (`event:send`): the engine
+    /// delivers them, checking each channel and its policy.
+    pub outbox: mpsc::UnboundedSender<EventIn>,
+}
+
 /// The sending side of a pico's mailbox. Cheap to clone.
 #[derive(Clone)]
 pub struct PicoHandle {
@@ -163,17 +176,19 @@ pub struct PicoHandle {
 }
 
 impl PicoHandle {
-    /// Starts the task of pico `id`. It loads the pico's installs from the
-    /// store first; a pico that is not in the store answers
-    /// [`PicoError::Gone`] and ends.
-    pub fn spawn(id: PicoId, store: Store, registry: Arc<Registry>) -> PicoHandle {
+    /// Starts the task of pico `id`. It loads the pico's installs and
+    /// schedules from the store first; a pico that is not in the store
+    /// answers [`PicoError::Gone`] and ends.
+    pub fn spawn(id: PicoId, ctx: PicoContext) -> PicoHandle {
         let (tx, rx) = mpsc::channel(MAILBOX);
         let actor = Actor {
+            runtime: PicoRuntime::new(id.as_str()),
             id: id.clone(),
-            store,
-            registry,
+            ctx,
             installed: Vec::new(),
             first_eci: Eci::new("none"),
+            timers: Vec::new(),
+            last_id: 0,
         };
         tokio::spawn(actor.run(rx));
         PicoHandle { id, tx }
@@ -201,7 +216,20 @@ impl PicoHandle {
 
     /// Raises an event; answers once its writes are durable.
     pub async fn event(&self, event: EventIn) -> Result<EventAnswer, PicoError> {
-        self.call(|reply| Msg::Event { event, reply }).await
+        self.call(|reply| Msg::Event {
+            event,
+            reply: Some(reply),
+        })
+        .await
+    }
+
+    /// Queues an event without waiting for it to be processed (events
+    /// that rules send). Waits only while the mailbox is full.
+    pub async fn event_nowait(&self, event: EventIn) -> Result<(), PicoError> {
+        self.tx
+            .send(Msg::Event { event, reply: None })
+            .await
+            .map_err(|_| PicoError::Gone(self.id.clone()))
     }
 
     /// Calls a shared function.
@@ -250,14 +278,32 @@ struct Installed {
 /// The task of one pico.
 struct Actor {
     id: PicoId,
-    store: Store,
-    registry: Arc<Registry>,
-    /// In install order (rulesets see an event in this order).
+    ctx: PicoContext,
+    /// The evaluator's state: installed instances with their globals.
+    runtime: PicoRuntime,
+    /// In install order (rulesets see an event in this order), with the
+    /// configs, as stored.
     installed: Vec<Installed>,
     /// The pico's first channel: the eci of events the engine raises
     /// itself (`wrangler:ruleset_installed`).
     first_eci: Eci,
-    // Once krl_lang::engine lands: `runtime: PicoRuntime`.
+    /// Scheduled events, earliest first.
+    timers: Vec<Timer>,
+    /// The last schedule id handed out (ids increase, see `host`).
+    last_id: u64,
+}
+
+/// `?` inside the actor: the error goes to the reply, the message ends.
+macro_rules! or_reply {
+    ($e:expr, $reply:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = $reply.send(Err(e.into()));
+                return;
+            }
+        }
+    };
 }
 
 impl Actor {
@@ -275,7 +321,11 @@ impl Actor {
             // closed mailbox and reports the pico gone.
             if let Some(msg) = rx.recv().await {
                 match msg {
-                    Msg::Event { reply, .. } => drop(reply.send(Err(err))),
+                    Msg::Event { reply, .. } => {
+                        if let Some(r) = reply {
+                            let _ = r.send(Err(err));
+                        }
+                    }
                     Msg::Query { reply, .. } => drop(reply.send(Err(err))),
                     Msg::Install { reply, .. } | Msg::Uninstall { reply, .. } => {
                         drop(reply.send(Err(err)))
@@ -285,7 +335,25 @@ impl Actor {
             }
             return;
         }
-        while let Some(msg) = rx.recv().await {
+        loop {
+            // The earliest timer, if any. `sleep_until` in the past fires
+            // at once, so overdue timers (after a restart) run first.
+            let due = self.timers.first().map(|t| {
+                let wait = (t.due_ms - now_ms()).max(0.0);
+                Instant::now() + std::time::Duration::from_micros((wait * 1000.0) as u64)
+            });
+            // Cancel safety: `recv` loses nothing when the timer branch
+            // wins, and the sleep is simply made again next turn.
+            let msg = tokio::select! {
+                msg = rx.recv() => match msg {
+                    Some(m) => m,
+                    None => return,
+                },
+                () = sleep_until_opt(due) => {
+                    self.fire_due_timers();
+                    continue;
+                }
+            };
             self.refresh();
             match msg {
                 Msg::Event { event, reply } => self.apply_event(event, reply),
@@ -295,7 +363,7 @@ impl Actor {
                     args,
                     reply,
                 } => {
-                    let _ = reply.send(self.apply_query(&rid, &name, args));
+                    let _ = reply.send(self.apply_query(&rid, &name, &args));
                 }
                 Msg::Install { rid, config, reply } => self.apply_install(rid, config, reply),
                 Msg::Uninstall { rid, reply } => self.apply_uninstall(rid, reply),
@@ -307,40 +375,79 @@ impl Actor {
         }
     }
 
-    /// Loads the installs; `false` when the pico does not exist.
+    fn host(&self) -> PicoHost {
+        PicoHost::new(&self.ctx.store, &self.id, self.last_id)
+    }
+
+    /// Resolves `use module` rids (registered rulesets, installed or not).
+    fn modules(&self) -> impl Fn(&str) -> Option<Arc<krl_lang::engine::Ruleset>> {
+        let registry = self.ctx.registry.clone();
+        move |rid: &str| registry.compiled(rid)
+    }
+
+    /// Loads installs and schedules; `false` when the pico does not exist.
     fn load(&mut self) -> Result<bool, StoreError> {
-        let Some(record) = self.store.pico(&self.id)? else {
+        let Some(record) = self.ctx.store.pico(&self.id)? else {
             return Ok(false);
         };
         if let Some(eci) = record.channels.first() {
             self.first_eci = eci.clone();
         }
-        for rec in self.store.installs(&self.id)? {
-            match self.registry.get(&rec.rid) {
-                Some(ruleset) => self.installed.push(Installed {
-                    ruleset,
-                    config: rec.config,
-                }),
-                None => tracing::warn!(pico = %self.id, rid = %rec.rid,
-                    "installed ruleset is not registered (it no longer compiles?); skipped"),
+        let mut host = self.host();
+        let modules = self.modules();
+        for rec in self.ctx.store.installs(&self.id)? {
+            let Some(ruleset) = self.ctx.registry.get(&rec.rid) else {
+                tracing::warn!(pico = %self.id, rid = %rec.rid,
+                    "installed ruleset is not registered (it no longer compiles?); skipped");
+                continue;
+            };
+            // No ruleset_installed event: they were installed before.
+            if let Err(e) = self.runtime.install(
+                ruleset.ruleset.clone(),
+                KrlValue::from_json(&rec.config),
+                &modules,
+                &mut host,
+            ) {
+                tracing::warn!(pico = %self.id, rid = %rec.rid, "cannot instantiate: {e}");
             }
+            self.installed.push(Installed {
+                ruleset,
+                config: rec.config,
+            });
         }
-        // Wiring: install each into the runtime here (no
-        // ruleset_installed event: they were installed before).
+        // Globals write nothing, but if they did it belongs in the store.
+        let (buf, _) = host.finish();
+        self.ctx.store.apply(buf)?;
+        self.timers = schedule::load(&self.ctx.store, &self.id, &[], now_ms())?;
         Ok(true)
     }
 
     /// Picks up rulesets registered again since this pico installed them:
     /// the registry holds the newest `Arc`, so a pointer comparison per
-    /// installed ruleset is all it costs.
+    /// installed ruleset is all it costs when nothing changed.
     fn refresh(&mut self) {
-        for inst in &mut self.installed {
-            if let Some(newest) = self.registry.get(&inst.ruleset.rid) {
-                if !Arc::ptr_eq(&newest, &inst.ruleset) {
-                    inst.ruleset = newest;
-                    // Wiring: runtime.install(compiled, config) again.
-                }
+        let modules = self.modules();
+        for i in 0..self.installed.len() {
+            let inst = &self.installed[i];
+            let Some(newest) = self.ctx.registry.get(&inst.ruleset.rid) else {
+                continue;
+            };
+            if Arc::ptr_eq(&newest, &inst.ruleset) {
+                continue;
             }
+            let mut host = PicoHost::new(&self.ctx.store, &self.id, self.last_id);
+            let config = KrlValue::from_json(&inst.config);
+            if let Err(e) =
+                self.runtime
+                    .install(newest.ruleset.clone(), config, &modules, &mut host)
+            {
+                tracing::warn!(pico = %self.id, rid = %newest.rid, "cannot instantiate the new version: {e}");
+            }
+            let (buf, _) = host.finish();
+            if let Err(e) = self.ctx.store.apply(buf) {
+                tracing::error!(pico = %self.id, "{e}");
+            }
+            self.installed[i].ruleset = newest;
         }
     }
 
@@ -354,101 +461,190 @@ impl Actor {
             .collect()
     }
 
-    /// Applies `buf` and sends `reply` once it is durable. Runs in the
-    /// actor, so batches are applied in message order; only the wait for
-    /// the disk is handed to a task.
-    fn reply_when_durable<T: Send + 'static>(
-        &self,
-        buf: WriteBuf,
-        reply: Reply<T>,
-        result: Result<T, PicoError>,
-    ) {
-        let result = match result {
-            Ok(v) if !buf.is_empty() => v,
-            other => {
-                // Nothing to make durable (or nothing to report but an error).
-                let _ = reply.send(other);
+    /// Ends an evaluation that succeeded: applies its writes, hands the
+    /// events it sent to the engine, reloads the timers if it touched
+    /// schedules, and sends `reply` once the writes are durable. Runs in
+    /// the actor, so batches are applied in message order; only the wait
+    /// for the disk is handed to a task.
+    fn commit<T: Send + 'static>(&mut self, host: PicoHost, reply: Option<Reply<T>>, value: T) {
+        self.last_id = host.last_id();
+        let schedules_changed = host.schedules_changed();
+        let (buf, outbox) = host.finish();
+        let durable = if buf.is_empty() {
+            None
+        } else {
+            if let Err(e) = self.ctx.store.apply(buf) {
+                tracing::error!(pico = %self.id, "{e}");
+                if let Some(r) = reply {
+                    let _ = r.send(Err(e.into()));
+                }
                 return;
             }
+            Some(self.ctx.store.flush_ticket())
         };
-        if let Err(e) = self.store.apply(buf) {
-            let _ = reply.send(Err(e.into()));
-            return;
+        // Sent now, in order, rather than after the flush: their order
+        // matters more than the (small) chance that a crash loses the
+        // event that sent them.
+        for ev in outbox {
+            let _ = self.ctx.outbox.send(ev.into());
         }
-        let ticket = self.store.flush_ticket();
-        tokio::spawn(async move {
-            let _ = reply.send(ticket.wait().await.map(|()| result).map_err(Into::into));
-        });
+        if schedules_changed {
+            self.reload_timers();
+        }
+        let Some(reply) = reply else { return };
+        match durable {
+            None => {
+                let _ = reply.send(Ok(value));
+            }
+            Some(ticket) => {
+                tokio::spawn(async move {
+                    let _ = reply.send(ticket.wait().await.map(|()| value).map_err(Into::into));
+                });
+            }
+        }
     }
 
-    fn apply_event(&mut self, event: EventIn, reply: Reply<EventAnswer>) {
-        let mut host = PicoHost::new(&self.store, &self.id);
-        let result = self.eval_event(&event, &mut host);
-        self.reply_when_durable(host.into_buf(), reply, result);
+    fn reload_timers(&mut self) {
+        match schedule::load(&self.ctx.store, &self.id, &self.timers, now_ms()) {
+            Ok(t) => self.timers = t,
+            Err(e) => tracing::error!(pico = %self.id, "cannot read schedules: {e}"),
+        }
     }
 
-    /// Runs the event through the installed rulesets.
-    fn eval_event(
-        &mut self,
-        event: &EventIn,
-        _host: &mut PicoHost,
-    ) -> Result<EventAnswer, PicoError> {
-        // Wiring: `self.runtime.event(krl_lang::engine::Event {..}, host)`,
-        // mapping its Outcome's directives and its EvalError to
-        // PicoError::Eval. Until then no rule runs.
-        Ok(EventAnswer {
-            eid: event.eid.clone(),
-            directives: Vec::new(),
-        })
+    fn apply_event(&mut self, event: EventIn, reply: Option<Reply<EventAnswer>>) {
+        let mut host = self.host();
+        let txn = TxnId::random();
+        match self.runtime.event(event.to_krl(), txn.as_str(), &mut host) {
+            Ok(outcome) => {
+                let answer = EventAnswer {
+                    eid: event.eid,
+                    directives: outcome.directives.iter().map(|d| d.to_json()).collect(),
+                };
+                self.commit(host, reply, answer);
+            }
+            Err(e) => {
+                // Nothing of a failed event is written.
+                tracing::debug!(pico = %self.id, "event {}:{} failed: {e}", event.domain, event.name);
+                match reply {
+                    Some(r) => drop(r.send(Err(PicoError::Eval(e)))),
+                    None => {
+                        tracing::warn!(pico = %self.id, "event {}:{} failed: {e}", event.domain, event.name)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Fires every timer that is due: `at` entries are removed, `repeat`
+    /// entries wait for their next time. Each fires as its own event.
+    fn fire_due_timers(&mut self) {
+        let now = now_ms();
+        while self.timers.first().is_some_and(|t| t.due_ms <= now) {
+            let timer = self.timers.remove(0);
+            let mut host = self.host();
+            match &timer.repeat {
+                None => host
+                    .buf()
+                    .remove(Key::schedule(&self.id, &timer.rid, &timer.id)),
+                Some(spec) => match schedule::next_cron(spec, now.max(timer.due_ms)) {
+                    Ok(next) => {
+                        let mut t = timer.clone();
+                        t.due_ms = next;
+                        let at = self.timers.partition_point(|x| x.due_ms <= next);
+                        self.timers.insert(at, t);
+                    }
+                    Err(e) => tracing::warn!(pico = %self.id, "{e}"),
+                },
+            }
+            let event = EventIn {
+                eci: timer.eci.clone(),
+                eid: Eid::random(),
+                domain: timer.domain.clone(),
+                name: timer.name.clone(),
+                attrs: timer.attrs.clone(),
+                time_ms: now,
+            };
+            let txn = TxnId::random();
+            match self.runtime.event(event.to_krl(), txn.as_str(), &mut host) {
+                Ok(_) => self.commit::<()>(host, None, ()),
+                Err(e) => {
+                    tracing::warn!(pico = %self.id, "scheduled event {}:{} failed: {e}", event.domain, event.name);
+                    // The `at` entry is gone all the same: a failing
+                    // event would otherwise fire again at every start.
+                    if timer.repeat.is_none() {
+                        let mut buf = WriteBuf::new();
+                        buf.remove(Key::schedule(&self.id, &timer.rid, &timer.id));
+                        if let Err(e) = self.ctx.store.apply(buf) {
+                            tracing::error!(pico = %self.id, "{e}");
+                        }
+                    }
+                }
+            }
+        }
     }
 
     fn apply_query(
         &mut self,
         rid: &Rid,
         name: &str,
-        _args: Map<String, Value>,
+        args: &Map<String, Value>,
     ) -> Result<Value, PicoError> {
-        let inst = self
-            .installed
-            .iter()
-            .find(|i| &i.ruleset.rid == rid)
-            .ok_or_else(|| PicoError::NotInstalled(rid.clone()))?;
-        if !inst.ruleset.shares(name) {
-            return Err(PicoError::NotShared {
-                rid: rid.clone(),
-                name: name.to_string(),
-            });
-        }
-        // Wiring: `self.runtime.query(rid, name, args, &mut host)`, host
-        // over the store (queries write nothing; discard the buffer).
-        Err(PicoError::NoEvaluator {
-            rid: rid.clone(),
-            name: name.to_string(),
-        })
+        // Queries change nothing: the host's buffer is dropped.
+        let mut host = self.host();
+        self.runtime
+            .query(rid.as_str(), name, &krl_map(args), &mut host)
+            .map(|v| v.to_json())
+            .map_err(|e| match e {
+                QueryError::NotInstalled(r) => PicoError::NotInstalled(Rid::new(r)),
+                QueryError::NotShared(r, n) => PicoError::NotShared {
+                    rid: Rid::new(r),
+                    name: n,
+                },
+                QueryError::Runtime(e) => PicoError::Eval(e),
+            })
     }
 
     fn apply_install(&mut self, rid: Rid, config: Value, reply: Reply<()>) {
-        let Some(ruleset) = self.registry.get(&rid) else {
+        let Some(ruleset) = self.ctx.registry.get(&rid) else {
             let _ = reply.send(Err(PicoError::UnknownRuleset(rid)));
             return;
         };
+        // Instantiate first: a ruleset whose globals fail is not installed.
+        let mut host = self.host();
+        let modules = self.modules();
+        or_reply!(
+            self.runtime
+                .install(
+                    ruleset.ruleset.clone(),
+                    KrlValue::from_json(&config),
+                    &modules,
+                    &mut host,
+                )
+                .map_err(PicoError::Eval),
+            reply
+        );
         let installed = Installed { ruleset, config };
         match self.installed.iter_mut().find(|i| i.ruleset.rid == rid) {
             Some(slot) => *slot = installed,
             None => self.installed.push(installed),
         }
-        let mut host = PicoHost::new(&self.store, &self.id);
-        host.buf
-            .put(Key::installs(&self.id), &self.install_records());
-        // Wiring: runtime.install(compiled, config, &mut host) here.
-        // Then the pico gets `wrangler:ruleset_installed` {"rids": [rid]},
-        // with the same host, so its writes go in the same batch. Its
-        // errors are logged: the install itself has succeeded.
+        let records = self.install_records();
+        host.buf().put(Key::installs(&self.id), &records);
+        // Then the pico gets `wrangler:ruleset_installed`, as in the Pico
+        // Engine, so a rule can initialise state; its writes go in the
+        // same batch as the install. If it fails, it is logged and the
+        // install is written alone: the install itself has succeeded.
         let event = ruleset_installed_event(&rid, self.first_eci.clone());
-        if let Err(e) = self.eval_event(&event, &mut host) {
-            tracing::warn!(pico = %self.id, %rid, "wrangler:ruleset_installed failed: {e}");
+        let txn = TxnId::random();
+        match self.runtime.event(event.to_krl(), txn.as_str(), &mut host) {
+            Ok(_) => self.commit(host, Some(reply), ()),
+            Err(e) => {
+                tracing::warn!(pico = %self.id, %rid, "wrangler:ruleset_installed failed: {e}");
+                let mut host = self.host();
+                host.buf().put(Key::installs(&self.id), &records);
+                self.commit(host, Some(reply), ());
+            }
         }
-        self.reply_when_durable(host.into_buf(), reply, Ok(()));
     }
 
     fn apply_uninstall(&mut self, rid: Rid, reply: Reply<()>) {
@@ -456,17 +652,33 @@ impl Actor {
             let _ = reply.send(Err(PicoError::NotInstalled(rid)));
             return;
         };
-        self.installed.remove(at);
-        // Wiring: runtime.uninstall(&rid).
-        let mut buf = WriteBuf::new();
-        buf.put(Key::installs(&self.id), &self.install_records());
-        for prefix in Key::pico_ruleset_state(&self.id, &rid) {
-            if let Err(e) = buf.remove_prefix(&self.store, &prefix) {
-                let _ = reply.send(Err(e.into()));
-                return;
-            }
+        if let Some(by) = self
+            .installed
+            .iter()
+            .find(|i| i.ruleset.rid != rid && i.ruleset.uses().any(|u| u == rid.as_str()))
+        {
+            let by = by.ruleset.rid.clone();
+            let _ = reply.send(Err(PicoError::InUse { rid, by }));
+            return;
         }
-        self.reply_when_durable(buf, reply, Ok(()));
+        self.installed.remove(at);
+        self.runtime.uninstall(rid.as_str());
+        let mut host = self.host();
+        host.buf()
+            .put(Key::installs(&self.id), &self.install_records());
+        for prefix in Key::pico_ruleset_state(&self.id, &rid) {
+            or_reply!(host.buf().remove_prefix(&self.ctx.store, &prefix), reply);
+        }
+        self.timers.retain(|t| t.rid != rid);
+        self.commit(host, Some(reply), ());
+    }
+}
+
+/// Sleeps until `at`, or forever when there is no timer.
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -484,109 +696,6 @@ fn ruleset_installed_event(rid: &Rid, eci: Eci) -> EventIn {
         name: "ruleset_installed".into(),
         attrs,
         time_ms: now_ms(),
-    }
-}
-
-/// What the evaluator sees of the world while it handles one event or
-/// query of one pico: reads go through the write buffer to the store,
-/// writes go to the buffer (applied as one batch afterwards).
-///
-/// Once `krl_lang::engine::Host` exists, it is implemented for this type
-/// by forwarding to these methods (converting `Value` to and from JSON).
-pub struct PicoHost {
-    store: Store,
-    pico: PicoId,
-    buf: WriteBuf,
-}
-
-impl PicoHost {
-    /// A host with an empty write buffer. (It owns a clone of the store
-    /// handle and of the id, so the actor can lend it to its runtime while
-    /// the runtime is borrowed mutably.)
-    pub fn new(store: &Store, pico: &PicoId) -> PicoHost {
-        PicoHost {
-            store: store.clone(),
-            pico: pico.clone(),
-            buf: WriteBuf::new(),
-        }
-    }
-
-    /// The writes made so far.
-    pub fn into_buf(self) -> WriteBuf {
-        self.buf
-    }
-
-    /// The pico this host serves.
-    pub fn pico(&self) -> &PicoId {
-        &self.pico
-    }
-
-    /// An entity variable (`ent:name` of `rid` on this pico).
-    pub fn ent_get(&self, rid: &Rid, name: &str) -> Result<Option<Value>, StoreError> {
-        self.buf
-            .get(&self.store, &Key::entity(&self.pico, rid, name))
-    }
-
-    /// Sets (`Some`) or clears (`None`) an entity variable.
-    pub fn ent_put(&mut self, rid: &Rid, name: &str, value: Option<&Value>) {
-        let key = Key::entity(&self.pico, rid, name);
-        match value {
-            Some(v) => self.buf.put(key, v),
-            None => self.buf.remove(key),
-        }
-    }
-
-    /// An app variable (`app:name` of `rid`, shared by all picos).
-    pub fn app_get(&self, rid: &Rid, name: &str) -> Result<Option<Value>, StoreError> {
-        self.buf.get(&self.store, &Key::app(rid, name))
-    }
-
-    /// Sets or clears an app variable.
-    pub fn app_put(&mut self, rid: &Rid, name: &str, value: Option<&Value>) {
-        let key = Key::app(rid, name);
-        match value {
-            Some(v) => self.buf.put(key, v),
-            None => self.buf.remove(key),
-        }
-    }
-
-    /// A rule's saved state (JSON the evaluator defines).
-    pub fn rule_state_get(&self, rid: &Rid, rule: &str) -> Result<Option<Value>, StoreError> {
-        self.buf
-            .get(&self.store, &Key::rule_state(&self.pico, rid, rule))
-    }
-
-    /// Saves or clears a rule's state.
-    pub fn rule_state_put(&mut self, rid: &Rid, rule: &str, value: Option<&Value>) {
-        let key = Key::rule_state(&self.pico, rid, rule);
-        match value {
-            Some(v) => self.buf.put(key, v),
-            None => self.buf.remove(key),
-        }
-    }
-
-    /// A scheduled event of `rid`.
-    pub fn schedule_put(&mut self, rid: &Rid, id: &str, value: Option<&Value>) {
-        let key = Key::schedule(&self.pico, rid, id);
-        match value {
-            Some(v) => self.buf.put(key, v),
-            None => self.buf.remove(key),
-        }
-    }
-
-    /// All of this pico's scheduled events, as stored.
-    pub fn schedules(&self) -> Result<Vec<Value>, StoreError> {
-        Ok(self
-            .store
-            .scan::<Value>(&Key::schedules(&self.pico))?
-            .into_iter()
-            .map(|(_, v)| v)
-            .collect())
-    }
-
-    /// The wall clock, ms since the Unix epoch.
-    pub fn now_ms(&self) -> f64 {
-        now_ms()
     }
 }
 
@@ -611,26 +720,5 @@ mod tests {
             ("wrangler", "ruleset_installed")
         );
         assert_eq!(Value::Object(ev.attrs), json!({"rids": ["io.x"]}));
-    }
-
-    #[test]
-    fn host_reads_its_own_writes() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let pico = PicoId::new("p");
-        let rid = Rid::new("r");
-        let mut host = PicoHost::new(&store, &pico);
-        assert_eq!(host.ent_get(&rid, "n").unwrap(), None);
-        host.ent_put(&rid, "n", Some(&json!(3)));
-        assert_eq!(host.ent_get(&rid, "n").unwrap(), Some(json!(3)));
-        store.apply(host.into_buf()).unwrap();
-        let host = PicoHost::new(&store, &pico);
-        assert_eq!(host.ent_get(&rid, "n").unwrap(), Some(json!(3)));
-        // Another pico's variable of the same name is another key.
-        let other = PicoId::new("q");
-        assert_eq!(
-            PicoHost::new(&store, &other).ent_get(&rid, "n").unwrap(),
-            None
-        );
     }
 }

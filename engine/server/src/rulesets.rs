@@ -1,14 +1,13 @@
-//! Registered rulesets: KRL is parsed and checked once, at registration
-//! (and again at start-up, from the stored source), and kept in memory as
-//! an `Arc<Registered>` that picos share. Uses: krl_lang, `store`, `ids`,
-//! sha2, dashmap.
+//! Registered rulesets: KRL is parsed, checked and compiled once, at
+//! registration (and again at start-up, from the stored source), and kept
+//! in memory as an `Arc<Registered>` that picos share. Uses: krl_lang
+//! (`engine::compile`), `store`, `ids`, sha2, dashmap.
 
 use crate::ids::Rid;
 use crate::store::{RulesetRecord, Store, StoreError};
 use dashmap::DashMap;
-use krl_lang::check::check_ruleset;
-use krl_lang::syntax::ast::{ExprKind, MetaKind};
-use krl_lang::syntax::{parse_ruleset, Diagnostic, LineIndex};
+use krl_lang::engine::{compile, Ruleset};
+use krl_lang::syntax::{Diagnostic, LineIndex};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
@@ -16,7 +15,6 @@ use std::sync::Arc;
 pub const DRAFT: &str = "draft";
 
 /// A ruleset ready to install.
-#[derive(Debug)]
 pub struct Registered {
     /// Its id.
     pub rid: Rid,
@@ -28,40 +26,43 @@ pub struct Registered {
     pub source: String,
     /// When it was registered (ms since the Unix epoch).
     pub registered_ms: u64,
-    /// The names in `meta { shares ... }`: what queries may call.
-    pub shares: Vec<String>,
+    /// The compiled ruleset, shared by every pico that installs it.
+    pub ruleset: Arc<Ruleset>,
+}
+
+impl std::fmt::Debug for Registered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registered")
+            .field("rid", &self.rid)
+            .field("version", &self.version)
+            .field("hash", &self.hash)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Registered {
-    /// Parses and checks `source`. The error is the first error found,
-    /// with its 1-based line and column.
+    /// Parses, checks and compiles `source`. The error is the first error
+    /// found, with its line and column.
     pub fn prepare(source: &str, registered_ms: u64) -> Result<Registered, SourceError> {
-        let ast = parse_ruleset(source).map_err(|d| SourceError::from_diagnostic(source, &d))?;
-        if let Some(d) = check_ruleset(&ast).iter().find(|d| d.is_error()) {
-            return Err(SourceError::from_diagnostic(source, d));
-        }
-        let mut version = DRAFT.to_string();
-        let mut shares = Vec::new();
-        for prop in &ast.meta {
-            match &prop.kind {
-                MetaKind::Version { value } => {
-                    if let ExprKind::Str { value } = &value.kind {
-                        version = value.clone();
-                    }
-                }
-                MetaKind::Shares { names } => {
-                    shares.extend(names.iter().map(|n| n.name.clone()));
-                }
-                _ => {}
-            }
-        }
+        let ruleset = compile(source).map_err(|errors| match errors.first() {
+            Some(d) => SourceError::from_diagnostic(source, d),
+            None => SourceError {
+                message: "the ruleset does not compile".into(),
+                line: 1,
+                col: 1,
+            },
+        })?;
         Ok(Registered {
-            rid: Rid::new(ast.rid.name.clone()),
-            version,
+            rid: Rid::new(ruleset.rid()),
+            version: ruleset
+                .compiled
+                .version
+                .clone()
+                .unwrap_or_else(|| DRAFT.to_string()),
             hash: sha256_hex(source),
             source: source.to_string(),
             registered_ms,
-            shares,
+            ruleset,
         })
     }
 
@@ -78,7 +79,16 @@ impl Registered {
 
     /// Does `meta { shares }` name `function`?
     pub fn shares(&self, function: &str) -> bool {
-        self.shares.iter().any(|s| s == function)
+        self.ruleset
+            .compiled
+            .shares
+            .iter()
+            .any(|s| &**s == function)
+    }
+
+    /// The rids this ruleset uses as modules.
+    pub fn uses(&self) -> impl Iterator<Item = &str> {
+        self.ruleset.compiled.uses.iter().map(|u| &*u.rid)
     }
 }
 
@@ -140,6 +150,13 @@ impl Registry {
     /// A ruleset by rid.
     pub fn get(&self, rid: &Rid) -> Option<Arc<Registered>> {
         self.map.get(rid).map(|r| r.value().clone())
+    }
+
+    /// The compiled ruleset of `rid` (to resolve `use module`).
+    pub fn compiled(&self, rid: &str) -> Option<Arc<Ruleset>> {
+        self.map
+            .get(&Rid::new(rid))
+            .map(|r| r.value().ruleset.clone())
     }
 
     /// Adds or replaces a ruleset.

@@ -14,7 +14,6 @@ use crate::store::{Store, StoreError};
 use anyhow::Context as _;
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -84,7 +83,7 @@ async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         },
         static_dir: cfg.static_dir.clone(),
     };
-    let engine = Arc::new(Engine::open(store, settings)?);
+    let engine = Engine::open(store, settings)?;
     let (token, generated) = match &cfg.admin_token {
         Some(t) if !t.is_empty() => (t.clone(), false),
         _ => (random_base62(32), true),

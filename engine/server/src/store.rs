@@ -179,24 +179,28 @@ impl Key {
         Key::build(tag::CHANNEL, &[eci.as_str()])
     }
     /// An entity variable.
-    pub fn entity(pico: &PicoId, rid: &Rid, name: &str) -> Key {
-        Key::build(tag::ENTITY, &[pico.as_str(), rid.as_str(), name])
+    pub fn entity(pico: &PicoId, rid: &(impl AsRef<str> + ?Sized), name: &str) -> Key {
+        Key::build(tag::ENTITY, &[pico.as_str(), rid.as_ref(), name])
     }
     /// A rule's state.
-    pub fn rule_state(pico: &PicoId, rid: &Rid, rule: &str) -> Key {
-        Key::build(tag::RULE_STATE, &[pico.as_str(), rid.as_str(), rule])
+    pub fn rule_state(pico: &PicoId, rid: &(impl AsRef<str> + ?Sized), rule: &str) -> Key {
+        Key::build(tag::RULE_STATE, &[pico.as_str(), rid.as_ref(), rule])
     }
     /// A scheduled event.
-    pub fn schedule(pico: &PicoId, rid: &Rid, id: &str) -> Key {
-        Key::build(tag::SCHEDULE, &[pico.as_str(), rid.as_str(), id])
+    pub fn schedule(pico: &PicoId, rid: &(impl AsRef<str> + ?Sized), id: &str) -> Key {
+        Key::build(tag::SCHEDULE, &[pico.as_str(), rid.as_ref(), id])
     }
     /// Prefix of a pico's schedules.
     pub fn schedules(pico: &PicoId) -> Key {
         Key::build(tag::SCHEDULE, &[pico.as_str()])
     }
+    /// Prefix of the schedules of one ruleset on a pico.
+    pub fn ruleset_schedules(pico: &PicoId, rid: &(impl AsRef<str> + ?Sized)) -> Key {
+        Key::build(tag::SCHEDULE, &[pico.as_str(), rid.as_ref()])
+    }
     /// An app variable.
-    pub fn app(rid: &Rid, name: &str) -> Key {
-        Key::build(tag::APP, &[rid.as_str(), name])
+    pub fn app(rid: &(impl AsRef<str> + ?Sized), name: &str) -> Key {
+        Key::build(tag::APP, &[rid.as_ref(), name])
     }
     /// Prefixes of everything a pico's rulesets keep (entity variables,
     /// rule states, schedules).
@@ -562,6 +566,27 @@ impl WriteBuf {
         Ok(())
     }
 
+    /// Every key and value starting with `prefix`, in key order: the
+    /// store's, with this buffer's writes and removals laid over them.
+    pub fn scan<T: DeserializeOwned>(&self, store: &Store, prefix: &Key) -> Result<Vec<(Key, T)>> {
+        let mut merged: BTreeMap<Key, T> = store.scan(prefix)?.into_iter().collect();
+        for (key, op) in self
+            .ops
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.0.starts_with(&prefix.0))
+        {
+            match op {
+                Some(bytes) => {
+                    merged.insert(key.clone(), decode(key, bytes)?);
+                }
+                None => {
+                    merged.remove(key);
+                }
+            }
+        }
+        Ok(merged.into_iter().collect())
+    }
+
     /// Reads `key`: this buffer's write if any, else the store.
     pub fn get<T: DeserializeOwned>(&self, store: &Store, key: &Key) -> Result<Option<T>> {
         match self.ops.get(key) {
@@ -652,6 +677,28 @@ mod tests {
         assert_eq!(got, None);
         store.apply(buf).unwrap();
         assert!(store.keys(&Key::pico_state(&pico)[0]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn write_buf_scan_lays_its_writes_over_the_store() {
+        let dir = temp();
+        let store = Store::open(dir.path()).unwrap();
+        let pico = PicoId::new("p");
+        let mut buf = WriteBuf::new();
+        buf.put(Key::schedule(&pico, "r", "1"), &json!("one"));
+        buf.put(Key::schedule(&pico, "r", "2"), &json!("two"));
+        buf.put(Key::schedule(&pico, "other", "1"), &json!("no"));
+        store.apply(buf).unwrap();
+        let mut buf = WriteBuf::new();
+        buf.remove(Key::schedule(&pico, "r", "1"));
+        buf.put(Key::schedule(&pico, "r", "3"), &json!("three"));
+        let got: Vec<serde_json::Value> = buf
+            .scan(&store, &Key::ruleset_schedules(&pico, "r"))
+            .unwrap()
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(got, vec![json!("two"), json!("three")]);
     }
 
     #[test]

@@ -1,0 +1,317 @@
+//! What the evaluator sees of the world while a pico handles one event or
+//! query: [`PicoHost`], the engine's implementation of
+//! `krl_lang::engine::Host`. Uses: `store`, `ids`, krl_lang, rand,
+//! tracing.
+//!
+//! Reads go through the write buffer to the store (so an event sees its
+//! own writes); writes go to the buffer, which the pico applies as one
+//! batch when the evaluation ends. Events the rules send to channels
+//! (`event:send`) wait in an outbox that the pico hands to the engine.
+
+use crate::ids::{random_base62, Eci, Eid, PicoId};
+use crate::store::{Key, Store, StoreError, WriteBuf};
+use krl_lang::engine::Host;
+use krl_lang::runtime::select::RuleState;
+use krl_lang::runtime::{Map as KrlMap, RuntimeError, Value as KrlValue};
+use krl_lang::syntax::ast::Level;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+
+/// An event a rule sent to a channel, to be delivered by the engine.
+#[derive(Clone, Debug)]
+pub struct Outgoing {
+    /// Where to.
+    pub eci: Eci,
+    /// Its id (returned to the rule).
+    pub eid: Eid,
+    /// Domain.
+    pub domain: String,
+    /// Name.
+    pub name: String,
+    /// Attributes.
+    pub attrs: Map<String, Value>,
+}
+
+/// The host of one evaluation on one pico.
+pub struct PicoHost {
+    store: Store,
+    pico: PicoId,
+    buf: WriteBuf,
+    outbox: Vec<Outgoing>,
+    /// Set when a schedule entry was added or removed.
+    schedules_changed: bool,
+    /// Last id handed out by `new_id`, to keep ids increasing.
+    last_id: u64,
+}
+
+fn storage(e: StoreError) -> RuntimeError {
+    RuntimeError::new(format!("storage error: {e}"))
+}
+
+/// A KRL map from a JSON object.
+pub fn krl_map(m: &Map<String, Value>) -> KrlMap {
+    m.iter()
+        .map(|(k, v)| (Arc::from(k.as_str()), KrlValue::from_json(v)))
+        .collect()
+}
+
+/// A JSON object from a KRL map.
+pub fn json_map(m: &KrlMap) -> Map<String, Value> {
+    m.iter()
+        .map(|(k, v)| (k.to_string(), v.to_json()))
+        .collect()
+}
+
+impl PicoHost {
+    /// A host with an empty write buffer. `last_id` is the pico's last
+    /// schedule id (see [`PicoHost::new_id`]).
+    pub fn new(store: &Store, pico: &PicoId, last_id: u64) -> PicoHost {
+        PicoHost {
+            store: store.clone(),
+            pico: pico.clone(),
+            buf: WriteBuf::new(),
+            outbox: Vec::new(),
+            schedules_changed: false,
+            last_id,
+        }
+    }
+
+    /// The writes made so far.
+    pub fn buf(&mut self) -> &mut WriteBuf {
+        &mut self.buf
+    }
+
+    /// Did the evaluation add or remove a schedule entry?
+    pub fn schedules_changed(&self) -> bool {
+        self.schedules_changed
+    }
+
+    /// The last id handed out.
+    pub fn last_id(&self) -> u64 {
+        self.last_id
+    }
+
+    /// Ends the evaluation: its writes and the events it sent.
+    pub fn finish(self) -> (WriteBuf, Vec<Outgoing>) {
+        (self.buf, self.outbox)
+    }
+
+    fn get(&self, key: &Key) -> Result<KrlValue, RuntimeError> {
+        Ok(self
+            .buf
+            .get::<Value>(&self.store, key)
+            .map_err(storage)?
+            .map_or(KrlValue::Null, |j| KrlValue::from_json(&j)))
+    }
+
+    fn put(&mut self, key: Key, value: Option<&KrlValue>) {
+        match value {
+            Some(v) => self.buf.put(key, &v.to_json()),
+            None => self.buf.remove(key),
+        }
+    }
+}
+
+impl Host for PicoHost {
+    fn ent_get(&mut self, rid: &str, name: &str) -> Result<KrlValue, RuntimeError> {
+        self.get(&Key::entity(&self.pico, rid, name))
+    }
+
+    fn ent_put(
+        &mut self,
+        rid: &str,
+        name: &str,
+        value: Option<&KrlValue>,
+    ) -> Result<(), RuntimeError> {
+        self.put(Key::entity(&self.pico, rid, name), value);
+        Ok(())
+    }
+
+    fn app_get(&mut self, rid: &str, name: &str) -> Result<KrlValue, RuntimeError> {
+        self.get(&Key::app(rid, name))
+    }
+
+    fn app_put(
+        &mut self,
+        rid: &str,
+        name: &str,
+        value: Option<&KrlValue>,
+    ) -> Result<(), RuntimeError> {
+        self.put(Key::app(rid, name), value);
+        Ok(())
+    }
+
+    fn rule_state(&mut self, rid: &str, rule: &str) -> Option<RuleState> {
+        let key = Key::rule_state(&self.pico, rid, rule);
+        match self.buf.get::<RuleState>(&self.store, &key) {
+            Ok(state) => state,
+            Err(e) => {
+                // A state that no longer reads (format change) restarts
+                // the rule's match, which is what a reset would do.
+                tracing::warn!(pico = %self.pico, rid, rule, "rule state dropped: {e}");
+                None
+            }
+        }
+    }
+
+    fn set_rule_state(&mut self, rid: &str, rule: &str, state: &RuleState) {
+        let key = Key::rule_state(&self.pico, rid, rule);
+        // A fresh state is the same as none: keep the store small.
+        if *state == RuleState::default() {
+            self.buf.remove(key);
+        } else {
+            self.buf.put(key, state);
+        }
+    }
+
+    fn now_ms(&mut self) -> f64 {
+        crate::pico::now_ms()
+    }
+
+    fn random(&mut self) -> f64 {
+        rand::random::<f64>()
+    }
+
+    fn log(&mut self, rid: &str, level: Level, message: &str) {
+        let pico = self.pico.as_str();
+        match level {
+            Level::Error => tracing::error!(target: "krl::klog", pico, rid, "{message}"),
+            Level::Warn => tracing::warn!(target: "krl::klog", pico, rid, "{message}"),
+            Level::Info => tracing::info!(target: "krl::klog", pico, rid, "{message}"),
+            Level::Debug => tracing::debug!(target: "krl::klog", pico, rid, "{message}"),
+        }
+    }
+
+    /// Schedule ids sort in creation order (`schedule:list()` answers in
+    /// that order, and entries are stored under their id): 13 hex digits
+    /// of a microsecond clock that never goes back on this pico, then 6
+    /// random characters.
+    fn new_id(&mut self) -> String {
+        let now = (crate::pico::now_ms() * 1000.0) as u64;
+        self.last_id = now.max(self.last_id + 1);
+        format!("{:013x}{}", self.last_id, random_base62(6))
+    }
+
+    fn schedule_add(&mut self, rid: &str, entry: &KrlValue) -> Result<(), RuntimeError> {
+        let json = entry.to_json();
+        let id = json
+            .get("id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| RuntimeError::new("a schedule entry needs an id"))?
+            .to_string();
+        self.buf.put(Key::schedule(&self.pico, rid, &id), &json);
+        self.schedules_changed = true;
+        Ok(())
+    }
+
+    fn schedule_list(&mut self, rid: &str) -> Result<Vec<KrlValue>, RuntimeError> {
+        let entries: Vec<(Key, Value)> = self
+            .buf
+            .scan(&self.store, &Key::ruleset_schedules(&self.pico, rid))
+            .map_err(storage)?;
+        Ok(entries
+            .iter()
+            .map(|(_, v)| KrlValue::from_json(v))
+            .collect())
+    }
+
+    fn schedule_remove(&mut self, rid: &str, id: Option<&str>) -> Result<(), RuntimeError> {
+        match id {
+            Some(id) => self.buf.remove(Key::schedule(&self.pico, rid, id)),
+            None => self
+                .buf
+                .remove_prefix(&self.store, &Key::ruleset_schedules(&self.pico, rid))
+                .map_err(storage)?,
+        }
+        self.schedules_changed = true;
+        Ok(())
+    }
+
+    fn send_event(
+        &mut self,
+        eci: &str,
+        domain: &str,
+        name: &str,
+        attrs: KrlMap,
+    ) -> Result<String, RuntimeError> {
+        let eid = Eid::random();
+        self.outbox.push(Outgoing {
+            eci: Eci::new(eci),
+            eid: eid.clone(),
+            domain: domain.to_string(),
+            name: name.to_string(),
+            attrs: json_map(&attrs),
+        });
+        Ok(eid.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn host_reads_its_own_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let pico = PicoId::new("p");
+        let mut host = PicoHost::new(&store, &pico, 0);
+        assert!(host.ent_get("r", "n").unwrap().is_null());
+        host.ent_put("r", "n", Some(&KrlValue::from(3.0))).unwrap();
+        assert_eq!(host.ent_get("r", "n").unwrap().to_json(), json!(3));
+        store.apply(host.finish().0).unwrap();
+        let mut host = PicoHost::new(&store, &pico, 0);
+        assert_eq!(host.ent_get("r", "n").unwrap().to_json(), json!(3));
+        // Another pico's variable of the same name is another key.
+        let mut other = PicoHost::new(&store, &PicoId::new("q"), 0);
+        assert!(other.ent_get("r", "n").unwrap().is_null());
+    }
+
+    #[test]
+    fn schedule_ids_increase_and_list_in_creation_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut host = PicoHost::new(&store, &PicoId::new("p"), 0);
+        let mut ids = Vec::new();
+        for i in 0..5 {
+            let id = host.new_id();
+            let entry = KrlValue::from_json(&json!({"id": id, "type": "at", "time": i}));
+            host.schedule_add("r", &entry).unwrap();
+            ids.push(id);
+        }
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted);
+        let listed: Vec<Value> = host
+            .schedule_list("r")
+            .unwrap()
+            .iter()
+            .map(KrlValue::to_json)
+            .collect();
+        let times: Vec<Value> = listed.iter().map(|e| e["time"].clone()).collect();
+        assert_eq!(
+            times,
+            vec![json!(0), json!(1), json!(2), json!(3), json!(4)]
+        );
+        host.schedule_remove("r", Some(&ids[1])).unwrap();
+        assert_eq!(host.schedule_list("r").unwrap().len(), 4);
+        host.schedule_remove("r", None).unwrap();
+        assert!(host.schedule_list("r").unwrap().is_empty());
+        assert!(host.schedules_changed());
+    }
+
+    #[test]
+    fn sent_events_wait_in_the_outbox() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut host = PicoHost::new(&store, &PicoId::new("p"), 0);
+        let mut attrs = KrlMap::new();
+        attrs.insert(Arc::from("a"), KrlValue::from("b"));
+        let eid = host.send_event("eci1", "d", "n", attrs).unwrap();
+        let (_, outbox) = host.finish();
+        assert_eq!(outbox.len(), 1);
+        assert_eq!(outbox[0].eid.as_str(), eid);
+        assert_eq!(Value::Object(outbox[0].attrs.clone()), json!({"a": "b"}));
+    }
+}
