@@ -554,6 +554,12 @@ fn cli_registers_makes_picos_installs_and_sends_events() {
     let answer: Value = serde_json::from_str(&out).expect("JSON from krl event");
     assert!(answer["directives"].is_array(), "{answer}");
 
+    let (code, out, err) = run(&["query", &eci, "io.example.hello", "hello", "name=Ann"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out, "Hello Ann\n");
+    let (code, out, err) = run(&["query", &eci, "io.example.hello", "hits"]);
+    assert_eq!((code, out.trim()), (Some(0), "1"), "{err}");
+
     let (code, _, err) = run(&["query", &eci, "io.example.hello", "hi"]);
     assert_ne!(code, Some(0));
     assert!(err.contains("Not shared: io.example.hello/hi"), "{err}");

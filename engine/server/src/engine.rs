@@ -698,6 +698,25 @@ mod tests {
         assert_eq!(count(&e, &eci).await, json!(50));
     }
 
+    #[tokio::test]
+    async fn registering_again_updates_running_picos() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path());
+        e.register(HELLO).await.unwrap();
+        let (p, eci) = e.new_pico(None, None).await.unwrap();
+        e.install(&p, Rid::new("io.example.hello"), None)
+            .await
+            .unwrap();
+        e.event(event(&eci, "echo", "hello")).await.unwrap();
+        let v2 = HELLO.replace("send_directive(\"say\"", "send_directive(\"said\"");
+        let r = e.register(&v2).await.unwrap();
+        assert_eq!(e.ruleset(&r.rid).unwrap().hash, r.hash);
+        let answer = e.event(event(&eci, "echo", "hello")).await.unwrap();
+        assert_eq!(answer.directives[0]["name"], json!("said"));
+        // Entity variables carry over to the new version.
+        assert_eq!(count(&e, &eci).await, json!(2));
+    }
+
     const FORWARD: &str = r#"ruleset io.example.forward {
   rule fwd {
     select when echo forward
