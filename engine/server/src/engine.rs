@@ -661,7 +661,10 @@ mod tests {
             );
             assert_eq!(answer.directives[0]["meta"]["rule_name"], json!("r"));
             e.event(event(&eci, "echo", "hello")).await.unwrap();
+            // The answer came after the flush: a query needs no other.
+            let flushes = e.store().flush_count();
             assert_eq!(count(&e, &eci).await, json!(2));
+            assert_eq!(e.store().flush_count(), flushes);
             e.shutdown().await.unwrap();
             (p, eci)
         };

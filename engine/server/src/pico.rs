@@ -15,15 +15,16 @@
 //! flush is done, so the actor goes on with the next message while the
 //! disk catches up (the next event reads the previous one's writes from
 //! sled's memory). A reply therefore never reaches a client before its
-//! writes are durable, and replies to one pico still leave in order, since
-//! flushes complete in order. An event that fails (a KRL runtime error)
-//! writes nothing: its buffer is dropped.
+//! writes are durable; an answer that writes nothing but reads the pico's
+//! state (a query, a read-only event) also waits while the pico's last
+//! writes are not flushed (see `Actor::durable_at`). An event that fails
+//! (a KRL runtime error) writes nothing: its buffer is dropped.
 
 use crate::host::{krl_map, Outgoing, PicoHost};
 use crate::ids::{Eci, Eid, PicoId, Rid, TxnId};
 use crate::rulesets::{Registered, Registry};
 use crate::schedule::{self, Timer};
-use crate::store::{InstallRecord, Key, Store, StoreError, WriteBuf};
+use crate::store::{FlushTicket, InstallRecord, Key, Store, StoreError, WriteBuf};
 use krl_lang::engine::{EvalError, Event, PicoRuntime, QueryError};
 use krl_lang::runtime::Value as KrlValue;
 use serde::Serialize;
@@ -189,6 +190,7 @@ impl PicoHandle {
             first_eci: Eci::new("none"),
             timers: Vec::new(),
             last_id: 0,
+            durable_at: 0,
         };
         tokio::spawn(actor.run(rx));
         PicoHandle { id, tx }
@@ -291,6 +293,11 @@ struct Actor {
     timers: Vec<Timer>,
     /// The last schedule id handed out (ids increase, see `host`).
     last_id: u64,
+    /// This pico's last batch is on disk once the store has completed
+    /// this many flushes. Answers that read the pico's state (events that
+    /// write nothing, queries) wait until then, so no answer ever shows
+    /// state that a crash could take back.
+    durable_at: u64,
 }
 
 /// `?` inside the actor: the error goes to the reply, the message ends.
@@ -363,7 +370,8 @@ impl Actor {
                     args,
                     reply,
                 } => {
-                    let _ = reply.send(self.apply_query(&rid, &name, &args));
+                    let result = self.apply_query(&rid, &name, &args);
+                    send_when_durable(reply, result, self.pending_flush());
                 }
                 Msg::Install { rid, config, reply } => self.apply_install(rid, config, reply),
                 Msg::Uninstall { rid, reply } => self.apply_uninstall(rid, reply),
@@ -471,7 +479,9 @@ impl Actor {
         let schedules_changed = host.schedules_changed();
         let (buf, outbox) = host.finish();
         let durable = if buf.is_empty() {
-            None
+            // Nothing new to write, but the answer may still rest on an
+            // earlier event's writes that are not on disk yet.
+            self.pending_flush()
         } else {
             if let Err(e) = self.ctx.store.apply(buf) {
                 tracing::error!(pico = %self.id, "{e}");
@@ -480,6 +490,8 @@ impl Actor {
                 }
                 return;
             }
+            // Read after the apply: the next flush to begin covers it.
+            self.durable_at = self.ctx.store.durable_after();
             Some(self.ctx.store.flush_ticket())
         };
         // Sent now, in order, rather than after the flush: their order
@@ -491,17 +503,15 @@ impl Actor {
         if schedules_changed {
             self.reload_timers();
         }
-        let Some(reply) = reply else { return };
-        match durable {
-            None => {
-                let _ = reply.send(Ok(value));
-            }
-            Some(ticket) => {
-                tokio::spawn(async move {
-                    let _ = reply.send(ticket.wait().await.map(|()| value).map_err(Into::into));
-                });
-            }
+        if let Some(reply) = reply {
+            send_when_durable(reply, Ok(value), durable);
         }
+    }
+
+    /// A ticket for the next flush if this pico's last writes may not be
+    /// on disk yet (fewer flushes completed than `durable_at` needs).
+    fn pending_flush(&self) -> Option<FlushTicket> {
+        (!self.ctx.store.is_durable(self.durable_at)).then(|| self.ctx.store.flush_ticket())
     }
 
     fn reload_timers(&mut self) {
@@ -671,6 +681,25 @@ impl Actor {
         }
         self.timers.retain(|t| t.rid != rid);
         self.commit(host, Some(reply), ());
+    }
+}
+
+/// Sends `result` now, or once `ticket`'s flush is done. Waiting is
+/// handed to a task, so the pico goes on with its next message.
+fn send_when_durable<T: Send + 'static>(
+    reply: Reply<T>,
+    result: Result<T, PicoError>,
+    ticket: Option<FlushTicket>,
+) {
+    match (result, ticket) {
+        (Ok(value), Some(ticket)) => {
+            tokio::spawn(async move {
+                let _ = reply.send(ticket.wait().await.map(|()| value).map_err(Into::into));
+            });
+        }
+        (result, _) => {
+            let _ = reply.send(result);
+        }
     }
 }
 

@@ -296,6 +296,9 @@ struct Inner {
     /// Wakes the flusher; `Notify` keeps a permit, so no wake-up is lost.
     wake: Arc<Notify>,
     flusher: Once,
+    /// Flushes begun and flushes completed, for callers that need to know
+    /// whether something they applied is on disk yet.
+    flushes_started: AtomicU64,
     flushes: AtomicU64,
 }
 
@@ -331,6 +334,7 @@ impl Store {
                 waiters: Mutex::new(Vec::new()),
                 wake: Arc::new(Notify::new()),
                 flusher: Once::new(),
+                flushes_started: AtomicU64::new(0),
                 flushes: AtomicU64::new(0),
             }),
         };
@@ -458,9 +462,20 @@ impl Store {
         Ok(())
     }
 
-    /// How many group flushes have run (for tests and statistics).
+    /// How many group flushes have completed.
     pub fn flush_count(&self) -> u64 {
-        self.inner.flushes.load(Ordering::Relaxed)
+        self.inner.flushes.load(Ordering::SeqCst)
+    }
+
+    /// The number of completed flushes after which everything applied
+    /// before this call is on disk: the next flush to begin covers it.
+    pub fn durable_after(&self) -> u64 {
+        self.inner.flushes_started.load(Ordering::SeqCst) + 1
+    }
+
+    /// Is everything applied before `durable_after()` answered `n` on disk?
+    pub fn is_durable(&self, n: u64) -> bool {
+        self.flush_count() >= n
     }
 }
 
@@ -489,13 +504,14 @@ async fn run_flusher(store: Weak<Inner>, wake: Arc<Notify>) {
         if waiters.is_empty() {
             continue;
         }
+        inner.flushes_started.fetch_add(1, Ordering::SeqCst);
         let result = inner
             .db
             .flush_async()
             .await
             .map(|_| ())
             .map_err(|e| e.to_string());
-        inner.flushes.fetch_add(1, Ordering::Relaxed);
+        inner.flushes.fetch_add(1, Ordering::SeqCst);
         // Let go of the store before waking anyone: a woken writer may drop
         // the last handle and expect the database (and its lock) closed.
         drop(inner);
@@ -762,6 +778,7 @@ mod tests {
             t.await.unwrap().unwrap();
         }
         let flushes = store.flush_count();
+        assert!(store.is_durable(store.durable_after() - 1));
         assert!(
             (1..64).contains(&flushes),
             "{flushes} flushes for 64 commits"
