@@ -494,3 +494,45 @@ ruleset io.example.mods {
         ])
     );
 }
+
+#[test]
+fn http_requests_go_through_the_host_and_autoraise() {
+    let (mut pico, mut host, rid) = install(
+        r##"
+ruleset io.example.http {
+  meta { shares fetch }
+  global { fetch = function(u) { http:get(u, qs = {"q": "a b"}, parseJSON = true){"content"} } }
+  rule post {
+    select when h post
+    http:post("http://example.test/hook", json = {"n": 1}, autoraise = "hooked")
+  }
+  rule answered {
+    select when http post label re#(.+)# setting(label)
+    send_directive("answered", {"label": label, "status": event:attrs{"status_code"}})
+  }
+}
+"##,
+    );
+    host.http = Some(Box::new(|req: &krl_lang::engine::HttpRequest| {
+        let body = req.body.as_ref().map(|b| b.0.clone()).unwrap_or_default();
+        Value::from_json(&json!({
+            "status_code": 200,
+            "content": {"method": req.method, "qs": req.qs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(), "body": body}
+        }))
+    }));
+    assert_eq!(
+        query(
+            &mut pico,
+            &mut host,
+            &rid,
+            "fetch",
+            json!({"u": "http://example.test/x"})
+        ),
+        json!({"method": "GET", "qs": ["q=a b"], "body": ""})
+    );
+    let d = event(&mut pico, &mut host, "h", "post", json!({}));
+    assert_eq!(
+        d,
+        vec![json!({"name": "answered", "options": {"label": "hooked", "status": 200}})]
+    );
+}

@@ -718,7 +718,13 @@ impl Compiler {
             ExprKind::Domain { domain, name } if !self.aliases.contains_key(domain.as_str()) => {
                 if let Some(m) = self.member(domain, name, span)? {
                     // named arguments bound to positions now
-                    let params = modules::params(domain, name).unwrap_or(&[]);
+                    let http: Vec<&str> = std::iter::once("url")
+                        .chain(super::eval::HTTP_OPTS.iter().copied())
+                        .collect();
+                    let params: &[&str] = match domain.as_str() {
+                        "http" => &http,
+                        _ => modules::params(domain, name).unwrap_or(&[]),
+                    };
                     let mut out: Vec<Option<Expr>> = Vec::new();
                     for a in args {
                         let v = self.expr(&a.value)?;
@@ -819,6 +825,7 @@ impl Compiler {
             ("keys", k) => Member::Key(Arc::from(k)),
             ("time", "now") => Member::TimeNow,
             ("schedule", "list") => Member::ScheduleList,
+            ("http", m @ ("get" | "head")) => Member::Http(Arc::from(m)),
             (d, n) if modules::exists(d, n) => Member::Module(Arc::from(d), Arc::from(n)),
             _ => return Ok(None),
         }))

@@ -537,6 +537,17 @@ impl<'t, 'h> Eval<'t, 'h> {
                     }
                 }
             }
+            Member::Http(method) => {
+                let url = args.first().cloned().unwrap_or(Value::Null);
+                let mut opts = Map::new();
+                for (i, v) in args.iter().enumerate().skip(1) {
+                    if let Some(k) = HTTP_OPTS.get(i - 1) {
+                        opts.insert(Arc::from(*k), v.clone());
+                    }
+                }
+                let method = method.clone();
+                return self.http(&method, &url, &opts);
+            }
             Member::Unsupported(name) => {
                 return Err(RuntimeError::new(format!("not supported: {name}")))
             }
@@ -648,6 +659,17 @@ impl<'t, 'h> Eval<'t, 'h> {
                 .unwrap_or(Value::Null)
         };
         match (domain, name) {
+            ("http", m @ ("get" | "head" | "post" | "put" | "patch" | "delete")) => {
+                let url = arg(0, "url");
+                let mut opts = named.clone();
+                // positional options after the url, in parameter order
+                for (i, k) in HTTP_OPTS.iter().enumerate() {
+                    if let Some(v) = pos.get(i + 1) {
+                        opts.insert(Arc::from(*k), v.clone());
+                    }
+                }
+                self.http(m, &url, &opts)
+            }
             ("schedule", "remove") => {
                 let id = arg(0, "id").to_krl_string();
                 self.txn.host.schedule_remove(&rid, Some(&id))?;
@@ -694,6 +716,71 @@ impl<'t, 'h> Eval<'t, 'h> {
             }
             _ => Err(RuntimeError::new(format!("not supported: {domain}:{name}"))),
         }
+    }
+
+    /// `http:<method>(url, options)`: the request through the host, then
+    /// `autoraise` (raise `http:<method>` with the response and a label).
+    pub(crate) fn http(&mut self, method: &str, url: &Value, opts: &Map) -> R<Value> {
+        let Value::Str(url) = url else {
+            return Err(if url.is_null() {
+                RuntimeError::new(format!("http:{method} needs a url string"))
+            } else {
+                RuntimeError::type_error(format!(
+                    "http:{method} was given {} instead of a url string",
+                    url.to_krl_string()
+                ))
+            });
+        };
+        let pairs = |v: Option<&Value>| -> Vec<(String, String)> {
+            match v {
+                Some(Value::Map(m)) => m
+                    .iter()
+                    .flat_map(|(k, v)| match v {
+                        Value::Array(a) => a
+                            .iter()
+                            .map(|x| (format!("{k}[]"), x.to_krl_string()))
+                            .collect::<Vec<_>>(),
+                        v => vec![(k.to_string(), v.to_krl_string())],
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            }
+        };
+        let mut req = super::HttpRequest {
+            method: method.to_ascii_uppercase(),
+            url: url.to_string(),
+            qs: pairs(opts.get("qs")),
+            headers: pairs(opts.get("headers")),
+            parse_json: opts.get("parseJSON").is_some_and(Value::truthy),
+            dont_follow_redirect: opts.get("dontFollowRedirect").is_some_and(Value::truthy),
+            ..Default::default()
+        };
+        if let Some(j) = opts.get("json").filter(|v| !v.is_null()) {
+            req.body = Some((j.to_json().to_string(), Some("application/json")));
+        } else if let Some(f) = opts.get("form").filter(|v| !v.is_null()) {
+            let encoded = pairs(Some(f))
+                .iter()
+                .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
+                .collect::<Vec<_>>()
+                .join("&");
+            req.body = Some((encoded, Some("application/x-www-form-urlencoded")));
+        } else if let Some(b) = opts.get("body").filter(|v| !v.is_null()) {
+            req.body = Some((b.to_krl_string(), None));
+        }
+        if let Some(Value::Map(a)) = opts.get("auth") {
+            let get = |k: &str| a.get(k).map(Value::to_krl_string).unwrap_or_default();
+            req.auth = Some((get("username"), get("password")));
+        }
+        let response = self.txn.host.http(&req)?;
+        if let Some(label) = opts.get("autoraise").filter(|v| !v.is_null()) {
+            let mut attrs = match &response {
+                Value::Map(m) => (**m).clone(),
+                _ => Map::new(),
+            };
+            attrs.insert(Arc::from("label"), label.clone());
+            self.raise("http".into(), method.to_string(), attrs, None)?;
+        }
+        Ok(response)
     }
 
     fn directive(&mut self, name: String, options: Value) -> R<Value> {
@@ -1152,6 +1239,36 @@ pub fn path_delete(v: &Value, path: &Value) -> Value {
         }
     }
     del(v, &path_keys(path))
+}
+
+/// Options of the `http:` calls after the url, in parameter order (the
+/// compiler binds named arguments to these positions).
+pub const HTTP_OPTS: [&str; 10] = [
+    "qs",
+    "headers",
+    "body",
+    "auth",
+    "json",
+    "form",
+    "parseJSON",
+    "autoraise",
+    "dontFollowRedirect",
+    "autosend",
+];
+
+/// `application/x-www-form-urlencoded` encoding of one key or value.
+fn form_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            b => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }
 
 /// A schedule time: ms since the epoch, or an ISO 8601 date string.

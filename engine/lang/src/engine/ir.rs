@@ -61,6 +61,8 @@ pub enum Member {
     ScheduleList,
     /// a function or property of `time:`, `math:`, `random:`
     Module(Arc<str>, Arc<str>),
+    /// `http:get` / `http:head` used as a function
+    Http(Arc<str>),
     /// a member this engine knows by name but does not implement
     Unsupported(Arc<str>),
 }

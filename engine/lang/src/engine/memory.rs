@@ -2,7 +2,7 @@
 //! hash maps, a settable clock, a seeded random sequence and a captured
 //! log. For tests, benchmarks and tools that run rulesets without storage.
 
-use super::Host;
+use super::{Host, HttpRequest};
 use crate::runtime::select::RuleState;
 use crate::runtime::{Map, RuntimeError, Value};
 use crate::syntax::ast::Level;
@@ -25,6 +25,9 @@ pub struct MemoryHost {
     pub schedules: Vec<(String, Value)>,
     /// Events sent with `event:send`: (eci, domain, name, attrs).
     pub sent: Vec<(String, String, String, Map)>,
+    /// Answers `http:` requests when set (tests); otherwise they fail.
+    #[allow(clippy::type_complexity)]
+    pub http: Option<Box<dyn FnMut(&HttpRequest) -> Value + Send>>,
     seed: u64,
     ids: u64,
 }
@@ -133,6 +136,12 @@ impl Host for MemoryHost {
                 || id.is_some_and(|id| crate::engine::eval::key_get(e, "id").as_str() != Some(id))
         });
         Ok(())
+    }
+    fn http(&mut self, request: &HttpRequest) -> Result<Value, RuntimeError> {
+        match &mut self.http {
+            Some(f) => Ok(f(request)),
+            None => Err(RuntimeError::new("no network in the in-memory host")),
+        }
     }
     fn send_event(
         &mut self,

@@ -159,6 +159,38 @@ pub trait Host {
         name: &str,
         attrs: Map,
     ) -> Result<String, RuntimeError>;
+    /// Makes an HTTP request (`http:get` ... `http:delete`) and returns the
+    /// response map of krl-stdlib.md 8.6 (`status_code`, `status_line`,
+    /// `content`, `content_type`, `content_length`, `headers`). Engines
+    /// without network access keep this default.
+    fn http(&mut self, request: &HttpRequest) -> Result<Value, RuntimeError> {
+        Err(RuntimeError::new(format!(
+            "not supported here: http:{} {}",
+            request.method.to_ascii_lowercase(),
+            request.url
+        )))
+    }
+}
+
+/// An `http:` request with its options decoded (krl-stdlib.md 8.6).
+#[derive(Clone, Debug, Default)]
+pub struct HttpRequest {
+    /// `GET`, `HEAD`, `POST`, `PUT`, `PATCH`, `DELETE`.
+    pub method: String,
+    /// The URL, query string not yet added.
+    pub url: String,
+    /// `qs`: appended as a query string.
+    pub qs: Vec<(String, String)>,
+    /// `headers`.
+    pub headers: Vec<(String, String)>,
+    /// The body with its content type (from `body`, `json` or `form`).
+    pub body: Option<(String, Option<&'static str>)>,
+    /// `auth`: basic authorisation.
+    pub auth: Option<(String, String)>,
+    /// `parseJSON`.
+    pub parse_json: bool,
+    /// `dontFollowRedirect`.
+    pub dont_follow_redirect: bool,
 }
 
 /// Bounds on one evaluation (language 9.4, issue "Limits").
