@@ -536,3 +536,70 @@ ruleset io.example.http {
         vec![json!({"name": "answered", "options": {"label": "hooked", "status": 200}})]
     );
 }
+
+fn fixture(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn seed_hello_monkey_runs_as_written() {
+    let (mut pico, mut host, _) = install(&fixture("seed003_hello_monkey_gather.krl"));
+    // Twilio posts `From`; the seed reads `event:attr("from")`
+    let ev = Event {
+        domain: "twilio".into(),
+        name: "inbound_call".into(),
+        attrs: attrs(json!({"From": "+8015552311", "CallSid": "CA1"})),
+        eci: "eci1".into(),
+        eid: "e1".into(),
+        time_ms: 0.0,
+    };
+    let out = pico.event(ev, "t1", &mut host).unwrap();
+    let verbs: Vec<(String, serde_json::Value)> = out
+        .directives
+        .iter()
+        .map(|d| {
+            assert!(d.twiml, "{} is TwiML", d.name);
+            (d.name.to_string(), d.options.to_json())
+        })
+        .collect();
+    assert_eq!(
+        verbs,
+        vec![
+            ("say".into(), json!({"_arg": "Hello Big Bird"})),
+            (
+                "gather_start".into(),
+                json!({"_arg": "monkey_handle", "numDigits": "1"})
+            ),
+            (
+                "say".into(),
+                json!({"_arg": "What is your favorite number?"})
+            ),
+            ("gather_stop".into(), json!({})),
+        ]
+    );
+    let d = event(
+        &mut pico,
+        &mut host,
+        "twilio",
+        "monkey_handle",
+        json!({"Digits": "7"}),
+    );
+    assert_eq!(
+        d[0],
+        json!({"name": "say", "options": {"_arg": "Your favorite number is 7."}})
+    );
+    assert_eq!(d[1]["name"], json!("hangup"));
+}
+
+#[test]
+fn seed_hello_monkey_without_its_brace_fails_with_a_position() {
+    let src = fixture("seed003_hello_monkey_as_scraped.krl");
+    let e = compile(&src)
+        .err()
+        .expect("the scraped ruleset does not parse");
+    let text = e[0].render("seed003.krl", &src);
+    assert!(text.starts_with("seed003.krl:36:1: error: expected `rule` or `}`, found the end of the file (the `{` at 1:19 is never closed)"), "{text}");
+}

@@ -12,6 +12,10 @@ use crate::syntax::Diagnostic;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// The classic Kynetx Twilio library's rid: names the built-in `twilio`
+/// module (language 10.9.1).
+pub const TWILIO_CLASSIC_RID: &str = "a8x115";
+
 /// `use module RID alias A with ...`
 pub struct UseDef {
     /// The module's rid.
@@ -38,6 +42,9 @@ pub struct Compiled {
     pub keys: Vec<(Arc<str>, Expr)>,
     /// Modules used.
     pub uses: Vec<UseDef>,
+    /// Classic `use module a8x115 ... with twiliokeys = ...`: the built-in
+    /// Twilio module's configuration (credentials for its REST actions).
+    pub twilio_with: Vec<(Arc<str>, Expr)>,
     /// `configure using` names: (name, slot, default).
     pub configure: Vec<(Arc<str>, u16, Expr)>,
     /// Global declarations after the configuration: (slot, value).
@@ -81,6 +88,8 @@ struct Compiler {
     frames: Vec<Frame>,
     fn_depth: u32,
     aliases: HashMap<Arc<str>, usize>,
+    /// aliases of built-in modules (classic `use module a8x115 alias twilio`)
+    builtin_aliases: HashMap<Arc<str>, Arc<str>>,
     keys: Vec<Arc<str>>,
     rid: Arc<str>,
     meta_strings: Map,
@@ -156,6 +165,11 @@ impl Compiler {
                     provides.extend(names.iter().map(|n| Arc::from(n.name.as_str())))
                 }
                 MetaKind::Key { name, .. } => self.keys.push(Arc::from(name.name.as_str())),
+                MetaKind::Use { rid, alias, .. } if rid.name == TWILIO_CLASSIC_RID => {
+                    // the classic Kynetx Twilio library is the built-in module
+                    let alias: Arc<str> = Arc::from(alias.as_ref().unwrap_or(rid).name.as_str());
+                    self.builtin_aliases.insert(alias, Arc::from("twilio"));
+                }
                 MetaKind::Use { rid, alias, .. } => {
                     let alias: Arc<str> = Arc::from(alias.as_ref().unwrap_or(rid).name.as_str());
                     self.aliases.insert(alias, self.aliases.len());
@@ -165,6 +179,7 @@ impl Compiler {
         }
         self.push_frame(); // the global frame
         let mut configure = Vec::new();
+        let mut twilio_with = Vec::new();
         for m in &rs.meta {
             if let MetaKind::Configure { decls } = &m.kind {
                 for d in decls {
@@ -176,6 +191,12 @@ impl Compiler {
         }
         for m in &rs.meta {
             match &m.kind {
+                MetaKind::Use { rid, with, .. } if rid.name == TWILIO_CLASSIC_RID => {
+                    // `with twiliokeys = keys:twilio()`: the REST credentials
+                    for d in with {
+                        twilio_with.push((Arc::from(d.name.name.as_str()), self.expr(&d.value)?));
+                    }
+                }
                 MetaKind::Use {
                     rid, alias, with, ..
                 } => {
@@ -211,6 +232,7 @@ impl Compiler {
             provides,
             keys: key_decls,
             uses,
+            twilio_with,
             configure,
             globals,
             global_slots,
@@ -399,6 +421,10 @@ impl Compiler {
                 .push((Arc::from(m.name.name.as_str()), self.expr(&m.value)?));
         }
         let target = match &a.domain {
+            Some(d) if self.builtin_aliases.contains_key(d.name.as_str()) => ActionTarget::Module(
+                self.builtin_aliases[d.name.as_str()].clone(),
+                Arc::from(a.name.name.as_str()),
+            ),
             Some(d) => match self.aliases.get(d.name.as_str()) {
                 Some(&i) => ActionTarget::ModuleMember(i, Arc::from(a.name.name.as_str())),
                 None => ActionTarget::Module(

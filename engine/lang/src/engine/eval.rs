@@ -670,6 +670,32 @@ impl<'t, 'h> Eval<'t, 'h> {
                 }
                 self.http(m, &url, &opts)
             }
+            ("twilio", verb) if super::TWILIO_VERBS.contains(&verb) => {
+                // options: the modifiers and named arguments (nulls dropped)
+                // and the positional argument under `_arg`
+                let mut options = Map::new();
+                if let Some(v) = pos.first().filter(|v| !v.is_null()) {
+                    options.insert(Arc::from(super::TWIML_ARG), v.clone());
+                }
+                for (k, v) in named.iter().filter(|(_, v)| !v.is_null()) {
+                    options.insert(k.clone(), v.clone());
+                }
+                let verb = match verb {
+                    "raw" => "raw_response",
+                    "message" => "sms",
+                    v => v,
+                };
+                let d = Directive {
+                    name: Arc::from(verb),
+                    options: Value::from(options),
+                    rid: self.compiled().rid.clone(),
+                    rule_name: self.rule_name.clone().unwrap_or_else(|| Arc::from("")),
+                    txn_id: self.txn.txn_id.clone(),
+                    twiml: true,
+                };
+                self.txn.directives.push(d);
+                Ok(Value::Null)
+            }
             ("schedule", "remove") => {
                 let id = arg(0, "id").to_krl_string();
                 self.txn.host.schedule_remove(&rid, Some(&id))?;
@@ -790,6 +816,7 @@ impl<'t, 'h> Eval<'t, 'h> {
             rid: self.compiled().rid.clone(),
             rule_name: self.rule_name.clone().unwrap_or_else(|| Arc::from("")),
             txn_id: self.txn.txn_id.clone(),
+            twiml: false,
         };
         let v = d.to_value();
         self.txn.directives.push(d);

@@ -92,7 +92,39 @@ pub struct Directive {
     pub rule_name: Arc<str>,
     /// The evaluation.
     pub txn_id: Arc<str>,
+    /// A TwiML element recorded by a `twilio:` verb action (language
+    /// 10.9.2), never a user's `send_directive`: `name` is the verb,
+    /// `options` holds the attributes and, under [`TWIML_ARG`], the
+    /// positional argument.
+    pub twiml: bool,
 }
+
+/// The options key of a TwiML directive that holds the verb's positional
+/// argument (its text, or the `action`/`length` attribute).
+pub const TWIML_ARG: &str = "_arg";
+
+/// The twilio verb actions (language 10.9.2), which produce TwiML.
+pub const TWILIO_VERBS: &[&str] = &[
+    "say",
+    "play",
+    "pause",
+    "gather_start",
+    "gather_stop",
+    "record",
+    "sms",
+    "message",
+    "dial",
+    "dial_conference",
+    "dial_start",
+    "number",
+    "dial_stop",
+    "hangup",
+    "redirect",
+    "reject",
+    "enqueue",
+    "raw",
+    "raw_response",
+];
 
 impl Directive {
     /// As the map `send_directive` returns.
