@@ -619,10 +619,10 @@ fn concurrent_events_to_one_pico_run_one_at_a_time() {
     let (_dir, s) = server("ordering");
     let api = Api::new(&s);
     let (_, eci) = hello_pico(&api);
-    // 4 clients x 10 events each, at once: no update may be lost, and
+    // 32 clients x 10 events each, at once: no update may be lost, and
     // each client's events (sent one after the other) keep their order.
     std::thread::scope(|scope| {
-        for client in 0..4 {
+        for client in 0..32 {
             let (url, eci) = (s.url.clone(), eci.clone());
             scope.spawn(move || {
                 let c = http();
@@ -638,7 +638,7 @@ fn concurrent_events_to_one_pico_run_one_at_a_time() {
             });
         }
     });
-    assert_eq!(query(&s, &eci, "hits"), (200, json!(40)));
+    assert_eq!(query(&s, &eci, "hits"), (200, json!(320)));
     let (_, seen) = query(&s, &eci, "seen");
     let seen: Vec<i64> = seen
         .as_array()
@@ -646,8 +646,8 @@ fn concurrent_events_to_one_pico_run_one_at_a_time() {
         .iter()
         .map(|v| v.as_i64().expect("numbers"))
         .collect();
-    assert_eq!(seen.len(), 40);
-    for client in 0..4 {
+    assert_eq!(seen.len(), 320);
+    for client in 0..32 {
         let mine: Vec<i64> = seen.iter().copied().filter(|n| n / 100 == client).collect();
         let expected: Vec<i64> = (0..10).map(|i| client * 100 + i).collect();
         assert_eq!(
