@@ -19,6 +19,7 @@ use crate::rulesets::{Registered, Registry, SourceError};
 use crate::store::{ChannelRecord, EngineMeta, Key, PicoRecord, Store, StoreError, WriteBuf};
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
+use krl_lang::engine::Limits;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::path::PathBuf;
@@ -60,10 +61,14 @@ pub enum EngineError {
 /// Results of engine operations.
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 
-/// Settings from the command line that later modules use (Twilio, MQTT,
-/// static files). Kept here so that they are in one place.
+/// Settings from the command line: the evaluator's limits, and what later
+/// modules use (Twilio, MQTT, static files). Kept here so that they are in
+/// one place.
 #[derive(Clone, Debug, Default)]
 pub struct Settings {
+    /// Bounds on each evaluation (`--max-ops`, `--max-depth`,
+    /// `--max-raised`), given to every pico's `PicoRuntime`.
+    pub limits: Limits,
     /// Base URL the outside world uses (Twilio signatures, TwiML URLs).
     pub public_url: String,
     /// Base of Twilio's REST API.
@@ -139,6 +144,7 @@ impl Engine {
                 store: store.clone(),
                 registry: registry.clone(),
                 outbox,
+                limits: settings.limits,
             },
             store,
             registry,

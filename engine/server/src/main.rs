@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use krl::client::{parse_pairs, Client};
 use krl::serve::{serve, ServeConfig};
 use krl_lang::check::check_ruleset;
+use krl_lang::engine::Limits;
 use krl_lang::syntax::{parse_ruleset, Diagnostic};
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -171,6 +172,17 @@ struct ServeArgs {
     /// Files served under /static/ (not served yet).
     #[arg(long = "static", env = "KRL_STATIC")]
     static_dir: Option<PathBuf>,
+    /// Most expression steps one event (or query, or install) may take.
+    #[arg(long, env = "KRL_MAX_OPS", default_value_t = Limits::default().max_ops,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    max_ops: u64,
+    /// Deepest nesting of function and action calls.
+    #[arg(long, env = "KRL_MAX_DEPTH", default_value_t = Limits::default().max_depth,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_depth: u32,
+    /// Most events one event may raise, counting raised events' raises.
+    #[arg(long, env = "KRL_MAX_RAISED", default_value_t = Limits::default().max_raised)]
+    max_raised: usize,
 }
 
 fn main() -> ExitCode {
@@ -208,6 +220,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 mqtt_url: a.mqtt_url,
                 no_mqtt: a.no_mqtt,
                 static_dir: a.static_dir,
+                limits: Limits {
+                    max_ops: a.max_ops,
+                    max_depth: a.max_depth,
+                    max_raised: a.max_raised,
+                },
             })?;
             Ok(ExitCode::SUCCESS)
         }

@@ -25,7 +25,7 @@ use crate::ids::{Eci, Eid, PicoId, Rid, TxnId};
 use crate::rulesets::{Registered, Registry};
 use crate::schedule::{self, Timer};
 use crate::store::{FlushTicket, InstallRecord, Key, Store, StoreError, WriteBuf};
-use krl_lang::engine::{EvalError, Event, PicoRuntime, QueryError};
+use krl_lang::engine::{EvalError, Event, Limits, PicoRuntime, QueryError};
 use krl_lang::runtime::Value as KrlValue;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -167,6 +167,8 @@ pub struct PicoContext {
     /// Events the rules send to channels (`event:send`): the engine
     /// delivers them, checking each channel and its policy.
     pub outbox: mpsc::UnboundedSender<EventIn>,
+    /// Bounds on each evaluation (steps, call depth, raised events).
+    pub limits: Limits,
 }
 
 /// The sending side of a pico's mailbox. Cheap to clone.
@@ -182,8 +184,10 @@ impl PicoHandle {
     /// answers [`PicoError::Gone`] and ends.
     pub fn spawn(id: PicoId, ctx: PicoContext) -> PicoHandle {
         let (tx, rx) = mpsc::channel(MAILBOX);
+        let mut runtime = PicoRuntime::new(id.as_str());
+        runtime.limits = ctx.limits;
         let actor = Actor {
-            runtime: PicoRuntime::new(id.as_str()),
+            runtime,
             id: id.clone(),
             ctx,
             installed: Vec::new(),

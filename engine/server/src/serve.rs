@@ -12,6 +12,7 @@ use crate::engine::{Engine, Settings};
 use crate::ids::random_base62;
 use crate::store::{Store, StoreError};
 use anyhow::Context as _;
+use krl_lang::engine::Limits;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -43,6 +44,8 @@ pub struct ServeConfig {
     pub no_mqtt: bool,
     /// Folder served under `/static/` (stored; unused yet).
     pub static_dir: Option<PathBuf>,
+    /// Bounds on each evaluation.
+    pub limits: Limits,
 }
 
 /// Runs the server on a multi-threaded tokio runtime until a signal.
@@ -82,6 +85,7 @@ async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
             cfg.mqtt_url.clone()
         },
         static_dir: cfg.static_dir.clone(),
+        limits: cfg.limits,
     };
     let engine = Engine::open(store, settings)?;
     let (token, generated) = match &cfg.admin_token {
