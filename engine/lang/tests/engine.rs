@@ -603,3 +603,33 @@ fn seed_hello_monkey_without_its_brace_fails_with_a_position() {
     let text = e[0].render("seed003.krl", &src);
     assert!(text.starts_with("seed003.krl:36:1: error: expected `rule` or `}`, found the end of the file (the `{` at 1:19 is never closed)"), "{text}");
 }
+
+#[test]
+fn seed_twilio_sms_queues_a_message_with_the_rulesets_keys() {
+    let (mut pico, mut host, _) = install(&fixture("seed003_twilio_sms.krl"));
+    event(
+        &mut pico,
+        &mut host,
+        "notification",
+        "status",
+        json!({"phone_number": "+15550001", "from_number": "+15559999", "message": "Disk full"}),
+    );
+    assert_eq!(host.twilio.len(), 1);
+    let req = &host.twilio[0];
+    assert_eq!(req.action, "send_sms");
+    assert_eq!(
+        req.params,
+        vec![
+            ("To".to_string(), "+15550001".to_string()),
+            ("From".to_string(), "+15559999".to_string()),
+            ("Body".to_string(), "Disk full".to_string())
+        ]
+    );
+    assert_eq!(
+        req.credentials,
+        Some((
+            "<account SID here>".to_string(),
+            "<auth token here>".to_string()
+        ))
+    );
+}

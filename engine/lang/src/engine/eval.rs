@@ -670,6 +670,62 @@ impl<'t, 'h> Eval<'t, 'h> {
                 }
                 self.http(m, &url, &opts)
             }
+            ("twilio", action @ ("send_sms" | "call" | "place_call" | "redirect_call")) => {
+                let text = |v: Value| (!v.is_null()).then(|| v.to_krl_string());
+                let mut params: Vec<(String, String)> = Vec::new();
+                let mut call_sid = None;
+                let action = match action {
+                    "send_sms" => {
+                        for (k, v) in [
+                            ("To", arg(0, "to")),
+                            ("From", arg(1, "from")),
+                            ("Body", arg(2, "body")),
+                        ] {
+                            params.extend(text(v).map(|t| (k.to_string(), t)));
+                        }
+                        match arg(3, "media") {
+                            Value::Array(urls) => params.extend(
+                                urls.iter()
+                                    .map(|u| ("MediaUrl".to_string(), u.to_krl_string())),
+                            ),
+                            v => params.extend(text(v).map(|t| ("MediaUrl".to_string(), t))),
+                        }
+                        "send_sms"
+                    }
+                    "call" | "place_call" => {
+                        for (k, v) in [
+                            ("To", arg(0, "to")),
+                            ("From", arg(1, "from")),
+                            ("Url", arg(2, "url")),
+                        ] {
+                            params.extend(text(v).map(|t| (k.to_string(), t)));
+                        }
+                        "call"
+                    }
+                    _ => {
+                        call_sid = text(arg(0, "call_sid"));
+                        params.extend(text(arg(1, "url")).map(|t| ("Url".to_string(), t)));
+                        "redirect_call"
+                    }
+                };
+                // other named options pass through (`statusCallback`, ...)
+                for (k, v) in named.iter() {
+                    let known = ["to", "from", "body", "media", "url", "call_sid"];
+                    if !known.contains(&&**k) && !v.is_null() {
+                        params.push((k.to_string(), v.to_krl_string()));
+                    }
+                }
+                let req = super::TwilioRequest {
+                    action: action.to_string(),
+                    params,
+                    call_sid,
+                    credentials: self.twilio_credentials(),
+                    eci: self.event.as_ref().map_or(String::new(), |e| e.eci.clone()),
+                    rid: rid.to_string(),
+                    rule: self.rule_name.as_ref().map(|r| r.to_string()),
+                };
+                self.txn.host.twilio_rest(&req)
+            }
             ("twilio", verb) if super::TWILIO_VERBS.contains(&verb) => {
                 // options: the modifiers and named arguments (nulls dropped)
                 // and the positional argument under `_arg`
@@ -807,6 +863,25 @@ impl<'t, 'h> Eval<'t, 'h> {
             self.raise("http".into(), method.to_string(), attrs, None)?;
         }
         Ok(response)
+    }
+
+    /// Twilio credentials in order (language 10.9.1): `twiliokeys` of a
+    /// classic `use module a8x115 ... with`, the ruleset's `twilio` key, the
+    /// install config's `account_sid`/`auth_token`; `None` leaves it to
+    /// the engine's own configuration.
+    fn twilio_credentials(&self) -> Option<(String, String)> {
+        let pair = |m: &Value| {
+            let sid = key_get(m, "account_sid");
+            let token = key_get(m, "auth_token");
+            (!sid.is_null() && !token.is_null())
+                .then(|| (sid.to_krl_string(), token.to_krl_string()))
+        };
+        self.inst
+            .twilio
+            .get("twiliokeys")
+            .and_then(pair)
+            .or_else(|| self.inst.keys.get("twilio").and_then(pair))
+            .or_else(|| pair(&self.inst.config))
     }
 
     fn directive(&mut self, name: String, options: Value) -> R<Value> {

@@ -2,7 +2,7 @@
 //! hash maps, a settable clock, a seeded random sequence and a captured
 //! log. For tests, benchmarks and tools that run rulesets without storage.
 
-use super::{Host, HttpRequest};
+use super::{Host, HttpRequest, TwilioRequest};
 use crate::runtime::select::RuleState;
 use crate::runtime::{Map, RuntimeError, Value};
 use crate::syntax::ast::Level;
@@ -25,6 +25,8 @@ pub struct MemoryHost {
     pub schedules: Vec<(String, Value)>,
     /// Events sent with `event:send`: (eci, domain, name, attrs).
     pub sent: Vec<(String, String, String, Map)>,
+    /// Twilio REST requests queued by rules.
+    pub twilio: Vec<TwilioRequest>,
     /// Answers `http:` requests when set (tests); otherwise they fail.
     #[allow(clippy::type_complexity)]
     pub http: Option<Box<dyn FnMut(&HttpRequest) -> Value + Send>>,
@@ -136,6 +138,13 @@ impl Host for MemoryHost {
                 || id.is_some_and(|id| crate::engine::eval::key_get(e, "id").as_str() != Some(id))
         });
         Ok(())
+    }
+    fn twilio_rest(&mut self, request: &TwilioRequest) -> Result<Value, RuntimeError> {
+        self.twilio.push(request.clone());
+        let mut m = Map::new();
+        m.insert("id".into(), Value::from(self.new_id()));
+        m.insert("status".into(), Value::from("queued"));
+        Ok(Value::from(m))
     }
     fn http(&mut self, request: &HttpRequest) -> Result<Value, RuntimeError> {
         match &mut self.http {

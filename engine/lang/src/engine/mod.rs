@@ -191,6 +191,17 @@ pub trait Host {
         name: &str,
         attrs: Map,
     ) -> Result<String, RuntimeError>;
+    /// Queues a Twilio REST request (`twilio:send_sms`, `twilio:call`,
+    /// `twilio:redirect_call`) in the engine's durable outbox: it is stored
+    /// with the event's writes and sent after they commit; the outcome comes
+    /// back as an event (`twilio sms_sent` / `twilio sms_failed`, ...).
+    /// Returns what the rule gets (at least the outbox entry's `id`).
+    fn twilio_rest(&mut self, request: &TwilioRequest) -> Result<Value, RuntimeError> {
+        Err(RuntimeError::new(format!(
+            "not supported here: twilio:{}",
+            request.action
+        )))
+    }
     /// Makes an HTTP request (`http:get` ... `http:delete`) and returns the
     /// response map of krl-stdlib.md 8.6 (`status_code`, `status_line`,
     /// `content`, `content_type`, `content_length`, `headers`). Engines
@@ -202,6 +213,28 @@ pub trait Host {
             request.url
         )))
     }
+}
+
+/// A Twilio REST request from a rule (issue: durable outbox).
+#[derive(Clone, Debug)]
+pub struct TwilioRequest {
+    /// `send_sms`, `call` or `redirect_call`.
+    pub action: String,
+    /// The form parameters Twilio's API takes (`To`, `From`, `Body`,
+    /// `MediaUrl`, `Url`, ...), URLs still as the rule wrote them (an event
+    /// type such as `"menu"` is resolved by the engine, language 10.9.4).
+    pub params: Vec<(String, String)>,
+    /// For `redirect_call`: the call's SID.
+    pub call_sid: Option<String>,
+    /// Credentials found in the ruleset (`twiliokeys`, the `twilio` key, or
+    /// the install config's `account_sid`/`auth_token`); `None`: the engine's.
+    pub credentials: Option<(String, String)>,
+    /// The channel of the event being processed (callback URLs).
+    pub eci: String,
+    /// The ruleset and rule asking.
+    pub rid: String,
+    /// The rule asking, when in one.
+    pub rule: Option<String>,
 }
 
 /// An `http:` request with its options decoded (krl-stdlib.md 8.6).
@@ -260,6 +293,9 @@ pub struct Instance {
     pub keys: Map,
     /// Used modules, in `uses` order.
     pub modules: Vec<Arc<Instance>>,
+    /// Classic `use module a8x115 ... with name = value`: evaluated options
+    /// of the built-in twilio module (`twiliokeys`).
+    pub twilio: Map,
 }
 
 /// A runtime error with where it happened.
@@ -388,6 +424,7 @@ impl PicoRuntime {
             config,
             keys: Map::new(),
             modules: Vec::new(),
+            twilio: Map::new(),
         };
         let mut txn = Txn {
             host,
@@ -409,6 +446,7 @@ impl PicoRuntime {
                 config: inst.config.clone(),
                 keys: Map::new(),
                 modules: Vec::new(),
+                twilio: Map::new(),
             });
             let mut ev = Eval {
                 txn: &mut txn,
@@ -446,6 +484,31 @@ impl PicoRuntime {
                 let host2: &mut dyn Host = &mut *ev.txn.host;
                 let m = self.instantiate(&module, Value::Null, &with, modules, host2, depth + 1)?;
                 inst.modules.push(m);
+            }
+        }
+        // `with twiliokeys = keys:twilio()` reads the keys just evaluated
+        if !compiled.twilio_with.is_empty() {
+            let shell = Arc::new(Instance {
+                compiled: compiled.clone(),
+                ruleset: ruleset.clone(),
+                globals: globals.clone(),
+                config: inst.config.clone(),
+                keys: inst.keys.clone(),
+                modules: Vec::new(),
+                twilio: Map::new(),
+            });
+            let mut ev = Eval {
+                txn: &mut txn,
+                inst: shell,
+                event: None,
+                rule_name: None,
+                depth: 0,
+            };
+            for (name, e) in &compiled.twilio_with {
+                let v = ev
+                    .expr(e, &globals)
+                    .map_err(|e| fail(e.message.clone(), e.span))?;
+                inst.twilio.insert(name.clone(), v);
             }
         }
         let inst = Arc::new(inst);
