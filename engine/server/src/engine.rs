@@ -15,7 +15,7 @@
 use crate::ids::{Eci, PicoId, Rid};
 use crate::pico::{now_ms, EventAnswer, EventIn, PicoContext, PicoError, PicoHandle};
 use crate::policy::Policy;
-use crate::rulesets::{Registered, Registry, SourceError};
+use crate::rulesets::{Entry as RulesetEntry, Registered, Registry, SourceError};
 use crate::store::{ChannelRecord, EngineMeta, Key, PicoRecord, Store, StoreError, WriteBuf};
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
@@ -41,6 +41,9 @@ pub enum EngineError {
     /// No ruleset has this rid.
     #[error("Ruleset not found: {0}")]
     UnknownRuleset(Rid),
+    /// The ruleset is stored but no longer compiles.
+    #[error("Ruleset {0} is broken: {1}; register it again to repair it")]
+    BrokenRuleset(Rid, String),
     /// The channel's policy refuses this.
     #[error("{0}")]
     Denied(String),
@@ -277,16 +280,26 @@ impl Engine {
         Ok(registered)
     }
 
-    /// All registered rulesets, sorted by rid.
-    pub fn rulesets(&self) -> Vec<Arc<Registered>> {
-        self.registry.list()
+    /// All registered rulesets, broken ones too, sorted by rid.
+    pub fn rulesets(&self) -> Vec<RulesetEntry> {
+        self.registry.entries()
     }
 
-    /// One registered ruleset.
-    pub fn ruleset(&self, rid: &Rid) -> Result<Arc<Registered>> {
+    /// One registered ruleset, ready or broken.
+    pub fn ruleset_entry(&self, rid: &Rid) -> Result<RulesetEntry> {
         self.registry
-            .get(rid)
+            .entry(rid)
             .ok_or_else(|| EngineError::UnknownRuleset(rid.clone()))
+    }
+
+    /// One registered ruleset that compiles.
+    pub fn ruleset(&self, rid: &Rid) -> Result<Arc<Registered>> {
+        match self.ruleset_entry(rid)? {
+            RulesetEntry::Ready(r) => Ok(r),
+            RulesetEntry::Broken(b) => {
+                Err(EngineError::BrokenRuleset(b.rid.clone(), b.error.clone()))
+            }
+        }
     }
 
     /// Makes a pico, a child of `parent` (default: the root), with one
@@ -406,9 +419,7 @@ impl Engine {
             }
         };
         self.pico_record(id)?;
-        if self.registry.get(&rid).is_none() {
-            return Err(EngineError::UnknownRuleset(rid));
-        }
+        self.ruleset(&rid)?;
         Ok(self.handle(id).install(rid, config).await?)
     }
 

@@ -7,6 +7,7 @@
 use crate::engine::{Engine, EngineError, VERSION};
 use crate::ids::{Eci, Eid, PicoId, Rid};
 use crate::pico::{now_ms, EventIn, PicoError};
+use crate::rulesets::Entry as RulesetEntry;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
@@ -91,6 +92,12 @@ impl From<EngineError> for ApiError {
             EngineError::UnknownEci(_)
             | EngineError::UnknownPico(_)
             | EngineError::UnknownRuleset(_) => StatusCode::NOT_FOUND,
+            EngineError::BrokenRuleset(rid, _) => {
+                return ApiError {
+                    status: StatusCode::CONFLICT,
+                    body: json!({"error": e.to_string(), "rid": rid}),
+                }
+            }
             EngineError::Denied(_) => StatusCode::FORBIDDEN,
             EngineError::BadRequest(_) => StatusCode::BAD_REQUEST,
             EngineError::Source(s) => {
@@ -104,6 +111,13 @@ impl From<EngineError> for ApiError {
                     StatusCode::NOT_FOUND
                 }
                 PicoError::NotShared { .. } => StatusCode::FORBIDDEN,
+                PicoError::NotRunning { rid, message } => {
+                    tracing::warn!("{message}");
+                    return ApiError {
+                        status: StatusCode::SERVICE_UNAVAILABLE,
+                        body: json!({"error": message, "rid": rid}),
+                    };
+                }
                 PicoError::InUse { .. } => StatusCode::CONFLICT,
                 PicoError::Eval(ev) => {
                     // KRL runtime errors name the ruleset, rule, line, column.
@@ -199,12 +213,36 @@ async fn register_ruleset(State(st): State<AppState>, body: Bytes) -> ApiResult<
     ))
 }
 
+/// A ruleset as the admin API shows it: `{"rid", "version", "hash"}`,
+/// with `"source"` when asked, and `"broken": "<line:col: message>"` for a
+/// stored ruleset that no longer compiles (its version, hash and source
+/// are the stored ones, `null` when the record itself is unreadable).
+fn ruleset_json(entry: &RulesetEntry, with_source: bool) -> Value {
+    let mut v = match entry {
+        RulesetEntry::Ready(r) => {
+            json!({"rid": r.rid, "version": r.version, "hash": r.hash, "source": r.source})
+        }
+        RulesetEntry::Broken(b) => {
+            let rec = b.record.as_ref();
+            json!({"rid": b.rid, "version": rec.map(|r| &r.version),
+                   "hash": rec.map(|r| &r.hash), "source": rec.map(|r| &r.source),
+                   "broken": b.error})
+        }
+    };
+    if !with_source {
+        if let Some(m) = v.as_object_mut() {
+            m.remove("source");
+        }
+    }
+    v
+}
+
 async fn list_rulesets(State(st): State<AppState>) -> Json<Value> {
     let all: Vec<Value> = st
         .engine
         .rulesets()
         .iter()
-        .map(|r| json!({"rid": r.rid, "version": r.version, "hash": r.hash}))
+        .map(|e| ruleset_json(e, false))
         .collect();
     Json(Value::Array(all))
 }
@@ -213,10 +251,8 @@ async fn get_ruleset(
     State(st): State<AppState>,
     Path(rid): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let r = st.engine.ruleset(&Rid::new(rid))?;
-    Ok(Json(
-        json!({"rid": r.rid, "version": r.version, "hash": r.hash, "source": r.source}),
-    ))
+    let entry = st.engine.ruleset_entry(&Rid::new(rid))?;
+    Ok(Json(ruleset_json(&entry, true)))
 }
 
 #[derive(Deserialize)]

@@ -106,6 +106,15 @@ pub enum PicoError {
         /// The function.
         name: String,
     },
+    /// A query to a ruleset that is installed here but not running: its
+    /// stored source no longer compiles, or it failed to start.
+    #[error("{message}")]
+    NotRunning {
+        /// The ruleset.
+        rid: Rid,
+        /// What is wrong, for people.
+        message: String,
+    },
     /// Install of a ruleset nobody registered.
     #[error("Ruleset not found: {0} (register it first)")]
     UnknownRuleset(Rid),
@@ -277,8 +286,23 @@ impl PicoHandle {
 
 /// A ruleset installed on this pico.
 struct Installed {
-    ruleset: Arc<Registered>,
+    rid: Rid,
+    /// The registered version this pico runs; `None` while the ruleset
+    /// is broken (its stored source no longer compiles).
+    ruleset: Option<Arc<Registered>>,
     config: Value,
+    /// Why it is not running here (broken, or it failed to start); the
+    /// install stays, and queries to it answer this.
+    down: Option<String>,
+}
+
+impl Installed {
+    /// Does it use `rid` as a module?
+    fn uses(&self, rid: &Rid) -> bool {
+        self.ruleset
+            .as_ref()
+            .is_some_and(|r| r.uses().any(|u| u == rid.as_str()))
+    }
 }
 
 /// The task of one pico.
@@ -408,24 +432,36 @@ impl Actor {
         let mut host = self.host();
         let modules = self.modules();
         for rec in self.ctx.store.installs(&self.id)? {
-            let Some(ruleset) = self.ctx.registry.get(&rec.rid) else {
-                tracing::warn!(pico = %self.id, rid = %rec.rid,
-                    "installed ruleset is not registered (it no longer compiles?); skipped");
-                continue;
-            };
-            // No ruleset_installed event: they were installed before.
-            if let Err(e) = self.runtime.install(
-                ruleset.ruleset.clone(),
-                KrlValue::from_json(&rec.config),
-                &modules,
-                &mut host,
-            ) {
-                tracing::warn!(pico = %self.id, rid = %rec.rid, "cannot instantiate: {e}");
-            }
-            self.installed.push(Installed {
-                ruleset,
+            // A ruleset that is broken or gone keeps its install (so that
+            // the next write of the installs does not drop it) but does
+            // not run; the other rulesets do.
+            let mut installed = Installed {
+                rid: rec.rid.clone(),
+                ruleset: None,
                 config: rec.config,
-            });
+                down: None,
+            };
+            match self.ctx.registry.get(&rec.rid) {
+                None => {
+                    let why = self.not_registered(&rec.rid);
+                    tracing::warn!(pico = %self.id, rid = %rec.rid, "not running: {why}");
+                    installed.down = Some(why);
+                }
+                Some(ruleset) => {
+                    // No ruleset_installed event: they were installed before.
+                    if let Err(e) = self.runtime.install(
+                        ruleset.ruleset.clone(),
+                        KrlValue::from_json(&installed.config),
+                        &modules,
+                        &mut host,
+                    ) {
+                        tracing::warn!(pico = %self.id, rid = %rec.rid, "cannot start: {e}");
+                        installed.down = Some(cannot_start(&rec.rid, &e));
+                    }
+                    installed.ruleset = Some(ruleset);
+                }
+            }
+            self.installed.push(installed);
         }
         // Globals write nothing, but if they did it belongs in the store.
         let (buf, _) = host.finish();
@@ -434,32 +470,59 @@ impl Actor {
         Ok(true)
     }
 
-    /// Picks up rulesets registered again since this pico installed them:
-    /// the registry holds the newest `Arc`, so a pointer comparison per
-    /// installed ruleset is all it costs when nothing changed.
+    /// Why `rid` cannot run although it is installed: broken, or (after
+    /// an edited store) not registered at all.
+    fn not_registered(&self, rid: &Rid) -> String {
+        match self.ctx.registry.broken(rid) {
+            Some(b) => format!(
+                "Ruleset {rid} is broken: its stored source no longer compiles ({}); \
+                 register it again to repair it",
+                b.error
+            ),
+            None => format!("Ruleset {rid} is installed but not registered; register it"),
+        }
+    }
+
+    /// Picks up rulesets registered again since this pico installed them
+    /// (a broken one included): the registry holds the newest `Arc`, so a
+    /// pointer comparison per installed ruleset is all it costs when
+    /// nothing changed.
     fn refresh(&mut self) {
         let modules = self.modules();
         for i in 0..self.installed.len() {
             let inst = &self.installed[i];
-            let Some(newest) = self.ctx.registry.get(&inst.ruleset.rid) else {
+            let Some(newest) = self.ctx.registry.get(&inst.rid) else {
                 continue;
             };
-            if Arc::ptr_eq(&newest, &inst.ruleset) {
+            if inst
+                .ruleset
+                .as_ref()
+                .is_some_and(|r| Arc::ptr_eq(&newest, r))
+            {
                 continue;
             }
             let mut host = PicoHost::new(&self.ctx.store, &self.id, self.last_id);
             let config = KrlValue::from_json(&inst.config);
-            if let Err(e) =
-                self.runtime
-                    .install(newest.ruleset.clone(), config, &modules, &mut host)
+            let was_running = inst.down.is_none();
+            match self
+                .runtime
+                .install(newest.ruleset.clone(), config, &modules, &mut host)
             {
-                tracing::warn!(pico = %self.id, rid = %newest.rid, "cannot instantiate the new version: {e}");
+                Ok(()) => self.installed[i].down = None,
+                Err(e) => {
+                    tracing::warn!(pico = %self.id, rid = %newest.rid, "cannot start the new version: {e}");
+                    // A running old version keeps running; one that was
+                    // not running says why the new one does not either.
+                    if !was_running {
+                        self.installed[i].down = Some(cannot_start(&newest.rid, &e));
+                    }
+                }
             }
             let (buf, _) = host.finish();
             if let Err(e) = self.ctx.store.apply(buf) {
                 tracing::error!(pico = %self.id, "{e}");
             }
-            self.installed[i].ruleset = newest;
+            self.installed[i].ruleset = Some(newest);
         }
     }
 
@@ -467,7 +530,7 @@ impl Actor {
         self.installed
             .iter()
             .map(|i| InstallRecord {
-                rid: i.ruleset.rid.clone(),
+                rid: i.rid.clone(),
                 config: i.config.clone(),
             })
             .collect()
@@ -603,6 +666,17 @@ impl Actor {
         name: &str,
         args: &Map<String, Value>,
     ) -> Result<Value, PicoError> {
+        if let Some(why) = self
+            .installed
+            .iter()
+            .find(|i| &i.rid == rid)
+            .and_then(|i| i.down.clone())
+        {
+            return Err(PicoError::NotRunning {
+                rid: rid.clone(),
+                message: why,
+            });
+        }
         // Queries change nothing: the host's buffer is dropped.
         let mut host = self.host();
         self.runtime
@@ -637,8 +711,13 @@ impl Actor {
                 .map_err(PicoError::Eval),
             reply
         );
-        let installed = Installed { ruleset, config };
-        match self.installed.iter_mut().find(|i| i.ruleset.rid == rid) {
+        let installed = Installed {
+            rid: rid.clone(),
+            ruleset: Some(ruleset),
+            config,
+            down: None,
+        };
+        match self.installed.iter_mut().find(|i| i.rid == rid) {
             Some(slot) => *slot = installed,
             None => self.installed.push(installed),
         }
@@ -662,16 +741,12 @@ impl Actor {
     }
 
     fn apply_uninstall(&mut self, rid: Rid, reply: Reply<()>) {
-        let Some(at) = self.installed.iter().position(|i| i.ruleset.rid == rid) else {
+        let Some(at) = self.installed.iter().position(|i| i.rid == rid) else {
             let _ = reply.send(Err(PicoError::NotInstalled(rid)));
             return;
         };
-        if let Some(by) = self
-            .installed
-            .iter()
-            .find(|i| i.ruleset.rid != rid && i.ruleset.uses().any(|u| u == rid.as_str()))
-        {
-            let by = by.ruleset.rid.clone();
+        if let Some(by) = self.installed.iter().find(|i| i.rid != rid && i.uses(&rid)) {
+            let by = by.rid.clone();
             let _ = reply.send(Err(PicoError::InUse { rid, by }));
             return;
         }
@@ -713,6 +788,11 @@ async fn sleep_until_opt(at: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
+}
+
+/// What a query to a ruleset that failed to start on this pico answers.
+fn cannot_start(rid: &Rid, e: &EvalError) -> String {
+    format!("Ruleset {rid} could not start on this pico: {e}")
 }
 
 /// The event a pico gets after a ruleset is installed on it.

@@ -1,6 +1,7 @@
 //! Registered rulesets: KRL is parsed, checked and compiled once, at
 //! registration (and again at start-up, from the stored source), and kept
-//! in memory as an `Arc<Registered>` that picos share. Uses: krl_lang
+//! in memory as an `Arc<Registered>` that picos share; a stored ruleset
+//! that no longer compiles is kept as [`Broken`]. Uses: krl_lang
 //! (`engine::compile`), `store`, `ids`, sha2, dashmap.
 
 use crate::ids::Rid;
@@ -123,33 +124,91 @@ pub fn sha256_hex(text: &str) -> String {
         .collect()
 }
 
+/// A stored ruleset that no longer compiles (its source was written by an
+/// older engine, or the store was edited), or whose stored record does not
+/// even decode. It stays in the store and in the registry, marked broken:
+/// the admin API shows it with its error, picos that have it installed
+/// keep their install and run their other rulesets, and queries to it
+/// answer the error. Registering the rid again repairs it.
+#[derive(Debug)]
+pub struct Broken {
+    /// Its id (from the store's key).
+    pub rid: Rid,
+    /// The stored record, when it decodes.
+    pub record: Option<RulesetRecord>,
+    /// Why it does not compile, with line and column (`4:19: ...`).
+    pub error: String,
+}
+
+/// What the registry knows of a rid.
+#[derive(Clone, Debug)]
+pub enum Entry {
+    /// Compiled, ready to install.
+    Ready(Arc<Registered>),
+    /// Stored, but it does not compile.
+    Broken(Arc<Broken>),
+}
+
+impl Entry {
+    /// The rid.
+    pub fn rid(&self) -> &Rid {
+        match self {
+            Entry::Ready(r) => &r.rid,
+            Entry::Broken(b) => &b.rid,
+        }
+    }
+}
+
 /// All registered rulesets, by rid. Reads take no global lock (sharded
 /// map); writers are serialised by the engine's admin lock.
 #[derive(Default)]
 pub struct Registry {
     map: DashMap<Rid, Arc<Registered>>,
+    broken: DashMap<Rid, Arc<Broken>>,
 }
 
 impl Registry {
-    /// Loads every stored ruleset, parsing it again. One that no longer
-    /// parses (the grammar changed) is skipped with a warning: it stays in
-    /// the store and can be registered again.
+    /// Loads every stored ruleset, compiling it again. One that no longer
+    /// compiles (the grammar changed, the store was edited) is kept as
+    /// [`Broken`], with an error in the log: it stays in the store and is
+    /// repaired by registering it again.
     pub fn load(store: &Store) -> Result<Registry, StoreError> {
         let registry = Registry::default();
-        for rec in store.rulesets()? {
-            match Registered::prepare(&rec.source, rec.registered_ms) {
-                Ok(r) => {
-                    registry.insert(Arc::new(r));
-                }
-                Err(e) => tracing::warn!(rid = %rec.rid, "stored ruleset no longer compiles: {e}"),
-            }
+        for (rid, rec) in store.ruleset_records()? {
+            let (record, error) = match rec {
+                Err(e) => (None, e.to_string()),
+                Ok(rec) => match Registered::prepare(&rec.source, rec.registered_ms) {
+                    Ok(r) if r.rid == rid => {
+                        registry.insert(Arc::new(r));
+                        continue;
+                    }
+                    Ok(r) => {
+                        let e = format!("the stored source is ruleset {}, not {rid}", r.rid);
+                        (Some(rec), e)
+                    }
+                    Err(e) => (Some(rec), e.to_string()),
+                },
+            };
+            tracing::error!(
+                rid = %rid,
+                "stored ruleset {rid} no longer compiles, marked broken until it is \
+                 registered again: {error}"
+            );
+            registry
+                .broken
+                .insert(rid.clone(), Arc::new(Broken { rid, record, error }));
         }
         Ok(registry)
     }
 
-    /// A ruleset by rid.
+    /// A ruleset by rid (`None` when unknown or broken).
     pub fn get(&self, rid: &Rid) -> Option<Arc<Registered>> {
         self.map.get(rid).map(|r| r.value().clone())
+    }
+
+    /// A broken ruleset by rid.
+    pub fn broken(&self, rid: &Rid) -> Option<Arc<Broken>> {
+        self.broken.get(rid).map(|r| r.value().clone())
     }
 
     /// The compiled ruleset of `rid` (to resolve `use module`).
@@ -159,15 +218,35 @@ impl Registry {
             .map(|r| r.value().ruleset.clone())
     }
 
-    /// Adds or replaces a ruleset.
+    /// What is known of `rid`, ready or broken.
+    pub fn entry(&self, rid: &Rid) -> Option<Entry> {
+        self.get(rid)
+            .map(Entry::Ready)
+            .or_else(|| self.broken(rid).map(Entry::Broken))
+    }
+
+    /// Adds or replaces a ruleset (repairing a broken one).
     pub fn insert(&self, r: Arc<Registered>) {
+        self.broken.remove(&r.rid);
         self.map.insert(r.rid.clone(), r);
     }
 
-    /// All rulesets, sorted by rid.
+    /// All rulesets that compile, sorted by rid.
     pub fn list(&self) -> Vec<Arc<Registered>> {
         let mut all: Vec<_> = self.map.iter().map(|r| r.value().clone()).collect();
         all.sort_by(|a, b| a.rid.cmp(&b.rid));
+        all
+    }
+
+    /// Every ruleset, broken ones too, sorted by rid.
+    pub fn entries(&self) -> Vec<Entry> {
+        let mut all: Vec<Entry> = self
+            .map
+            .iter()
+            .map(|r| Entry::Ready(r.value().clone()))
+            .chain(self.broken.iter().map(|b| Entry::Broken(b.value().clone())))
+            .collect();
+        all.sort_by(|a, b| a.rid().cmp(b.rid()));
         all
     }
 }

@@ -399,6 +399,22 @@ impl Store {
             .map(|(_, r)| r)
             .collect())
     }
+    /// Every stored ruleset by the rid in its key, each record decoded on
+    /// its own: one that does not decode (an edited store, an older
+    /// format) is an `Err` with the reason, and the others still load.
+    pub fn ruleset_records(&self) -> Result<Vec<(Rid, Result<RulesetRecord>)>> {
+        let mut out = Vec::new();
+        for kv in self.inner.tree.scan_prefix(Key::rulesets().as_bytes()) {
+            let (k, v) = kv?;
+            let key = Key(k.to_vec());
+            let rid = match Key::decode(&k) {
+                Some((_, parts)) if parts.len() == 1 => Rid::new(parts[0].clone()),
+                _ => Rid::new(key.render()),
+            };
+            out.push((rid, decode(&key, &v)));
+        }
+        Ok(out)
+    }
     /// A pico.
     pub fn pico(&self, id: &PicoId) -> Result<Option<PicoRecord>> {
         self.get(&Key::pico(id))

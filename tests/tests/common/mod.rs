@@ -42,6 +42,14 @@ pub fn server(name: &str, args: &[&str]) -> (ScratchDir, Server) {
     (dir, s)
 }
 
+/// A server on port 0 on the data folder `data` (kept across restarts),
+/// with the admin token [`TOKEN`], plus `args`.
+pub fn server_at(data: &std::path::Path, args: &[&str]) -> Server {
+    let mut all = vec!["--admin-token", TOKEN];
+    all.extend_from_slice(args);
+    Server::start(data, &all)
+}
+
 /// Waits (at most `limit`) until `f` answers `Some`: a condition, not a
 /// guessed delay. Panics with `what` on time-out.
 pub fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
