@@ -50,6 +50,10 @@ pub enum EngineError {
     /// The request is malformed.
     #[error("{0}")]
     BadRequest(String),
+    /// A ruleset's `use module` cannot be satisfied: a module that is not
+    /// registered, or a dependency cycle (language 8.1).
+    #[error("{0}")]
+    Module(String),
     /// KRL that does not parse or check.
     #[error(transparent)]
     Source(#[from] SourceError),
@@ -271,6 +275,10 @@ impl Engine {
     pub async fn register(&self, source: &str) -> Result<Arc<Registered>> {
         let registered = Arc::new(Registered::prepare(source, now_ms() as u64)?);
         let _admin = self.admin.lock().await;
+        // Under the lock: two registrations cannot form a cycle together.
+        self.registry
+            .check_uses(&registered)
+            .map_err(EngineError::Module)?;
         let mut buf = WriteBuf::new();
         buf.put(Key::ruleset(&registered.rid), &registered.record());
         self.store.commit(buf).await?;

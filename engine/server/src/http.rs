@@ -99,7 +99,7 @@ impl From<EngineError> for ApiError {
                 }
             }
             EngineError::Denied(_) => StatusCode::FORBIDDEN,
-            EngineError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            EngineError::BadRequest(_) | EngineError::Module(_) => StatusCode::BAD_REQUEST,
             EngineError::Source(s) => {
                 return ApiError {
                     status: StatusCode::BAD_REQUEST,
@@ -118,7 +118,9 @@ impl From<EngineError> for ApiError {
                         body: json!({"error": message, "rid": rid}),
                     };
                 }
-                PicoError::InUse { .. } => StatusCode::CONFLICT,
+                PicoError::InUse { .. } | PicoError::ModuleNotInstalled { .. } => {
+                    StatusCode::CONFLICT
+                }
                 PicoError::Eval(ev) => {
                     // KRL runtime errors name the ruleset, rule, line, column.
                     return ApiError {

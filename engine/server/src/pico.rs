@@ -118,6 +118,17 @@ pub enum PicoError {
     /// Install of a ruleset nobody registered.
     #[error("Ruleset not found: {0} (register it first)")]
     UnknownRuleset(Rid),
+    /// Install of a ruleset whose module is not installed on the pico.
+    #[error(
+        "Cannot install {rid}: it uses module {module}, which is not installed \
+         on this pico (install {module} first)"
+    )]
+    ModuleNotInstalled {
+        /// The ruleset to install.
+        rid: Rid,
+        /// The module it uses.
+        module: Rid,
+    },
     /// Uninstall of a ruleset another installed ruleset uses as a module.
     #[error("Cannot uninstall {rid} because {by} depends on it")]
     InUse {
@@ -415,10 +426,22 @@ impl Actor {
         PicoHost::new(&self.ctx.store, &self.id, self.last_id)
     }
 
-    /// Resolves `use module` rids (registered rulesets, installed or not).
+    /// Resolves `use module` rids: rulesets installed and running on this
+    /// pico (language 8.1: a module must be installed on the same pico),
+    /// as of now.
     fn modules(&self) -> impl Fn(&str) -> Option<Arc<krl_lang::engine::Ruleset>> {
-        let registry = self.ctx.registry.clone();
-        move |rid: &str| registry.compiled(rid)
+        let running: Vec<(Rid, Arc<krl_lang::engine::Ruleset>)> = self
+            .installed
+            .iter()
+            .filter(|i| i.down.is_none())
+            .filter_map(|i| Some((i.rid.clone(), i.ruleset.as_ref()?.ruleset.clone())))
+            .collect();
+        move |rid: &str| {
+            running
+                .iter()
+                .find(|(r, _)| r.as_str() == rid)
+                .map(|(_, rs)| rs.clone())
+        }
     }
 
     /// Loads installs and schedules; `false` when the pico does not exist.
@@ -430,7 +453,6 @@ impl Actor {
             self.first_eci = eci.clone();
         }
         let mut host = self.host();
-        let modules = self.modules();
         for rec in self.ctx.store.installs(&self.id)? {
             // A ruleset that is broken or gone keeps its install (so that
             // the next write of the installs does not drop it) but does
@@ -448,6 +470,9 @@ impl Actor {
                     installed.down = Some(why);
                 }
                 Some(ruleset) => {
+                    // Modules come first in install order: they resolve to
+                    // the ones loaded so far.
+                    let modules = self.modules();
                     // No ruleset_installed event: they were installed before.
                     if let Err(e) = self.runtime.install(
                         ruleset.ruleset.clone(),
@@ -486,21 +511,29 @@ impl Actor {
     /// Picks up rulesets registered again since this pico installed them
     /// (a broken one included): the registry holds the newest `Arc`, so a
     /// pointer comparison per installed ruleset is all it costs when
-    /// nothing changed.
+    /// nothing changed. Rulesets that use a refreshed one as a module
+    /// re-import it (language 9.9); modules precede their users in
+    /// install order, so one pass in that order does it.
     fn refresh(&mut self) {
-        let modules = self.modules();
+        let mut changed: Vec<Rid> = Vec::new();
         for i in 0..self.installed.len() {
             let inst = &self.installed[i];
-            let Some(newest) = self.ctx.registry.get(&inst.rid) else {
-                continue;
+            let newer = self
+                .ctx
+                .registry
+                .get(&inst.rid)
+                .filter(|n| !inst.ruleset.as_ref().is_some_and(|r| Arc::ptr_eq(n, r)));
+            let newest = match newer {
+                Some(n) => n,
+                None => match &inst.ruleset {
+                    Some(r) if changed.iter().any(|c| r.uses().any(|u| u == c.as_str())) => {
+                        r.clone()
+                    }
+                    _ => continue,
+                },
             };
-            if inst
-                .ruleset
-                .as_ref()
-                .is_some_and(|r| Arc::ptr_eq(&newest, r))
-            {
-                continue;
-            }
+            changed.push(inst.rid.clone());
+            let modules = self.modules();
             let mut host = PicoHost::new(&self.ctx.store, &self.id, self.last_id);
             let config = KrlValue::from_json(&inst.config);
             let was_running = inst.down.is_none();
@@ -697,6 +730,17 @@ impl Actor {
             let _ = reply.send(Err(PicoError::UnknownRuleset(rid)));
             return;
         };
+        // Its modules must be installed (and running) here first.
+        if let Some(module) = ruleset.uses().find(|u| {
+            !self
+                .installed
+                .iter()
+                .any(|i| i.rid.as_str() == *u && i.ruleset.is_some() && i.down.is_none())
+        }) {
+            let module = Rid::new(module);
+            let _ = reply.send(Err(PicoError::ModuleNotInstalled { rid, module }));
+            return;
+        }
         // Instantiate first: a ruleset whose globals fail is not installed.
         let mut host = self.host();
         let modules = self.modules();

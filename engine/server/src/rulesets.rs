@@ -211,18 +211,67 @@ impl Registry {
         self.broken.get(rid).map(|r| r.value().clone())
     }
 
-    /// The compiled ruleset of `rid` (to resolve `use module`).
-    pub fn compiled(&self, rid: &str) -> Option<Arc<Ruleset>> {
-        self.map
-            .get(&Rid::new(rid))
-            .map(|r| r.value().ruleset.clone())
-    }
-
     /// What is known of `rid`, ready or broken.
     pub fn entry(&self, rid: &Rid) -> Option<Entry> {
         self.get(rid)
             .map(Entry::Ready)
             .or_else(|| self.broken(rid).map(Entry::Broken))
+    }
+
+    /// Can `new` be registered, as far as `use module` goes (language
+    /// 8.1)? Every module it uses must be registered (and compile), and
+    /// no dependency cycle may form with the rulesets registered now
+    /// (`new` replacing its own rid). The error is the reference's
+    /// message: `Dependant module not loaded: <rid>` or `Dependency Cycle
+    /// Found: a -> b -> a`.
+    pub fn check_uses(&self, new: &Registered) -> Result<(), String> {
+        for u in new.uses() {
+            if u == new.rid.as_str() {
+                continue; // a cycle of one, reported below
+            }
+            let rid = Rid::new(u);
+            if self.get(&rid).is_none() {
+                return Err(match self.broken(&rid) {
+                    Some(b) => format!(
+                        "Dependant module not loaded: {u} (it is broken: {})",
+                        b.error
+                    ),
+                    None => format!("Dependant module not loaded: {u}"),
+                });
+            }
+        }
+        // What is registered has no cycle (each registration was checked),
+        // so a cycle now runs through `new`: look for a way back to it.
+        let uses_of = |rid: &str| -> Vec<String> {
+            if rid == new.rid.as_str() {
+                new.uses().map(str::to_string).collect()
+            } else {
+                self.get(&Rid::new(rid))
+                    .map(|r| r.uses().map(str::to_string).collect())
+                    .unwrap_or_default()
+            }
+        };
+        let mut path = vec![new.rid.to_string()];
+        let mut seen = std::collections::HashSet::new();
+        // Depth-first, iteratively: each frame is (rid, its modules, next).
+        let mut stack = vec![(uses_of(new.rid.as_str()), 0usize)];
+        while let Some((mods, next)) = stack.last_mut() {
+            let Some(m) = mods.get(*next).cloned() else {
+                stack.pop();
+                path.pop();
+                continue;
+            };
+            *next += 1;
+            if m == new.rid.as_str() {
+                path.push(m);
+                return Err(format!("Dependency Cycle Found: {}", path.join(" -> ")));
+            }
+            if seen.insert(m.clone()) {
+                stack.push((uses_of(&m), 0));
+                path.push(m);
+            }
+        }
+        Ok(())
     }
 
     /// Adds or replaces a ruleset (repairing a broken one).
@@ -295,6 +344,35 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!((e.line, e.col), (4, 19), "{e}");
+    }
+
+    fn module(rid: &str, uses: &[&str]) -> Registered {
+        let meta: String = uses
+            .iter()
+            .map(|u| format!("use module {u} alias m{}\n", u.len()))
+            .collect();
+        Registered::prepare(&format!("ruleset {rid} {{ meta {{ {meta} }} }}"), 0).unwrap()
+    }
+
+    #[test]
+    fn uses_need_registered_modules_and_no_cycle() {
+        let reg = Registry::default();
+        let err = reg.check_uses(&module("a.b", &["m.x"])).unwrap_err();
+        assert_eq!(err, "Dependant module not loaded: m.x");
+        reg.insert(Arc::new(module("m.x", &[])));
+        reg.check_uses(&module("a.b", &["m.x"])).unwrap();
+        reg.insert(Arc::new(module("a.b", &["m.x"])));
+        reg.insert(Arc::new(module("c.d", &["a.b"])));
+        assert_eq!(
+            reg.check_uses(&module("m.x", &["c.d"])).unwrap_err(),
+            "Dependency Cycle Found: m.x -> c.d -> a.b -> m.x"
+        );
+        assert_eq!(
+            reg.check_uses(&module("m.x", &["m.x"])).unwrap_err(),
+            "Dependency Cycle Found: m.x -> m.x"
+        );
+        // A diamond is no cycle.
+        reg.check_uses(&module("e.f", &["a.b", "c.d"])).unwrap();
     }
 
     #[test]
