@@ -161,7 +161,29 @@ impl Engine {
             settings,
         });
         tokio::spawn(deliver_sent(Arc::downgrade(&engine), sent));
+        engine.start_scheduled()?;
         Ok(engine)
+    }
+
+    /// Starts the task of every pico that has scheduled events, so that
+    /// they fire (overdue ones at once) without waiting for a message to
+    /// the pico. Schedules left by a pico whose delete was cut short by a
+    /// crash (no pico record) are dropped with the rest of its state.
+    fn start_scheduled(&self) -> Result<()> {
+        let mut orphans = WriteBuf::new();
+        for id in self.store.scheduled_picos()? {
+            if self.store.pico(&id)?.is_some() {
+                self.handle(&id);
+            } else {
+                tracing::info!(pico = %id, "dropping the state of a deleted pico");
+                orphans.remove(Key::installs(&id));
+                for prefix in Key::pico_state(&id) {
+                    orphans.remove_prefix(&self.store, &prefix)?;
+                }
+            }
+        }
+        self.store.apply(orphans)?;
+        Ok(())
     }
 
     /// Root pico and eci.
@@ -820,6 +842,25 @@ mod tests {
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         panic!("the scheduled event never fired");
+    }
+
+    #[tokio::test]
+    async fn schedules_of_a_pico_without_record_are_dropped_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let ghost = PicoId::new("ghost");
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let mut buf = WriteBuf::new();
+            buf.put(Key::schedule(&ghost, "r", "1"), &json!({"id": "1"}));
+            buf.put(Key::entity(&ghost, "r", "x"), &json!(1));
+            store.apply(buf).unwrap();
+            store.flush_now().unwrap();
+        }
+        let e = engine(dir.path());
+        assert!(e.store().scheduled_picos().unwrap().is_empty());
+        for prefix in Key::pico_state(&ghost) {
+            assert!(e.store().keys(&prefix).unwrap().is_empty());
+        }
     }
 
     #[tokio::test]

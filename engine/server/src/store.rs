@@ -415,6 +415,30 @@ impl Store {
         }
         Ok(out)
     }
+    /// The picos that have scheduled events, each once, in key order.
+    pub fn scheduled_picos(&self) -> Result<Vec<PicoId>> {
+        let mut out: Vec<PicoId> = Vec::new();
+        let all = Key::build(tag::SCHEDULE, &[]);
+        let mut from = all.0.clone();
+        // One key per pico: after each, skip past all of that pico's keys
+        // (its prefix ends in 0x00; 0x01 sorts right after it).
+        while let Some(kv) = self.inner.tree.range(from.clone()..).next() {
+            let (k, _) = kv?;
+            if !k.starts_with(&all.0) {
+                break;
+            }
+            let Some((_, parts)) = Key::decode(&k) else {
+                break;
+            };
+            let Some(pico) = parts.first() else { break };
+            let id = PicoId::new(pico.clone());
+            let mut next = Key::schedules(&id).0;
+            *next.last_mut().expect("a terminated part") = 1;
+            out.push(id);
+            from = next;
+        }
+        Ok(out)
+    }
     /// A pico.
     pub fn pico(&self, id: &PicoId) -> Result<Option<PicoRecord>> {
         self.get(&Key::pico(id))
@@ -709,6 +733,34 @@ mod tests {
         assert_eq!(got, None);
         store.apply(buf).unwrap();
         assert!(store.keys(&Key::pico_state(&pico)[0]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn scheduled_picos_lists_each_pico_once() {
+        let dir = temp();
+        let store = Store::open(dir.path()).unwrap();
+        let mut buf = WriteBuf::new();
+        for (pico, rid, id) in [
+            ("p1", "r", "1"),
+            ("p1", "r", "2"),
+            ("p1", "s", "1"),
+            ("p10", "r", "1"),
+            ("q", "r", "9"),
+        ] {
+            buf.put(Key::schedule(&PicoId::new(pico), rid, id), &json!({}));
+        }
+        buf.put(
+            Key::entity(&PicoId::new("z"), &Rid::new("r"), "x"),
+            &json!(1),
+        );
+        store.apply(buf).unwrap();
+        let picos: Vec<String> = store
+            .scheduled_picos()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().to_string())
+            .collect();
+        assert_eq!(picos, ["p1", "p10", "q"]);
     }
 
     #[test]
