@@ -80,6 +80,8 @@ pub struct Settings {
     pub public_url: String,
     /// Base of Twilio's REST API.
     pub twilio_api_url: String,
+    /// Twilio webhooks: engine-wide auth token, apology (docs/twilio.md).
+    pub twilio: crate::twilio::TwilioSettings,
     /// Embedded MQTT broker address (`None` with `--no-mqtt`).
     pub mqtt_listen: Option<String>,
     /// External broker URL instead of the embedded one.

@@ -403,62 +403,84 @@ fn attributes(
     Ok(attrs)
 }
 
-/// TwiML answer. The TwiML writer (verbs from directives) belongs to the
-/// Twilio work; until then a twilio event answers an empty `<Response/>`,
-/// which is valid TwiML and makes Twilio do nothing.
-fn twiml(status: StatusCode) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>",
-    )
-        .into_response()
+/// Twilio request validation (`twilio::guard`): 403 `{"error"}` and
+/// nothing raised when a guarded channel gets an unsigned or forged
+/// request. `uri` is the request's own (these routes are not nested), so
+/// its path and query are exactly what was sent.
+fn twilio_guard(
+    st: &AppState,
+    eci: &Eci,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> ApiResult<()> {
+    crate::twilio::guard(&st.engine, eci, uri, headers, body)
+        .map_err(|r| ApiError::new(r.status, r.message))
 }
 
+/// An event. The answer is TwiML (docs/twilio.md) when the domain is
+/// `twilio` or the rules produced TwiML verbs, else JSON; a `twilio`
+/// event gets TwiML even when it fails.
 async fn sky_event(
     State(st): State<AppState>,
     Path((eci, eid, domain, name)): Path<(String, String, String, String)>,
+    uri: Uri,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let is_twilio = domain == "twilio";
-    let result = async {
-        let attrs = attributes(query.as_deref(), &headers, &body)?;
-        let eid = if eid == "none" {
-            Eid::random()
-        } else {
-            Eid::new(eid)
-        };
-        let event = EventIn {
-            eci: Eci::new(eci),
-            eid,
-            domain,
-            name,
-            attrs,
-            time_ms: now_ms(),
-        };
-        Ok::<_, ApiError>(st.engine.event(event).await?)
+    let eci = Eci::new(eci);
+    if let Err(e) = twilio_guard(&st, &eci, &uri, &headers, &body) {
+        return e.into_response();
     }
-    .await;
-    match (result, is_twilio) {
-        (Ok(_), true) => twiml(StatusCode::OK),
-        (Err(e), true) => {
-            tracing::warn!("twilio event failed: {}", e.body);
-            twiml(e.status)
+    let attrs = match attributes(query.as_deref(), &headers, &body) {
+        Ok(a) => a,
+        Err(e) if is_twilio => {
+            return crate::twilio::failure(&st.engine, e.status, &e.body.to_string())
         }
-        (Ok(answer), false) => Json(answer).into_response(),
-        (Err(e), false) => e.into_response(),
+        Err(e) => return e.into_response(),
+    };
+    // Twilio's voice webhooks carry CallSid: `sms` then writes <Sms>.
+    let call = attrs.contains_key("CallSid");
+    let eid = if eid == "none" {
+        Eid::random()
+    } else {
+        Eid::new(eid)
+    };
+    let event = EventIn {
+        eci: eci.clone(),
+        eid,
+        domain: domain.clone(),
+        name: name.clone(),
+        attrs,
+        time_ms: now_ms(),
+    };
+    match st.engine.event(event).await {
+        Ok(answer) if is_twilio || !answer.twiml.is_empty() => {
+            crate::twilio::reply(&st.engine, &eci, call, &answer.twiml)
+        }
+        Ok(answer) => Json(answer).into_response(),
+        Err(EngineError::Pico(PicoError::Eval(ev))) if is_twilio => {
+            crate::twilio::eval_failure(&st.engine, &domain, &name, &ev)
+        }
+        Err(e) if is_twilio => {
+            let e = ApiError::from(e);
+            crate::twilio::failure(&st.engine, e.status, &e.body.to_string())
+        }
+        Err(e) => ApiError::from(e).into_response(),
     }
 }
 
 async fn sky_query(
     State(st): State<AppState>,
     Path((eci, rid, function)): Path<(String, String, String)>,
+    uri: Uri,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
+    twilio_guard(&st, &Eci::new(eci.clone()), &uri, &headers, &body)?;
     let args = attributes(query.as_deref(), &headers, &body)?;
     let (name, as_type) = if let Some(n) = function.strip_suffix(".txt") {
         (n, Some("text/plain; charset=utf-8"))

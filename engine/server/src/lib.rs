@@ -17,6 +17,9 @@
 //! * [`schedule`] — scheduled events: stored entries to timers (cron).
 //! * [`pico`] — a tokio task and mailbox per pico running the evaluator.
 //! * [`engine`] — shared state and the operations behind the routes.
+//! * [`twilio`] — the TwiML reply and `X-Twilio-Signature` checks (its
+//!   `twiml` and `signature` name nothing of this crate; `pico` uses
+//!   `twilio::twiml` for the verbs of an answer, `http` the rest).
 //! * [`http`] — axum routes of the contract; errors → statuses.
 //! * [`serve`] — `krl serve`: start-up lines, signals, drain, flush.
 //! * [`client`] — `krl ruleset register`, `krl event`, ...: HTTP clients.
@@ -37,3 +40,4 @@ pub mod rulesets;
 pub mod schedule;
 pub mod serve;
 pub mod store;
+pub mod twilio;

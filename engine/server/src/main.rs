@@ -172,6 +172,8 @@ struct ServeArgs {
     /// Files served under /static/ (not served yet).
     #[arg(long = "static", env = "KRL_STATIC")]
     static_dir: Option<PathBuf>,
+    #[command(flatten)]
+    twilio: krl::twilio::TwilioArgs,
     /// Most expression steps one event (or query, or install) may take.
     #[arg(long, env = "KRL_MAX_OPS", default_value_t = Limits::default().max_ops,
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -220,6 +222,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 mqtt_url: a.mqtt_url,
                 no_mqtt: a.no_mqtt,
                 static_dir: a.static_dir,
+                twilio: a.twilio.into(),
                 limits: Limits {
                     max_ops: a.max_ops,
                     max_depth: a.max_depth,

@@ -87,6 +87,9 @@ pub struct EventAnswer {
     pub eid: Eid,
     /// What the rules that fired asked for, in order.
     pub directives: Vec<Value>,
+    /// The TwiML verbs among them (`twilio:` actions), for a TwiML reply.
+    #[serde(skip)]
+    pub twiml: Vec<crate::twilio::twiml::Verb>,
 }
 
 /// What can go wrong inside a pico.
@@ -629,6 +632,7 @@ impl Actor {
                 let answer = EventAnswer {
                     eid: event.eid,
                     directives: outcome.directives.iter().map(|d| d.to_json()).collect(),
+                    twiml: crate::twilio::twiml::verbs(&outcome.directives),
                 };
                 self.commit(host, reply, answer);
             }

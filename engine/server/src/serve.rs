@@ -44,6 +44,8 @@ pub struct ServeConfig {
     pub no_mqtt: bool,
     /// Folder served under `/static/` (stored; unused yet).
     pub static_dir: Option<PathBuf>,
+    /// Twilio webhooks: engine-wide auth token, apology.
+    pub twilio: crate::twilio::TwilioSettings,
     /// Bounds on each evaluation.
     pub limits: Limits,
 }
@@ -85,6 +87,7 @@ async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
             cfg.mqtt_url.clone()
         },
         static_dir: cfg.static_dir.clone(),
+        twilio: cfg.twilio.clone(),
         limits: cfg.limits,
     };
     let engine = Engine::open(store, settings)?;

@@ -1,0 +1,248 @@
+//! Twilio at the HTTP edge: the TwiML reply to an event ([`twiml`]),
+//! `X-Twilio-Signature` checks ([`signature`]), and the glue the Sky
+//! routes call: which token guards a channel ([`guard`]), and the TwiML
+//! answers for success ([`reply`]) and failure ([`eval_failure`],
+//! [`failure`]). Uses: `engine` (settings, the store's channel records),
+//! `ids`, krl_lang, axum, clap, tracing. docs/twilio.md tells the story.
+//!
+//! `twiml` and `signature` name nothing else of this crate; this module
+//! is called by `http` only.
+
+pub mod signature;
+pub mod twiml;
+
+use crate::engine::Engine;
+use crate::ids::Eci;
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use krl_lang::engine::EvalError;
+
+/// What a caller hears when the rules fail on a `twilio` event, unless
+/// `--twilio-apology` says otherwise.
+pub const DEFAULT_APOLOGY: &str = "Sorry, something went wrong.";
+
+/// The engine's Twilio settings (in `engine::Settings`).
+#[derive(Clone)]
+pub struct TwilioSettings {
+    /// Engine-wide auth token (`--twilio-auth-token`): every Sky request
+    /// to a channel without a token of its own must be signed with it.
+    pub auth_token: Option<String>,
+    /// Said (in a `<Say>`) when an evaluation fails on a `twilio` event;
+    /// empty: an empty `<Response/>`.
+    pub apology: String,
+}
+
+impl Default for TwilioSettings {
+    fn default() -> TwilioSettings {
+        TwilioSettings {
+            auth_token: None,
+            apology: DEFAULT_APOLOGY.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Debug for TwilioSettings {
+    /// Never shows the token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TwilioSettings")
+            .field("auth_token", &self.auth_token.as_ref().map(|_| "<set>"))
+            .field("apology", &self.apology)
+            .finish()
+    }
+}
+
+/// `krl serve`'s Twilio flags (docs/twilio.md).
+#[derive(clap::Args, Clone)]
+pub struct TwilioArgs {
+    /// Auth token for X-Twilio-Signature checks on every Sky request to a
+    /// channel that has no token of its own (docs/twilio.md).
+    #[arg(long, env = "KRL_TWILIO_AUTH_TOKEN", hide_env_values = true)]
+    pub twilio_auth_token: Option<String>,
+    /// What callers hear when the rules fail on a twilio event ("" for an
+    /// empty <Response/>).
+    #[arg(long, env = "KRL_TWILIO_APOLOGY", default_value = DEFAULT_APOLOGY)]
+    pub twilio_apology: String,
+}
+
+impl From<TwilioArgs> for TwilioSettings {
+    fn from(a: TwilioArgs) -> TwilioSettings {
+        TwilioSettings {
+            auth_token: a.twilio_auth_token.filter(|t| !t.is_empty()),
+            apology: a.twilio_apology,
+        }
+    }
+}
+
+/// The token that guards a channel: its own, else the engine's. An empty
+/// token counts as none.
+pub fn token_for<'a>(channel: Option<&'a str>, engine: Option<&'a str>) -> Option<&'a str> {
+    channel
+        .filter(|t| !t.is_empty())
+        .or(engine.filter(|t| !t.is_empty()))
+}
+
+/// A refused request: its status and message.
+#[derive(Debug)]
+pub struct Refusal {
+    /// 403, or 500 when the channel could not be read.
+    pub status: StatusCode,
+    /// For `{"error": ...}`.
+    pub message: String,
+}
+
+/// Twilio request validation of a Sky request to `eci` (http-api.md):
+/// when the channel carries a Twilio auth token, or the engine has one,
+/// the request must carry a valid `X-Twilio-Signature` for the public URL
+/// plus `uri`'s path and query; otherwise 403 and nothing is raised. An
+/// unknown channel is left to the route (404), unless the engine's token
+/// applies, which is checked first.
+pub fn guard(
+    engine: &Engine,
+    eci: &Eci,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), Refusal> {
+    let channel = engine.store().channel(eci).map_err(|e| Refusal {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        message: e.to_string(),
+    })?;
+    let settings = engine.settings();
+    let Some(token) = token_for(
+        channel
+            .as_ref()
+            .and_then(|c| c.twilio_auth_token.as_deref()),
+        settings.twilio.auth_token.as_deref(),
+    ) else {
+        return Ok(());
+    };
+    let target = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
+    let url = signature::request_url(&settings.public_url, target);
+    let req = signature::SignedRequest {
+        url: &url,
+        signature: headers
+            .get(signature::HEADER)
+            .map(|v| v.to_str().unwrap_or("")),
+        form: is_form(headers),
+        body,
+    };
+    signature::check(token, &req).map_err(|why| {
+        // The URL used, never the token (twilio.md 3.5).
+        tracing::warn!(%eci, %url, "Twilio request refused: {why}");
+        Refusal {
+            status: StatusCode::FORBIDDEN,
+            message: why.to_string(),
+        }
+    })
+}
+
+/// Is the body `application/x-www-form-urlencoded` (parameters ignored)?
+fn is_form(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+}
+
+/// A TwiML answer.
+pub fn xml(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+/// The answer to an event that produced `verbs` (or is a `twilio` event):
+/// the TwiML document, or, when a `raw_response` is not well-formed, the
+/// apology (the error is logged).
+pub fn reply(engine: &Engine, eci: &Eci, call: bool, verbs: &[twiml::Verb]) -> Response {
+    let settings = engine.settings();
+    let cx = twiml::ReplyContext {
+        public_url: &settings.public_url,
+        eci: eci.as_str(),
+        call,
+    };
+    match twiml::render(verbs, &cx) {
+        Ok(doc) => {
+            if doc.len() > 64 * 1024 {
+                // Twilio refuses documents over 64 KB (error 11750).
+                tracing::warn!(%eci, bytes = doc.len(), "TwiML reply is over Twilio's 64 KB limit");
+            }
+            xml(StatusCode::OK, doc)
+        }
+        Err(e) => {
+            tracing::error!(%eci, rid = %e.rid, rule = %e.rule, "TwiML reply failed: {}", e.message);
+            xml(StatusCode::OK, twiml::apology(&settings.twilio.apology))
+        }
+    }
+}
+
+/// The answer to a `twilio` event whose evaluation failed: 200 with the
+/// apology, so that the caller hears it; the error is logged with where
+/// it happened.
+pub fn eval_failure(engine: &Engine, domain: &str, name: &str, e: &EvalError) -> Response {
+    tracing::error!(
+        rid = %e.rid,
+        rule = e.rule.as_deref().unwrap_or("-"),
+        line = e.line.unwrap_or(0),
+        col = e.col.unwrap_or(0),
+        "event {domain}:{name} failed: {}",
+        e.message
+    );
+    xml(
+        StatusCode::OK,
+        twiml::apology(&engine.settings().twilio.apology),
+    )
+}
+
+/// The answer to a `twilio` event refused before evaluation (unknown
+/// channel, policy, bad body, ...): its status, with the apology as a
+/// valid TwiML body.
+pub fn failure(engine: &Engine, status: StatusCode, message: &str) -> Response {
+    tracing::warn!("twilio event refused ({status}): {message}");
+    xml(status, twiml::apology(&engine.settings().twilio.apology))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channel_token_wins_and_empty_is_none() {
+        assert_eq!(token_for(Some("c"), Some("e")), Some("c"));
+        assert_eq!(token_for(None, Some("e")), Some("e"));
+        assert_eq!(token_for(Some(""), Some("e")), Some("e"));
+        assert_eq!(token_for(Some(""), Some("")), None);
+        assert_eq!(token_for(None, None), None);
+    }
+
+    #[test]
+    fn debug_hides_the_token() {
+        let s = TwilioSettings {
+            auth_token: Some("s3cret".into()),
+            apology: "x".into(),
+        };
+        assert!(!format!("{s:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn form_content_types() {
+        let mut h = HeaderMap::new();
+        assert!(!is_form(&h));
+        h.insert(
+            header::CONTENT_TYPE,
+            "Application/X-WWW-Form-Urlencoded; charset=UTF-8"
+                .parse()
+                .unwrap(),
+        );
+        assert!(is_form(&h));
+        h.insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+        assert!(!is_form(&h));
+    }
+}

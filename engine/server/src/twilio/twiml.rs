@@ -1,0 +1,560 @@
+//! The TwiML reply (krl-language.md 10.9.2–10.9.4, twilio.md 2): the
+//! `twilio:` verb actions of an evaluation, recorded by the evaluator as
+//! TwiML directives, written as one `<Response>` document with quick-xml.
+//! Uses: krl_lang (directives, values), quick-xml. Names no other module
+//! of this crate.
+//!
+//! Writing happens in two steps: the verbs become a small tree (so that a
+//! `<Gather>` or `<Dial>` stays open while the verbs it holds arrive),
+//! then the tree is serialised. Attributes are sorted by name, values are
+//! the KRL string conversion of the options, text and values are escaped,
+//! and every callback URL is resolved against the public URL (10.9.4).
+//! docs/twilio.md states the rules as implemented.
+
+use krl_lang::engine::{Directive, TWIML_ARG};
+use krl_lang::runtime::Value as KrlValue;
+use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
+use quick_xml::reader::Reader;
+use quick_xml::writer::Writer;
+use std::collections::BTreeMap;
+
+/// The XML declaration every reply starts with (twilio.md 1.2).
+pub const DECLARATION: &str = r#"<?xml version="1.0" encoding="UTF-8"?>"#;
+
+/// The empty reply: valid TwiML that makes Twilio do nothing (a call
+/// hangs up, an SMS gets no answer).
+pub const EMPTY: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response/>"#;
+
+/// One TwiML verb of an evaluation: a `twilio:` action as the evaluator
+/// recorded it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Verb {
+    /// The verb (`say`, `gather_start`, ..., `raw_response`).
+    pub name: String,
+    /// The modifiers (named arguments) and, under `_arg`, the positional
+    /// argument. Nulls are already dropped.
+    pub options: KrlValue,
+    /// The ruleset whose rule ran the action (for error messages).
+    pub rid: String,
+    /// That rule.
+    pub rule: String,
+}
+
+/// The TwiML verbs among an evaluation's directives, in order.
+pub fn verbs(directives: &[Directive]) -> Vec<Verb> {
+    directives
+        .iter()
+        .filter(|d| d.twiml)
+        .map(|d| Verb {
+            name: d.name.to_string(),
+            options: d.options.clone(),
+            rid: d.rid.to_string(),
+            rule: d.rule_name.to_string(),
+        })
+        .collect()
+}
+
+/// What a reply depends on besides the verbs.
+#[derive(Clone, Copy, Debug)]
+pub struct ReplyContext<'a> {
+    /// The engine's public URL (`--public-url`), base of callback URLs.
+    pub public_url: &'a str,
+    /// The channel the answered event arrived on.
+    pub eci: &'a str,
+    /// Is the answered event a call (its attributes hold `CallSid`)? Then
+    /// `sms` writes the voice verb `<Sms>`, otherwise `<Message>`.
+    pub call: bool,
+}
+
+/// A reply that cannot be written: a `raw_response` that is not
+/// well-formed XML.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{message} (twilio:raw_response in {rid}, rule {rule})")]
+pub struct TwimlError {
+    /// The ruleset of the offending action.
+    pub rid: String,
+    /// Its rule.
+    pub rule: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// The attributes of `dial_conference` that go on `<Dial>`; all others go
+/// on `<Conference>`. The language's list for `dial` (10.9.2) plus the
+/// attributes that only `<Dial>` has (twilio.md 2.3).
+const DIAL_ATTRS: &[&str] = &[
+    "action",
+    "method",
+    "timeout",
+    "hangupOnStar",
+    "timeLimit",
+    "callerId",
+    "record",
+    "answerOnBridge",
+    "ringTone",
+    "sequential",
+    "callReason",
+    "referUrl",
+    "referMethod",
+];
+
+/// The verb's name as the evaluator records it (`raw` is `raw_response`,
+/// `message` is `sms`).
+fn canonical(name: &str) -> &str {
+    match name {
+        "raw" => "raw_response",
+        "message" => "sms",
+        n => n,
+    }
+}
+
+/// A node of the reply being built.
+#[derive(Debug)]
+enum Node {
+    Elem(Elem),
+    /// A checked `raw_response` fragment, written as is.
+    Raw(String),
+}
+
+#[derive(Debug)]
+struct Elem {
+    name: &'static str,
+    /// Sorted by name (a `BTreeMap` keeps them so).
+    attrs: BTreeMap<String, String>,
+    text: Option<String>,
+    children: Vec<Node>,
+}
+
+impl Elem {
+    fn new(name: &'static str, attrs: BTreeMap<String, String>) -> Elem {
+        Elem {
+            name,
+            attrs,
+            text: None,
+            children: Vec::new(),
+        }
+    }
+
+    fn with_text(mut self, text: Option<String>) -> Elem {
+        self.text = text;
+        self
+    }
+}
+
+/// A verb's options split into its positional argument and its
+/// attributes (every other option, by string conversion, sorted).
+fn split_options(verb: &Verb) -> (Option<String>, BTreeMap<String, String>) {
+    let mut arg = None;
+    let mut attrs = BTreeMap::new();
+    if let KrlValue::Map(m) = &verb.options {
+        for (k, v) in m.iter() {
+            if v.is_null() {
+                continue;
+            }
+            if &**k == TWIML_ARG {
+                arg = Some(xml_chars(&v.to_krl_string()));
+            } else if is_xml_name(k) {
+                attrs.insert(k.to_string(), xml_chars(&v.to_krl_string()));
+            } else {
+                tracing::warn!(rid = %verb.rid, rule = %verb.rule,
+                    "twilio:{}: option {k:?} is not a valid attribute name; left out", verb.name);
+            }
+        }
+    }
+    (arg, attrs)
+}
+
+/// An ASCII XML name: a letter or `_`, then letters, digits, `_`, `-`, `.`.
+fn is_xml_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// Drops the characters XML 1.0 cannot hold at all (control characters
+/// other than tab, newline and carriage return; U+FFFE, U+FFFF), which
+/// no escape can write.
+fn xml_chars(s: &str) -> String {
+    s.chars()
+        .filter(|&c| {
+            matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{FFFE}' && c != '\u{FFFF}')
+        })
+        .collect()
+}
+
+/// Made only of letters, digits, `_` and `-` (and not empty).
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// A callback URL (language 10.9.4): a value with `://` as is; one
+/// starting with `/` after the public URL; an event type `TYPE` is
+/// `PUBLIC/sky/event/ECI/none/twilio/TYPE`; `domain:type` is
+/// `PUBLIC/sky/event/ECI/none/domain/type`; anything else as is.
+pub fn callback_url(value: &str, public_url: &str, eci: &str) -> String {
+    let base = public_url.trim_end_matches('/');
+    if value.contains("://") {
+        return value.to_string();
+    }
+    if value.starts_with('/') {
+        return format!("{base}{value}");
+    }
+    if is_token(value) {
+        return format!("{base}/sky/event/{eci}/none/twilio/{value}");
+    }
+    if let Some((domain, kind)) = value.split_once(':') {
+        if is_token(domain) && is_token(kind) {
+            return format!("{base}/sky/event/{eci}/none/{domain}/{kind}");
+        }
+    }
+    value.to_string()
+}
+
+/// The TwiML document for `verbs` (language 10.9.2/10.9.3): always
+/// well-formed, `<Response/>` when there is nothing to say.
+pub fn render(verbs: &[Verb], cx: &ReplyContext) -> Result<String, TwimlError> {
+    // A raw_response that is a whole document replaces everything (the
+    // last one, when there are several).
+    if let Some((verb, doc)) = verbs.iter().rev().find_map(|v| {
+        if canonical(&v.name) != "raw_response" {
+            return None;
+        }
+        let (arg, _) = split_options(v);
+        let arg = arg?;
+        let t = arg.trim();
+        (t.starts_with("<?xml") || t.starts_with("<Response")).then(|| (v, t.to_string()))
+    }) {
+        check_document(&doc).map_err(|message| TwimlError {
+            rid: verb.rid.clone(),
+            rule: verb.rule.clone(),
+            message,
+        })?;
+        return Ok(if doc.starts_with("<?xml") {
+            doc
+        } else {
+            format!("{DECLARATION}{doc}")
+        });
+    }
+    let nodes = build(verbs, cx)?;
+    Ok(write(&nodes))
+}
+
+/// The reply of an apology after a failure: `<Say>TEXT</Say>`, or
+/// `<Response/>` for an empty text.
+pub fn apology(text: &str) -> String {
+    if text.is_empty() {
+        return EMPTY.to_string();
+    }
+    let say = Elem::new("Say", BTreeMap::new()).with_text(Some(xml_chars(text)));
+    write(&[Node::Elem(say)])
+}
+
+/// Builds the tree: nesting, attributes, callback URLs.
+fn build(verbs: &[Verb], cx: &ReplyContext) -> Result<Vec<Node>, TwimlError> {
+    let mut out: Vec<Node> = Vec::new();
+    // The open `<Gather>` or `<Dial>`, if any (they never nest).
+    let mut open: Option<Elem> = None;
+    fn close(out: &mut Vec<Node>, open: &mut Option<Elem>) {
+        if let Some(e) = open.take() {
+            out.push(Node::Elem(e));
+        }
+    }
+    fn close_if(out: &mut Vec<Node>, open: &mut Option<Elem>, name: &str) {
+        if open.as_ref().is_some_and(|e| e.name == name) {
+            close(out, open);
+        }
+    }
+    let resolve = |attrs: &mut BTreeMap<String, String>| {
+        if let Some(a) = attrs.get_mut("action") {
+            *a = callback_url(a, cx.public_url, cx.eci);
+        }
+    };
+    for verb in verbs {
+        let (arg, mut attrs) = split_options(verb);
+        match canonical(&verb.name) {
+            // Allowed inside a Gather; a Dial cannot hold them.
+            v @ ("say" | "play" | "pause") => {
+                close_if(&mut out, &mut open, "Dial");
+                let elem = if v == "pause" {
+                    if let Some(len) = arg {
+                        attrs.insert("length".into(), len);
+                    }
+                    Elem::new("Pause", attrs)
+                } else {
+                    let name = if v == "say" { "Say" } else { "Play" };
+                    Elem::new(name, attrs).with_text(arg)
+                };
+                match open.as_mut() {
+                    Some(g) => g.children.push(Node::Elem(elem)),
+                    None => out.push(Node::Elem(elem)),
+                }
+            }
+            "gather_start" | "dial_start" => {
+                close(&mut out, &mut open);
+                let name = if canonical(&verb.name) == "gather_start" {
+                    if let Some(action) = arg {
+                        attrs.insert("action".into(), action);
+                    }
+                    "Gather"
+                } else {
+                    "Dial"
+                };
+                resolve(&mut attrs);
+                open = Some(Elem::new(name, attrs));
+            }
+            "gather_stop" => close_if(&mut out, &mut open, "Gather"),
+            "dial_stop" => close_if(&mut out, &mut open, "Dial"),
+            "number" => {
+                close_if(&mut out, &mut open, "Gather");
+                // A number outside dial_start ... dial_stop opens a
+                // plain <Dial> of its own (a <Number> alone is not TwiML).
+                let dial = open.get_or_insert_with(|| Elem::new("Dial", BTreeMap::new()));
+                dial.children
+                    .push(Node::Elem(Elem::new("Number", attrs).with_text(arg)));
+            }
+            "dial_conference" => {
+                close_if(&mut out, &mut open, "Gather");
+                let (mut dial_attrs, conf_attrs): (BTreeMap<_, _>, BTreeMap<_, _>) = attrs
+                    .into_iter()
+                    .partition(|(k, _)| DIAL_ATTRS.contains(&k.as_str()));
+                resolve(&mut dial_attrs);
+                let conference = Node::Elem(Elem::new("Conference", conf_attrs).with_text(arg));
+                match open.as_mut() {
+                    // Inside dial_start ... dial_stop: the Conference joins
+                    // that Dial, which takes the Dial attributes it lacks.
+                    Some(dial) => {
+                        for (k, v) in dial_attrs {
+                            dial.attrs.entry(k).or_insert(v);
+                        }
+                        dial.children.push(conference);
+                    }
+                    None => {
+                        let mut dial = Elem::new("Dial", dial_attrs);
+                        dial.children.push(conference);
+                        out.push(Node::Elem(dial));
+                    }
+                }
+            }
+            "raw_response" => {
+                // A fragment (a whole document was handled by `render`),
+                // inserted where it ran, inside an open Gather or Dial too.
+                let Some(xml) = arg else { continue };
+                check_fragment(&xml).map_err(|message| TwimlError {
+                    rid: verb.rid.clone(),
+                    rule: verb.rule.clone(),
+                    message,
+                })?;
+                match open.as_mut() {
+                    Some(e) => e.children.push(Node::Raw(xml)),
+                    None => out.push(Node::Raw(xml)),
+                }
+            }
+            other => {
+                close(&mut out, &mut open);
+                let elem = match other {
+                    "record" => {
+                        if let Some(action) = arg {
+                            attrs.insert("action".into(), action);
+                        }
+                        resolve(&mut attrs);
+                        Elem::new("Record", attrs)
+                    }
+                    "sms" => {
+                        resolve(&mut attrs);
+                        let name = if cx.call { "Sms" } else { "Message" };
+                        Elem::new(name, attrs).with_text(arg)
+                    }
+                    "dial" => {
+                        resolve(&mut attrs);
+                        Elem::new("Dial", attrs).with_text(arg)
+                    }
+                    "redirect" => {
+                        let url = arg.map(|u| callback_url(&u, cx.public_url, cx.eci));
+                        Elem::new("Redirect", attrs).with_text(url)
+                    }
+                    "enqueue" => Elem::new("Enqueue", attrs).with_text(arg),
+                    "hangup" => Elem::new("Hangup", attrs),
+                    "reject" => Elem::new("Reject", attrs),
+                    unknown => {
+                        // The evaluator records only the verbs above.
+                        tracing::warn!(rid = %verb.rid, rule = %verb.rule,
+                            "twilio:{unknown} is not a TwiML verb; left out");
+                        continue;
+                    }
+                };
+                out.push(Node::Elem(elem));
+            }
+        }
+    }
+    close(&mut out, &mut open);
+    Ok(out)
+}
+
+/// Serialises the tree as the reply document.
+fn write(nodes: &[Node]) -> String {
+    let mut w = Writer::new(Vec::new());
+    // Writing into a Vec cannot fail.
+    let ok = "writing XML into memory";
+    w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))
+        .expect(ok);
+    if nodes.is_empty() {
+        w.write_event(Event::Empty(BytesStart::new("Response")))
+            .expect(ok);
+    } else {
+        w.write_event(Event::Start(BytesStart::new("Response")))
+            .expect(ok);
+        write_nodes(&mut w, nodes);
+        w.write_event(Event::End(BytesEnd::new("Response")))
+            .expect(ok);
+    }
+    String::from_utf8(w.into_inner()).expect("quick-xml writes the UTF-8 it is given")
+}
+
+fn write_nodes(w: &mut Writer<Vec<u8>>, nodes: &[Node]) {
+    let ok = "writing XML into memory";
+    for node in nodes {
+        match node {
+            Node::Raw(xml) => w.get_mut().extend_from_slice(xml.as_bytes()),
+            Node::Elem(e) => {
+                let start = BytesStart::new(e.name)
+                    .with_attributes(e.attrs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+                if e.text.is_none() && e.children.is_empty() {
+                    w.write_event(Event::Empty(start)).expect(ok);
+                    continue;
+                }
+                w.write_event(Event::Start(start)).expect(ok);
+                if let Some(t) = &e.text {
+                    w.write_event(Event::Text(BytesText::new(t))).expect(ok);
+                }
+                write_nodes(w, &e.children);
+                w.write_event(Event::End(BytesEnd::new(e.name))).expect(ok);
+            }
+        }
+    }
+}
+
+/// Is `xml` a well-formed fragment: elements, text, comments and CDATA,
+/// every element closed, only the five predefined entities and character
+/// references? No declaration or DOCTYPE.
+pub fn check_fragment(xml: &str) -> Result<(), String> {
+    let shape = scan(xml)?;
+    if shape.decl || shape.doctype {
+        return Err("a raw_response fragment cannot hold an XML declaration or DOCTYPE".into());
+    }
+    Ok(())
+}
+
+/// Is `xml` a well-formed TwiML document: an optional declaration, then
+/// one `<Response>` element and nothing else but whitespace and comments?
+pub fn check_document(xml: &str) -> Result<(), String> {
+    let shape = scan(xml)?;
+    if shape.doctype {
+        return Err("a raw_response document cannot hold a DOCTYPE".into());
+    }
+    if shape.top_text {
+        return Err("text outside the <Response> element".into());
+    }
+    match shape.roots.as_slice() {
+        [root] if root == "Response" => Ok(()),
+        [root] => Err(format!("the root element is <{root}>, not <Response>")),
+        [] => Err("no <Response> element".into()),
+        _ => Err("more than one root element".into()),
+    }
+}
+
+/// What [`scan`] saw.
+#[derive(Default)]
+struct Shape {
+    /// Names of the elements at the top level.
+    roots: Vec<String>,
+    /// Non-whitespace text (or a reference) at the top level.
+    top_text: bool,
+    decl: bool,
+    doctype: bool,
+}
+
+/// Reads `xml` with quick-xml, checking that it is well-formed.
+fn scan(xml: &str) -> Result<Shape, String> {
+    let mut reader = Reader::from_str(xml);
+    let config = reader.config_mut();
+    config.check_end_names = true;
+    config.check_comments = true;
+    let mut shape = Shape::default();
+    let mut depth = 0usize;
+    let mut events = 0usize;
+    let at = |r: &Reader<&[u8]>| r.buffer_position();
+    loop {
+        let event = reader
+            .read_event()
+            .map_err(|e| format!("not well-formed XML at byte {}: {e}", at(&reader)))?;
+        events += 1;
+        let is_start = matches!(event, Event::Start(_));
+        match event {
+            Event::Start(e) | Event::Empty(e) => {
+                for attr in e.attributes() {
+                    let attr = attr.map_err(|e| format!("bad attribute: {e}"))?;
+                    attr.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                        .map_err(|e| format!("bad attribute value: {e}"))?;
+                }
+                let name = e.name().as_ref().to_string();
+                if !is_xml_name(&name) && !name.contains(':') {
+                    return Err(format!("bad element name {name:?}"));
+                }
+                if depth == 0 {
+                    shape.roots.push(name);
+                }
+                if is_start {
+                    depth += 1;
+                }
+            }
+            Event::End(_) => {
+                depth = depth
+                    .checked_sub(1)
+                    .ok_or_else(|| "a closing tag without its opening tag".to_string())?;
+            }
+            Event::Text(t) => {
+                if depth == 0 && !t.as_ref().trim().is_empty() {
+                    shape.top_text = true;
+                }
+            }
+            Event::GeneralRef(r) => {
+                let known = matches!(r.as_ref(), "lt" | "gt" | "amp" | "apos" | "quot");
+                let char_ref = r
+                    .resolve_char_ref()
+                    .map_err(|e| format!("bad character reference &{};: {e}", r.as_ref()))?
+                    .is_some();
+                if !known && !char_ref {
+                    return Err(format!("unknown entity &{};", r.as_ref()));
+                }
+                if depth == 0 {
+                    shape.top_text = true;
+                }
+            }
+            Event::CData(_) => {
+                if depth == 0 {
+                    shape.top_text = true;
+                }
+            }
+            Event::Decl(_) => {
+                if events != 1 {
+                    return Err("an XML declaration that is not at the start".into());
+                }
+                shape.decl = true;
+            }
+            Event::DocType(_) => shape.doctype = true,
+            Event::Comment(_) | Event::PI(_) => {}
+            Event::Eof => break,
+        }
+    }
+    if depth != 0 {
+        return Err(format!("{depth} element(s) not closed"));
+    }
+    Ok(shape)
+}
+
+#[cfg(test)]
+mod tests;
