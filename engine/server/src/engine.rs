@@ -362,6 +362,54 @@ impl Engine {
         Ok((id, eci))
     }
 
+    /// Makes a pico as [`Engine::new_pico`] does, with `rulesets` (rid,
+    /// config) installed in that order; all or nothing. Everything that
+    /// can be checked is checked before anything is made: each rid is
+    /// registered and compiles (404, 409), each config is an object, no
+    /// rid is listed twice, and each ruleset's modules are listed before
+    /// it (they must be on the same pico). If an install still fails (its
+    /// globals fail), the pico is deleted again and the error answered, so
+    /// no pico and no channel is left behind.
+    pub async fn new_pico_with_rulesets(
+        &self,
+        parent: Option<PicoId>,
+        name: Option<String>,
+        rulesets: Vec<(Rid, Option<Value>)>,
+    ) -> Result<(PicoId, Eci)> {
+        let mut planned: Vec<(Rid, Value)> = Vec::new();
+        for (rid, config) in rulesets {
+            let config = install_config(config)?;
+            let ruleset = self.ruleset(&rid)?;
+            if planned.iter().any(|(r, _)| r == &rid) {
+                return Err(EngineError::BadRequest(format!(
+                    "ruleset {rid} is listed twice"
+                )));
+            }
+            if let Some(module) = ruleset
+                .uses()
+                .find(|u| !planned.iter().any(|(r, _)| r.as_str() == *u))
+            {
+                return Err(PicoError::ModuleNotInstalled {
+                    rid,
+                    module: Rid::new(module),
+                }
+                .into());
+            }
+            planned.push((rid, config));
+        }
+        let (id, eci) = self.new_pico(parent, name).await?;
+        for (rid, config) in planned {
+            if let Err(e) = self.handle(&id).install(rid.clone(), config).await {
+                tracing::warn!(pico = %id, %rid, "new pico not made: install failed: {e}");
+                if let Err(d) = self.delete_pico(&id).await {
+                    tracing::error!(pico = %id, "cannot delete the half-made pico: {d}");
+                }
+                return Err(e.into());
+            }
+        }
+        Ok((id, eci))
+    }
+
     /// A pico's record, installs and channels.
     pub fn pico(&self, id: &PicoId) -> Result<PicoInfo> {
         let rec = self.pico_record(id)?;
@@ -441,15 +489,7 @@ impl Engine {
     /// the config is replaced), then the pico gets
     /// `wrangler:ruleset_installed`.
     pub async fn install(&self, id: &PicoId, rid: Rid, config: Option<Value>) -> Result<()> {
-        let config = match config {
-            None | Some(Value::Null) => Value::Object(Map::new()),
-            Some(c @ Value::Object(_)) => c,
-            Some(_) => {
-                return Err(EngineError::BadRequest(
-                    "config must be a JSON object".into(),
-                ))
-            }
-        };
+        let config = install_config(config)?;
         self.pico_record(id)?;
         self.ruleset(&rid)?;
         Ok(self.handle(id).install(rid, config).await?)
@@ -540,6 +580,17 @@ async fn deliver_sent(engine: Weak<Engine>, mut sent: mpsc::UnboundedReceiver<Ev
         if let Err(e) = engine.deliver(event).await {
             tracing::warn!("event {what} not delivered: {e}");
         }
+    }
+}
+
+/// An install's config: a JSON object (none or `null`: `{}`).
+fn install_config(config: Option<Value>) -> Result<Value> {
+    match config {
+        None | Some(Value::Null) => Ok(Value::Object(Map::new())),
+        Some(c @ Value::Object(_)) => Ok(c),
+        Some(_) => Err(EngineError::BadRequest(
+            "config must be a JSON object".into(),
+        )),
     }
 }
 

@@ -262,11 +262,24 @@ async fn get_ruleset(
 struct NewPico {
     parent: Option<PicoId>,
     name: Option<String>,
+    /// Installed in order; all or nothing.
+    #[serde(default)]
+    rulesets: Vec<Install>,
 }
 
 async fn new_pico(State(st): State<AppState>, body: Bytes) -> ApiResult<Json<Value>> {
     let req: NewPico = json_body(&body)?;
-    let (id, eci) = st.engine.new_pico(req.parent, req.name).await?;
+    let mut rulesets = Vec::new();
+    for i in req.rulesets {
+        let rid = i
+            .rid
+            .ok_or_else(|| ApiError::bad_request("missing \"rid\" in \"rulesets\""))?;
+        rulesets.push((rid, i.config));
+    }
+    let (id, eci) = st
+        .engine
+        .new_pico_with_rulesets(req.parent, req.name, rulesets)
+        .await?;
     Ok(Json(json!({"id": id, "eci": eci})))
 }
 

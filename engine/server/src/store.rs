@@ -178,6 +178,14 @@ impl Key {
     pub fn channel(eci: &Eci) -> Key {
         Key::build(tag::CHANNEL, &[eci.as_str()])
     }
+    /// Prefix of all channels.
+    pub fn channels() -> Key {
+        Key::build(tag::CHANNEL, &[])
+    }
+    /// Prefix of all pico records.
+    pub fn picos() -> Key {
+        Key::build(tag::PICO, &[])
+    }
     /// An entity variable.
     pub fn entity(pico: &PicoId, rid: &(impl AsRef<str> + ?Sized), name: &str) -> Key {
         Key::build(tag::ENTITY, &[pico.as_str(), rid.as_ref(), name])
