@@ -1,0 +1,308 @@
+#!/usr/bin/env python3
+"""Set-up and check for the load benchmark (bench/load.sh), through the
+admin API and the Sky routes of a running `krl serve`. Python standard
+library only: keep-alive HTTP/1.1 connections, one per worker thread.
+
+    load.py setup  URL TOKEN N ECIS_FILE [--workers W] [--fanout F] [--max-seconds S]
+    load.py verify URL COUNTS_FILE... [--workers W]
+    load.py record RESULTS_JSONL ITEM...   (ITEM: key=value, or @FILE: its last line, a JSON object)
+    load.py report RESULTS_JSONL           (the markdown tables, medians over repeats)
+
+`setup` registers bench/counter.krl, makes N picos (POST /api/picos: each
+comes with one channel) and installs bench.counter on each (POST
+/api/picos/{id}/rulesets). With --fanout F the picos are not all children
+of the root: ceil(N/F) "group" picos are made under the root first and
+the N picos under them, F each (the root's record lists its children, so
+a flat tree rewrites an ever longer record for every new pico). The
+ECIs, one a line, go to ECIS_FILE. Prints one JSON line: how many picos,
+the seconds the pico creations and installs took, and the rates. With
+--max-seconds it stops making picos after that long (and says so).
+
+`verify` reads the wrk script's per-ECI counts (lines "eci issued
+acked"; several files, from several runs on one server, add up) and
+queries every pico's counter (GET /sky/cloud/{eci}/
+bench.counter/n). An event answered 200 must be counted (counter >=
+acked: nothing acknowledged was lost) and no event may count twice
+(counter <= issued; events still in flight when wrk stopped were issued
+but not acknowledged). Prints one JSON line; exits 1 on a mismatch.
+"""
+
+import http.client
+import json
+import os
+import queue
+import sys
+import threading
+import time
+import urllib.parse
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RID = "bench.counter"
+
+
+class Client:
+    """One keep-alive connection."""
+
+    def __init__(self, url, token=None):
+        u = urllib.parse.urlsplit(url)
+        self.host, self.port = u.hostname, u.port
+        self.token = token
+        self.conn = None
+
+    def call(self, method, path, body=None, content_type="application/json"):
+        headers = {}
+        if self.token:
+            headers["Authorization"] = "Bearer " + self.token
+        if body is not None:
+            if not isinstance(body, (bytes, str)):
+                body = json.dumps(body)
+            headers["Content-Type"] = content_type
+        for attempt in range(3):
+            if self.conn is None:
+                self.conn = http.client.HTTPConnection(self.host, self.port, timeout=120)
+            try:
+                self.conn.request(method, path, body=body, headers=headers)
+                res = self.conn.getresponse()
+                data = res.read()
+                break
+            except (ConnectionError, http.client.HTTPException, OSError):
+                self.conn.close()
+                self.conn = None
+                if attempt == 2:
+                    raise
+        if res.status != 200:
+            raise RuntimeError(f"{method} {path}: {res.status} {data[:200]!r}")
+        return json.loads(data) if data else None
+
+
+def run_parallel(items, workers, make_client, fn):
+    """Runs fn(client, item) for every item on `workers` threads; returns
+    the results in item order. Stops at the first error (re-raised)."""
+    q = queue.Queue()
+    for i, item in enumerate(items):
+        q.put((i, item))
+    results = [None] * len(items)
+    errors = []
+
+    def worker():
+        client = make_client()
+        while not errors:
+            try:
+                i, item = q.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                results[i] = fn(client, item)
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+                return
+
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+def setup(url, token, n, ecis_file, workers, fanout, max_seconds):
+    admin = Client(url, token)
+    with open(os.path.join(HERE, "counter.krl"), "rb") as f:
+        admin.call("POST", "/api/rulesets", f.read(), "text/plain")
+
+    parents = [None]
+    t0 = time.monotonic()
+    if fanout:
+        groups = (n + fanout - 1) // fanout
+        made = run_parallel(
+            range(groups), workers, lambda: Client(url, token),
+            lambda c, i: c.call("POST", "/api/picos", {"name": f"group{i}"}))
+        parents = [m["id"] for m in made]
+    t_groups = time.monotonic() - t0
+
+    # Pico creations, bounded in time by --max-seconds.
+    deadline = time.monotonic() + max_seconds if max_seconds else None
+    stopped_early = False
+
+    def new_pico(c, i):
+        nonlocal stopped_early
+        if deadline and time.monotonic() > deadline:
+            stopped_early = True
+            return None
+        body = {"name": f"p{i}"}
+        parent = parents[i // fanout] if fanout else None
+        if parent:
+            body["parent"] = parent
+        made = c.call("POST", "/api/picos", body)
+        done_at.append(time.monotonic())
+        return made
+
+    done_at = []
+    t1 = time.monotonic()
+    picos = [p for p in run_parallel(range(n), workers, lambda: Client(url, token), new_pico) if p]
+    t_picos = time.monotonic() - t1
+
+    t2 = time.monotonic()
+    run_parallel(picos, workers, lambda: Client(url, token),
+                 lambda c, p: c.call("POST", f"/api/picos/{p['id']}/rulesets", {"rid": RID}))
+    t_install = time.monotonic() - t2
+
+    # Creation rate at the start and at the end (the first and the last
+    # 1,000 picos, or tenth if fewer): shows whether it degrades with size.
+    done_at.sort()
+    k = max(1, min(1000, len(done_at) // 10))
+
+    def rate(ts):
+        return round((len(ts) - 1) / (ts[-1] - ts[0]), 1) if len(ts) > 1 and ts[-1] > ts[0] else None
+
+    with open(ecis_file, "w") as f:
+        for p in picos:
+            f.write(p["eci"] + "\n")
+    print(json.dumps({
+        "picos": len(picos),
+        "requested": n,
+        "stopped_early": stopped_early,
+        "fanout": fanout,
+        "groups_s": round(t_groups, 2),
+        "create_s": round(t_picos, 2),
+        "create_per_s": round(len(picos) / t_picos, 1) if t_picos else None,
+        "create_per_s_first": rate(done_at[:k]),
+        "create_per_s_last": rate(done_at[-k:]),
+        "install_s": round(t_install, 2),
+        "install_per_s": round(len(picos) / t_install, 1) if t_install else None,
+        "total_s": round(time.monotonic() - t0, 2),
+    }))
+
+
+def verify(url, counts_files, workers):
+    issued, acked = {}, {}
+    for path in counts_files:
+        with open(path) as f:
+            for line in f:
+                eci, i, a = line.split()
+                issued[eci] = issued.get(eci, 0) + int(i)
+                acked[eci] = acked.get(eci, 0) + int(a)
+    rows = [(eci, issued[eci], acked[eci]) for eci in issued]
+    counters = run_parallel(
+        rows, workers, lambda: Client(url),
+        lambda c, r: c.call("GET", f"/sky/cloud/{r[0]}/{RID}/n"))
+    bad = [(r, n) for r, n in zip(rows, counters) if not (r[2] <= n <= r[1])]
+    out = {
+        "ok": not bad,
+        "picos_checked": len(rows),
+        "sent_total": sum(r[1] for r in rows),
+        "acked_total": sum(r[2] for r in rows),
+        "counted": sum(counters),
+        "mismatches": len(bad),
+        "examples": [{"eci": r[0], "issued": r[1], "acked": r[2], "counter": n}
+                     for r, n in bad[:5]],
+    }
+    print(json.dumps(out))
+    return 0 if out["ok"] else 1
+
+
+def record(results, items):
+    row = {}
+    for item in items:
+        if item.startswith("@"):
+            with open(item[1:]) as f:
+                lines = [l for l in f.read().splitlines() if l.strip().startswith("{")]
+            if lines:
+                row.update(json.loads(lines[-1]))
+        else:
+            k, _, v = item.partition("=")
+            try:
+                row[k] = json.loads(v)
+            except ValueError:
+                row[k] = v
+    with open(results, "a") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def median(xs):
+    xs = sorted(x for x in xs if x is not None)
+    if not xs:
+        return None
+    m = len(xs) // 2
+    return xs[m] if len(xs) % 2 else (xs[m - 1] + xs[m]) / 2
+
+
+def report(results):
+    rows = [json.loads(l) for l in open(results) if l.strip()]
+    runs = [r for r in rows if r.get("kind") == "run"]
+    setups = [r for r in rows if r.get("kind") == "setup"]
+    crashes = [r for r in rows if r.get("kind") == "crash"]
+    groups = {}
+    for r in runs:
+        groups.setdefault((r["scenario"], r["picos"], r["conc"]), []).append(r)
+    print("| scenario | picos | concurrency | runs | events/s (median) | p50 ms | p99 ms "
+          "| server CPU (cores) | server CPU µs/event | wrk CPU (cores) | other load (cores) "
+          "| RSS after (MiB) | counters check |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for (scenario, picos, conc), rs in groups.items():
+        rps = median([r["ok_rps"] for r in rs])
+        cores = median([r["cpu_s"] / r["seconds"] for r in rs])
+        us = median([r["cpu_s"] / r["acked"] * 1e6 if r["acked"] else None for r in rs])
+        rss = max(r["rss_kib"] for r in rs) / 1024
+        wrk = median([r["wrk_cpu_s"] / r["seconds"] for r in rs])
+        # Everything else the machine ran meanwhile (others' builds...).
+        other = median([max(0.0, (r["busy_s"] - r["cpu_s"] - r["wrk_cpu_s"]) / r["seconds"])
+                        for r in rs])
+        checks = [r.get("ok") for r in rs]
+        check = "n/a" if all(c is None for c in checks) else (
+            "ok" if all(checks) else "FAILED")
+        print(f"| {scenario} | {picos:,} | {conc} | {len(rs)} | {rps:,.0f} "
+              f"| {median([r['p50_ms'] for r in rs]):.2f} | {median([r['p99_ms'] for r in rs]):.2f} "
+              f"| {cores:.2f} | {us:.0f} | {wrk:.2f} | {other:.2f} | {rss:.0f} | {check} |")
+    if setups:
+        print()
+        print("| set-up | picos made | fanout | create s | picos/s (first → last 1,000) "
+              "| install s | installs/s | RSS after set-up (MiB) | data folder (MiB) |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for r in setups:
+            fan = r["fanout"] or "flat (all under root)"
+            note = " (stopped at the time limit)" if r["stopped_early"] else ""
+            print(f"| {r['scenario']} | {r['picos']:,} of {r['requested']:,}{note} | {fan} "
+                  f"| {r['create_s']:.1f} | {r['create_per_s']:,.0f} "
+                  f"({r['create_per_s_first'] or 0:,.0f} → {r['create_per_s_last'] or 0:,.0f}) "
+                  f"| {r['install_s']:.1f} | {r['install_per_s']:,.0f} | {r['rss_kib'] / 1024:.0f} "
+                  f"| {r.get('data_kib', 0) / 1024:.0f} |")
+    for r in crashes:
+        print()
+        print(f"kill -9 under load, restart: {r['picos_checked']:,} picos, {r['acked_total']:,} events "
+              f"acknowledged, {r['counted']:,} counted after the restart, {r['sent_total']:,} sent: "
+              + ("ok (no acknowledged event lost, none counted twice)" if r["ok"]
+                 else f"FAILED ({r['mismatches']} picos off)"))
+
+
+def main(argv):
+    def opt(name, default):
+        if name in argv:
+            i = argv.index(name)
+            v = argv[i + 1]
+            del argv[i:i + 2]
+            return int(v)
+        return default
+
+    workers = opt("--workers", 16)
+    fanout = opt("--fanout", 0)
+    max_seconds = opt("--max-seconds", 0)
+    if len(argv) >= 6 and argv[1] == "setup":
+        setup(argv[2], argv[3], int(argv[4]), argv[5], workers, fanout, max_seconds)
+        return 0
+    if len(argv) >= 3 and argv[1] == "record":
+        record(argv[2], argv[3:])
+        return 0
+    if len(argv) == 3 and argv[1] == "report":
+        report(argv[2])
+        return 0
+    if len(argv) >= 4 and argv[1] == "verify":
+        return verify(argv[2], argv[3:], workers)
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
