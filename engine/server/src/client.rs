@@ -1,6 +1,7 @@
 //! The people's commands (`krl ruleset register`, `krl pico new`,
 //! `krl install`, `krl event`, `krl query`): thin HTTP clients of a running
-//! engine's contract. Uses: reqwest (blocking, plain HTTP), serde_json.
+//! engine's contract. Uses: reqwest (blocking; http, or https by rustls),
+//! serde_json.
 
 use anyhow::{anyhow, bail, Context as _};
 use reqwest::blocking::{Client as Http, RequestBuilder};

@@ -13,6 +13,7 @@
 //! do not need it: a pico's installs are written only by its own task.
 
 use crate::ids::{Eci, PicoId, Rid};
+use crate::outbound::HttpClient;
 use crate::pico::{now_ms, EventAnswer, EventIn, PicoContext, PicoError, PicoHandle};
 use crate::policy::Policy;
 use crate::rulesets::{Entry as RulesetEntry, Registered, Registry, SourceError};
@@ -76,6 +77,9 @@ pub struct Settings {
     /// Bounds on each evaluation (`--max-ops`, `--max-depth`,
     /// `--max-raised`), given to every pico's `PicoRuntime`.
     pub limits: Limits,
+    /// Time limit of one `http:` request (`--http-timeout`); `None`:
+    /// [`crate::outbound::DEFAULT_TIMEOUT`].
+    pub http_timeout: Option<std::time::Duration>,
     /// Base URL the outside world uses (Twilio signatures, TwiML URLs).
     pub public_url: String,
     /// Base of Twilio's REST API.
@@ -154,6 +158,11 @@ impl Engine {
                 registry: registry.clone(),
                 outbox,
                 limits: settings.limits,
+                http: HttpClient::new(
+                    settings
+                        .http_timeout
+                        .unwrap_or(crate::outbound::DEFAULT_TIMEOUT),
+                ),
             },
             store,
             registry,

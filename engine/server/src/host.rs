@@ -9,8 +9,9 @@
 //! (`event:send`) wait in an outbox that the pico hands to the engine.
 
 use crate::ids::{random_base62, Eci, Eid, PicoId};
+use crate::outbound::HttpClient;
 use crate::store::{Key, Store, StoreError, WriteBuf};
-use krl_lang::engine::Host;
+use krl_lang::engine::{Host, HttpRequest};
 use krl_lang::runtime::select::RuleState;
 use krl_lang::runtime::{Map as KrlMap, RuntimeError, Value as KrlValue};
 use krl_lang::syntax::ast::Level;
@@ -42,6 +43,8 @@ pub struct PicoHost {
     schedules_changed: bool,
     /// Last id handed out by `new_id`, to keep ids increasing.
     last_id: u64,
+    /// Outbound HTTP; `None`: `http:` is not supported here.
+    http: Option<Arc<HttpClient>>,
 }
 
 fn storage(e: StoreError) -> RuntimeError {
@@ -73,7 +76,14 @@ impl PicoHost {
             outbox: Vec::new(),
             schedules_changed: false,
             last_id,
+            http: None,
         }
+    }
+
+    /// The same host, making `http:` requests with `client`.
+    pub fn with_http(mut self, client: Arc<HttpClient>) -> PicoHost {
+        self.http = Some(client);
+        self
     }
 
     /// The writes made so far.
@@ -225,6 +235,19 @@ impl Host for PicoHost {
         }
         self.schedules_changed = true;
         Ok(())
+    }
+
+    /// `http:get` ... `http:delete`: the request, waited for (this pico
+    /// waits; see `outbound`).
+    fn http(&mut self, request: &HttpRequest) -> Result<KrlValue, RuntimeError> {
+        match &self.http {
+            Some(client) => client.send(request),
+            None => Err(RuntimeError::new(format!(
+                "not supported here: http:{} {}",
+                request.method.to_ascii_lowercase(),
+                request.url
+            ))),
+        }
     }
 
     fn send_event(

@@ -15,6 +15,7 @@
 //! * [`host`] — the evaluator's view of the world (`krl_lang::engine::Host`)
 //!   over the store and a write buffer.
 //! * [`schedule`] — scheduled events: stored entries to timers (cron).
+//! * [`outbound`] — outbound HTTP for KRL's `http:` module (reqwest).
 //! * [`pico`] — a tokio task and mailbox per pico running the evaluator.
 //! * [`engine`] — shared state and the operations behind the routes.
 //! * [`twilio`] — the TwiML reply and `X-Twilio-Signature` checks (its
@@ -34,6 +35,7 @@ pub mod engine;
 pub mod host;
 pub mod http;
 pub mod ids;
+pub mod outbound;
 pub mod pico;
 pub mod policy;
 pub mod rulesets;

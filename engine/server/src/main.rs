@@ -14,6 +14,7 @@ use krl_lang::syntax::{parse_ruleset, Diagnostic};
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(name = "krl", version, about = "KRL rules engine")]
@@ -185,6 +186,18 @@ struct ServeArgs {
     /// Most events one event may raise, counting raised events' raises.
     #[arg(long, env = "KRL_MAX_RAISED", default_value_t = Limits::default().max_raised)]
     max_raised: usize,
+    /// Time limit of one `http:` request in seconds (decimals allowed):
+    /// connecting, sending and reading the whole answer.
+    #[arg(long, env = "KRL_HTTP_TIMEOUT", default_value = "10", value_parser = parse_seconds)]
+    http_timeout: Duration,
+}
+
+/// A positive number of seconds.
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    match s.trim().parse::<f64>() {
+        Ok(n) if n > 0.0 && n.is_finite() => Ok(Duration::from_secs_f64(n)),
+        _ => Err(format!("{s:?} is not a positive number of seconds")),
+    }
 }
 
 fn main() -> ExitCode {
@@ -228,6 +241,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     max_depth: a.max_depth,
                     max_raised: a.max_raised,
                 },
+                http_timeout: a.http_timeout,
             })?;
             Ok(ExitCode::SUCCESS)
         }

@@ -22,6 +22,7 @@
 
 use crate::host::{krl_map, Outgoing, PicoHost};
 use crate::ids::{Eci, Eid, PicoId, Rid, TxnId};
+use crate::outbound::HttpClient;
 use crate::rulesets::{Registered, Registry};
 use crate::schedule::{self, Timer};
 use crate::store::{FlushTicket, InstallRecord, Key, Store, StoreError, WriteBuf};
@@ -192,6 +193,8 @@ pub struct PicoContext {
     pub outbox: mpsc::UnboundedSender<EventIn>,
     /// Bounds on each evaluation (steps, call depth, raised events).
     pub limits: Limits,
+    /// Outbound HTTP (`http:`).
+    pub http: Arc<HttpClient>,
 }
 
 /// The sending side of a pico's mailbox. Cheap to clone.
@@ -426,7 +429,7 @@ impl Actor {
     }
 
     fn host(&self) -> PicoHost {
-        PicoHost::new(&self.ctx.store, &self.id, self.last_id)
+        PicoHost::new(&self.ctx.store, &self.id, self.last_id).with_http(self.ctx.http.clone())
     }
 
     /// Resolves `use module` rids: rulesets installed and running on this
@@ -537,7 +540,7 @@ impl Actor {
             };
             changed.push(inst.rid.clone());
             let modules = self.modules();
-            let mut host = PicoHost::new(&self.ctx.store, &self.id, self.last_id);
+            let mut host = self.host();
             let config = KrlValue::from_json(&inst.config);
             let was_running = inst.down.is_none();
             match self

@@ -48,6 +48,8 @@ pub struct ServeConfig {
     pub twilio: crate::twilio::TwilioSettings,
     /// Bounds on each evaluation.
     pub limits: Limits,
+    /// Time limit of one `http:` request.
+    pub http_timeout: Duration,
 }
 
 /// Runs the server on a multi-threaded tokio runtime until a signal.
@@ -89,6 +91,7 @@ async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         static_dir: cfg.static_dir.clone(),
         twilio: cfg.twilio.clone(),
         limits: cfg.limits,
+        http_timeout: Some(cfg.http_timeout),
     };
     let engine = Engine::open(store, settings)?;
     let (token, generated) = match &cfg.admin_token {
