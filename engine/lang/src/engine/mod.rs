@@ -611,11 +611,8 @@ impl PicoRuntime {
                     if !matcher.salient(&ev.domain, &ev.name) {
                         continue;
                     }
-                    let mut state = eval
-                        .txn
-                        .host
-                        .rule_state(&compiled.rid, &rule.name)
-                        .unwrap_or_default();
+                    let before = eval.txn.host.rule_state(&compiled.rid, &rule.name);
+                    let mut state = before.clone().unwrap_or_default();
                     let view = EventView {
                         domain: &ev.domain,
                         name: &ev.name,
@@ -637,9 +634,12 @@ impl PicoRuntime {
                         })
                     };
                     let bindings = stepped.map_err(err)?;
-                    eval.txn
-                        .host
-                        .set_rule_state(&compiled.rid, &rule.name, &state);
+                    // write only a changed state: most events leave it as it was
+                    if before.unwrap_or_default() != state {
+                        eval.txn
+                            .host
+                            .set_rule_state(&compiled.rid, &rule.name, &state);
+                    }
                     match bindings {
                         None => false,
                         Some(b) => {

@@ -445,7 +445,16 @@ impl Matcher {
 
         // Step 3 (a reset of step 4 has already happened in eval_simple).
         if collected.contains(&END) {
-            state.nodes = vec![END];
+            // After a firing the machine restarts from `start` unless `end`
+            // has transitions of its own (`repeat`). Storing that as the
+            // empty (default) node list rather than `[END]` lets the engine
+            // skip writing an unchanged state on every event (see the load
+            // benchmark in docs/performance.md).
+            state.nodes = if self.edges_of(END).is_empty() {
+                Vec::new()
+            } else {
+                vec![END]
+            };
             let bindings = self.bindings(state);
             state.setting.clear();
             Ok(Some(bindings))
