@@ -152,6 +152,12 @@ impl Engine {
             }
         };
         let (outbox, sent) = mpsc::unbounded_channel();
+        let twilio = Arc::new(crate::twilio::outbox::OutboxConfig {
+            account_sid: settings.twilio.account_sid.clone(),
+            auth_token: settings.twilio.auth_token.clone(),
+            public_url: settings.public_url.clone(),
+            wake: Arc::default(),
+        });
         let engine = Arc::new(Engine {
             ctx: PicoContext {
                 store: store.clone(),
@@ -163,6 +169,7 @@ impl Engine {
                         .http_timeout
                         .unwrap_or(crate::outbound::DEFAULT_TIMEOUT),
                 ),
+                twilio,
             },
             store,
             registry,
@@ -205,6 +212,11 @@ impl Engine {
     /// The command-line settings.
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// The Twilio outbox's settings and wake-up (`twilio::outbox`).
+    pub fn outbox_config(&self) -> &Arc<crate::twilio::outbox::OutboxConfig> {
+        &self.ctx.twilio
     }
 
     /// The store (for start-up and shutdown).

@@ -11,7 +11,7 @@
 use crate::ids::{random_base62, Eci, Eid, PicoId};
 use crate::outbound::HttpClient;
 use crate::store::{Key, Store, StoreError, WriteBuf};
-use krl_lang::engine::{Host, HttpRequest};
+use krl_lang::engine::{Host, HttpRequest, TwilioRequest};
 use krl_lang::runtime::select::RuleState;
 use krl_lang::runtime::{Map as KrlMap, RuntimeError, Value as KrlValue};
 use krl_lang::syntax::ast::Level;
@@ -45,6 +45,10 @@ pub struct PicoHost {
     last_id: u64,
     /// Outbound HTTP; `None`: `http:` is not supported here.
     http: Option<Arc<HttpClient>>,
+    /// The Twilio outbox; `None`: `twilio:send_sms` ... not supported.
+    twilio: Option<Arc<crate::twilio::outbox::OutboxConfig>>,
+    /// Set when a Twilio outbox entry was queued.
+    twilio_queued: bool,
 }
 
 fn storage(e: StoreError) -> RuntimeError {
@@ -77,6 +81,8 @@ impl PicoHost {
             schedules_changed: false,
             last_id,
             http: None,
+            twilio: None,
+            twilio_queued: false,
         }
     }
 
@@ -84,6 +90,18 @@ impl PicoHost {
     pub fn with_http(mut self, client: Arc<HttpClient>) -> PicoHost {
         self.http = Some(client);
         self
+    }
+
+    /// The same host, queueing Twilio REST requests in the outbox.
+    pub fn with_twilio(mut self, cfg: Arc<crate::twilio::outbox::OutboxConfig>) -> PicoHost {
+        self.twilio = Some(cfg);
+        self
+    }
+
+    /// Did the evaluation queue a Twilio request (the sender must be woken
+    /// once the writes are applied)?
+    pub fn twilio_queued(&self) -> bool {
+        self.twilio_queued
     }
 
     /// The writes made so far.
@@ -248,6 +266,21 @@ impl Host for PicoHost {
                 request.url
             ))),
         }
+    }
+
+    /// `twilio:send_sms`, `twilio:call`, `twilio:redirect_call`: an entry
+    /// of the durable outbox, in this event's writes (`twilio::outbox`).
+    fn twilio_rest(&mut self, request: &TwilioRequest) -> Result<KrlValue, RuntimeError> {
+        let Some(cfg) = &self.twilio else {
+            return Err(RuntimeError::new(format!(
+                "not supported here: twilio:{}",
+                request.action
+            )));
+        };
+        let v = crate::twilio::outbox::new_entry(cfg, &self.pico, request, &mut self.buf)
+            .map_err(RuntimeError::new)?;
+        self.twilio_queued = true;
+        Ok(KrlValue::from_json(&v))
     }
 
     fn send_event(

@@ -47,6 +47,7 @@ pub fn router(engine: Arc<Engine>, admin_token: &str) -> Router {
         .route("/picos/{id}/rulesets/{rid}", delete(uninstall))
         .route("/picos/{id}/channels", post(new_channel))
         .route("/channels/{eci}", delete(delete_channel))
+        .route("/outbox", get(list_outbox))
         .fallback(no_route)
         // `layer`, not `route_layer`: unknown /api paths need the token
         // too, so they do not reveal which routes exist.
@@ -237,6 +238,33 @@ fn ruleset_json(entry: &RulesetEntry, with_source: bool) -> Value {
         }
     }
     v
+}
+
+/// `?state=` of `GET /api/outbox`.
+#[derive(serde::Deserialize)]
+struct OutboxQuery {
+    state: Option<String>,
+}
+
+/// `GET /api/outbox[?state=queued|sent|failed]`: the Twilio outbox,
+/// oldest first, without credentials.
+async fn list_outbox(
+    State(st): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<OutboxQuery>,
+) -> ApiResult<Json<Value>> {
+    let state = q.state.filter(|s| !s.is_empty());
+    if let Some(s) = &state {
+        if !["queued", "sent", "failed"].contains(&s.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "state must be queued, sent or failed, not {s:?}"
+            )));
+        }
+    }
+    let entries = crate::twilio::outbox::list(st.engine.store(), state.as_deref())
+        .map_err(EngineError::from)?;
+    Ok(Json(Value::Array(
+        entries.iter().map(|e| e.public()).collect(),
+    )))
 }
 
 async fn list_rulesets(State(st): State<AppState>) -> Json<Value> {

@@ -195,6 +195,8 @@ pub struct PicoContext {
     pub limits: Limits,
     /// Outbound HTTP (`http:`).
     pub http: Arc<HttpClient>,
+    /// The Twilio outbox (`twilio:send_sms`, ...).
+    pub twilio: Arc<crate::twilio::outbox::OutboxConfig>,
 }
 
 /// The sending side of a pico's mailbox. Cheap to clone.
@@ -429,7 +431,9 @@ impl Actor {
     }
 
     fn host(&self) -> PicoHost {
-        PicoHost::new(&self.ctx.store, &self.id, self.last_id).with_http(self.ctx.http.clone())
+        PicoHost::new(&self.ctx.store, &self.id, self.last_id)
+            .with_http(self.ctx.http.clone())
+            .with_twilio(self.ctx.twilio.clone())
     }
 
     /// Resolves `use module` rids: rulesets installed and running on this
@@ -583,6 +587,7 @@ impl Actor {
     fn commit<T: Send + 'static>(&mut self, host: PicoHost, reply: Option<Reply<T>>, value: T) {
         self.last_id = host.last_id();
         let schedules_changed = host.schedules_changed();
+        let twilio_queued = host.twilio_queued();
         let (buf, outbox) = host.finish();
         let durable = if buf.is_empty() {
             // Nothing new to write, but the answer may still rest on an
@@ -598,6 +603,10 @@ impl Actor {
             }
             // Read after the apply: the next flush to begin covers it.
             self.durable_at = self.ctx.store.durable_after();
+            if twilio_queued {
+                // The sender waits for a flush before it sends.
+                self.ctx.twilio.wake.notify_one();
+            }
             Some(self.ctx.store.flush_ticket())
         };
         // Sent now, in order, rather than after the flush: their order

@@ -34,7 +34,7 @@ pub struct ServeConfig {
     pub public_url: Option<String>,
     /// Admin bearer token; generated (and printed) when `None`.
     pub admin_token: Option<String>,
-    /// Twilio REST API base (stored for the Twilio work; unused yet).
+    /// Twilio REST API base (`--twilio-api-url`; the outbox sends there).
     pub twilio_api_url: String,
     /// Embedded MQTT broker address (stored for the MQTT work; unused yet).
     pub mqtt_listen: String,
@@ -94,6 +94,12 @@ async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         http_timeout: Some(cfg.http_timeout),
     };
     let engine = Engine::open(store, settings)?;
+    // The Twilio outbox's sender: resumes queued entries at once.
+    tokio::spawn(crate::twilio::outbox::run(
+        std::sync::Arc::downgrade(&engine),
+        cfg.twilio_api_url.clone(),
+        cfg.http_timeout,
+    ));
     let (token, generated) = match &cfg.admin_token {
         Some(t) if !t.is_empty() => (t.clone(), false),
         _ => (random_base62(32), true),

@@ -21,6 +21,7 @@
 //! | `S` | pico id, rid, rule | a rule's state (e.g. a partly matched `select when`) |
 //! | `T` | pico id, rid, schedule id | a scheduled event |
 //! | `A` | rid, name | an app variable |
+//! | `O` | outbox id | a Twilio REST request and its state (`twilio::outbox::Entry`; holds credentials) |
 //!
 //! The admin token is not stored: it is given at start or generated then
 //! (see `serve`).
@@ -87,6 +88,7 @@ mod tag {
     pub const RULE_STATE: u8 = b'S';
     pub const SCHEDULE: u8 = b'T';
     pub const APP: u8 = b'A';
+    pub const OUTBOX: u8 = b'O';
 }
 
 /// The current key/value format, stored under `M format`.
@@ -205,6 +207,14 @@ impl Key {
     /// Prefix of the schedules of one ruleset on a pico.
     pub fn ruleset_schedules(pico: &PicoId, rid: &(impl AsRef<str> + ?Sized)) -> Key {
         Key::build(tag::SCHEDULE, &[pico.as_str(), rid.as_ref()])
+    }
+    /// A Twilio outbox entry.
+    pub fn outbox(id: &str) -> Key {
+        Key::build(tag::OUTBOX, &[id])
+    }
+    /// Prefix of all Twilio outbox entries.
+    pub fn outboxes() -> Key {
+        Key::build(tag::OUTBOX, &[])
     }
     /// An app variable.
     pub fn app(rid: &(impl AsRef<str> + ?Sized), name: &str) -> Key {

@@ -8,6 +8,7 @@
 //! `twiml` and `signature` name nothing else of this crate; this module
 //! is called by `http` only.
 
+pub mod outbox;
 pub mod signature;
 pub mod twiml;
 
@@ -27,6 +28,9 @@ pub struct TwilioSettings {
     /// Engine-wide auth token (`--twilio-auth-token`): every Sky request
     /// to a channel without a token of its own must be signed with it.
     pub auth_token: Option<String>,
+    /// Engine-wide account SID (`--twilio-account-sid`): with the token,
+    /// the credentials of REST requests whose ruleset gives none.
+    pub account_sid: Option<String>,
     /// Said (in a `<Say>`) when an evaluation fails on a `twilio` event;
     /// empty: an empty `<Response/>`.
     pub apology: String,
@@ -36,6 +40,7 @@ impl Default for TwilioSettings {
     fn default() -> TwilioSettings {
         TwilioSettings {
             auth_token: None,
+            account_sid: None,
             apology: DEFAULT_APOLOGY.to_string(),
         }
     }
@@ -46,6 +51,7 @@ impl std::fmt::Debug for TwilioSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TwilioSettings")
             .field("auth_token", &self.auth_token.as_ref().map(|_| "<set>"))
+            .field("account_sid", &self.account_sid)
             .field("apology", &self.apology)
             .finish()
     }
@@ -58,6 +64,10 @@ pub struct TwilioArgs {
     /// channel that has no token of its own (docs/twilio.md).
     #[arg(long, env = "KRL_TWILIO_AUTH_TOKEN", hide_env_values = true)]
     pub twilio_auth_token: Option<String>,
+    /// Account SID of outgoing REST requests (`twilio:send_sms`, ...)
+    /// whose ruleset gives no credentials; used with the auth token.
+    #[arg(long, env = "KRL_TWILIO_ACCOUNT_SID")]
+    pub twilio_account_sid: Option<String>,
     /// What callers hear when the rules fail on a twilio event ("" for an
     /// empty <Response/>).
     #[arg(long, env = "KRL_TWILIO_APOLOGY", default_value = DEFAULT_APOLOGY)]
@@ -68,6 +78,7 @@ impl From<TwilioArgs> for TwilioSettings {
     fn from(a: TwilioArgs) -> TwilioSettings {
         TwilioSettings {
             auth_token: a.twilio_auth_token.filter(|t| !t.is_empty()),
+            account_sid: a.twilio_account_sid.filter(|t| !t.is_empty()),
             apology: a.twilio_apology,
         }
     }
@@ -226,6 +237,7 @@ mod tests {
     fn debug_hides_the_token() {
         let s = TwilioSettings {
             auth_token: Some("s3cret".into()),
+            account_sid: None,
             apology: "x".into(),
         };
         assert!(!format!("{s:?}").contains("s3cret"));

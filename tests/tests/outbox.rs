@@ -1,0 +1,359 @@
+//! The durable Twilio outbox through `krl serve` (docs/twilio.md): the
+//! seed's `twilio:send_sms` reaches a local fake of Twilio's REST API
+//! (`--twilio-api-url`), results come back as `twilio sms_sent` /
+//! `sms_failed` events, 500 and 429 are retried, 400 is not, and a kill -9
+//! with the API down still delivers exactly once after a restart.
+
+mod common;
+
+use common::{server, server_at, wait_for, Api};
+use krl_tests::{workspace_root, ScratchDir};
+use serde_json::{json, Value};
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const SID: &str = "ACtest0001";
+const AUTH: &str = "sekret-token";
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// A request the fake received.
+#[derive(Clone, Debug)]
+struct Seen {
+    path: String,
+    auth: String,
+    form: Vec<(String, String)>,
+}
+
+/// A scripted answer: status, extra headers, body.
+type Answer = (u16, Vec<(&'static str, &'static str)>, String);
+
+/// A fake Twilio REST API on 127.0.0.1: answers scripted answers first,
+/// then 201 with a fresh `SM...` sid.
+struct Fake {
+    port: u16,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Fake {
+    fn start(script: Vec<Answer>) -> Fake {
+        Fake::start_on(0, script)
+    }
+
+    fn start_on(port: u16, script: Vec<Answer>) -> Fake {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("binding the fake");
+        let port = listener.local_addr().unwrap().port();
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let script = Arc::new(Mutex::new(VecDeque::from(script)));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let (log, script) = (log.clone(), script.clone());
+                std::thread::spawn(move || {
+                    let _ = serve_one(stream, &log, &script);
+                });
+            }
+        });
+        Fake { port, seen }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+fn serve_one(
+    stream: std::net::TcpStream,
+    log: &Mutex<Vec<Seen>>,
+    script: &Mutex<VecDeque<Answer>>,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+    let (mut len, mut auth) = (0usize, String::new());
+    loop {
+        let mut h = String::new();
+        reader.read_line(&mut h)?;
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            match k.to_ascii_lowercase().as_str() {
+                "content-length" => len = v.trim().parse().unwrap_or(0),
+                "authorization" => auth = v.trim().to_string(),
+                _ => {}
+            }
+        }
+    }
+    let mut body = vec![0u8; len];
+    reader.read_exact(&mut body)?;
+    let form = url_decode_form(&String::from_utf8_lossy(&body));
+    let n = {
+        let mut l = log.lock().unwrap();
+        l.push(Seen { path, auth, form });
+        l.len()
+    };
+    let (status, headers, body) = script.lock().unwrap().pop_front().unwrap_or_else(|| {
+        (
+            201,
+            vec![],
+            json!({"sid": format!("SM{n:032}"), "status": "queued"}).to_string(),
+        )
+    });
+    let mut out = stream;
+    let mut head = format!(
+        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    out.write_all(head.as_bytes())?;
+    out.write_all(body.as_bytes())?;
+    out.flush()
+}
+
+fn url_decode_form(s: &str) -> Vec<(String, String)> {
+    let dec = |t: &str| {
+        let bytes = t.replace('+', " ").into_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'%' && i + 2 < bytes.len() {
+                if let Ok(b) =
+                    u8::from_str_radix(&String::from_utf8_lossy(&bytes[i + 1..i + 3]), 16)
+                {
+                    out.push(b);
+                    i += 3;
+                    continue;
+                }
+            }
+            out.push(bytes[i]);
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).to_string()
+    };
+    s.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (dec(k), dec(v))
+        })
+        .collect()
+}
+
+/// The seed ruleset with real-looking keys.
+fn seed() -> String {
+    std::fs::read_to_string(
+        workspace_root().join("engine/lang/tests/fixtures/seed003_twilio_sms.krl"),
+    )
+    .unwrap()
+    .replace("<account SID here>", SID)
+    .replace("<auth token here>", AUTH)
+}
+
+/// Keeps what the outbox reports.
+const RESULTS: &str = r#"ruleset io.example.outbox_results {
+  meta { shares sent, failed }
+  global {
+    sent = function() { ent:sent.defaultsTo([]) }
+    failed = function() { ent:failed.defaultsTo([]) }
+  }
+  rule on_sent {
+    select when twilio sms_sent
+    always { ent:sent := sent().append([event:attrs]) }
+  }
+  rule on_failed {
+    select when twilio sms_failed
+    always { ent:failed := failed().append([event:attrs]) }
+  }
+}
+"#;
+
+/// A pico with the seed and the results ruleset: its eci.
+fn setup(api: &Api) -> String {
+    api.register_ok(&seed());
+    api.register_ok(RESULTS);
+    let (pico, eci) = api.new_pico();
+    api.install_ok(&pico, "twilio_sms");
+    api.install_ok(&pico, "io.example.outbox_results");
+    eci
+}
+
+fn notify(api: &Api, eci: &str, to: &str) {
+    let (status, body) = api.event(
+        eci,
+        "notification",
+        "status",
+        json!({"phone_number": to, "from_number": "+15005550006", "message": "Your order shipped"}),
+    );
+    assert_eq!(status, 200, "{body}");
+}
+
+fn results(api: &Api, eci: &str, which: &str) -> Vec<Value> {
+    let (status, body) = api.query(eci, "io.example.outbox_results", which, json!({}));
+    assert_eq!(status, 200, "{body}");
+    body.as_array().cloned().unwrap_or_default()
+}
+
+fn basic() -> String {
+    use base64::Engine as _;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{SID}:{AUTH}"))
+    )
+}
+
+#[test]
+fn seed_send_sms_reaches_twilio_and_sms_sent_comes_back() {
+    let fake = Fake::start(vec![]);
+    let (_dir, s) = server("outbox-ok", &["--twilio-api-url", &fake.url()]);
+    let api = Api::new(&s);
+    let eci = setup(&api);
+    notify(&api, &eci, "+15558675310");
+    let sent = wait_for("sms_sent", LIMIT, || {
+        let r = results(&api, &eci, "sent");
+        (!r.is_empty()).then_some(r)
+    });
+    let seen = fake.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(
+        seen[0].path,
+        format!("/2010-04-01/Accounts/{SID}/Messages.json")
+    );
+    assert_eq!(seen[0].auth, basic());
+    let form: Vec<(&str, &str)> = seen[0]
+        .form
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        form,
+        vec![
+            ("To", "+15558675310"),
+            ("From", "+15005550006"),
+            ("Body", "Your order shipped")
+        ]
+    );
+    assert_eq!(sent[0]["sid"], json!(format!("SM{:032}", 1)));
+    assert_eq!(sent[0]["status"], "queued");
+    assert_eq!(sent[0]["to"], "+15558675310");
+    // The admin API shows it sent, without the token.
+    let (status, list) = api.get("/api/outbox?state=sent");
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["sid"], sent[0]["sid"]);
+    assert_eq!(list[0]["id"], sent[0]["id"]);
+    assert!(!list.to_string().contains(AUTH));
+    let (_, queued) = api.get("/api/outbox?state=queued");
+    assert_eq!(queued, json!([]));
+    let (status, _) = api.get("/api/outbox?state=bogus");
+    assert_eq!(status, 400);
+}
+
+#[test]
+fn server_errors_and_429_are_retried_and_sent_once() {
+    let fake = Fake::start(vec![
+        (
+            500,
+            vec![],
+            json!({"code": 20500, "message": "Internal"}).to_string(),
+        ),
+        (
+            429,
+            vec![("retry-after", "1")],
+            json!({"code": 20429, "message": "Too many"}).to_string(),
+        ),
+    ]);
+    let (_dir, s) = server("outbox-retry", &["--twilio-api-url", &fake.url()]);
+    let api = Api::new(&s);
+    let eci = setup(&api);
+    notify(&api, &eci, "+15558675310");
+    let sent = wait_for("sms_sent after retries", LIMIT, || {
+        let r = results(&api, &eci, "sent");
+        (!r.is_empty()).then_some(r)
+    });
+    assert_eq!(fake.seen().len(), 3, "500, 429, then 201");
+    assert_eq!(sent.len(), 1);
+    let (_, list) = api.get("/api/outbox");
+    assert_eq!(list[0]["attempts"], 3);
+    assert_eq!(list[0]["state"], "sent");
+    // No more requests come.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(fake.seen().len(), 3);
+}
+
+#[test]
+fn a_400_fails_at_once_with_twilios_code() {
+    let fake = Fake::start(vec![(
+        400,
+        vec![],
+        json!({"code": 21211, "message": "Invalid 'To' Phone Number", "status": 400}).to_string(),
+    )]);
+    let (_dir, s) = server("outbox-400", &["--twilio-api-url", &fake.url()]);
+    let api = Api::new(&s);
+    let eci = setup(&api);
+    notify(&api, &eci, "+1");
+    let failed = wait_for("sms_failed", LIMIT, || {
+        let r = results(&api, &eci, "failed");
+        (!r.is_empty()).then_some(r)
+    });
+    assert_eq!(failed[0]["code"], 21211);
+    assert_eq!(failed[0]["message"], "Invalid 'To' Phone Number");
+    let (_, list) = api.get("/api/outbox?state=failed");
+    assert_eq!(list[0]["error_code"], 21211);
+    assert_eq!(list[0]["attempts"], 1);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(fake.seen().len(), 1, "no retry after a 400");
+    assert!(results(&api, &eci, "sent").is_empty());
+}
+
+#[test]
+fn kill_9_with_the_api_down_then_restart_sends_exactly_once() {
+    // A port with nothing behind it (yet).
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let api_url = format!("http://127.0.0.1:{port}");
+    let dir = ScratchDir::new("outbox-kill");
+    let data = dir.path().join("data");
+    let s = server_at(&data, &["--twilio-api-url", &api_url]);
+    let eci = {
+        let api = Api::new(&s);
+        let eci = setup(&api);
+        notify(&api, &eci, "+15558675310");
+        // At least one attempt failed (connection refused) and is stored.
+        wait_for("a failed attempt", LIMIT, || {
+            let (_, list) = api.get("/api/outbox?state=queued");
+            (list[0]["attempts"].as_u64().unwrap_or(0) >= 1).then_some(())
+        });
+        eci
+    };
+    s.kill();
+    let fake = Fake::start_on(port, vec![]);
+    let s = server_at(&data, &["--twilio-api-url", &api_url]);
+    let api = Api::new(&s);
+    let sent = wait_for("sms_sent after the restart", LIMIT, || {
+        let r = results(&api, &eci, "sent");
+        (!r.is_empty()).then_some(r)
+    });
+    assert_eq!(sent.len(), 1);
+    assert_eq!(fake.seen().len(), 1);
+    let (_, list) = api.get("/api/outbox");
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["state"], "sent");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(fake.seen().len(), 1, "sent exactly once");
+}
