@@ -27,7 +27,7 @@ struct Seen {
     form: Vec<(String, String)>,
 }
 
-/// A scripted answer: status, extra headers, body.
+/// A scripted answer: status (0: hang, then close), extra headers, body.
 type Answer = (u16, Vec<(&'static str, &'static str)>, String);
 
 /// A fake Twilio REST API on 127.0.0.1: answers scripted answers first,
@@ -109,6 +109,11 @@ fn serve_one(
             json!({"sid": format!("SM{n:032}"), "status": "queued"}).to_string(),
         )
     });
+    if status == 0 {
+        // A hanging server: no answer for longer than the engine waits.
+        std::thread::sleep(Duration::from_secs(4));
+        return Ok(());
+    }
     let mut out = stream;
     let mut head = format!(
         "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
@@ -356,4 +361,24 @@ fn kill_9_with_the_api_down_then_restart_sends_exactly_once() {
     assert_eq!(list[0]["state"], "sent");
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(fake.seen().len(), 1, "sent exactly once");
+}
+
+#[test]
+fn a_hanging_api_times_out_and_is_retried() {
+    let fake = Fake::start(vec![(0, vec![], String::new())]);
+    let (_dir, s) = server(
+        "outbox-hang",
+        &["--twilio-api-url", &fake.url(), "--http-timeout", "1"],
+    );
+    let api = Api::new(&s);
+    let eci = setup(&api);
+    notify(&api, &eci, "+15558675310");
+    let sent = wait_for("sms_sent after a timeout", LIMIT, || {
+        let r = results(&api, &eci, "sent");
+        (!r.is_empty()).then_some(r)
+    });
+    assert_eq!(sent.len(), 1);
+    assert_eq!(fake.seen().len(), 2, "the hung request, then the retry");
+    let (_, list) = api.get("/api/outbox");
+    assert_eq!(list[0]["attempts"], 2);
 }
