@@ -324,9 +324,7 @@ impl Compiler {
                     let slot = self.alloc(name);
                     setting_slots.push((Arc::from(name.as_ref()), slot));
                 }
-                let mut wheres = Vec::new();
-                collect_wheres(expr, &mut |w| wheres.push(w));
-                let wheres = wheres
+                let wheres = crate::runtime::select::where_clauses(expr)
                     .into_iter()
                     .map(|w| self.expr(w))
                     .collect::<CResult<Vec<_>>>()?;
@@ -886,43 +884,20 @@ fn testing(rs: &ast::Ruleset, shares: &[Arc<str>]) -> Value {
     let mut events = Vec::new();
     for r in rs.rules.iter().filter(|r| r.active) {
         if let Some(ast::Select::When { expr, .. }) = &r.select {
-            simple_events(expr, &mut |e| {
+            for e in expr.simple_events() {
                 let mut m = Map::new();
                 m.insert(Arc::from("domain"), s(&e.domain.name));
                 m.insert(Arc::from("name"), s(&e.name.name));
                 let attrs: Vec<Value> = e.matchers.iter().map(|a| s(&a.attr.name)).collect();
                 m.insert(Arc::from("attrs"), Value::from(attrs));
                 events.push(Value::from(m));
-            });
+            }
         }
     }
     let mut out = Map::new();
     out.insert(Arc::from("queries"), Value::from(queries));
     out.insert(Arc::from("events"), Value::from(events));
     Value::from(out)
-}
-
-fn simple_events<'a>(e: &'a ast::EventExpr, out: &mut impl FnMut(&'a ast::SimpleEvent)) {
-    match &e.kind {
-        ast::EventKind::Simple(s) => out(s),
-        ast::EventKind::Op { args, .. } | ast::EventKind::Any { args, .. } => {
-            for a in args {
-                simple_events(a, out);
-            }
-        }
-        ast::EventKind::Between {
-            middle,
-            first,
-            last,
-            ..
-        } => {
-            simple_events(middle, out);
-            simple_events(first, out);
-            simple_events(last, out);
-        }
-        ast::EventKind::Aggregate { inner, .. } => simple_events(inner, out),
-        ast::EventKind::Web { .. } => {}
-    }
 }
 
 fn fold_array(items: Vec<Expr>) -> Expr {
@@ -951,35 +926,6 @@ fn fold_map(entries: Vec<(Arc<str>, Expr)>) -> Expr {
         return Expr::Const(Value::from(map));
     }
     Expr::Map(entries)
-}
-
-/// The `where` clauses of an event expression, in source order (the same
-/// numbering the matcher uses).
-fn collect_wheres<'a>(e: &'a ast::EventExpr, out: &mut impl FnMut(&'a ast::Expr)) {
-    match &e.kind {
-        ast::EventKind::Simple(s) => {
-            if let Some(c) = &s.condition {
-                out(c);
-            }
-        }
-        ast::EventKind::Op { args, .. } | ast::EventKind::Any { args, .. } => {
-            for a in args {
-                collect_wheres(a, out);
-            }
-        }
-        ast::EventKind::Between {
-            middle,
-            first,
-            last,
-            ..
-        } => {
-            collect_wheres(middle, out);
-            collect_wheres(first, out);
-            collect_wheres(last, out);
-        }
-        ast::EventKind::Aggregate { inner, .. } => collect_wheres(inner, out),
-        ast::EventKind::Web { .. } => {}
-    }
 }
 
 impl From<RuntimeError> for (Span, String) {

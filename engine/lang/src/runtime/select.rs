@@ -200,29 +200,10 @@ impl std::fmt::Debug for Matcher {
 /// The `where` clauses of an event expression in the order
 /// [`Matcher::step`] numbers them (source order).
 pub fn where_clauses(expr: &EventExpr) -> Vec<&Expr> {
-    fn walk<'a>(e: &'a EventExpr, out: &mut Vec<&'a Expr>) {
-        match &e.kind {
-            EventKind::Simple(s) => out.extend(s.condition.iter()),
-            EventKind::Op { args, .. } | EventKind::Any { args, .. } => {
-                args.iter().for_each(|a| walk(a, out))
-            }
-            EventKind::Between {
-                middle,
-                first,
-                last,
-                ..
-            } => {
-                walk(middle, out);
-                walk(first, out);
-                walk(last, out);
-            }
-            EventKind::Aggregate { inner, .. } => walk(inner, out),
-            EventKind::Web { .. } => {}
-        }
-    }
-    let mut out = Vec::new();
-    walk(expr, &mut out);
-    out
+    expr.simple_events()
+        .into_iter()
+        .filter_map(|s| s.condition.as_ref())
+        .collect()
 }
 
 impl Matcher {

@@ -232,6 +232,36 @@ pub struct EventExpr {
     pub span: Span,
 }
 
+impl EventExpr {
+    /// Its simple event expressions in source order (`a between(b, c)`
+    /// gives a, b, c). The `where` clauses are numbered in this order.
+    pub fn simple_events(&self) -> Vec<&SimpleEvent> {
+        fn walk<'a>(e: &'a EventExpr, out: &mut Vec<&'a SimpleEvent>) {
+            match &e.kind {
+                EventKind::Simple(s) => out.push(s),
+                EventKind::Op { args, .. } | EventKind::Any { args, .. } => {
+                    args.iter().for_each(|a| walk(a, out))
+                }
+                EventKind::Between {
+                    middle,
+                    first,
+                    last,
+                    ..
+                } => {
+                    walk(middle, out);
+                    walk(first, out);
+                    walk(last, out);
+                }
+                EventKind::Aggregate { inner, .. } => walk(inner, out),
+                EventKind::Web { .. } => {}
+            }
+        }
+        let mut out = Vec::new();
+        walk(self, &mut out);
+        out
+    }
+}
+
 /// The binary event operators.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
