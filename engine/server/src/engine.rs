@@ -158,6 +158,14 @@ impl Engine {
             public_url: settings.public_url.clone(),
             wake: Arc::default(),
         });
+        let statics = match &settings.static_dir {
+            Some(dir) => Some(Arc::new(
+                crate::statics::StaticFiles::new(dir, &settings.public_url).map_err(|e| {
+                    EngineError::BadRequest(format!("--static folder {}: {e}", dir.display()))
+                })?,
+            )),
+            None => None,
+        };
         let engine = Arc::new(Engine {
             ctx: PicoContext {
                 store: store.clone(),
@@ -170,6 +178,7 @@ impl Engine {
                         .unwrap_or(crate::outbound::DEFAULT_TIMEOUT),
                 ),
                 twilio,
+                statics,
             },
             store,
             registry,
@@ -212,6 +221,11 @@ impl Engine {
     /// The command-line settings.
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// The static folder (`--static`), if any.
+    pub fn statics(&self) -> Option<&Arc<crate::statics::StaticFiles>> {
+        self.ctx.statics.as_ref()
     }
 
     /// The Twilio outbox's settings and wake-up (`twilio::outbox`).

@@ -49,6 +49,8 @@ pub struct PicoHost {
     twilio: Option<Arc<crate::twilio::outbox::OutboxConfig>>,
     /// Set when a Twilio outbox entry was queued.
     twilio_queued: bool,
+    /// The static folder (`twilio:url_for`); `None`: no `--static`.
+    statics: Option<Arc<crate::statics::StaticFiles>>,
 }
 
 fn storage(e: StoreError) -> RuntimeError {
@@ -83,6 +85,7 @@ impl PicoHost {
             http: None,
             twilio: None,
             twilio_queued: false,
+            statics: None,
         }
     }
 
@@ -95,6 +98,12 @@ impl PicoHost {
     /// The same host, queueing Twilio REST requests in the outbox.
     pub fn with_twilio(mut self, cfg: Arc<crate::twilio::outbox::OutboxConfig>) -> PicoHost {
         self.twilio = Some(cfg);
+        self
+    }
+
+    /// The same host, with the static folder (`twilio:url_for`).
+    pub fn with_statics(mut self, s: Option<Arc<crate::statics::StaticFiles>>) -> PicoHost {
+        self.statics = s;
         self
     }
 
@@ -270,6 +279,17 @@ impl Host for PicoHost {
 
     /// `twilio:send_sms`, `twilio:call`, `twilio:redirect_call`: an entry
     /// of the durable outbox, in this event's writes (`twilio::outbox`).
+    fn static_url(&mut self, path: &str) -> Result<KrlValue, RuntimeError> {
+        let s = self.statics.as_ref().ok_or_else(|| {
+            RuntimeError::new(format!(
+                "twilio:url_for({path:?}): no static folder (start krl serve with --static DIR)"
+            ))
+        })?;
+        s.url_for(path)
+            .map(KrlValue::from)
+            .map_err(|e| RuntimeError::new(format!("twilio:url_for: {e}")))
+    }
+
     fn twilio_rest(&mut self, request: &TwilioRequest) -> Result<KrlValue, RuntimeError> {
         let Some(cfg) = &self.twilio else {
             return Err(RuntimeError::new(format!(

@@ -23,8 +23,8 @@ use subtle::ConstantTimeEq as _;
 
 /// The state every handler gets.
 #[derive(Clone)]
-struct AppState {
-    engine: Arc<Engine>,
+pub(crate) struct AppState {
+    pub(crate) engine: Arc<Engine>,
     /// sha256 of the admin token: requests' tokens are hashed and the
     /// digests compared in constant time, so neither the token's bytes
     /// nor its length leak through timing.
@@ -61,6 +61,11 @@ pub fn router(engine: Arc<Engine>, admin_token: &str) -> Router {
         .route(
             "/sky/cloud/{eci}/{rid}/{function}",
             get(sky_query).post(sky_query),
+        )
+        .route("/static/{*path}", get(crate::statics::serve_file))
+        .route(
+            "/static-loop/{*path}",
+            get(crate::statics::serve_loop).post(crate::statics::serve_loop),
         )
         .fallback(no_route)
         .with_state(state)

@@ -94,6 +94,82 @@ enum Command {
         #[command(flatten)]
         conn: Conn,
     },
+    /// A local phone: place a call to a channel as Twilio would, play the
+    /// TwiML answers as a transcript and follow the call (docs/twilio.md).
+    Call(CallArgs),
+    /// A local phone: send an SMS webhook, print the `<Message>` replies.
+    Sms {
+        /// The channel.
+        eci: String,
+        /// The message text.
+        body: String,
+        #[command(flatten)]
+        phone: PhoneArgs,
+        /// Print the replies as JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Where `krl call` and `krl sms` send, and as whom.
+#[derive(clap::Args)]
+struct PhoneArgs {
+    /// The engine's base URL (where requests really go).
+    #[arg(long, env = "KRL_URL", default_value = "http://127.0.0.1:3000")]
+    url: String,
+    /// The base Twilio would use (the engine's --public-url); signatures
+    /// are over it [default: --url].
+    #[arg(long)]
+    public_url: Option<String>,
+    /// Sign requests with this Twilio auth token (X-Twilio-Signature).
+    #[arg(long, hide_env_values = true)]
+    auth_token: Option<String>,
+    /// The caller.
+    #[arg(long, default_value = "+15550001")]
+    from: String,
+    /// The called (Twilio) number.
+    #[arg(long, default_value = "+15559999")]
+    to: String,
+}
+
+impl PhoneArgs {
+    fn config(self) -> krl::phone::PhoneConfig {
+        krl::phone::PhoneConfig {
+            public_url: self.public_url.unwrap_or_else(|| self.url.clone()),
+            url: self.url,
+            auth_token: self.auth_token,
+            from: self.from,
+            to: self.to,
+        }
+    }
+}
+
+#[derive(clap::Args)]
+struct CallArgs {
+    /// The channel.
+    eci: String,
+    #[command(flatten)]
+    phone: PhoneArgs,
+    /// The event type of the first request.
+    #[arg(long = "type", default_value = "inbound_call")]
+    kind: String,
+    /// Input of each Gather in turn, comma-separated (an empty entry is
+    /// no input) [default: asked on stdin when it is a terminal].
+    #[arg(long, conflicts_with = "script")]
+    digits: Option<String>,
+    /// A file with the input of each Gather, one line each.
+    #[arg(long)]
+    script: Option<PathBuf>,
+    /// DialCallStatus posted to a Dial's action.
+    #[arg(long, default_value = "completed",
+          value_parser = ["completed", "answered", "busy", "no-answer", "failed", "canceled"])]
+    dial_status: String,
+    /// Most requests of one call (a guard against Redirect loops).
+    #[arg(long, default_value_t = 100)]
+    max_turns: usize,
+    /// Print the transcript as JSON lines.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -170,7 +246,7 @@ struct ServeArgs {
     /// No broker, no MQTT client.
     #[arg(long)]
     no_mqtt: bool,
-    /// Files served under /static/ (not served yet).
+    /// Files served under /static/ (audio for twilio:url_for).
     #[arg(long = "static", env = "KRL_STATIC")]
     static_dir: Option<PathBuf>,
     #[command(flatten)]
@@ -284,6 +360,34 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .client()
                 .query(&eci, &rid, &function, parse_pairs(&args)?)?,
         ),
+        Command::Call(a) => {
+            let input = match (&a.digits, &a.script) {
+                (Some(d), _) => krl::phone::Input::from_digits(d),
+                (None, Some(f)) => krl::phone::Input::from_script(&read(f)?),
+                (None, None) => krl::phone::Input::default_for_stdin(),
+            };
+            krl::phone::call(
+                a.phone.config(),
+                krl::phone::CallOptions {
+                    eci: a.eci,
+                    kind: a.kind,
+                    dial_status: a.dial_status,
+                    json: a.json,
+                    max_turns: a.max_turns,
+                },
+                input,
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Sms {
+            eci,
+            body,
+            phone,
+            json,
+        } => {
+            krl::phone::sms(phone.config(), &eci, &body, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Parse { json: _, file } => {
             let src = read(&file)?;
             match parse_ruleset(&src) {

@@ -197,6 +197,8 @@ pub struct PicoContext {
     pub http: Arc<HttpClient>,
     /// The Twilio outbox (`twilio:send_sms`, ...).
     pub twilio: Arc<crate::twilio::outbox::OutboxConfig>,
+    /// The static folder (`--static`; `twilio:url_for`), if any.
+    pub statics: Option<Arc<crate::statics::StaticFiles>>,
 }
 
 /// The sending side of a pico's mailbox. Cheap to clone.
@@ -434,6 +436,7 @@ impl Actor {
         PicoHost::new(&self.ctx.store, &self.id, self.last_id)
             .with_http(self.ctx.http.clone())
             .with_twilio(self.ctx.twilio.clone())
+            .with_statics(self.ctx.statics.clone())
     }
 
     /// Resolves `use module` rids: rulesets installed and running on this

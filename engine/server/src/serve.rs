@@ -42,7 +42,7 @@ pub struct ServeConfig {
     pub mqtt_url: Option<String>,
     /// No MQTT at all.
     pub no_mqtt: bool,
-    /// Folder served under `/static/` (stored; unused yet).
+    /// Folder served under `/static/` (`statics`).
     pub static_dir: Option<PathBuf>,
     /// Twilio webhooks: engine-wide auth token, apology.
     pub twilio: crate::twilio::TwilioSettings,

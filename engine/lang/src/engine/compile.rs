@@ -850,6 +850,7 @@ impl Compiler {
             ("time", "now") => Member::TimeNow,
             ("schedule", "list") => Member::ScheduleList,
             ("http", m @ ("get" | "head")) => Member::Http(Arc::from(m)),
+            ("twilio", "url_for") => Member::StaticUrl,
             (d, n) if modules::exists(d, n) => Member::Module(Arc::from(d), Arc::from(n)),
             _ => return Ok(None),
         }))

@@ -548,6 +548,14 @@ impl<'t, 'h> Eval<'t, 'h> {
                 let method = method.clone();
                 return self.http(&method, &url, &opts);
             }
+            Member::StaticUrl => {
+                let path = match args.first() {
+                    Some(Value::Str(s)) => s.to_string(),
+                    Some(v) => v.to_krl_string(),
+                    None => return Err(RuntimeError::new("twilio:url_for needs a file path")),
+                };
+                return self.txn.host.static_url(&path);
+            }
             Member::Unsupported(name) => {
                 return Err(RuntimeError::new(format!("not supported: {name}")))
             }

@@ -63,6 +63,9 @@ pub enum Member {
     Module(Arc<str>, Arc<str>),
     /// `http:get` / `http:head` used as a function
     Http(Arc<str>),
+    /// `twilio:url_for(path)`: the absolute, fingerprinted URL of a static
+    /// file (asks the host, [`super::Host::static_url`])
+    StaticUrl,
     /// a member this engine knows by name but does not implement
     Unsupported(Arc<str>),
 }

@@ -202,6 +202,15 @@ pub trait Host {
             request.action
         )))
     }
+    /// `twilio:url_for(path)`: the absolute URL under which the engine
+    /// serves the static file `path` (relative to its static folder), with
+    /// a fingerprint of the file's content (`?v=<hash>`) so that it changes
+    /// when the file does. Engines without static files keep this default.
+    fn static_url(&mut self, path: &str) -> Result<Value, RuntimeError> {
+        Err(RuntimeError::new(format!(
+            "not supported here: twilio:url_for({path:?}) (no static files)"
+        )))
+    }
     /// Makes an HTTP request (`http:get` ... `http:delete`) and returns the
     /// response map of krl-stdlib.md 8.6 (`status_code`, `status_line`,
     /// `content`, `content_type`, `content_length`, `headers`). Engines
