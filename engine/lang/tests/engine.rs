@@ -633,3 +633,38 @@ fn seed_twilio_sms_queues_a_message_with_the_rulesets_keys() {
         ))
     );
 }
+
+#[test]
+fn use_module_with_may_read_the_users_keys() {
+    let lib = ruleset(
+        r##"
+ruleset io.example.lib2 {
+  meta { configure using greeting = "Hello" provides hi }
+  global { hi = function() { greeting } }
+}
+"##,
+    );
+    let user = ruleset(
+        r##"
+ruleset io.example.user2 {
+  meta {
+    key greeting "Howdy"
+    use module io.example.lib2 alias lib with greeting = keys:greeting
+    shares hi
+  }
+  global { hi = function() { lib:hi() } }
+}
+"##,
+    );
+    let mut pico = PicoRuntime::new("p1");
+    let mut host = MemoryHost::new(0.0);
+    let lib2 = lib.clone();
+    let resolve = move |rid: &str| (rid == "io.example.lib2").then(|| lib2.clone());
+    pico.install(lib, Value::Null, &resolve, &mut host).unwrap();
+    pico.install(user, Value::Null, &resolve, &mut host)
+        .unwrap();
+    assert_eq!(
+        query(&mut pico, &mut host, "io.example.user2", "hi", json!({})),
+        json!("Howdy")
+    );
+}

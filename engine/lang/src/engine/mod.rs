@@ -426,6 +426,7 @@ impl PicoRuntime {
         }
         let compiled = ruleset.compiled.clone();
         let globals = Frame::new(compiled.global_frame_size, None);
+        let inst_config = config.clone();
         let mut inst = Instance {
             compiled: compiled.clone(),
             ruleset: ruleset.clone(),
@@ -446,80 +447,75 @@ impl PicoRuntime {
             raised: 0,
             in_query: false,
         };
-        // configuration: `with` overrides, else the defaults
-        {
-            let shell = Arc::new(Instance {
+        // Until the instance is complete, expressions run in a shell that
+        // has what is known so far (keys first: configuration, `use module
+        // ... with` and `twiliokeys` may read them).
+        let shell = |keys: &Map| {
+            Arc::new(Instance {
                 compiled: compiled.clone(),
                 ruleset: ruleset.clone(),
                 globals: globals.clone(),
-                config: inst.config.clone(),
-                keys: Map::new(),
+                config: inst_config.clone(),
+                keys: keys.clone(),
                 modules: Vec::new(),
                 twilio: Map::new(),
-            });
+            })
+        };
+        {
             let mut ev = Eval {
                 txn: &mut txn,
-                inst: shell,
+                inst: shell(&Map::new()),
                 event: None,
                 rule_name: None,
                 depth: 0,
             };
-            for (name, slot, default) in &compiled.configure {
-                let v = match overrides.get(&**name) {
-                    Some(v) => v.clone(),
-                    None => ev
-                        .expr(default, &globals)
-                        .map_err(|e| fail(e.message.clone(), e.span))?,
-                };
-                globals.set(*slot, v);
-            }
             for (name, e) in &compiled.keys {
                 let v = ev
                     .expr(e, &globals)
                     .map_err(|e| fail(e.message.clone(), e.span))?;
                 inst.keys.insert(name.clone(), v);
             }
-            // modules, configured with `with` (evaluated here)
-            for u in &compiled.uses {
-                let module = modules(&u.rid)
-                    .ok_or_else(|| fail(format!("Dependant module not loaded: {}", u.rid), None))?;
-                let mut with = Map::new();
-                for (k, e) in &u.with {
-                    let v = ev
-                        .expr(e, &globals)
-                        .map_err(|e| fail(e.message.clone(), e.span))?;
-                    with.insert(k.clone(), v);
-                }
-                let host2: &mut dyn Host = &mut *ev.txn.host;
-                let m = self.instantiate(&module, Value::Null, &with, modules, host2, depth + 1)?;
-                inst.modules.push(m);
-            }
         }
-        // `with twiliokeys = keys:twilio()` reads the keys just evaluated
-        if !compiled.twilio_with.is_empty() {
-            let shell = Arc::new(Instance {
-                compiled: compiled.clone(),
-                ruleset: ruleset.clone(),
-                globals: globals.clone(),
-                config: inst.config.clone(),
-                keys: inst.keys.clone(),
-                modules: Vec::new(),
-                twilio: Map::new(),
-            });
-            let mut ev = Eval {
-                txn: &mut txn,
-                inst: shell,
-                event: None,
-                rule_name: None,
-                depth: 0,
+        let mut ev = Eval {
+            txn: &mut txn,
+            inst: shell(&inst.keys),
+            event: None,
+            rule_name: None,
+            depth: 0,
+        };
+        // configuration: `with` overrides, else the defaults
+        for (name, slot, default) in &compiled.configure {
+            let v = match overrides.get(&**name) {
+                Some(v) => v.clone(),
+                None => ev
+                    .expr(default, &globals)
+                    .map_err(|e| fail(e.message.clone(), e.span))?,
             };
-            for (name, e) in &compiled.twilio_with {
+            globals.set(*slot, v);
+        }
+        // modules, configured with `with` (evaluated here)
+        for u in &compiled.uses {
+            let module = modules(&u.rid)
+                .ok_or_else(|| fail(format!("Dependant module not loaded: {}", u.rid), None))?;
+            let mut with = Map::new();
+            for (k, e) in &u.with {
                 let v = ev
                     .expr(e, &globals)
                     .map_err(|e| fail(e.message.clone(), e.span))?;
-                inst.twilio.insert(name.clone(), v);
+                with.insert(k.clone(), v);
             }
+            let host2: &mut dyn Host = &mut *ev.txn.host;
+            let m = self.instantiate(&module, Value::Null, &with, modules, host2, depth + 1)?;
+            inst.modules.push(m);
         }
+        // classic `use module a8x115 ... with twiliokeys = keys:twilio()`
+        for (name, e) in &compiled.twilio_with {
+            let v = ev
+                .expr(e, &globals)
+                .map_err(|e| fail(e.message.clone(), e.span))?;
+            inst.twilio.insert(name.clone(), v);
+        }
+        drop(ev);
         let inst = Arc::new(inst);
         let mut ev = Eval {
             txn: &mut txn,
