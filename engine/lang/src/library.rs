@@ -171,31 +171,7 @@ pub const MODULES: &[Module] = &[
     },
     Module {
         domain: "twilio",
-        actions: &[
-            "say",
-            "play",
-            "pause",
-            "gather_start",
-            "gather_stop",
-            "record",
-            "sms",
-            "message",
-            "dial",
-            "dial_conference",
-            "dial_start",
-            "number",
-            "dial_stop",
-            "hangup",
-            "redirect",
-            "reject",
-            "enqueue",
-            "raw",
-            "raw_response",
-            "send_sms",
-            "place_call",
-            "call",
-            "redirect_call",
-        ],
+        actions: TWILIO_ACTIONS,
     },
     Module {
         domain: "mqtt",
@@ -224,6 +200,37 @@ pub const MODULES: &[Module] = &[
         actions: &[],
     },
 ];
+
+/// The `twilio:` actions: first the verbs, which record TwiML (language
+/// 10.9.2), then the REST actions.
+pub const TWILIO_ACTIONS: &[&str] = &[
+    "say",
+    "play",
+    "pause",
+    "gather_start",
+    "gather_stop",
+    "record",
+    "sms",
+    "message",
+    "dial",
+    "dial_conference",
+    "dial_start",
+    "number",
+    "dial_stop",
+    "hangup",
+    "redirect",
+    "reject",
+    "enqueue",
+    "raw",
+    "raw_response",
+    "send_sms",
+    "place_call",
+    "call",
+    "redirect_call",
+];
+
+/// How many of [`TWILIO_ACTIONS`] are TwiML verbs.
+pub const TWILIO_VERB_COUNT: usize = 19;
 
 /// The built-in module with this domain.
 pub fn module(domain: &str) -> Option<&'static Module> {

@@ -284,21 +284,19 @@ impl Engine {
     /// Raises an event on the pico behind `event.eci`, if its policy lets
     /// it through.
     pub async fn event(&self, event: EventIn) -> Result<EventAnswer> {
-        let (ch, policy) = self.channel_record(&event.eci)?;
-        if let Some(p) = policy {
-            if !p.allows_event(&event.domain, &event.name) {
-                return Err(EngineError::Denied(format!(
-                    "Denied by channel policy: event {}:{}",
-                    event.domain, event.name
-                )));
-            }
-        }
-        Ok(self.handle(&ch.pico).event(event).await?)
+        let pico = self.event_pico(&event)?;
+        Ok(self.handle(&pico).event(event).await?)
     }
 
     /// Delivers an event a rule sent: checked against the channel and its
     /// policy like any other, but nobody waits for its answer.
     async fn deliver(&self, event: EventIn) -> Result<()> {
+        let pico = self.event_pico(&event)?;
+        Ok(self.handle(&pico).event_nowait(event).await?)
+    }
+
+    /// The pico behind `event.eci`, once its channel's policy allows the event.
+    fn event_pico(&self, event: &EventIn) -> Result<PicoId> {
         let (ch, policy) = self.channel_record(&event.eci)?;
         if let Some(p) = policy {
             if !p.allows_event(&event.domain, &event.name) {
@@ -308,7 +306,7 @@ impl Engine {
                 )));
             }
         }
-        Ok(self.handle(&ch.pico).event_nowait(event).await?)
+        Ok(ch.pico)
     }
 
     /// Calls a shared function of `rid` on the pico behind `eci`.

@@ -75,6 +75,15 @@ pub fn compile_ruleset(rs: &ast::Ruleset) -> Result<Compiled, Diagnostic> {
 
 type CResult<T> = Result<T, (Span, String)>;
 
+/// What `Compiler::callable` compiled.
+struct CallableParts<T> {
+    params: Vec<Arc<str>>,
+    defaults: Vec<Option<Expr>>,
+    body: Vec<(u16, Expr)>,
+    tail: T,
+    frame_size: usize,
+}
+
 #[derive(Default)]
 struct Frame {
     names: HashMap<Arc<str>, u16>,
@@ -570,20 +579,14 @@ impl Compiler {
                 body,
                 result,
             } => {
-                self.fn_depth += 1;
-                self.push_frame();
-                let (names, defaults) = self.params(params)?;
-                let body = self.block(body)?;
-                let result = self.expr(result)?;
-                let frame_size = self.pop_frame();
-                self.fn_depth -= 1;
+                let f = self.callable(params, body, |c| c.expr(result))?;
                 Ok(Expr::Function(Arc::new(FunctionDef {
                     name: Arc::from(name),
-                    params: names,
-                    defaults,
-                    frame_size,
-                    body,
-                    result,
+                    params: f.params,
+                    defaults: f.defaults,
+                    frame_size: f.frame_size,
+                    body: f.body,
+                    result: f.tail,
                 })))
             }
             ExprKind::Defaction {
@@ -592,26 +595,46 @@ impl Compiler {
                 actions,
                 result,
             } => {
-                self.fn_depth += 1;
-                self.push_frame();
-                let (names, defaults) = self.params(params)?;
-                let body = self.block(body)?;
-                let actions = self.action_block(actions)?;
-                let result = self.opt_expr(result.as_deref())?;
-                let frame_size = self.pop_frame();
-                self.fn_depth -= 1;
+                let f = self.callable(params, body, |c| {
+                    Ok((c.action_block(actions)?, c.opt_expr(result.as_deref())?))
+                })?;
+                let (actions, result) = f.tail;
                 Ok(Expr::Defaction(Arc::new(DefactionDef {
                     name: Arc::from(name),
-                    params: names,
-                    defaults,
-                    frame_size,
-                    body,
+                    params: f.params,
+                    defaults: f.defaults,
+                    frame_size: f.frame_size,
+                    body: f.body,
                     actions,
                     result,
                 })))
             }
             _ => self.expr(e),
         }
+    }
+
+    /// A function or defaction body in its own frame: parameters, then the
+    /// declarations, then `tail` (the result, or the actions and return).
+    fn callable<T>(
+        &mut self,
+        params: &[ast::Param],
+        body: &[ast::Decl],
+        tail: impl FnOnce(&mut Compiler) -> CResult<T>,
+    ) -> CResult<CallableParts<T>> {
+        self.fn_depth += 1;
+        self.push_frame();
+        let (params, defaults) = self.params(params)?;
+        let body = self.block(body)?;
+        let tail = tail(self)?;
+        let frame_size = self.pop_frame();
+        self.fn_depth -= 1;
+        Ok(CallableParts {
+            params,
+            defaults,
+            body,
+            tail,
+            frame_size,
+        })
     }
 
     #[allow(clippy::type_complexity)]

@@ -104,27 +104,9 @@ pub struct Directive {
 pub const TWIML_ARG: &str = "_arg";
 
 /// The twilio verb actions (language 10.9.2), which produce TwiML.
-pub const TWILIO_VERBS: &[&str] = &[
-    "say",
-    "play",
-    "pause",
-    "gather_start",
-    "gather_stop",
-    "record",
-    "sms",
-    "message",
-    "dial",
-    "dial_conference",
-    "dial_start",
-    "number",
-    "dial_stop",
-    "hangup",
-    "redirect",
-    "reject",
-    "enqueue",
-    "raw",
-    "raw_response",
-];
+pub const TWILIO_VERBS: &[&str] = crate::library::TWILIO_ACTIONS
+    .split_at(crate::library::TWILIO_VERB_COUNT)
+    .0;
 
 impl Directive {
     /// As the map `send_directive` returns.
