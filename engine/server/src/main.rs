@@ -266,6 +266,20 @@ struct ServeArgs {
     /// connecting, sending and reading the whole answer.
     #[arg(long, env = "KRL_HTTP_TIMEOUT", default_value = "10", value_parser = parse_seconds)]
     http_timeout: Duration,
+    /// Start the engine's clock at this RFC 3339 instant (e.g.
+    /// 2026-03-08T09:30:00-07:00); it advances in real time from there.
+    /// A testing aid [default: the system clock].
+    #[arg(long, env = "KRL_CLOCK", value_parser = parse_instant)]
+    clock: Option<i64>,
+}
+
+/// An RFC 3339 instant, as ms since the Unix epoch.
+fn parse_instant(s: &str) -> Result<i64, String> {
+    chrono::DateTime::parse_from_rfc3339(s.trim())
+        .map(|t| t.timestamp_millis())
+        .map_err(|e| {
+            format!("{s:?} is not an RFC 3339 instant such as 2026-03-08T09:30:00-07:00 ({e})")
+        })
 }
 
 /// A positive number of seconds.
@@ -318,6 +332,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     max_raised: a.max_raised,
                 },
                 http_timeout: a.http_timeout,
+                clock_start_ms: a.clock,
             })?;
             Ok(ExitCode::SUCCESS)
         }

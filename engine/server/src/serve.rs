@@ -50,6 +50,9 @@ pub struct ServeConfig {
     pub limits: Limits,
     /// Time limit of one `http:` request.
     pub http_timeout: Duration,
+    /// `--clock`: the instant (ms since the Unix epoch) the engine's clock
+    /// starts at; `None`: the system clock.
+    pub clock_start_ms: Option<i64>,
 }
 
 /// Runs the server on a multi-threaded tokio runtime until a signal.
@@ -62,6 +65,9 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
 }
 
 async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
+    if let Some(start) = cfg.clock_start_ms {
+        crate::pico::set_clock(start);
+    }
     // The store first: a second `krl serve` on the same folder must fail
     // on the lock, before it takes a port or prints anything.
     let store = match Store::open(&cfg.data) {
