@@ -1,0 +1,345 @@
+// A phone menu written as explicit states, after seed 002
+// ("twilio-interactive-flow"): docs/seeds/002-interactive-flow.md maps the
+// seed's library onto this ruleset.
+//
+// Every state is an event type of the `twilio` domain, so every state is
+// routable: Twilio reaches it at PUBLIC/sky/event/ECI/none/twilio/STATE,
+// and a live call can be moved into it with
+// twilio:redirect_call(CallSid, "STATE"). A transition is a raised event:
+// the next state renders in the same answer.
+//
+//   inbound_call   entry (the number's voice webhook): opens the call's
+//                  record, then check_hours
+//   check_hours    branching, renders nothing: main_menu in business
+//                  hours, closed otherwise (time zone and hours from config)
+//   main_menu      normal: welcome (a fingerprinted recording or speech)
+//                  and a Gather; 1 lunch_special, 2 hours, 3 lookup,
+//                  anything else (or nothing) says so and asks again, at
+//                  most max_tries times, then goodbye
+//   lunch_special  normal: 1 hours, anything else goodbye
+//   lookup         asynchronous: "please hold" and hold music at once; the
+//                  slow work (an http:get of lookup_url) runs as a
+//                  scheduled event after the answer, then moves the live
+//                  call to lookup_done or lookup_failed
+//   hours, closed, goodbye, lookup_done, lookup_failed: end states (speak,
+//                  hang up)
+//
+// Install config (meta:rulesetConfig; all optional except lookup_url for
+// the lookup state):
+//   {"company": "Foo Corp", "voice": "alice", "tz": "America/Denver",
+//    "open_days": [1, 2, 3, 4, 5], "opens": "09:00", "closes": "17:00",
+//    "welcome_audio": "welcome.mp3", "hold_music": "hold.mp3",
+//    "lookup_url": "https://example.org/forecast", "lookup_field": "text",
+//    "lunch_special": "Our lunch special is a hamburger.",
+//    "max_tries": 3, "gather_timeout": 5,
+//    "account_sid": "AC...", "auth_token": "..."}
+// Audio files are served by `krl serve --static DIR`; account_sid and
+// auth_token are the credentials of twilio:redirect_call (else the
+// engine's --twilio-account-sid / --twilio-auth-token).
+ruleset io.krl.interactive_flow {
+  meta {
+    name "Interactive flow"
+    description <<
+      A state-machine IVR: routable states, transitions on input, a
+      business-hours branch, and an asynchronous lookup with hold music.
+    >>
+    shares calls, states, is_open
+  }
+  global {
+    config = meta:rulesetConfig.defaultsTo({})
+    company = config{"company"}.defaultsTo("Foo Corp")
+    voice = config{"voice"}
+    tz = config{"tz"}.defaultsTo("UTC")
+    open_days = config{"open_days"}.defaultsTo([1, 2, 3, 4, 5])
+    opens = config{"opens"}.defaultsTo("09:00")
+    closes = config{"closes"}.defaultsTo("17:00")
+    welcome_audio = config{"welcome_audio"}
+    hold_music = config{"hold_music"}.defaultsTo("hold.mp3")
+    lookup_url = config{"lookup_url"}
+    lookup_field = config{"lookup_field"}.defaultsTo("text")
+    lunch_special_text = config{"lunch_special"}.defaultsTo("Our lunch special is a hamburger.")
+    max_tries = config{"max_tries"}.defaultsTo(3)
+    gather_timeout = config{"gather_timeout"}.defaultsTo(5)
+
+    // "HH:MM" → minutes since midnight (null when malformed)
+    minutes = function(hhmm) {
+      m = hhmm.extract(re#^([01]?\d|2[0-3]):([0-5]\d)$#);
+      m.length() == 2 => m[0].as("Number") * 60 + m[1].as("Number") | null
+    }
+    open_at = minutes(opens)
+    close_at = minutes(closes)
+    day_names = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
+    // An unknown time zone fails here, so the install is refused naming it.
+    zone_checked = time:local(time:now(), tz)
+
+    // ------------------------------------------------------------ queries
+
+    // the records of calls in progress, by CallSid
+    calls = function() { ent:calls.defaultsTo({}) }
+    // the states and what they are (for people and tests)
+    states = function() {
+      {
+        "inbound_call": "entry",
+        "check_hours": "branching",
+        "main_menu": "normal",
+        "lunch_special": "normal",
+        "lookup": "asynchronous",
+        "hours": "end",
+        "closed": "end",
+        "goodbye": "end",
+        "lookup_done": "end",
+        "lookup_failed": "end"
+      }
+    }
+    // is the business open at `when` (an ISO date; now when omitted)?
+    is_open = function(when) {
+      t = time:local(when.defaultsTo(time:now()), tz);
+      m = t{"hour"} * 60 + t{"minute"};
+      (open_days >< t{"weekday"}) && m >= open_at && m < close_at
+    }
+
+    // ------------------------------------------------------------ helpers
+
+    hours_text = config{"hours_text"}.defaultsTo(
+      "Our hours are " + opens + " to " + closes + ", " +
+      open_days.map(function(d) { day_names[d] }).join(", ") + ".")
+    call = function(sid) { calls(){sid}.defaultsTo({}) }
+    tries = function(sid, state) { call(sid){["tries", state]}.defaultsTo(0) }
+    // the first key pressed, "" for none
+    pressed = function() { event:attrs{"Digits"}.defaultsTo("").substr(0, 1) }
+
+    // says `text`, or plays `audio` (a file of --static, fingerprinted
+    // so Twilio caches it until it changes) when one is configured
+    prompt = defaction(audio, text) {
+      kind = audio => "recording" | "speech"
+      choose kind {
+        recording => twilio:play(twilio:url_for(audio));
+        speech => twilio:say(text, voice = voice);
+      }
+    }
+    // an end state: speak, then hang up
+    finish = defaction(text) {
+      every {
+        twilio:say(text, voice = voice);
+        twilio:say("Thank you for calling " + company + ". Goodbye.", voice = voice);
+        twilio:hangup();
+      }
+    }
+  }
+
+  // ============================================================ states
+
+  // ENTRY (routable): the number's voice webhook. Opens the call's record
+  // (and drops records of calls older than two hours, which ended
+  // without reaching an end state), then branches without rendering.
+  rule inbound_call {
+    select when twilio inbound_call
+    pre {
+      sid = event:attrs{"CallSid"}
+      now = time:now()
+      cutoff = time:add(now, {"hours": -2})
+      kept = calls().filter(function(c) { c{"started"} > cutoff })
+    }
+    if sid then noop()
+    fired {
+      ent:calls := kept.put([sid], {"started": now, "from": event:attrs{"From"}, "tries": {}});
+      raise twilio event "check_hours" attributes event:attrs
+    }
+  }
+
+  // BRANCHING, not rendering: business hours in the configured zone.
+  rule check_hours {
+    select when twilio check_hours
+    pre {
+      next = is_open() => "main_menu" | "closed"
+    }
+    always {
+      raise twilio event next attributes event:attrs
+    }
+  }
+
+  // NORMAL: the main menu. Its input comes back as main_menu_input (the
+  // Gather's action); no input falls through to the Redirect, which
+  // posts the same event without Digits.
+  rule main_menu {
+    select when twilio main_menu
+    every {
+      twilio:gather_start("main_menu_input", numDigits = 1, timeout = gather_timeout);
+      prompt(welcome_audio, "Welcome to " + company + ".");
+      twilio:say("For our lunch special, press 1. For our hours, press 2. " +
+                 "For today's forecast, press 3.", voice = voice);
+      twilio:gather_stop();
+      twilio:redirect("main_menu_input");
+    }
+  }
+  rule main_menu_input {
+    select when twilio main_menu_input
+    pre {
+      next = {"1": "lunch_special", "2": "hours", "3": "lookup"}{pressed()}
+    }
+    always {
+      raise twilio event next attributes event:attrs if next;
+      raise interactive_flow event "invalid_input"
+        attributes event:attrs.put("state", "main_menu") if next.isnull()
+    }
+  }
+
+  // NORMAL: the lunch special; 1 goes on to the hours, anything else
+  // ends the call (as in the seed's example).
+  rule lunch_special {
+    select when twilio lunch_special
+    every {
+      twilio:gather_start("lunch_special_input", numDigits = 1, timeout = gather_timeout);
+      twilio:say(lunch_special_text, voice = voice);
+      twilio:say("To hear our hours, press 1.", voice = voice);
+      twilio:gather_stop();
+      twilio:redirect("lunch_special_input");
+    }
+  }
+  rule lunch_special_input {
+    select when twilio lunch_special_input
+    pre {
+      next = pressed() == "1" => "hours" | "goodbye"
+    }
+    always {
+      raise twilio event next attributes event:attrs
+    }
+  }
+
+  // Invalid or no input in a normal state: say so and render the state
+  // again, or end the call after max_tries attempts.
+  rule invalid_input {
+    select when interactive_flow invalid_input
+    pre {
+      sid = event:attrs{"CallSid"}
+      state = event:attrs{"state"}
+      n = tries(sid, state) + 1
+      again = n < max_tries
+      heard = pressed() == "" => "Sorry, I didn't get that." | "Sorry, that is not an option."
+    }
+    if again then twilio:say(heard, voice = voice)
+    fired {
+      ent:calls{[sid, "tries", state]} := n;
+      raise twilio event state attributes event:attrs.delete("state")
+    } else {
+      raise twilio event "goodbye"
+        attributes event:attrs.delete("state").put("reason", "Sorry, we could not understand your choice.")
+    }
+  }
+
+  // ASYNCHRONOUS: answers at once (please hold, then the hold-music
+  // endpoint, which plays in a loop until the call is redirected) and
+  // starts the slow work after the answer: a scheduled event runs once
+  // this event is committed, so the http:get never delays the caller's
+  // TwiML. A second scheduled event, one millisecond later, settles the
+  // call if the work ended without moving it (an http:get that failed or
+  // timed out is a runtime error, which discards everything the work
+  // event did).
+  rule lookup {
+    select when twilio lookup
+    pre {
+      sid = event:attrs{"CallSid"}
+      now = time:now()
+      job = {"CallSid": sid, "From": event:attrs{"From"}}
+    }
+    every {
+      twilio:say("Please hold while we look that up.", voice = voice);
+      twilio:redirect("/static-loop/" + hold_music);
+    }
+    fired {
+      ent:calls{[sid, "lookup"]} := "waiting";
+      schedule interactive_flow event "lookup_work" at now attributes job;
+      schedule interactive_flow event "lookup_settle" at time:add(now, {"ms": 1}) attributes job
+    }
+  }
+  rule lookup_work {
+    select when interactive_flow lookup_work
+    pre {
+      sid = event:attrs{"CallSid"}
+      waiting = call(sid){"lookup"} == "waiting" && lookup_url
+      answer = waiting => http:get(lookup_url, qs = {"From": event:attrs{"From"}}, parseJSON = true) | null
+      status = answer{"status_code"}.defaultsTo(0)
+      content = answer{"content"}
+      found = content.typeof() == "Map" => content{lookup_field} | content
+      text = found.isnull() => "" | found.as("String").trim()
+      ok = status >= 200 && status < 300 && text != ""
+      outcome = ok => "done" | "failed"
+    }
+    if waiting then twilio:redirect_call(sid, "lookup_" + outcome) setting(queued)
+    fired {
+      ent:calls{[sid, "lookup"]} := outcome;
+      ent:calls{[sid, "redirect"]} := queued{"id"};
+      ent:calls{[sid, "result"]} := text if ok;
+      ent:calls{[sid, "error"]} := "HTTP " + status if not ok;
+      log warn <<lookup for #{sid}: HTTP #{status}>> if not ok
+    }
+  }
+  rule lookup_settle {
+    select when interactive_flow lookup_settle
+    pre {
+      sid = event:attrs{"CallSid"}
+      stuck = call(sid){"lookup"} == "waiting"
+      why = lookup_url => "the lookup failed (see the log)" | "no lookup_url configured"
+    }
+    if stuck then twilio:redirect_call(sid, "lookup_failed") setting(queued)
+    fired {
+      ent:calls{[sid, "lookup"]} := "failed";
+      ent:calls{[sid, "redirect"]} := queued{"id"};
+      ent:calls{[sid, "error"]} := why;
+      log warn <<lookup for #{sid}: #{why}>>
+    }
+  }
+  // Routable end states the lookup moves the live call to.
+  rule lookup_done {
+    select when twilio lookup_done
+    pre {
+      sid = event:attrs{"CallSid"}
+      result = call(sid){"result"}.defaultsTo("Sorry, the result is no longer available.")
+    }
+    finish(result)
+    always { clear ent:calls{sid} }
+  }
+  rule lookup_failed {
+    select when twilio lookup_failed
+    pre { sid = event:attrs{"CallSid"} }
+    finish("We're sorry, we could not look that up right now. Please try again later.")
+    always { clear ent:calls{sid} }
+  }
+
+  // END states.
+  rule hours {
+    select when twilio hours
+    finish(hours_text)
+    always { clear ent:calls{event:attrs{"CallSid"}} }
+  }
+  rule closed {
+    select when twilio closed
+    finish("Thanks for calling " + company + ". We are closed right now. " + hours_text)
+    always { clear ent:calls{event:attrs{"CallSid"}} }
+  }
+  rule goodbye {
+    select when twilio goodbye
+    finish(event:attrs{"reason"}.defaultsTo("Thanks for your call."))
+    always { clear ent:calls{event:attrs{"CallSid"}} }
+  }
+
+  // The caller hung up while on hold: the redirect fails (Twilio answers
+  // 4xx for a call that is no longer in progress) and the outbox raises
+  // call_redirect_failed with the request's id; forget that call.
+  rule redirect_failed {
+    select when twilio call_redirect_failed
+    pre {
+      gone = calls().filter(function(c) { c{"redirect"} == event:attrs{"id"} }).keys()
+    }
+    if gone.length() > 0 then noop()
+    fired { clear ent:calls{gone[0]} }
+  }
+  // With the number's status callback set to .../twilio/call_status, a
+  // call that ends anywhere is forgotten at once.
+  rule call_status {
+    select when twilio call_status CallStatus re#^(completed|busy|failed|no-answer|canceled)$#
+    pre { sid = event:attrs{"CallSid"} }
+    if sid then noop()
+    fired { clear ent:calls{sid} }
+  }
+}
