@@ -522,6 +522,8 @@ impl Checker {
             Some(d) => {
                 if !self.known_domain(&d.name) {
                     self.unknown_domain(&d.name, d.span);
+                } else if d.name == "mqtt" && !self.aliases.contains("mqtt") {
+                    self.mqtt_action(a);
                 }
             }
             None => match self.lookup(&a.name.name) {
@@ -550,6 +552,40 @@ impl Checker {
         }
         for n in &a.setting {
             self.bind(n, Kind::Value);
+        }
+    }
+
+    /// `mqtt:publish`, `subscribe`, `unsubscribe`: the action exists and
+    /// every named argument or `with` modifier is one it takes, so a typo
+    /// such as `with qso = 1` is refused at registration, not ignored.
+    fn mqtt_action(&mut self, a: &Action) {
+        let Some(params) = crate::engine::mqtt::params(&a.name.name) else {
+            self.error(
+                a.name.span,
+                format!(
+                    "unknown action `mqtt:{}`: the mqtt actions are publish, subscribe and unsubscribe",
+                    a.name.name
+                ),
+            );
+            return;
+        };
+        let named = a
+            .args
+            .iter()
+            .filter_map(|arg| arg.name.as_ref())
+            .chain(a.modifiers.iter().map(|m| &m.name));
+        for n in named {
+            if !params.contains(&n.name.as_str()) {
+                self.error(
+                    n.span,
+                    format!(
+                        "`mqtt:{}` has no option `{}` (it takes {})",
+                        a.name.name,
+                        n.name,
+                        params.join(", ")
+                    ),
+                );
+            }
         }
     }
 

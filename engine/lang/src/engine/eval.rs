@@ -760,6 +760,9 @@ impl<'t, 'h> Eval<'t, 'h> {
                 self.txn.directives.push(d);
                 Ok(Value::Null)
             }
+            ("mqtt", action @ ("publish" | "subscribe" | "unsubscribe")) => {
+                self.mqtt_action(action, &pos, &named)
+            }
             ("schedule", "remove") => {
                 let id = arg(0, "id").to_krl_string();
                 self.txn.host.schedule_remove(&rid, Some(&id))?;
@@ -805,6 +808,73 @@ impl<'t, 'h> Eval<'t, 'h> {
                 Ok(Value::from(eid))
             }
             _ => Err(RuntimeError::new(format!("not supported: {domain}:{name}"))),
+        }
+    }
+
+    /// `mqtt:publish`, `mqtt:subscribe`, `mqtt:unsubscribe`: arguments
+    /// checked here (topic, filter, qos, retain), the rest is the host's.
+    fn mqtt_action(&mut self, action: &str, pos: &[Value], named: &Map) -> R<Value> {
+        use super::mqtt;
+        let params = mqtt::params(action).unwrap_or(&[]);
+        if let Some(k) = named.keys().find(|k| !params.iter().any(|p| *p == &***k)) {
+            return Err(RuntimeError::new(format!(
+                "mqtt:{action} has no option `{k}` (it takes {})",
+                params.join(", ")
+            )));
+        }
+        let arg = |i: usize| -> Value {
+            pos.get(i)
+                .cloned()
+                .or_else(|| named.get(params[i]).cloned())
+                .unwrap_or(Value::Null)
+        };
+        let text = |what: &str, v: Value| -> R<String> {
+            match v {
+                Value::Str(s) => Ok(s.to_string()),
+                Value::Null => Err(RuntimeError::new(format!("mqtt:{action} needs a {what}"))),
+                other => Err(RuntimeError::type_error(format!(
+                    "mqtt:{action}: the {what} must be a string, not {}",
+                    other.to_json()
+                ))),
+            }
+        };
+        match action {
+            "publish" => {
+                let topic = text("topic", arg(0))?;
+                mqtt::check_topic(&topic)
+                    .map_err(|e| RuntimeError::new(format!("mqtt:publish: {e}")))?;
+                let qos = mqtt::qos(action, &arg(2), 0)?;
+                let retain = match arg(3) {
+                    Value::Null => false,
+                    Value::Bool(b) => b,
+                    other => {
+                        return Err(RuntimeError::new(format!(
+                            "mqtt:publish: retain must be true or false, not {}",
+                            other.to_json()
+                        )))
+                    }
+                };
+                let req = mqtt::MqttPublish {
+                    topic,
+                    payload: mqtt::payload_text(&arg(1)),
+                    qos,
+                    retain,
+                    rid: self.compiled().rid.to_string(),
+                    rule: self.rule_name.as_ref().map(|r| r.to_string()),
+                };
+                self.txn.host.mqtt_publish(&req)
+            }
+            _ => {
+                let filter = text("topic filter", arg(0))?;
+                mqtt::check_filter(&filter)
+                    .map_err(|e| RuntimeError::new(format!("mqtt:{action}: {e}")))?;
+                if action == "subscribe" {
+                    let qos = mqtt::qos(action, &arg(1), 1)?;
+                    self.txn.host.mqtt_subscribe(&filter, qos)
+                } else {
+                    self.txn.host.mqtt_unsubscribe(&filter)
+                }
+            }
         }
     }
 

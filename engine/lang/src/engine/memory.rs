@@ -27,6 +27,10 @@ pub struct MemoryHost {
     pub sent: Vec<(String, String, String, Map)>,
     /// Twilio REST requests queued by rules.
     pub twilio: Vec<TwilioRequest>,
+    /// `mqtt:publish` requests, in order.
+    pub mqtt_published: Vec<super::mqtt::MqttPublish>,
+    /// Topic filters subscribed with `mqtt:subscribe` (filter, qos).
+    pub mqtt_filters: Vec<(String, u8)>,
     /// Answers `http:` requests when set (tests); otherwise they fail.
     #[allow(clippy::type_complexity)]
     pub http: Option<Box<dyn FnMut(&HttpRequest) -> Value + Send>>,
@@ -145,6 +149,22 @@ impl Host for MemoryHost {
         m.insert("id".into(), Value::from(self.new_id()));
         m.insert("status".into(), Value::from("queued"));
         Ok(Value::from(m))
+    }
+    fn mqtt_publish(&mut self, request: &super::mqtt::MqttPublish) -> Result<Value, RuntimeError> {
+        self.mqtt_published.push(request.clone());
+        let mut m = Map::new();
+        m.insert("id".into(), Value::from(self.new_id()));
+        m.insert("status".into(), Value::from("queued"));
+        Ok(Value::from(m))
+    }
+    fn mqtt_subscribe(&mut self, filter: &str, qos: u8) -> Result<Value, RuntimeError> {
+        self.mqtt_filters.retain(|(f, _)| f != filter);
+        self.mqtt_filters.push((filter.to_string(), qos));
+        Ok(Value::Null)
+    }
+    fn mqtt_unsubscribe(&mut self, filter: &str) -> Result<Value, RuntimeError> {
+        self.mqtt_filters.retain(|(f, _)| f != filter);
+        Ok(Value::Null)
     }
     fn http(&mut self, request: &HttpRequest) -> Result<Value, RuntimeError> {
         match &mut self.http {

@@ -9,6 +9,7 @@ pub mod compile;
 pub mod eval;
 pub mod ir;
 pub mod memory;
+pub mod mqtt;
 
 pub use compile::Compiled;
 
@@ -202,6 +203,31 @@ pub trait Host {
             "not supported here: http:{} {}",
             request.method.to_ascii_lowercase(),
             request.url
+        )))
+    }
+    /// `mqtt:publish(topic, payload) with qos, retain`: the request is
+    /// validated ([`mqtt::MqttPublish`]); the engine stores it with the
+    /// event's writes and sends it after they commit. Returns what the rule
+    /// gets. Engines without MQTT keep this default.
+    fn mqtt_publish(&mut self, request: &mqtt::MqttPublish) -> Result<Value, RuntimeError> {
+        Err(RuntimeError::new(format!(
+            "not supported here: mqtt:publish to {:?} (this engine has no MQTT)",
+            request.topic
+        )))
+    }
+    /// `mqtt:subscribe(filter) with qos`: the pico subscribes to a topic
+    /// filter (valid, see [`mqtt::check_filter`]); each message on it
+    /// becomes an `mqtt message` event on the pico.
+    fn mqtt_subscribe(&mut self, filter: &str, qos: u8) -> Result<Value, RuntimeError> {
+        let _ = qos;
+        Err(RuntimeError::new(format!(
+            "not supported here: mqtt:subscribe to {filter:?} (this engine has no MQTT)"
+        )))
+    }
+    /// `mqtt:unsubscribe(filter)`: the pico drops a subscription.
+    fn mqtt_unsubscribe(&mut self, filter: &str) -> Result<Value, RuntimeError> {
+        Err(RuntimeError::new(format!(
+            "not supported here: mqtt:unsubscribe from {filter:?} (this engine has no MQTT)"
         )))
     }
 }
