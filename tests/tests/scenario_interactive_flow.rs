@@ -1,0 +1,835 @@
+//! Scenario tests of `rulesets/interactive_flow.krl` (seed 002, the IVR
+//! written as explicit states; docs/seeds/002-interactive-flow.md):
+//! real calls played with `krl call` against `krl serve` with
+//! `--public-url`, `--static` (a folder of audio files), `--clock` (fixed
+//! instants for the business-hours branch) and `--twilio-api-url` (a local
+//! fake of Twilio's REST API that records the live-call redirects). The
+//! asynchronous state's slow work is an `http:get` to a local server that
+//! answers JSON, 500, or nothing at all.
+//!
+//! Every state and transition is covered: main menu 1/2/3, lunch special
+//! 1/other, invalid and missing input retried up to `max_tries`, open and
+//! closed at fixed instants in two time zones, the lookup's success, HTTP
+//! failure, time-out and missing URL (each checked at the fake Twilio API,
+//! then by following the redirect's Url with a signed webhook), a caller
+//! who hung up while on hold, every state reachable by its event type,
+//! fingerprinted audio URLs that follow the files, and a refused config.
+
+mod common;
+
+use base64::Engine as _;
+use common::{server, str_of, wait_for, Api};
+use hmac::{Hmac, Mac};
+use krl_tests::{krl, workspace_root, ScratchDir, Server};
+use reqwest::blocking::Client;
+use serde_json::{json, Value};
+use sha1::Sha1;
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What Twilio believes the engine's address is (behind a proxy).
+const PUBLIC: &str = "https://ivr.example.test";
+/// The number's auth token: signs webhooks, and the REST credentials.
+const AUTH: &str = "0a1b2c3d4e5f60718293a4b5c6d7e8f9";
+const ACCOUNT: &str = "ACinteractive0000000000000000001";
+const RID: &str = "io.krl.interactive_flow";
+const LIMIT: Duration = Duration::from_secs(20);
+/// Monday 9 March 2026, 10:30 in Denver (MDT, UTC-6): open there; in
+/// Tokyo it is Tuesday 01:30, closed.
+const MONDAY_MORNING_DENVER: &str = "2026-03-09T10:30:00-06:00";
+/// Monday 9 March 2026, 18:30 in Denver: closed there; in Tokyo Tuesday
+/// 09:30, open.
+const MONDAY_EVENING_DENVER: &str = "2026-03-09T18:30:00-06:00";
+
+const MENU: &str =
+    "For our lunch special, press 1. For our hours, press 2. For today's forecast, press 3.";
+const BYE: &str = "Thank you for calling Foo Corp. Goodbye.";
+const HOURS: &str = "Our hours are 09:00 to 17:00, Monday, Tuesday, Wednesday, Thursday, Friday.";
+
+// ------------------------------------------------------------ local servers
+
+/// What a local server answers: a status and a JSON body, or nothing (the
+/// connection is held open past the engine's `--http-timeout`).
+enum Reply {
+    Json(u16, Value),
+    Hang,
+}
+
+/// A request a local server saw: method, path with query, form body.
+#[derive(Clone, Debug)]
+struct Seen {
+    method: String,
+    path: String,
+    auth: String,
+    form: Vec<(String, String)>,
+}
+
+/// A tiny HTTP/1.1 server on 127.0.0.1 (one request per connection) that
+/// records requests and answers with `answer(&request)`.
+struct Local {
+    url: String,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Local {
+    fn start(answer: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Local {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("binding a local server");
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let (log, answer) = (seen.clone(), Arc::new(answer));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                let (log, answer) = (log.clone(), answer.clone());
+                std::thread::spawn(move || {
+                    let _ = serve_one(stream, &log, &*answer);
+                });
+            }
+        });
+        Local { url, seen }
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+fn serve_one(
+    stream: TcpStream,
+    log: &Mutex<Vec<Seen>>,
+    answer: &dyn Fn(&Seen) -> Reply,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or("").to_string();
+    let path = parts.next().unwrap_or("").to_string();
+    let (mut len, mut auth) = (0usize, String::new());
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h)? == 0 {
+            return Ok(());
+        }
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            match k.to_ascii_lowercase().as_str() {
+                "content-length" => len = v.trim().parse().unwrap_or(0),
+                "authorization" => auth = v.trim().to_string(),
+                _ => {}
+            }
+        }
+    }
+    let mut body = vec![0u8; len];
+    reader.read_exact(&mut body)?;
+    let form = form_decode(&String::from_utf8_lossy(&body));
+    let seen = Seen {
+        method,
+        path,
+        auth,
+        form,
+    };
+    log.lock().unwrap().push(seen.clone());
+    let (status, body) = match answer(&seen) {
+        Reply::Json(status, body) => (status, body.to_string()),
+        Reply::Hang => {
+            std::thread::sleep(Duration::from_secs(5));
+            return Ok(());
+        }
+    };
+    let mut out = stream;
+    write!(
+        out,
+        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    out.flush()
+}
+
+fn form_decode(s: &str) -> Vec<(String, String)> {
+    let dec = |t: &str| {
+        let b = t.replace('+', " ").into_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'%' && i + 2 < b.len() {
+                if let Ok(x) = u8::from_str_radix(&String::from_utf8_lossy(&b[i + 1..i + 3]), 16) {
+                    out.push(x);
+                    i += 3;
+                    continue;
+                }
+            }
+            out.push(b[i]);
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).to_string()
+    };
+    s.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (dec(k), dec(v))
+        })
+        .collect()
+}
+
+/// The slow work's server: `/forecast` answers JSON, `/broken` 500,
+/// `/slow` nothing.
+fn upstream() -> Local {
+    Local::start(|r| {
+        if r.path.starts_with("/forecast") {
+            Reply::Json(
+                200,
+                json!({"text": "Sunny & warm, a high of 75.", "source": "test"}),
+            )
+        } else if r.path.starts_with("/broken") {
+            Reply::Json(500, json!({"error": "upstream exploded"}))
+        } else {
+            Reply::Hang
+        }
+    })
+}
+
+/// Twilio's REST API: 200 for every call redirect, or 400 (Twilio's
+/// 21220, "call is not in-progress") when `hung_up`.
+fn fake_twilio(hung_up: bool) -> Local {
+    Local::start(move |_| {
+        if hung_up {
+            Reply::Json(
+                400,
+                json!({"code": 21220, "message": "Call is not in-progress. Cannot redirect.", "status": 400}),
+            )
+        } else {
+            Reply::Json(200, json!({"sid": "CAredirected", "status": "in-progress"}))
+        }
+    })
+}
+
+// ------------------------------------------------------------ the engine
+
+/// A `krl serve` for IVRs: public URL, audio folder, fixed clock, the
+/// fake Twilio API, a short `http:` time limit.
+struct Ivr {
+    _scratch: ScratchDir,
+    _data: ScratchDir,
+    audio: std::path::PathBuf,
+    s: Server,
+}
+
+impl Ivr {
+    fn start(name: &str, clock: &str, twilio_api: &str) -> Ivr {
+        let scratch = ScratchDir::new(&format!("if-{name}-audio"));
+        let audio = scratch.path().join("audio");
+        std::fs::create_dir_all(&audio).unwrap();
+        std::fs::write(audio.join("welcome.mp3"), b"ID3 welcome, first take").unwrap();
+        std::fs::write(audio.join("hold.mp3"), b"ID3 hold music").unwrap();
+        let (data, s) = server(
+            &format!("if-{name}"),
+            &[
+                "--public-url",
+                PUBLIC,
+                "--static",
+                audio.to_str().unwrap(),
+                "--clock",
+                clock,
+                "--twilio-api-url",
+                twilio_api,
+                "--http-timeout",
+                "0.5",
+            ],
+        );
+        let api = Api::new(&s);
+        let (status, body) = api.register(&ruleset());
+        assert_eq!(status, 200, "{body}");
+        Ivr {
+            _scratch: scratch,
+            _data: data,
+            audio,
+            s,
+        }
+    }
+
+    /// A pico for one phone number with the ruleset and `config` (merged
+    /// over the defaults below): the Twilio channel (signed) and the
+    /// system channel (queries).
+    fn number(&self, config: Value) -> (String, String) {
+        let api = Api::new(&self.s);
+        let mut cfg = json!({
+            "tz": "America/Denver",
+            "welcome_audio": "welcome.mp3",
+            "account_sid": ACCOUNT,
+            "auth_token": AUTH,
+        });
+        for (k, v) in config.as_object().unwrap() {
+            cfg[k] = v.clone();
+        }
+        let (status, body) = api.post(
+            "/api/picos",
+            json!({"name": "ivr", "rulesets": [{"rid": RID, "config": cfg}]}),
+        );
+        assert_eq!(status, 200, "{body}");
+        let (id, system) = (str_of(&body["id"]), str_of(&body["eci"]));
+        let (status, ch) = api.post(
+            &format!("/api/picos/{id}/channels"),
+            json!({"tags": ["twilio"], "twilio_auth_token": AUTH}),
+        );
+        assert_eq!(status, 200, "{ch}");
+        (str_of(&ch["eci"]), system)
+    }
+
+    /// Plays a call with `krl call` (JSON transcript): its lines.
+    fn call(&self, eci: &str, extra: &[&str]) -> Vec<Value> {
+        let out = krl()
+            .args(["call", eci, "--json", "--auth-token", AUTH])
+            .args(["--url", &self.s.url, "--public-url", PUBLIC])
+            .args(["--from", "+13035550142"])
+            .args(extra)
+            .env_remove("KRL_URL")
+            .output()
+            .expect("running krl call");
+        assert!(
+            out.status.success(),
+            "krl call failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+
+    /// The records of calls in progress (query on the system channel).
+    fn calls(&self, system: &str) -> Value {
+        let (status, body) = Api::new(&self.s).query(system, RID, "calls", json!({}));
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// A signed webhook as Twilio sends it when it follows a live-call
+    /// redirect: the call's parameters to the public `url`. The TwiML.
+    fn follow(&self, url: &str, call_sid: &str) -> String {
+        let path = url
+            .strip_prefix(PUBLIC)
+            .unwrap_or_else(|| panic!("{url} is not under {PUBLIC}"));
+        let params = [
+            ("AccountSid", ACCOUNT),
+            ("ApiVersion", "2010-04-01"),
+            ("CallSid", call_sid),
+            ("CallStatus", "in-progress"),
+            ("Direction", "inbound"),
+            ("From", "+13035550142"),
+            ("To", "+13035550100"),
+        ];
+        let res = Client::new()
+            .post(format!("{}{path}", self.s.url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("X-Twilio-Signature", sign(url, &params))
+            .body(
+                params
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", v.replace('+', "%2B")))
+                    .collect::<Vec<_>>()
+                    .join("&"),
+            )
+            .send()
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 200);
+        res.text().unwrap()
+    }
+}
+
+fn ruleset() -> String {
+    let path = workspace_root().join("rulesets/interactive_flow.krl");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Twilio's signature over the URL and the sorted form parameters.
+fn sign(url: &str, params: &[(&str, &str)]) -> String {
+    let mut sorted = params.to_vec();
+    sorted.sort();
+    let mut data = url.to_string();
+    for (k, v) in sorted {
+        data.push_str(k);
+        data.push_str(v);
+    }
+    let mut mac = Hmac::<Sha1>::new_from_slice(AUTH.as_bytes()).unwrap();
+    mac.update(data.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// The verbs heard, as `verb: text` (requests and summary left out).
+fn heard(lines: &[Value]) -> Vec<String> {
+    lines
+        .iter()
+        .filter_map(|l| {
+            let verb = l.get("verb")?.as_str()?;
+            Some(match l.get("text").and_then(Value::as_str) {
+                Some(t) => format!("{verb}: {t}"),
+                None => verb.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// The URLs requested, in order.
+fn requests(lines: &[Value]) -> Vec<String> {
+    lines
+        .iter()
+        .filter_map(|l| l.get("request").and_then(Value::as_str).map(String::from))
+        .collect()
+}
+
+/// The public URL of state (event type) `state` on channel `eci`.
+fn state_url(eci: &str, state: &str) -> String {
+    format!("{PUBLIC}/sky/event/{eci}/none/twilio/{state}")
+}
+
+/// The first `?v=` fingerprint in `s`.
+fn fingerprint(s: &str) -> String {
+    let i = s.find("?v=").unwrap_or_else(|| panic!("no ?v= in {s}")) + 3;
+    s[i..i + 16].to_string()
+}
+
+/// The main menu as heard, with the welcome recording's fingerprint.
+fn menu(v: &str) -> Vec<String> {
+    vec![
+        "gather".into(),
+        format!("play: {PUBLIC}/static/welcome.mp3?v={v}"),
+        format!("say: {MENU}"),
+    ]
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+// ------------------------------------------------------------ the tests
+
+#[test]
+fn menu_transitions_lunch_special_hours_and_goodbye() {
+    let twilio = fake_twilio(false);
+    let ivr = Ivr::start("menu", MONDAY_MORNING_DENVER, &twilio.url);
+    let (eci, system) = ivr.number(json!({}));
+
+    // 1 → lunch special, 1 → hours (an end state)
+    let l = ivr.call(&eci, &["--digits", "1,1"]);
+    let v = fingerprint(&heard(&l)[1]);
+    let mut want = menu(&v);
+    want.extend(strings(&[
+        "digits: 1",
+        "gather",
+        "say: Our lunch special is a hamburger.",
+        "say: To hear our hours, press 1.",
+        "digits: 1",
+    ]));
+    want.extend([
+        format!("say: {HOURS}"),
+        format!("say: {BYE}"),
+        "hangup".into(),
+    ]);
+    assert_eq!(heard(&l), want, "{l:?}");
+    // the Gathers post to their states' input events, on the public URL
+    let gathers: Vec<&Value> = l.iter().filter(|x| x["verb"] == "gather").collect();
+    assert_eq!(
+        gathers[0]["attrs"]["action"],
+        state_url(&eci, "main_menu_input")
+    );
+    assert_eq!(gathers[0]["attrs"]["numDigits"], "1");
+    assert_eq!(gathers[0]["attrs"]["timeout"], "5");
+    assert_eq!(
+        gathers[1]["attrs"]["action"],
+        state_url(&eci, "lunch_special_input")
+    );
+    let real = |state: &str| format!("{}/sky/event/{eci}/none/twilio/{state}", ivr.s.url);
+    assert_eq!(
+        requests(&l),
+        [
+            real("inbound_call"),
+            real("main_menu_input"),
+            real("lunch_special_input")
+        ]
+    );
+
+    // 1 → lunch special, anything else → goodbye
+    let l = ivr.call(&eci, &["--digits", "1,5"]);
+    let h = heard(&l);
+    assert_eq!(
+        h[h.len() - 4..],
+        strings(&[
+            "digits: 5",
+            "say: Thanks for your call.",
+            &format!("say: {BYE}"),
+            "hangup"
+        ]),
+        "{h:?}"
+    );
+
+    // 2 → hours
+    let l = ivr.call(&eci, &["--digits", "2"]);
+    let mut want = menu(&v);
+    want.extend([
+        "digits: 2".into(),
+        format!("say: {HOURS}"),
+        format!("say: {BYE}"),
+        "hangup".into(),
+    ]);
+    assert_eq!(heard(&l), want);
+
+    // end states forget the call
+    assert_eq!(ivr.calls(&system), json!({}));
+}
+
+#[test]
+fn invalid_and_missing_input_are_retried_up_to_max_tries() {
+    let twilio = fake_twilio(false);
+    let ivr = Ivr::start("retry", MONDAY_MORNING_DENVER, &twilio.url);
+    let (eci, system) = ivr.number(json!({}));
+
+    // 9 (not an option), nothing, 7: three tries, then goodbye
+    let l = ivr.call(&eci, &["--digits", "9,,7"]);
+    let h = heard(&l);
+    let v = fingerprint(&h[1]);
+    let mut want = menu(&v);
+    want.push("digits: 9".into());
+    want.push("say: Sorry, that is not an option.".into());
+    want.extend(menu(&v));
+    want.push("no input".into());
+    // no input: the Redirect after the Gather posts main_menu_input
+    want.push(format!("redirect: {}", state_url(&eci, "main_menu_input")));
+    want.push("say: Sorry, I didn't get that.".into());
+    want.extend(menu(&v));
+    want.push("digits: 7".into());
+    want.extend([
+        "say: Sorry, we could not understand your choice.".into(),
+        format!("say: {BYE}"),
+        "hangup".into(),
+    ]);
+    assert_eq!(h, want, "{l:?}");
+    assert_eq!(ivr.calls(&system), json!({}));
+
+    // a wrong key, then a right one: the menu goes on
+    let l = ivr.call(&eci, &["--digits", "0,2"]);
+    let h = heard(&l);
+    assert!(
+        h.contains(&"say: Sorry, that is not an option.".to_string()),
+        "{h:?}"
+    );
+    assert_eq!(h[h.len() - 3], format!("say: {HOURS}"), "{h:?}");
+
+    // max_tries from the config: 1 means no second chance
+    let (eci1, _) =
+        ivr.number(json!({"max_tries": 1, "welcome_audio": null, "company": "Bar & Grill"}));
+    let l = ivr.call(&eci1, &["--digits", "8"]);
+    assert_eq!(
+        heard(&l),
+        strings(&[
+            "gather",
+            "say: Welcome to Bar & Grill.",
+            &format!("say: {MENU}"),
+            "digits: 8",
+            "say: Sorry, we could not understand your choice.",
+            "say: Thank you for calling Bar & Grill. Goodbye.",
+            "hangup"
+        ])
+    );
+}
+
+#[test]
+fn business_hours_branch_at_fixed_instants_in_two_time_zones() {
+    let twilio = fake_twilio(false);
+    let closed = |company: &str| {
+        vec![
+            format!("say: Thanks for calling {company}. We are closed right now. {HOURS}"),
+            format!("say: Thank you for calling {company}. Goodbye."),
+            "hangup".to_string(),
+        ]
+    };
+    // Monday 10:30 in Denver is Tuesday 01:30 in Tokyo.
+    let ivr = Ivr::start("hours-am", MONDAY_MORNING_DENVER, &twilio.url);
+    let (denver, _) = ivr.number(json!({}));
+    let (tokyo, _) = ivr.number(json!({"tz": "Asia/Tokyo", "company": "Tokyo Foo"}));
+    let l = ivr.call(&denver, &["--digits", ""]);
+    assert_eq!(
+        heard(&l)[..3],
+        menu(&fingerprint(&heard(&l)[1]))[..],
+        "{l:?}"
+    );
+    let l = ivr.call(&tokyo, &[]);
+    assert_eq!(heard(&l), closed("Tokyo Foo"), "{l:?}");
+    // the branching state rendered nothing: one request, straight to closed
+    assert_eq!(requests(&l).len(), 1);
+    drop(ivr);
+
+    // Monday 18:30 in Denver is Tuesday 09:30 in Tokyo.
+    let ivr = Ivr::start("hours-pm", MONDAY_EVENING_DENVER, &twilio.url);
+    let (denver, _) = ivr.number(json!({}));
+    let (tokyo, _) = ivr.number(json!({"tz": "Asia/Tokyo", "company": "Tokyo Foo"}));
+    let l = ivr.call(&denver, &[]);
+    assert_eq!(heard(&l), closed("Foo Corp"), "{l:?}");
+    let l = ivr.call(&tokyo, &["--digits", ""]);
+    assert_eq!(heard(&l)[2], format!("say: {MENU}"), "{l:?}");
+
+    // Days and hours come from the config: closed on Mondays.
+    let (weekends, _) = ivr
+        .number(json!({"open_days": [0, 6], "opens": "00:00", "closes": "23:59", "company": "W"}));
+    let l = ivr.call(&weekends, &[]);
+    assert_eq!(
+        heard(&l)[0],
+        "say: Thanks for calling W. We are closed right now. Our hours are 00:00 to 23:59, Sunday, Saturday."
+    );
+}
+
+#[test]
+fn is_open_follows_daylight_saving_in_the_zone() {
+    let twilio = fake_twilio(false);
+    let ivr = Ivr::start("dst", MONDAY_MORNING_DENVER, &twilio.url);
+    let (_, system) = ivr.number(json!({}));
+    let api = Api::new(&ivr.s);
+    let open = |when: &str| {
+        let (status, body) = api.query(&system, RID, "is_open", json!({"when": when}));
+        assert_eq!(status, 200, "{body}");
+        body
+    };
+    // Friday 6 March 2026: MST (UTC-7). 15:59Z is 08:59, 16:00Z is 09:00.
+    assert_eq!(open("2026-03-06T15:59:00Z"), json!(false));
+    assert_eq!(open("2026-03-06T16:00:00Z"), json!(true));
+    assert_eq!(open("2026-03-06T23:59:00Z"), json!(true)); // 16:59
+    assert_eq!(open("2026-03-07T00:00:00Z"), json!(false)); // 17:00
+                                                            // Monday 9 March, after the change to MDT (UTC-6): 15:00Z is 09:00.
+    assert_eq!(open("2026-03-09T14:59:00Z"), json!(false));
+    assert_eq!(open("2026-03-09T15:00:00Z"), json!(true));
+    assert_eq!(open("2026-03-09T23:00:00Z"), json!(false)); // 17:00 MDT
+                                                            // Saturday
+    assert_eq!(open("2026-03-07T18:00:00Z"), json!(false));
+}
+
+/// The lookup state: please hold, the hold-music endpoint (a looping
+/// fingerprinted Play), and the call's record waiting. Returns the CallSid
+/// the fake Twilio API was asked to redirect and the Url it was given.
+fn hold_then_redirect(ivr: &Ivr, twilio: &Local, eci: &str) -> (String, String) {
+    let before = twilio.seen().len();
+    let l = ivr.call(eci, &["--digits", "3"]);
+    let h = heard(&l);
+    let hold = fingerprint(&h[h.len() - 2]);
+    let tail = strings(&[
+        "digits: 3",
+        "say: Please hold while we look that up.",
+        &format!("redirect: {PUBLIC}/static-loop/hold.mp3"),
+        &format!("play: {PUBLIC}/static/hold.mp3?v={hold}"),
+        "end",
+    ]);
+    assert_eq!(h[h.len() - 5..], tail[..], "{l:?}");
+    let r = requests(&l);
+    assert_eq!(
+        r.last().unwrap(),
+        &format!("{}/static-loop/hold.mp3", ivr.s.url)
+    );
+    // the redirect of the live call reaches Twilio's API
+    let seen = wait_for("the call redirect at the fake Twilio API", LIMIT, || {
+        let s = twilio.seen();
+        (s.len() > before).then(|| s[before].clone())
+    });
+    assert_eq!(seen.method, "POST");
+    let prefix = format!("/2010-04-01/Accounts/{ACCOUNT}/Calls/");
+    let sid = seen
+        .path
+        .strip_prefix(&prefix)
+        .and_then(|p| p.strip_suffix(".json"))
+        .unwrap_or_else(|| panic!("not a call redirect: {}", seen.path))
+        .to_string();
+    assert!(sid.starts_with("CA") && sid.len() == 34, "{sid}");
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{ACCOUNT}:{AUTH}"));
+    assert_eq!(seen.auth, format!("Basic {basic}"));
+    assert_eq!(seen.form.len(), 1, "{:?}", seen.form);
+    assert_eq!(seen.form[0].0, "Url");
+    (sid, seen.form[0].1.clone())
+}
+
+#[test]
+fn lookup_success_moves_the_live_call_to_the_result() {
+    let twilio = fake_twilio(false);
+    let up = upstream();
+    let ivr = Ivr::start("lookup-ok", MONDAY_MORNING_DENVER, &twilio.url);
+    let (eci, system) = ivr.number(json!({"lookup_url": format!("{}/forecast", up.url)}));
+
+    let (sid, url) = hold_then_redirect(&ivr, &twilio, &eci);
+    assert_eq!(url, state_url(&eci, "lookup_done"));
+    // the slow work asked the configured URL, with the caller's number
+    let asked = up.seen();
+    assert_eq!(asked.len(), 1);
+    assert_eq!(
+        (asked[0].method.as_str(), asked[0].path.as_str()),
+        ("GET", "/forecast?From=%2B13035550142")
+    );
+    let rec = &ivr.calls(&system)[&sid];
+    assert_eq!(rec["lookup"], "done", "{rec}");
+    assert_eq!(rec["result"], "Sunny & warm, a high of 75.");
+
+    // Twilio follows the Url: the success state speaks the result.
+    let twiml = ivr.follow(&url, &sid);
+    assert_eq!(
+        twiml,
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>\
+             <Say>Sunny &amp; warm, a high of 75.</Say><Say>{BYE}</Say><Hangup/></Response>"
+        )
+    );
+    assert_eq!(ivr.calls(&system), json!({}));
+    // the outbox reported the redirect as sent
+    let (status, sent) = Api::new(&ivr.s).get("/api/outbox?state=sent");
+    assert_eq!(status, 200);
+    assert_eq!(sent.as_array().unwrap().len(), 1, "{sent}");
+    assert_eq!(sent[0]["action"], "redirect_call");
+    assert_eq!(sent[0]["call_sid"], sid.as_str());
+}
+
+const APOLOGY: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>\
+     <Say>We&apos;re sorry, we could not look that up right now. Please try again later.</Say>\
+     <Say>Thank you for calling Foo Corp. Goodbye.</Say><Hangup/></Response>";
+
+#[test]
+fn lookup_failure_500_moves_the_live_call_to_the_apology() {
+    let twilio = fake_twilio(false);
+    let up = upstream();
+    let ivr = Ivr::start("lookup-500", MONDAY_MORNING_DENVER, &twilio.url);
+    let (eci, system) = ivr.number(json!({"lookup_url": format!("{}/broken", up.url)}));
+
+    let (sid, url) = hold_then_redirect(&ivr, &twilio, &eci);
+    assert_eq!(url, state_url(&eci, "lookup_failed"));
+    assert_eq!(up.seen().len(), 1);
+    let rec = &ivr.calls(&system)[&sid];
+    assert_eq!(
+        (&rec["lookup"], &rec["error"]),
+        (&json!("failed"), &json!("HTTP 500"))
+    );
+    assert_eq!(ivr.follow(&url, &sid), APOLOGY);
+    // exactly one redirect: the settle event saw the call already moved
+    assert_eq!(twilio.seen().len(), 1);
+}
+
+#[test]
+fn lookup_time_out_is_settled_with_the_apology() {
+    let twilio = fake_twilio(false);
+    let up = upstream();
+    let ivr = Ivr::start("lookup-slow", MONDAY_MORNING_DENVER, &twilio.url);
+    let (eci, system) = ivr.number(json!({"lookup_url": format!("{}/slow", up.url)}));
+
+    // the http:get times out (--http-timeout 0.5): the work event fails
+    // and writes nothing; the settle event after it moves the call
+    let (sid, url) = hold_then_redirect(&ivr, &twilio, &eci);
+    assert_eq!(url, state_url(&eci, "lookup_failed"));
+    let rec = &ivr.calls(&system)[&sid];
+    assert_eq!(rec["lookup"], "failed");
+    assert_eq!(rec["error"], "the lookup failed (see the log)");
+    assert!(
+        ivr.s.stderr().contains("timed out"),
+        "the log names the time-out: {}",
+        ivr.s.stderr()
+    );
+    assert_eq!(ivr.follow(&url, &sid), APOLOGY);
+    assert_eq!(twilio.seen().len(), 1);
+
+    // without a lookup_url the lookup fails at once, the same way
+    let (eci, system) = ivr.number(json!({}));
+    let (sid, url) = hold_then_redirect(&ivr, &twilio, &eci);
+    assert_eq!(url, state_url(&eci, "lookup_failed"));
+    assert_eq!(
+        ivr.calls(&system)[&sid]["error"],
+        "no lookup_url configured"
+    );
+}
+
+#[test]
+fn a_caller_who_hung_up_on_hold_is_forgotten() {
+    let twilio = fake_twilio(true);
+    let up = upstream();
+    let ivr = Ivr::start("hung-up", MONDAY_MORNING_DENVER, &twilio.url);
+    let (eci, system) = ivr.number(json!({"lookup_url": format!("{}/forecast", up.url)}));
+    let (sid, _) = hold_then_redirect(&ivr, &twilio, &eci);
+    // Twilio refuses (400, 21220): the outbox gives up at once and raises
+    // call_redirect_failed, and the call's record goes
+    wait_for("the call record to go", LIMIT, || {
+        ivr.calls(&system).get(&sid).is_none().then_some(())
+    });
+    let (_, failed) = Api::new(&ivr.s).get("/api/outbox?state=failed");
+    assert_eq!(failed[0]["error_code"], 21220, "{failed}");
+}
+
+#[test]
+fn every_state_is_routable_by_its_event_type() {
+    let twilio = fake_twilio(false);
+    let ivr = Ivr::start("routable", MONDAY_EVENING_DENVER, &twilio.url);
+    let (eci, _) = ivr.number(json!({}));
+    // closed in the evening, but a call redirected into main_menu gets it
+    let l = ivr.call(&eci, &["--type", "main_menu", "--digits", "2"]);
+    let h = heard(&l);
+    assert_eq!(h[2], format!("say: {MENU}"));
+    assert_eq!(h[h.len() - 3], format!("say: {HOURS}"));
+    let l = ivr.call(&eci, &["--type", "lunch_special", "--digits", "9"]);
+    assert_eq!(heard(&l)[1], "say: Our lunch special is a hamburger.");
+    // the branching state too: evening → closed
+    let l = ivr.call(&eci, &["--type", "check_hours"]);
+    assert!(heard(&l)[0].contains("We are closed right now."), "{l:?}");
+    // a live-call redirect target, for a call the engine does not know
+    let l = ivr.call(&eci, &["--type", "lookup_done"]);
+    assert_eq!(
+        heard(&l)[0],
+        "say: Sorry, the result is no longer available."
+    );
+}
+
+#[test]
+fn audio_urls_are_fingerprinted_and_follow_the_files() {
+    let twilio = fake_twilio(false);
+    let ivr = Ivr::start("audio", MONDAY_MORNING_DENVER, &twilio.url);
+    let (eci, _) = ivr.number(json!({}));
+    let first = heard(&ivr.call(&eci, &[]))[1].clone();
+    let v1 = fingerprint(&first);
+    assert_eq!(first, format!("play: {PUBLIC}/static/welcome.mp3?v={v1}"));
+    let c = Client::new();
+    let get = |v: &str| {
+        c.get(format!("{}/static/welcome.mp3?v={v}", ivr.s.url))
+            .send()
+            .unwrap()
+    };
+    let res = get(&v1);
+    assert_eq!(
+        res.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(res.bytes().unwrap().as_ref(), b"ID3 welcome, first take");
+
+    // a new recording: the next call plays a new URL, no restart
+    std::fs::write(ivr.audio.join("welcome.mp3"), b"ID3 welcome, second take").unwrap();
+    let second = heard(&ivr.call(&eci, &[]))[1].clone();
+    let v2 = fingerprint(&second);
+    assert_ne!(v1, v2);
+    assert_eq!(second, format!("play: {PUBLIC}/static/welcome.mp3?v={v2}"));
+    let res = get(&v2);
+    assert_eq!(
+        res.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(res.bytes().unwrap().as_ref(), b"ID3 welcome, second take");
+    assert_eq!(get(&v1).headers()["cache-control"], "no-cache");
+}
+
+#[test]
+fn an_unknown_time_zone_is_refused_at_install() {
+    let twilio = fake_twilio(false);
+    let ivr = Ivr::start("bad-config", MONDAY_MORNING_DENVER, &twilio.url);
+    let api = Api::new(&ivr.s);
+    let (status, body) = api.post(
+        "/api/picos",
+        json!({"name": "ivr", "rulesets": [{"rid": RID, "config": {"tz": "Mars/Olympus_Mons"}}]}),
+    );
+    assert_eq!(status, 500, "{body}");
+    let msg = str_of(&body["error"]);
+    assert!(msg.contains("Mars/Olympus_Mons"), "{msg}");
+    assert_eq!(body["rid"], RID);
+}
