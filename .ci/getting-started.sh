@@ -120,7 +120,7 @@ run_step() {
         ) >"$out" 2>"$work/server.$step.log" &
         server_pid=$!
         local deadline=$((SECONDS + 60))
-        until grep -q '^root_eci ' "$out"; do
+        until grep -q '^root_eci ' "$out" 2>/dev/null; do
             kill -0 "$server_pid" 2>/dev/null || {
                 cat "$work/server.$step.log" >&2
                 fail "krl serve exited before it was ready"
