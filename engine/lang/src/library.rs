@@ -100,7 +100,7 @@ pub const ACTIONS: &[&str] = &[
 ];
 
 /// A built-in module domain and the members of it that are actions (only
-/// usable in action positions). `None` for `ent`/`app`/`keys`, whose
+/// usable in action positions). Empty for `ent`/`app`/`session`/`keys`, whose
 /// members are user-defined names.
 pub struct Module {
     /// The domain, as in `time:now`.
@@ -119,6 +119,10 @@ pub const MODULES: &[Module] = &[
     },
     Module {
         domain: "app",
+        actions: &[],
+    },
+    Module {
+        domain: "session",
         actions: &[],
     },
     Module {

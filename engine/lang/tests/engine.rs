@@ -668,3 +668,131 @@ ruleset io.example.user2 {
         json!("Howdy")
     );
 }
+
+const SESSIONS: &str = r##"
+ruleset io.example.sessions {
+  meta { shares step }
+  global {
+    step = function() { session:step }
+  }
+  rule answer {
+    select when twilio inbound_call
+    send_directive("step", {"was": session:step, "menu": session:menu{"choice"}})
+    always {
+      session:step := session:step.defaultsTo(0) + 1;
+      session:menu{["choice"]} := event:attrs{"Digits"};
+      clear session:gone
+    }
+  }
+  rule status {
+    select when twilio status
+    send_directive("status", {"step": session:step})
+  }
+  rule no_call {
+    select when web hit
+    send_directive("hit", {"step": session:step})
+  }
+}
+"##;
+
+fn step_of(d: &[serde_json::Value]) -> serde_json::Value {
+    d[0]["options"]["was"].clone()
+}
+
+#[test]
+fn call_sessions_are_per_call_and_end_with_the_call() {
+    let (mut pico, mut host, rid) = install(SESSIONS);
+    let a = json!({"CallSid": "CA1", "Digits": "4"});
+    let b = json!({"CallSid": "CA2", "Digits": "9"});
+    assert_eq!(
+        step_of(&event(
+            &mut pico,
+            &mut host,
+            "twilio",
+            "inbound_call",
+            a.clone()
+        )),
+        json!(null)
+    );
+    assert_eq!(
+        step_of(&event(
+            &mut pico,
+            &mut host,
+            "twilio",
+            "inbound_call",
+            a.clone()
+        )),
+        json!(1)
+    );
+    // another call has its own
+    assert_eq!(
+        step_of(&event(&mut pico, &mut host, "twilio", "inbound_call", b)),
+        json!(null)
+    );
+    let d = event(&mut pico, &mut host, "twilio", "inbound_call", a);
+    assert_eq!(d[0]["options"], json!({"was": 2, "menu": "4"}));
+    assert_eq!(host.session(&rid, "CA1", "step"), Value::Number(3.0));
+    assert_eq!(host.session(&rid, "CA2", "step"), Value::Number(1.0));
+    // a query names the call with its CallSid argument
+    assert_eq!(
+        query(
+            &mut pico,
+            &mut host,
+            &rid,
+            "step",
+            json!({"CallSid": "CA2"})
+        ),
+        json!(1)
+    );
+    // the completed status callback still sees the session, then it is gone
+    let d = event(
+        &mut pico,
+        &mut host,
+        "twilio",
+        "status",
+        json!({"CallSid": "CA1", "CallStatus": "completed"}),
+    );
+    assert_eq!(d[0]["options"], json!({"step": 3}));
+    assert!(host.session(&rid, "CA1", "step").is_null());
+    assert!(host.session(&rid, "CA1", "menu").is_null());
+    assert_eq!(host.session(&rid, "CA2", "step"), Value::Number(1.0));
+    // other statuses keep it
+    event(
+        &mut pico,
+        &mut host,
+        "twilio",
+        "status",
+        json!({"CallSid": "CA2", "CallStatus": "in-progress"}),
+    );
+    assert_eq!(host.session(&rid, "CA2", "step"), Value::Number(1.0));
+}
+
+#[test]
+fn session_variables_without_a_call_are_a_positioned_error() {
+    let (mut pico, mut host, rid) = install(SESSIONS);
+    let ev = Event {
+        domain: "web".into(),
+        name: "hit".into(),
+        attrs: Map::new(),
+        eci: "c".into(),
+        eid: "i".into(),
+        time_ms: 0.0,
+    };
+    let e = pico.event(ev, "t", &mut host).unwrap_err();
+    assert_eq!(e.rid, rid);
+    assert_eq!(e.rule.as_deref(), Some("no_call"));
+    assert_eq!(
+        e.message,
+        "session: variables need a call: this event has no CallSid"
+    );
+    // `send_directive("hit", {"step": session:step})` on line 22
+    assert_eq!((e.line, e.col), (Some(22), Some(36)));
+    let e = pico
+        .query(&rid, "step", &Map::new(), &mut host)
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("session: variables need a call: this query has no CallSid argument"),
+        "{e}"
+    );
+}

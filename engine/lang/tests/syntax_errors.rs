@@ -117,14 +117,14 @@ const ROWS: &[Row] = &[
         "assign_local_colon_equals.krl",
         6,
         7,
-        "only entity (`ent:`) and application (`app:`) variables can be assigned",
+        "only entity (`ent:`), application (`app:`) and call session (`session:`) variables can be assigned",
         "",
     ),
     (
         "clear_non_persistent.krl",
         6,
         13,
-        "only entity (`ent:`) and application (`app:`)",
+        "only entity (`ent:`), application (`app:`) and call session (`session:`)",
         "",
     ),
     (

@@ -834,6 +834,13 @@ impl Compiler {
         match domain {
             "ent" => return Ok(Expr::Persistent(PersistentScope::Ent, Arc::from(name))),
             "app" => return Ok(Expr::Persistent(PersistentScope::App, Arc::from(name))),
+            // positioned: a read outside a call is a runtime error
+            "session" => {
+                return Ok(Expr::At(
+                    Box::new(Expr::Persistent(PersistentScope::Session, Arc::from(name))),
+                    span,
+                ))
+            }
             _ => {}
         }
         if let Some(&i) = self.aliases.get(domain) {

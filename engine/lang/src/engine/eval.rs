@@ -148,6 +148,9 @@ pub struct Txn<'h> {
     pub(crate) ops: u64,
     pub(crate) raised: usize,
     pub(crate) in_query: bool,
+    /// A query's `CallSid` argument: the call session its functions see
+    /// (an event's comes from its attributes).
+    pub(crate) query_call_sid: Option<Arc<str>>,
 }
 
 /// Control flow out of a rule body that is not an error.
@@ -432,7 +435,34 @@ impl<'t, 'h> Eval<'t, 'h> {
         match scope {
             PersistentScope::Ent => self.txn.host.ent_get(&rid, name),
             PersistentScope::App => self.txn.host.app_get(&rid, name),
+            PersistentScope::Session => {
+                let call = self.call_sid()?;
+                self.txn.host.session_get(&rid, &call, name)
+            }
         }
+    }
+
+    /// The call a `session:` variable belongs to: the `CallSid` attribute
+    /// of the event being handled (a query's `CallSid` argument).
+    fn call_sid(&self) -> R<Arc<str>> {
+        let found = match &self.event {
+            Some(ev) => match ev.attrs.get("CallSid") {
+                Some(Value::Str(s)) if !s.is_empty() => Some(s.clone()),
+                _ => None,
+            },
+            None => self.txn.query_call_sid.clone(),
+        };
+        found.ok_or_else(|| {
+            RuntimeError::new(match (&self.event, self.txn.in_query) {
+                (Some(_), _) => "session: variables need a call: this event has no CallSid",
+                (None, true) => {
+                    "session: variables need a call: this query has no CallSid argument"
+                }
+                (None, false) => {
+                    "session: variables need a call: there is no event here (globals and configuration run outside any call)"
+                }
+            })
+        })
     }
 
     fn module_member(&mut self, i: usize, name: &str) -> R<Value> {
@@ -1223,6 +1253,10 @@ impl<'t, 'h> Eval<'t, 'h> {
         match scope {
             PersistentScope::Ent => self.txn.host.ent_put(rid, name, value.as_ref()),
             PersistentScope::App => self.txn.host.app_put(rid, name, value.as_ref()),
+            PersistentScope::Session => {
+                let call = self.call_sid()?;
+                self.txn.host.session_put(rid, &call, name, value.as_ref())
+            }
         }
     }
 

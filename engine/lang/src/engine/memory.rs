@@ -15,6 +15,8 @@ pub struct MemoryHost {
     pub ent: HashMap<(String, String), Value>,
     /// (rid, name) → value
     pub app: HashMap<(String, String), Value>,
+    /// (rid, CallSid, name) → value: call session variables
+    pub sessions: HashMap<(String, String, String), Value>,
     /// (rid, rule) → state
     pub states: HashMap<(String, String), RuleState>,
     /// The clock, ms since the epoch.
@@ -52,6 +54,14 @@ impl MemoryHost {
     pub fn ent(&self, rid: &str, name: &str) -> Value {
         self.ent
             .get(&(rid.to_string(), name.to_string()))
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+
+    /// Reads a call session variable (tests).
+    pub fn session(&self, rid: &str, call_sid: &str, name: &str) -> Value {
+        self.sessions
+            .get(&(rid.to_string(), call_sid.to_string(), name.to_string()))
             .cloned()
             .unwrap_or(Value::Null)
     }
@@ -96,6 +106,32 @@ impl Host for MemoryHost {
         value: Option<&Value>,
     ) -> Result<(), RuntimeError> {
         put(&mut self.app, rid, name, value);
+        Ok(())
+    }
+    fn session_get(
+        &mut self,
+        rid: &str,
+        call_sid: &str,
+        name: &str,
+    ) -> Result<Value, RuntimeError> {
+        Ok(self.session(rid, call_sid, name))
+    }
+    fn session_put(
+        &mut self,
+        rid: &str,
+        call_sid: &str,
+        name: &str,
+        value: Option<&Value>,
+    ) -> Result<(), RuntimeError> {
+        let key = (rid.to_string(), call_sid.to_string(), name.to_string());
+        match value {
+            Some(v) => self.sessions.insert(key, v.clone()),
+            None => self.sessions.remove(&key),
+        };
+        Ok(())
+    }
+    fn session_end(&mut self, call_sid: &str) -> Result<(), RuntimeError> {
+        self.sessions.retain(|(_, call, _), _| call != call_sid);
         Ok(())
     }
     fn rule_state(&mut self, rid: &str, rule: &str) -> Option<RuleState> {

@@ -147,6 +147,41 @@ pub trait Host {
     /// Writes an app variable.
     fn app_put(&mut self, rid: &str, name: &str, value: Option<&Value>)
         -> Result<(), RuntimeError>;
+    /// Reads a call session variable (`session:name`): one ruleset, one
+    /// pico, one call (`call_sid`, the event's `CallSid`). Null when unset
+    /// or when the session has expired. Engines without call sessions keep
+    /// this default.
+    fn session_get(
+        &mut self,
+        rid: &str,
+        call_sid: &str,
+        name: &str,
+    ) -> Result<Value, RuntimeError> {
+        let _ = (rid, call_sid);
+        Err(RuntimeError::new(format!(
+            "not supported here: session:{name} (no call sessions)"
+        )))
+    }
+    /// Writes (or with `None` deletes) a call session variable.
+    fn session_put(
+        &mut self,
+        rid: &str,
+        call_sid: &str,
+        name: &str,
+        value: Option<&Value>,
+    ) -> Result<(), RuntimeError> {
+        let _ = (rid, call_sid, value);
+        Err(RuntimeError::new(format!(
+            "not supported here: session:{name} (no call sessions)"
+        )))
+    }
+    /// The call has ended (a `twilio` event with `CallStatus`
+    /// `completed` ran without error): drop its session, every ruleset's,
+    /// with the event's other writes.
+    fn session_end(&mut self, call_sid: &str) -> Result<(), RuntimeError> {
+        let _ = call_sid;
+        Ok(())
+    }
     /// The stored state machine of a rule.
     fn rule_state(&mut self, rid: &str, rule: &str) -> Option<RuleState>;
     /// Stores a rule's state machine.
@@ -454,6 +489,7 @@ impl PicoRuntime {
             ops: 0,
             raised: 0,
             in_query: false,
+            query_call_sid: None,
         };
         // Until the instance is complete, expressions run in a shell that
         // has what is known so far (keys first: configuration, `use module
@@ -560,6 +596,7 @@ impl PicoRuntime {
             ops: 0,
             raised: 0,
             in_query: false,
+            query_call_sid: None,
         };
         let mut schedule: VecDeque<(usize, Arc<Event>)> = (0..self.instances.len())
             .map(|i| (i, event.clone()))
@@ -576,6 +613,20 @@ impl PicoRuntime {
                     }
                 }
             }
+        }
+        // A call that Twilio reports completed loses its session, after
+        // the rules of this (its last) event saw it.
+        if let Some(call) = ended_call(&event) {
+            txn.host.session_end(call).map_err(|e| EvalError {
+                rid: self
+                    .instances
+                    .first()
+                    .map_or_else(String::new, |i| i.compiled.rid.to_string()),
+                rule: None,
+                line: None,
+                col: None,
+                message: format!("cannot end the call session of {call}: {e}"),
+            })?;
         }
         Ok(Outcome {
             directives: txn.directives,
@@ -711,6 +762,10 @@ impl PicoRuntime {
             ops: 0,
             raised: 0,
             in_query: true,
+            query_call_sid: match args.get("CallSid") {
+                Some(Value::Str(s)) if !s.is_empty() => Some(s.clone()),
+                _ => None,
+            },
         };
         let mut eval = Eval {
             txn: &mut txn,
@@ -742,6 +797,22 @@ impl PicoRuntime {
             }
             other => Ok(other.clone()),
         }
+    }
+}
+
+/// The call whose session ends with this event: a `twilio` event whose
+/// `CallStatus` is `completed` (Twilio's last status callback of a call).
+pub fn ended_call(event: &Event) -> Option<&str> {
+    if event.domain != "twilio" {
+        return None;
+    }
+    match (event.attrs.get("CallStatus"), event.attrs.get("CallSid")) {
+        (Some(Value::Str(status)), Some(Value::Str(sid)))
+            if &**status == "completed" && !sid.is_empty() =>
+        {
+            Some(sid)
+        }
+        _ => None,
     }
 }
 

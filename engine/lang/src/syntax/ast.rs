@@ -502,7 +502,7 @@ pub enum Guard {
 /// A persistent variable reference: `ent:x`, `app:x{path}`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Persistent {
-    /// `ent` or `app` (other domains are rejected by the parser).
+    /// `ent`, `app` or `session` (other domains are rejected by the parser).
     pub scope: PersistentScope,
     /// The variable name.
     pub name: Ident,
@@ -520,6 +520,9 @@ pub enum PersistentScope {
     Ent,
     /// one ruleset on the whole engine
     App,
+    /// one ruleset on one pico for one phone call: keyed by the event's
+    /// `CallSid` (docs/twilio.md, call sessions)
+    Session,
 }
 
 /// Log levels of `log` and `error`.

@@ -874,7 +874,7 @@ fn build_stmt(p: P) -> Result<Stmt> {
             return err(
                 &name,
                 format!(
-                    "cannot assign to `{}` with `:=`: only entity (`ent:`) and application (`app:`) variables can be assigned; declare a local with `=`",
+                    "cannot assign to `{}` with `:=`: only entity (`ent:`), application (`app:`) and call session (`session:`) variables can be assigned; declare a local with `=`",
                     name.as_str()
                 ),
             );
@@ -1027,11 +1027,12 @@ fn build_persistent(p: P) -> Result<Persistent> {
     let scope = match domain.as_str() {
         "ent" => PersistentScope::Ent,
         "app" => PersistentScope::App,
+        "session" => PersistentScope::Session,
         other => {
             return err(
                 &domain,
                 format!(
-                    "cannot assign to or clear `{other}:...`: only entity (`ent:`) and application (`app:`) variables are persistent"
+                    "cannot assign to or clear `{other}:...`: only entity (`ent:`), application (`app:`) and call session (`session:`) variables are persistent"
                 ),
             )
         }
