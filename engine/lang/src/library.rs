@@ -149,6 +149,11 @@ pub const MODULES: &[Module] = &[
         domain: "random",
         actions: &[],
     },
+    // engine extension: install:refuse(message)
+    Module {
+        domain: "install",
+        actions: &[],
+    },
     Module {
         domain: "http",
         actions: &["post", "put", "patch", "delete"],

@@ -127,6 +127,14 @@ impl From<EngineError> for ApiError {
                 PicoError::InUse { .. } | PicoError::ModuleNotInstalled { .. } => {
                     StatusCode::CONFLICT
                 }
+                PicoError::Refused(ev) => {
+                    // The ruleset's own words: a configuration it refuses.
+                    return ApiError {
+                        status: StatusCode::BAD_REQUEST,
+                        body: json!({"error": ev.refusal().unwrap_or(&ev.message),
+                                     "rid": ev.rid, "line": ev.line, "col": ev.col}),
+                    };
+                }
                 PicoError::Eval(ev) => {
                     // KRL runtime errors name the ruleset, rule, line, column.
                     return ApiError {

@@ -144,6 +144,10 @@ pub enum PicoError {
     /// A KRL runtime error, with where it happened.
     #[error("{0}")]
     Eval(EvalError),
+    /// An install refused by the ruleset itself (`install:refuse(message)`
+    /// while its configuration and globals were evaluated).
+    #[error("Cannot install {}: {}", .0.rid, .0.refusal().unwrap_or(&.0.message))]
+    Refused(EvalError),
     /// The pico could not be loaded from the store.
     #[error("pico unavailable: {0}")]
     Unavailable(String),
@@ -760,7 +764,8 @@ impl Actor {
             let _ = reply.send(Err(PicoError::ModuleNotInstalled { rid, module }));
             return;
         }
-        // Instantiate first: a ruleset whose globals fail is not installed.
+        // Instantiate first: a ruleset whose globals fail is not installed,
+        // nor one that refuses its configuration (`install:refuse`).
         let mut host = self.host();
         let modules = self.modules();
         or_reply!(
@@ -771,7 +776,10 @@ impl Actor {
                     &modules,
                     &mut host,
                 )
-                .map_err(PicoError::Eval),
+                .map_err(|e| match e.refusal() {
+                    Some(_) => PicoError::Refused(e),
+                    None => PicoError::Eval(e),
+                }),
             reply
         );
         let installed = Installed {

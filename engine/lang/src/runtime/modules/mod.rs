@@ -16,8 +16,10 @@
 //! Engine extensions beyond the reference (documented on the functions):
 //! `time:strftime(date, fmt, opts)` formats in an IANA time zone, and
 //! `time:local(date, tz)` breaks a date into its wall-clock fields in a
-//! zone (for business hours and the like).
+//! zone (for business hours and the like); `install:refuse(message)`
+//! refuses an install with a configuration error.
 
+pub mod install;
 pub mod math;
 pub mod random;
 pub mod time;
@@ -68,6 +70,7 @@ pub fn members(domain: &str) -> Option<&'static [Member]> {
         "time" => Some(time::MEMBERS),
         "math" => Some(math::MEMBERS),
         "random" => Some(random::MEMBERS),
+        "install" => Some(install::MEMBERS),
         _ => None,
     }
 }
