@@ -26,6 +26,10 @@
 //!   (minutes east of UTC in effect then: 120 for CEST, -360 for MDT)}`,
 //!   for business hours and the like.
 //!
+//! * `time:zone(name)` — the IANA name if the time-zone database knows it
+//!   (`"UTC"` for `UTC`, `Z` or `""`), else null: lets a ruleset check a
+//!   configured zone without an error.
+//!
 //! `time:now(opts)` accepts `{"tz": zone}` like the reference but still
 //! returns UTC (an ISO string with `Z` is the same instant in any zone).
 
@@ -62,6 +66,11 @@ pub(super) static MEMBERS: &[Member] = &[
         name: "strftime",
         params: &["date", "fmt", "opts"],
         kind: Kind::Function(strftime),
+    },
+    Member {
+        name: "zone",
+        params: &["name"],
+        kind: Kind::Function(zone),
     },
 ];
 
@@ -595,6 +604,19 @@ fn zone_arg(v: &Value, who: &str, what: &str) -> Result<Zone, RuntimeError> {
     name.parse::<Tz>()
         .map(Zone::Named)
         .map_err(|_| RuntimeError::new(format!("{who} doesn't recognize the time zone {name}")))
+}
+
+/// `time:zone(name)` (engine extension): `name` when it is a time zone
+/// the database knows (`"UTC"` for UTC), else null — never an error.
+fn zone(args: &[Value], _: &mut Env) -> Result<Value, RuntimeError> {
+    Ok(match arg(args, 0) {
+        Value::Str(_) => match zone_arg(arg(args, 0), "time:zone", "") {
+            Ok(Zone::Utc) => Value::from("UTC"),
+            Ok(Zone::Named(tz)) => Value::from(tz.name()),
+            Err(_) => Value::Null,
+        },
+        _ => Value::Null,
+    })
 }
 
 /// A date as seen on a wall clock somewhere.
@@ -1447,6 +1469,22 @@ mod tests {
         assert!(open("2024-01-15T08:00:00Z")); // Monday 09:00 CET
         assert!(!open("2024-01-15T07:59:00Z")); // Monday 08:59 CET
         assert!(!open("2024-05-18T10:00:00Z")); // Saturday
+    }
+
+    #[test]
+    fn zone_names_known_zones_and_null_otherwise() {
+        assert_eq!(
+            ok("time", "zone", &[st("America/Denver")]),
+            st("America/Denver")
+        );
+        assert_eq!(
+            ok("time", "zone", &[st("Europe/London")]),
+            st("Europe/London")
+        );
+        assert_eq!(ok("time", "zone", &[st("Z")]), st("UTC"));
+        assert_eq!(ok("time", "zone", &[st("Mars/Olympus")]), Value::Null);
+        assert_eq!(ok("time", "zone", &[n(3.0)]), Value::Null);
+        assert_eq!(ok("time", "zone", &[]), Value::Null);
     }
 
     #[test]
