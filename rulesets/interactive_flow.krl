@@ -24,8 +24,8 @@
 //   hours, closed, goodbye, lookup_done, lookup_failed: end states (speak,
 //                  hang up)
 //
-// Install config (meta:rulesetConfig; all optional except lookup_url for
-// the lookup state):
+// Install config (meta:rulesetConfig; all optional, lookup_url needed by
+// the lookup state; anything else, or a bad value, refuses the install):
 //   {"company": "Foo Corp", "voice": "alice", "tz": "America/Denver",
 //    "open_days": [1, 2, 3, 4, 5], "opens": "09:00", "closes": "17:00",
 //    "welcome_audio": "welcome.mp3", "hold_music": "hold.mp3",
@@ -63,12 +63,41 @@ ruleset io.krl.interactive_flow {
 
     // "HH:MM" → minutes since midnight (null when malformed)
     minutes = function(hhmm) {
-      m = hhmm.extract(re#^([01]?\d|2[0-3]):([0-5]\d)$#);
+      m = hhmm.typeof() == "String" => hhmm.extract(re#^([01]?\d|2[0-3]):([0-5]\d)$#) | [];
       m.length() == 2 => m[0].as("Number") * 60 + m[1].as("Number") | null
     }
     open_at = minutes(opens)
     close_at = minutes(closes)
     day_names = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
+
+    // The install is refused (400, with these messages) when the config
+    // has a setting this ruleset cannot work with.
+    known = ["company", "voice", "tz", "open_days", "opens", "closes", "hours_text",
+             "welcome_audio", "hold_music", "lookup_url", "lookup_field", "lunch_special",
+             "max_tries", "gather_timeout", "account_sid", "auth_token"]
+    texts = ["company", "voice", "tz", "hours_text", "welcome_audio", "hold_music",
+             "lookup_url", "lookup_field", "lunch_special", "account_sid", "auth_token"]
+    whole = function(v, low) { v.typeof() == "Number" && math:int(v) == v && v >= low }
+    weekday = function(d) { whole(d, 0) && d <= 6 }
+    problems = config.keys()
+      .filter(function(k) { not (known >< k) })
+      .map(function(k) { k + ": unknown setting (known: " + known.join(", ") + ")" })
+      .append(texts.filter(function(k) { not (config{k}.isnull() || config{k}.typeof() == "String") })
+                   .map(function(k) { k + ": must be a string" }))
+      .append([
+        open_days.typeof() == "Array" && open_days.all(weekday) => null
+          | "open_days: must be a list of weekdays, 0 (Sunday) to 6 (Saturday)",
+        open_at.isnull() => "opens: must be a 24-hour time HH:MM, not " + opens.encode() | null,
+        close_at.isnull() => "closes: must be a 24-hour time HH:MM, not " + closes.encode() | null,
+        open_at.isnull() || close_at.isnull() || close_at > open_at => null
+          | "closes: must be later than opens",
+        lookup_url.isnull() || lookup_url like re#^https?://[^\s/]+# => null
+          | "lookup_url: must be an http:// or https:// URL",
+        whole(max_tries, 1) => null | "max_tries: must be a whole number, 1 or more",
+        whole(gather_timeout, 1) => null | "gather_timeout: must be a whole number of seconds, 1 or more"
+      ])
+      .filter(function(p) { not p.isnull() })
+    valid = problems.length() == 0 || install:refuse("interactive_flow: " + problems.join("; "))
     // An unknown time zone fails here, so the install is refused naming it.
     zone_checked = time:local(time:now(), tz)
 
@@ -138,7 +167,7 @@ ruleset io.krl.interactive_flow {
       sid = event:attrs{"CallSid"}
       now = time:now()
       cutoff = time:add(now, {"hours": -2})
-      kept = calls().filter(function(c) { c{"started"} > cutoff })
+      kept = calls().filter(function(c) { c{"started"}.defaultsTo("") > cutoff })
     }
     if sid then noop()
     fired {

@@ -18,7 +18,7 @@
 mod common;
 
 use base64::Engine as _;
-use common::{server, str_of, wait_for, Api};
+use common::{server_at, str_of, wait_for, Api};
 use hmac::{Hmac, Mac};
 use krl_tests::{krl, workspace_root, ScratchDir, Server};
 use reqwest::blocking::Client;
@@ -216,8 +216,9 @@ fn fake_twilio(hung_up: bool) -> Local {
 /// fake Twilio API, a short `http:` time limit.
 struct Ivr {
     _scratch: ScratchDir,
-    _data: ScratchDir,
+    data: ScratchDir,
     audio: std::path::PathBuf,
+    twilio_api: String,
     s: Server,
 }
 
@@ -228,28 +229,58 @@ impl Ivr {
         std::fs::create_dir_all(&audio).unwrap();
         std::fs::write(audio.join("welcome.mp3"), b"ID3 welcome, first take").unwrap();
         std::fs::write(audio.join("hold.mp3"), b"ID3 hold music").unwrap();
-        let (data, s) = server(
-            &format!("if-{name}"),
-            &[
-                "--public-url",
-                PUBLIC,
-                "--static",
-                audio.to_str().unwrap(),
-                "--clock",
-                clock,
-                "--twilio-api-url",
-                twilio_api,
-                "--http-timeout",
-                "0.5",
-            ],
+        let data = ScratchDir::new(&format!("if-{name}"));
+        let s = server_at(
+            &data.path().join("data"),
+            &Ivr::args(&audio, clock, twilio_api),
         );
         let api = Api::new(&s);
         let (status, body) = api.register(&ruleset());
         assert_eq!(status, 200, "{body}");
         Ivr {
             _scratch: scratch,
-            _data: data,
+            data,
             audio,
+            twilio_api: twilio_api.to_string(),
+            s,
+        }
+    }
+
+    fn args<'a>(audio: &'a std::path::Path, clock: &'a str, twilio_api: &'a str) -> Vec<&'a str> {
+        vec![
+            "--public-url",
+            PUBLIC,
+            "--static",
+            audio.to_str().unwrap(),
+            "--clock",
+            clock,
+            "--twilio-api-url",
+            twilio_api,
+            "--http-timeout",
+            "0.5",
+        ]
+    }
+
+    /// Stops the engine (as SIGKILL) and starts it again on the same data
+    /// with its clock at `clock`.
+    fn restart(self, clock: &str) -> Ivr {
+        let Ivr {
+            _scratch,
+            data,
+            audio,
+            twilio_api,
+            s,
+        } = self;
+        s.kill();
+        let s = server_at(
+            &data.path().join("data"),
+            &Ivr::args(&audio, clock, &twilio_api),
+        );
+        Ivr {
+            _scratch,
+            data,
+            audio,
+            twilio_api,
             s,
         }
     }
@@ -313,18 +344,27 @@ impl Ivr {
     /// A signed webhook as Twilio sends it when it follows a live-call
     /// redirect: the call's parameters to the public `url`. The TwiML.
     fn follow(&self, url: &str, call_sid: &str) -> String {
+        self.webhook(url, call_sid, &[])
+    }
+
+    /// A signed webhook of call `call_sid` to the public `url`, with the
+    /// call's parameters and `more`: the TwiML.
+    fn webhook(&self, url: &str, call_sid: &str, more: &[(&str, &str)]) -> String {
         let path = url
             .strip_prefix(PUBLIC)
             .unwrap_or_else(|| panic!("{url} is not under {PUBLIC}"));
-        let params = [
+        let mut params = vec![
             ("AccountSid", ACCOUNT),
             ("ApiVersion", "2010-04-01"),
             ("CallSid", call_sid),
-            ("CallStatus", "in-progress"),
             ("Direction", "inbound"),
             ("From", "+13035550142"),
             ("To", "+13035550100"),
         ];
+        if !more.iter().any(|(k, _)| *k == "CallStatus") {
+            params.push(("CallStatus", "in-progress"));
+        }
+        params.extend_from_slice(more);
         let res = Client::new()
             .post(format!("{}{path}", self.s.url))
             .header("content-type", "application/x-www-form-urlencoded")
@@ -820,16 +860,121 @@ fn audio_urls_are_fingerprinted_and_follow_the_files() {
 }
 
 #[test]
-fn an_unknown_time_zone_is_refused_at_install() {
+fn invalid_configs_are_refused_at_install_naming_the_setting() {
     let twilio = fake_twilio(false);
     let ivr = Ivr::start("bad-config", MONDAY_MORNING_DENVER, &twilio.url);
     let api = Api::new(&ivr.s);
-    let (status, body) = api.post(
-        "/api/picos",
-        json!({"name": "ivr", "rulesets": [{"rid": RID, "config": {"tz": "Mars/Olympus_Mons"}}]}),
+    let (_, engine) = api.get("/api/engine");
+    let root = str_of(&engine["root_pico"]);
+    let install = |config: Value| {
+        api.post(
+            "/api/picos",
+            json!({"name": "ivr", "rulesets": [{"rid": RID, "config": config}]}),
+        )
+    };
+    let refused = |config: Value, want: &str| {
+        let (status, body) = install(config.clone());
+        assert_eq!(status, 400, "{config}: {body}");
+        assert_eq!(
+            body["error"],
+            format!("interactive_flow: {want}"),
+            "{config}"
+        );
+        assert_eq!(body["rid"], RID);
+    };
+    refused(
+        json!({"timezone": "America/Denver"}),
+        "timezone: unknown setting (known: company, voice, tz, open_days, opens, closes, \
+         hours_text, welcome_audio, hold_music, lookup_url, lookup_field, lunch_special, \
+         max_tries, gather_timeout, account_sid, auth_token)",
     );
+    refused(
+        json!({"opens": "9am"}),
+        "opens: must be a 24-hour time HH:MM, not \"9am\"",
+    );
+    refused(
+        json!({"opens": "18:00", "closes": "08:00"}),
+        "closes: must be later than opens",
+    );
+    refused(
+        json!({"open_days": [1, 7]}),
+        "open_days: must be a list of weekdays, 0 (Sunday) to 6 (Saturday)",
+    );
+    refused(
+        json!({"max_tries": 0, "lookup_url": "ftp://files.example.org/x", "company": 5}),
+        "company: must be a string; lookup_url: must be an http:// or https:// URL; \
+         max_tries: must be a whole number, 1 or more",
+    );
+    refused(
+        json!({"gather_timeout": 2.5}),
+        "gather_timeout: must be a whole number of seconds, 1 or more",
+    );
+    // an unknown zone: the zone check itself fails the install, naming it
+    let (status, body) = install(json!({"tz": "Mars/Olympus_Mons"}));
     assert_eq!(status, 500, "{body}");
-    let msg = str_of(&body["error"]);
-    assert!(msg.contains("Mars/Olympus_Mons"), "{msg}");
-    assert_eq!(body["rid"], RID);
+    assert!(
+        str_of(&body["error"]).contains("Mars/Olympus_Mons"),
+        "{body}"
+    );
+    // no pico was left behind
+    let (_, root) = api.get(&format!("/api/picos/{root}"));
+    assert_eq!(root["children"], json!([]), "{root}");
+    // and a good config is installed
+    ivr.number(json!({"open_days": [0, 6], "opens": "7:30", "closes": "23:59", "max_tries": 2}));
+}
+
+#[test]
+fn calls_that_end_elsewhere_are_forgotten() {
+    let twilio = fake_twilio(false);
+    let ivr = Ivr::start("forget", MONDAY_MORNING_DENVER, &twilio.url);
+    let (eci, system) = ivr.number(json!({}));
+    let a = "CA000000000000000000000000000000aa";
+    let b = "CA000000000000000000000000000000bb";
+    // two callers hear the menu and hang up without pressing anything
+    for sid in [a, b] {
+        let twiml = ivr.webhook(
+            &state_url(&eci, "inbound_call"),
+            sid,
+            &[("CallStatus", "ringing")],
+        );
+        assert!(twiml.contains("For our lunch special, press 1."), "{twiml}");
+    }
+    let calls = ivr.calls(&system);
+    assert_eq!(calls[a]["from"], "+13035550142", "{calls}");
+    assert!(
+        calls[a]["started"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-03-09T16:30"),
+        "{calls}"
+    );
+    // the status callback of one of them clears its record
+    let twiml = ivr.webhook(
+        &state_url(&eci, "call_status"),
+        a,
+        &[("CallStatus", "completed")],
+    );
+    assert!(twiml.ends_with("<Response/>"), "{twiml}");
+    let calls = ivr.calls(&system);
+    assert!(calls.get(a).is_none() && calls.get(b).is_some(), "{calls}");
+
+    // three hours later (a restart with a later clock), the next call
+    // drops the record of the other, left more than two hours ago
+    let ivr = ivr.restart("2026-03-09T13:30:00-06:00");
+    let c = "CA000000000000000000000000000000cc";
+    ivr.webhook(
+        &state_url(&eci, "inbound_call"),
+        c,
+        &[("CallStatus", "ringing")],
+    );
+    let calls = ivr.calls(&system);
+    let sids: Vec<&String> = calls.as_object().unwrap().keys().collect();
+    assert_eq!(sids, [c], "{calls}");
+    assert!(
+        calls[c]["started"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-03-09T19:30"),
+        "{calls}"
+    );
 }

@@ -128,11 +128,12 @@ impl From<EngineError> for ApiError {
                     StatusCode::CONFLICT
                 }
                 PicoError::Refused(ev) => {
-                    // The ruleset's own words: a configuration it refuses.
+                    // The ruleset's own words about a configuration it
+                    // refuses: for the installer, not a position in KRL.
                     return ApiError {
                         status: StatusCode::BAD_REQUEST,
                         body: json!({"error": ev.refusal().unwrap_or(&ev.message),
-                                     "rid": ev.rid, "line": ev.line, "col": ev.col}),
+                                     "rid": ev.rid}),
                     };
                 }
                 PicoError::Eval(ev) => {
