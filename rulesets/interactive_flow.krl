@@ -85,6 +85,8 @@ ruleset io.krl.interactive_flow {
       .append(texts.filter(function(k) { not (config{k}.isnull() || config{k}.typeof() == "String") })
                    .map(function(k) { k + ": must be a string" }))
       .append([
+        tz.typeof() != "String" || time:zone(tz) => null
+          | "tz: unknown time zone " + tz.encode() + " (an IANA name such as \"America/Denver\")",
         open_days.typeof() == "Array" && open_days.all(weekday) => null
           | "open_days: must be a list of weekdays, 0 (Sunday) to 6 (Saturday)",
         open_at.isnull() => "opens: must be a 24-hour time HH:MM, not " + opens.encode() | null,
@@ -98,8 +100,6 @@ ruleset io.krl.interactive_flow {
       ])
       .filter(function(p) { not p.isnull() })
     valid = problems.length() == 0 || install:refuse("interactive_flow: " + problems.join("; "))
-    // An unknown time zone fails here, so the install is refused naming it.
-    zone_checked = time:local(time:now(), tz)
 
     // ------------------------------------------------------------ queries
 
