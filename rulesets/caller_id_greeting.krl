@@ -3,7 +3,8 @@
 //
 // Install with a config such as
 //   {"directory": {"+15550001": "Ada", "+15550002": "Grace"}, "voice": "alice"}
-// and point a Twilio number's voice webhook at
+// (read as meta:rulesetConfig; a ruleset using this one as a module sets
+// the same names with `with`) and point a Twilio number's voice webhook at
 //   PUBLIC/sky/event/ECI/none/twilio/inbound_call
 ruleset io.krl.caller_id_greeting {
   meta {
@@ -19,7 +20,11 @@ ruleset io.krl.caller_id_greeting {
   global {
     // who called, most recent last (at most 20)
     callers = function() { ent:callers.defaultsTo([]) }
-    nameFor = function(number) { directory{number} || "friend" }
+    // the install config wins over the configure using defaults
+    config = meta:rulesetConfig.defaultsTo({})
+    names = config{"directory"}.defaultsTo(directory)
+    speaker = config{"voice"}.defaultsTo(voice)
+    nameFor = function(number) { names{number} || "friend" }
   }
   rule answer {
     select when twilio inbound_call
@@ -28,7 +33,7 @@ ruleset io.krl.caller_id_greeting {
       who = nameFor(from)
     }
     every {
-      twilio:say(<<Hello #{who}, thanks for calling.>>, voice = voice);
+      twilio:say(<<Hello #{who}, thanks for calling.>>, voice = speaker);
       twilio:hangup();
     }
     fired {

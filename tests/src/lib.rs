@@ -123,6 +123,9 @@ pub struct Server {
     pub admin_token: String,
     /// Whether the server printed an `admin_token` line.
     pub token_was_printed: bool,
+    /// The broker from the `mqtt` line (`mqtt://HOST:PORT`), when MQTT is
+    /// on (the caller passed `--mqtt-listen` or `--mqtt-url`).
+    pub mqtt: Option<String>,
     stderr: Arc<Mutex<String>>,
 }
 
@@ -137,8 +140,9 @@ pub struct StartFailure {
 
 impl Server {
     /// Starts `krl serve --listen 127.0.0.1:0 --data DATA` with `args`
-    /// added (pass `--admin-token T` to fix the token). Panics if it does
-    /// not start.
+    /// added (pass `--admin-token T` to fix the token). MQTT is off
+    /// (`--no-mqtt`) unless `args` has `--mqtt-listen` or `--mqtt-url`
+    /// (then the `mqtt` line is read too). Panics if it does not start.
     pub fn start(data: &Path, args: &[&str]) -> Server {
         match Server::try_start(data, args) {
             Ok(s) => s,
@@ -149,11 +153,19 @@ impl Server {
     /// Like [`Server::start`], but a server that exits before printing its
     /// start-up lines is an `Err` with its stderr.
     pub fn try_start(data: &Path, args: &[&str]) -> Result<Server, StartFailure> {
+        let mqtt_flag = args
+            .iter()
+            .any(|a| matches!(*a, "--mqtt-listen" | "--mqtt-url" | "--no-mqtt"));
+        let mqtt_on = mqtt_flag && !args.contains(&"--no-mqtt");
         let mut child = krl()
-            .args(["serve", "--listen", "127.0.0.1:0", "--no-mqtt", "--data"])
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(if mqtt_flag { None } else { Some("--no-mqtt") })
+            .arg("--data")
             .arg(data)
             .args(args)
             .env_remove("KRL_ADMIN_TOKEN")
+            .env_remove("KRL_MQTT_URL")
+            .env_remove("KRL_MQTT_LISTEN")
             .env("KRL_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -200,7 +212,7 @@ impl Server {
             .position(|a| *a == "--admin-token")
             .and_then(|i| args.get(i + 1))
             .map(|t| t.to_string());
-        let wanted = if given_token.is_some() { 2 } else { 3 };
+        let wanted = if given_token.is_some() { 2 } else { 3 } + usize::from(mqtt_on);
         let mut lines = Vec::new();
         while lines.len() < wanted {
             match rx.recv_timeout(START_TIMEOUT) {
@@ -231,6 +243,7 @@ impl Server {
             url,
             root_eci,
             token_was_printed: printed.is_some(),
+            mqtt: field("mqtt "),
             admin_token: given_token.or(printed).expect("an admin token"),
             stderr,
         })

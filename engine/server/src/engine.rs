@@ -90,6 +90,9 @@ pub struct Settings {
     pub mqtt_listen: Option<String>,
     /// External broker URL instead of the embedded one.
     pub mqtt_url: Option<String>,
+    /// The MQTT side (`mqtt::Mqtt`, made by `serve`); `None`: `mqtt:`
+    /// actions and the admin routes say MQTT is off.
+    pub mqtt: Option<Arc<crate::mqtt::Mqtt>>,
     /// Folder served under `/static/`.
     pub static_dir: Option<PathBuf>,
 }
@@ -172,6 +175,7 @@ impl Engine {
                 registry: registry.clone(),
                 outbox,
                 limits: settings.limits,
+                mqtt: settings.mqtt.clone(),
                 http: HttpClient::new(
                     settings
                         .http_timeout
@@ -290,6 +294,17 @@ impl Engine {
 
     /// Delivers an event a rule sent: checked against the channel and its
     /// policy like any other, but nobody waits for its answer.
+    /// The MQTT side, unless it is off (`--no-mqtt`).
+    pub fn mqtt(&self) -> Option<&Arc<crate::mqtt::Mqtt>> {
+        self.ctx.mqtt.as_ref()
+    }
+
+    /// The task of pico `id` (started if needed): for events the engine
+    /// raises itself, such as MQTT messages (no channel policy).
+    pub(crate) fn pico_handle(&self, id: &PicoId) -> PicoHandle {
+        self.handle(id)
+    }
+
     async fn deliver(&self, event: EventIn) -> Result<()> {
         let pico = self.event_pico(&event)?;
         Ok(self.handle(&pico).event_nowait(event).await?)

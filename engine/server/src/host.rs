@@ -43,6 +43,10 @@ pub struct PicoHost {
     schedules_changed: bool,
     /// Last id handed out by `new_id`, to keep ids increasing.
     last_id: u64,
+    /// MQTT; `None`: `mqtt:` is off (`--no-mqtt`).
+    mqtt: Option<Arc<crate::mqtt::Mqtt>>,
+    /// What this evaluation published and (un)subscribed.
+    mqtt_changes: crate::mqtt::Changes,
     /// Outbound HTTP; `None`: `http:` is not supported here.
     http: Option<Arc<HttpClient>>,
     /// The Twilio outbox; `None`: `twilio:send_sms` ... not supported.
@@ -91,6 +95,8 @@ impl PicoHost {
 
     /// The same host, making `http:` requests with `client`.
     pub fn with_http(mut self, client: Arc<HttpClient>) -> PicoHost {
+            mqtt: None,
+            mqtt_changes: crate::mqtt::Changes::default(),
         self.http = Some(client);
         self
     }
@@ -391,3 +397,37 @@ mod tests {
         assert_eq!(Value::Object(outbox[0].attrs.clone()), json!({"a": "b"}));
     }
 }
+    /// `mqtt:publish`: an entry of the durable MQTT queue in this event's
+    /// writes, sent after they commit (`mqtt::client`).
+    fn mqtt_publish(
+        &mut self,
+        request: &krl_lang::engine::mqtt::MqttPublish,
+    ) -> Result<KrlValue, RuntimeError> {
+        let mqtt = self.mqtt_on(&format!("mqtt:publish to {:?}", request.topic))?;
+        let in_event = self.mqtt_changes.publishes.len();
+        let (entry, answer) = mqtt
+            .new_publish(&self.pico, request, in_event, &mut self.buf)
+            .map_err(RuntimeError::new)?;
+        self.mqtt_changes.publishes.push(entry);
+        Ok(KrlValue::from_json(&answer))
+    }
+
+    /// `mqtt:subscribe`: the pico's subscription, stored with this event.
+    fn mqtt_subscribe(&mut self, filter: &str, qos: u8) -> Result<KrlValue, RuntimeError> {
+        self.mqtt_on(&format!("mqtt:subscribe to {filter:?}"))?;
+        self.buf.put(
+            Key::mqtt_sub(&self.pico, filter),
+            &crate::mqtt::subs::SubRecord { qos },
+        );
+        self.mqtt_changes.subs.push((filter.to_string(), Some(qos)));
+        Ok(KrlValue::Null)
+    }
+
+    /// `mqtt:unsubscribe`: drops the pico's subscription with this event.
+    fn mqtt_unsubscribe(&mut self, filter: &str) -> Result<KrlValue, RuntimeError> {
+        self.mqtt_on(&format!("mqtt:unsubscribe from {filter:?}"))?;
+        self.buf.remove(Key::mqtt_sub(&self.pico, filter));
+        self.mqtt_changes.subs.push((filter.to_string(), None));
+        Ok(KrlValue::Null)
+    }
+

@@ -43,6 +43,12 @@ pub fn router(engine: Arc<Engine>, admin_token: &str) -> Router {
         .route("/rulesets/{rid}", get(get_ruleset))
         .route("/picos", post(new_pico))
         .route("/picos/{id}", get(get_pico).delete(delete_pico))
+        .route(
+            "/picos/{id}/mqtt",
+            get(crate::mqtt::admin::list)
+                .post(crate::mqtt::admin::subscribe)
+                .delete(crate::mqtt::admin::unsubscribe),
+        )
         .route("/picos/{id}/rulesets", post(install))
         .route("/picos/{id}/rulesets/{rid}", delete(uninstall))
         .route("/picos/{id}/channels", post(new_channel))
@@ -80,7 +86,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
             body: json!({ "error": message.into() }),

@@ -21,6 +21,8 @@
 //! * [`twilio`] — the TwiML reply and `X-Twilio-Signature` checks (its
 //!   `twiml` and `signature` name nothing of this crate; `pico` uses
 //!   `twilio::twiml` for the verbs of an answer, `http` the rest).
+//! * [`mqtt`] — the embedded broker, the engine's MQTT connection, the
+//!   durable publish queue, subscriptions as `mqtt message` events.
 //! * [`http`] — axum routes of the contract; errors → statuses.
 //! * [`serve`] — `krl serve`: start-up lines, signals, drain, flush.
 //! * [`client`] — `krl ruleset register`, `krl event`, ...: HTTP clients.
@@ -35,6 +37,7 @@ pub mod engine;
 pub mod host;
 pub mod http;
 pub mod ids;
+pub mod mqtt;
 pub mod outbound;
 pub mod phone;
 pub mod pico;

@@ -237,10 +237,11 @@ struct ServeArgs {
         default_value = "https://api.twilio.com"
     )]
     twilio_api_url: String,
-    /// The embedded MQTT broker's address (not running yet).
+    /// The embedded MQTT broker's address; port 0 picks a free one.
     #[arg(long, env = "KRL_MQTT_LISTEN", default_value = "127.0.0.1:1883")]
     mqtt_listen: String,
-    /// An external MQTT broker instead of the embedded one (not used yet).
+    /// An external MQTT broker instead of the embedded one:
+    /// mqtt://[user:password@]host[:port], or mqtts:// for TLS.
     #[arg(long, env = "KRL_MQTT_URL")]
     mqtt_url: Option<String>,
     /// No broker, no MQTT client.
@@ -428,7 +429,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// comes from `KRL_LOG` (e.g. `debug`, `krl=trace`), default `info`.
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("KRL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        // The embedded broker (rumqttd) logs every connection at info.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rumqttd=warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

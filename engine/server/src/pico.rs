@@ -164,6 +164,9 @@ enum Msg {
         event: EventIn,
         /// `None`: nobody waits for the answer (events sent by rules).
         reply: Option<Reply<EventAnswer>>,
+        /// Written with the event's writes when it succeeds (an MQTT
+        /// message's delivery mark, `mqtt::client`).
+        mark: Option<(Key, Value)>,
     },
     Query {
         rid: Rid,
@@ -199,6 +202,8 @@ pub struct PicoContext {
     pub limits: Limits,
     /// Outbound HTTP (`http:`).
     pub http: Arc<HttpClient>,
+    /// MQTT (`mqtt:publish`, `mqtt:subscribe`); `None` with `--no-mqtt`.
+    pub mqtt: Option<Arc<crate::mqtt::Mqtt>>,
     /// The Twilio outbox (`twilio:send_sms`, ...).
     pub twilio: Arc<crate::twilio::outbox::OutboxConfig>,
     /// The static folder (`--static`; `twilio:url_for`), if any.
@@ -262,12 +267,38 @@ impl PicoHandle {
         })
         .await
     }
+            mark: None,
 
     /// Queues an event without waiting for it to be processed (events
     /// that rules send). Waits only while the mailbox is full.
     pub async fn event_nowait(&self, event: EventIn) -> Result<(), PicoError> {
+    /// Queues an event whose successful writes include `mark`, and
+    /// answers the receiver of its answer (sent once the writes are
+    /// durable) as soon as it is in the mailbox, so that a caller can
+    /// queue events in order and wait for them elsewhere (MQTT messages).
+    pub async fn event_marked(
+        &self,
+        event: EventIn,
+        mark: Option<(Key, Value)>,
+    ) -> Result<oneshot::Receiver<Result<EventAnswer, PicoError>>, PicoError> {
+        let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Msg::Event { event, reply: None })
+            .send(Msg::Event {
+                event,
+                reply: Some(reply),
+                mark,
+            })
+            .await
+            .map_err(|_| PicoError::Gone(self.id.clone()))?;
+        Ok(rx)
+    }
+
+        self.tx
+            .send(Msg::Event {
+                event,
+                reply: None,
+                mark: None,
+            })
             .await
             .map_err(|_| PicoError::Gone(self.id.clone()))
     }
@@ -416,7 +447,7 @@ impl Actor {
             };
             self.refresh();
             match msg {
-                Msg::Event { event, reply } => self.apply_event(event, reply),
+                Msg::Event { event, reply, mark } => self.apply_event(event, reply, mark),
                 Msg::Query {
                     rid,
                     name,
@@ -451,6 +482,7 @@ impl Actor {
             .installed
             .iter()
             .filter(|i| i.down.is_none())
+            .with_mqtt(self.ctx.mqtt.clone())
             .filter_map(|i| Some((i.rid.clone(), i.ruleset.as_ref()?.ruleset.clone())))
             .collect();
         move |rid: &str| {
@@ -634,6 +666,8 @@ impl Actor {
     /// on disk yet (fewer flushes completed than `durable_at` needs).
     fn pending_flush(&self) -> Option<FlushTicket> {
         (!self.ctx.store.is_durable(self.durable_at)).then(|| self.ctx.store.flush_ticket())
+        let mut host = host;
+        let mqtt_changes = host.take_mqtt();
     }
 
     fn reload_timers(&mut self) {
@@ -643,7 +677,12 @@ impl Actor {
         }
     }
 
-    fn apply_event(&mut self, event: EventIn, reply: Option<Reply<EventAnswer>>) {
+    fn apply_event(
+        &mut self,
+        event: EventIn,
+        reply: Option<Reply<EventAnswer>>,
+        mark: Option<(Key, Value)>,
+    ) {
         let mut host = self.host();
         let txn = TxnId::random();
         match self.runtime.event(event.to_krl(), txn.as_str(), &mut host) {
@@ -659,6 +698,10 @@ impl Actor {
                 // Nothing of a failed event is written.
                 tracing::debug!(pico = %self.id, "event {}:{} failed: {e}", event.domain, event.name);
                 match reply {
+            if let Some(m) = &self.ctx.mqtt {
+                // Its publishes wait for a flush too (`mqtt::client`).
+                m.committed(&self.id, mqtt_changes);
+            }
                     Some(r) => drop(r.send(Err(PicoError::Eval(e)))),
                     None => {
                         tracing::warn!(pico = %self.id, "event {}:{} failed: {e}", event.domain, event.name)
@@ -698,6 +741,9 @@ impl Actor {
                 time_ms: now,
             };
             let txn = TxnId::random();
+                if let Some((key, value)) = mark {
+                    host.buf().put(key, &value);
+                }
             match self.runtime.event(event.to_krl(), txn.as_str(), &mut host) {
                 Ok(_) => self.commit::<()>(host, None, ()),
                 Err(e) => {

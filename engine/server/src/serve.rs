@@ -36,9 +36,9 @@ pub struct ServeConfig {
     pub admin_token: Option<String>,
     /// Twilio REST API base (`--twilio-api-url`; the outbox sends there).
     pub twilio_api_url: String,
-    /// Embedded MQTT broker address (stored for the MQTT work; unused yet).
+    /// Embedded MQTT broker address (`mqtt::broker`); port 0 picks one.
     pub mqtt_listen: String,
-    /// External MQTT broker (stored; unused yet).
+    /// External MQTT broker instead of the embedded one.
     pub mqtt_url: Option<String>,
     /// No MQTT at all.
     pub no_mqtt: bool,
@@ -82,6 +82,29 @@ async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let addr = listener.local_addr().context("reading the bound address")?;
+    // MQTT before the start-up lines: a busy broker port is a clear
+    // error, and the `mqtt` line gives the address in use.
+    let mqtt = if cfg.no_mqtt {
+        None
+    } else {
+        let broker = match &cfg.mqtt_url {
+            Some(url) => crate::mqtt::BrokerUrl::parse(url).map_err(anyhow::Error::msg)?,
+            None => {
+                let listen = cfg.mqtt_listen.clone();
+                let at = tokio::task::spawn_blocking(move || crate::mqtt::broker::start(&listen))
+                    .await
+                    .context("starting the embedded MQTT broker")?
+                    .map_err(anyhow::Error::msg)?;
+                crate::mqtt::BrokerUrl {
+                    tls: false,
+                    host: at.ip().to_string(),
+                    port: at.port(),
+                    login: None,
+                }
+            }
+        };
+        Some(crate::mqtt::Mqtt::new(&store, broker).context("opening the MQTT queue")?)
+    };
     let settings = Settings {
         public_url: cfg
             .public_url
@@ -94,12 +117,20 @@ async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         } else {
             cfg.mqtt_url.clone()
         },
+        mqtt: mqtt.clone(),
         static_dir: cfg.static_dir.clone(),
         twilio: cfg.twilio.clone(),
         limits: cfg.limits,
         http_timeout: Some(cfg.http_timeout),
     };
     let engine = Engine::open(store, settings)?;
+    // The MQTT connection: sends the queue, delivers messages as events.
+    if let Some(m) = &mqtt {
+        tokio::spawn(crate::mqtt::client::run(
+            std::sync::Arc::downgrade(&engine),
+            m.clone(),
+        ));
+    }
     // The Twilio outbox's sender: resumes queued entries at once.
     tokio::spawn(crate::twilio::outbox::run(
         std::sync::Arc::downgrade(&engine),
@@ -112,14 +143,16 @@ async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     };
     let app = crate::http::router(engine.clone(), &token);
 
-    // The machine-readable start-up lines (docs/server.md). No `mqtt`
-    // line: no broker runs yet.
+    // The machine-readable start-up lines (docs/server.md).
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening http://{addr}")?;
         writeln!(out, "root_eci {}", engine.meta().root_eci)?;
         if generated {
             writeln!(out, "admin_token {token}")?;
+        }
+        if let Some(m) = &mqtt {
+            writeln!(out, "mqtt {}", m.broker_display())?;
         }
         out.flush()?;
     }
@@ -141,6 +174,9 @@ async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     tokio::select! {
         r = server => r.context("serving HTTP")?,
         () = drain_limit => tracing::warn!("requests still running after {DRAIN:?}; stopping anyway"),
+    }
+    if let Some(m) = &mqtt {
+        m.stop().await;
     }
     engine.shutdown().await?;
     tracing::info!("krl stopped");

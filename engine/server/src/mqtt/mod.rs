@@ -1,0 +1,341 @@
+//! MQTT: the broker `krl serve` embeds (rumqttd), the engine's one client
+//! connection (rumqttc), the durable queue of `mqtt:publish`es and the
+//! picos' topic subscriptions, whose messages become `mqtt message`
+//! events. Uses: `store`, `pico`, `engine`, `ids`, rumqttc, rumqttd,
+//! tokio. docs/mqtt.md tells the story.
+//!
+//! * [`broker`]: the embedded broker on `--mqtt-listen`.
+//! * [`queue`]: publishes stored with the event's writes (`Q id`).
+//! * [`subs`]: subscriptions per pico (`B pico filter`).
+//! * [`client`]: the connection task: connect, back off, subscribe, send
+//!   the queue in order, turn messages into events, acknowledge them once
+//!   every pico's writes are durable (`D seq pico` marks), in order.
+//! * [`admin`]: `GET`/`POST`/`DELETE /api/picos/{id}/mqtt`.
+
+pub mod admin;
+pub mod broker;
+pub mod client;
+pub mod queue;
+pub mod subs;
+
+use crate::ids::{random_base62, PicoId};
+use crate::store::{Key, Store, StoreError, WriteBuf};
+use krl_lang::engine::mqtt::MqttPublish;
+use serde_json::Value;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+/// Most publishes kept while the broker is unreachable (or slow). Past it
+/// `mqtt:publish` is a runtime error, the message is not queued.
+pub const MAX_QUEUED: usize = 10_000;
+
+/// Where the engine's client connects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BrokerUrl {
+    /// `mqtts://`: TLS (rustls with the Mozilla roots).
+    pub tls: bool,
+    /// Host name or address.
+    pub host: String,
+    /// Port (1883, or 8883 for `mqtts://`, when not given).
+    pub port: u16,
+    /// `user:password@`, percent-decoded.
+    pub login: Option<(String, String)>,
+}
+
+impl BrokerUrl {
+    /// `mqtt://[user[:password]@]host[:port][/]` or `mqtts://...`.
+    pub fn parse(url: &str) -> Result<BrokerUrl, String> {
+        let (tls, rest) = if let Some(r) = url.strip_prefix("mqtt://") {
+            (false, r)
+        } else if let Some(r) = url.strip_prefix("mqtts://") {
+            (true, r)
+        } else {
+            return Err(format!(
+                "--mqtt-url {url:?}: expected mqtt://[user:password@]host[:port] or mqtts://..."
+            ));
+        };
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        let (login, hostport) = match rest.rsplit_once('@') {
+            None => (None, rest),
+            Some((auth, hp)) => {
+                let (u, p) = auth.split_once(':').unwrap_or((auth, ""));
+                (Some((percent_decode(u)?, percent_decode(p)?)), hp)
+            }
+        };
+        let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+            let (h, after) = v6
+                .split_once(']')
+                .ok_or_else(|| format!("--mqtt-url {url:?}: unclosed ["))?;
+            match after.strip_prefix(':') {
+                Some(p) => (h, Some(p)),
+                None if after.is_empty() => (h, None),
+                None => return Err(format!("--mqtt-url {url:?}: expected :port after ]")),
+            }
+        } else {
+            match hostport.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (hostport, None),
+            }
+        };
+        if host.is_empty() || host.contains('/') {
+            return Err(format!(
+                "--mqtt-url {url:?}: expected mqtt://[user:password@]host[:port]"
+            ));
+        }
+        let port = match port {
+            None if tls => 8883,
+            None => 1883,
+            Some(p) => p
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| format!("--mqtt-url {url:?}: bad port {p:?}"))?,
+        };
+        Ok(BrokerUrl {
+            tls,
+            host: host.to_string(),
+            port,
+            login,
+        })
+    }
+
+    /// The URL without credentials (start-up line, logs).
+    pub fn display(&self) -> String {
+        let scheme = if self.tls { "mqtts" } else { "mqtt" };
+        if self.host.contains(':') {
+            format!("{scheme}://[{}]:{}", self.host, self.port)
+        } else {
+            format!("{scheme}://{}:{}", self.host, self.port)
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> Result<String, String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| format!("--mqtt-url: bad percent escape in {s:?}"))?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| format!("--mqtt-url: {s:?} is not UTF-8 once decoded"))
+}
+
+/// What the connection task is told by the rest of the engine.
+#[derive(Debug)]
+pub(crate) enum Cmd {
+    /// A pico's event committed (applied) these publishes and
+    /// subscription changes (`Some(qos)`: subscribed, `None`: dropped).
+    Committed {
+        pico: PicoId,
+        publishes: Vec<queue::Entry>,
+        subs: Vec<(String, Option<u8>)>,
+    },
+    /// A message's events are all processed (see `client`).
+    Done(u64),
+    /// Stop: disconnect cleanly (shutdown).
+    Stop(tokio::sync::oneshot::Sender<()>),
+}
+
+/// The engine's MQTT side, shared by every pico (through `PicoContext`)
+/// and the admin API. Cheap to share (`Arc`).
+pub struct Mqtt {
+    store: Store,
+    broker: BrokerUrl,
+    client_id: String,
+    /// Publishes stored and not yet acknowledged by the broker (deleted).
+    queued: AtomicUsize,
+    /// The last queue id handed out (µs clock, never going back).
+    last_id: AtomicU64,
+    cmd: mpsc::UnboundedSender<Cmd>,
+    cmd_rx: Mutex<Option<mpsc::UnboundedReceiver<Cmd>>>,
+}
+
+impl std::fmt::Debug for Mqtt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mqtt")
+            .field("broker", &self.broker.display())
+            .field("client_id", &self.client_id)
+            .finish()
+    }
+}
+
+/// The meta key of the engine's MQTT client id.
+const CLIENT_ID_KEY: &str = "mqtt_client_id";
+
+impl Mqtt {
+    /// The engine's MQTT side for `broker`: the client id is read from the
+    /// data folder (made and stored on first use, so the broker keeps the
+    /// engine's session across restarts), the queue counted.
+    pub fn new(store: &Store, broker: BrokerUrl) -> Result<Arc<Mqtt>, StoreError> {
+        let client_id = match store.get::<String>(&Key::meta(CLIENT_ID_KEY))? {
+            Some(id) => id,
+            None => {
+                let id = format!("krl-{}", random_base62(16));
+                let mut buf = WriteBuf::new();
+                buf.put(Key::meta(CLIENT_ID_KEY), &id);
+                store.apply(buf)?;
+                store.flush_now()?;
+                id
+            }
+        };
+        let queued = store.keys(&Key::mqtt_queue_all())?.len();
+        let (cmd, rx) = mpsc::unbounded_channel();
+        Ok(Arc::new(Mqtt {
+            store: store.clone(),
+            broker,
+            client_id,
+            queued: AtomicUsize::new(queued),
+            last_id: AtomicU64::new(0),
+            cmd,
+            cmd_rx: Mutex::new(Some(rx)),
+        }))
+    }
+
+    /// The broker, without credentials.
+    pub fn broker_display(&self) -> String {
+        self.broker.display()
+    }
+
+    /// The client id (stored in the data folder).
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    /// Publishes waiting for the broker.
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::SeqCst)
+    }
+
+    /// A queue id: 16 hex digits of a µs clock that never goes back, so
+    /// ids sort in the order rules published.
+    fn next_id(&self) -> String {
+        let now = (crate::pico::now_ms() * 1000.0) as u64;
+        let id = self
+            .last_id
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
+                Some(now.max(last + 1))
+            })
+            .map_or(now, |last| now.max(last + 1));
+        format!("{id:016x}")
+    }
+
+    /// `mqtt:publish` from a rule of `pico`: checks the bound (counting
+    /// `in_event` publishes of this event not yet committed) and puts the
+    /// entry in `buf`. The rule gets `{"id", "status": "queued"}`.
+    pub fn new_publish(
+        &self,
+        pico: &PicoId,
+        req: &MqttPublish,
+        in_event: usize,
+        buf: &mut WriteBuf,
+    ) -> Result<(queue::Entry, Value), String> {
+        let waiting = self.queued() + in_event;
+        if waiting >= MAX_QUEUED {
+            return Err(format!(
+                "mqtt:publish to {:?}: the outgoing queue is full ({waiting} messages wait for \
+                 the broker {}, at most {MAX_QUEUED}); the message was not queued",
+                req.topic,
+                self.broker.display()
+            ));
+        }
+        let entry = queue::Entry {
+            id: self.next_id(),
+            pico: pico.clone(),
+            rid: req.rid.clone(),
+            topic: req.topic.clone(),
+            payload: req.payload.clone(),
+            qos: req.qos,
+            retain: req.retain,
+            created_ms: crate::pico::now_ms(),
+        };
+        buf.put(Key::mqtt_queue(&entry.id), &entry);
+        let answer = serde_json::json!({"id": entry.id, "status": "queued"});
+        Ok((entry, answer))
+    }
+
+    /// After a pico applied a batch: hands its publishes and subscription
+    /// changes to the connection task, in commit order.
+    pub fn committed(&self, pico: &PicoId, changes: Changes) {
+        if changes.publishes.is_empty() && changes.subs.is_empty() {
+            return;
+        }
+        self.queued
+            .fetch_add(changes.publishes.len(), Ordering::SeqCst);
+        let _ = self.cmd.send(Cmd::Committed {
+            pico: pico.clone(),
+            publishes: changes.publishes,
+            subs: changes.subs,
+        });
+    }
+
+    pub(crate) fn send(&self, cmd: Cmd) {
+        let _ = self.cmd.send(cmd);
+    }
+
+    /// Entries deleted from the queue (acknowledged, or written for QoS 0).
+    fn dequeued(&self, n: usize) {
+        let _ = self
+            .queued
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |q| {
+                Some(q.saturating_sub(n))
+            });
+    }
+
+    /// Asks the connection task to disconnect cleanly, and waits (at most
+    /// two seconds) for it.
+    pub async fn stop(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.cmd.send(Cmd::Stop(tx)).is_ok() {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), rx).await;
+        }
+    }
+}
+
+/// What one evaluation changed on the MQTT side (collected by the host).
+#[derive(Debug, Default)]
+pub struct Changes {
+    /// Publishes, in order.
+    pub publishes: Vec<queue::Entry>,
+    /// Subscriptions: `Some(qos)` subscribed, `None` unsubscribed.
+    pub subs: Vec<(String, Option<u8>)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_urls() {
+        let u = BrokerUrl::parse("mqtt://127.0.0.1:1884").unwrap();
+        assert_eq!((u.tls, u.host.as_str(), u.port), (false, "127.0.0.1", 1884));
+        assert_eq!(u.login, None);
+        let u = BrokerUrl::parse("mqtts://me:p%40ss@broker.example.org/").unwrap();
+        assert_eq!((u.tls, u.port), (true, 8883));
+        assert_eq!(u.login, Some(("me".into(), "p@ss".into())));
+        assert_eq!(u.display(), "mqtts://broker.example.org:8883");
+        let u = BrokerUrl::parse("mqtt://[::1]").unwrap();
+        assert_eq!((u.host.as_str(), u.port), ("::1", 1883));
+        assert_eq!(u.display(), "mqtt://[::1]:1883");
+        for bad in [
+            "http://x",
+            "mqtt://",
+            "mqtt://h:0",
+            "mqtt://h:x",
+            "mqtt://[::1",
+            "mqtt://h/path",
+        ] {
+            assert!(BrokerUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
