@@ -242,7 +242,7 @@ struct ServeArgs {
     mqtt_listen: String,
     /// An external MQTT broker instead of the embedded one:
     /// mqtt://[user:password@]host[:port], or mqtts:// for TLS.
-    #[arg(long, env = "KRL_MQTT_URL")]
+    #[arg(long, env = "KRL_MQTT_URL", hide_env_values = true)]
     mqtt_url: Option<String>,
     /// No broker, no MQTT client.
     #[arg(long)]
