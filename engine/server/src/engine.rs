@@ -232,6 +232,17 @@ impl Engine {
         self.ctx.statics.as_ref()
     }
 
+    /// The MQTT side, unless it is off (`--no-mqtt`).
+    pub fn mqtt(&self) -> Option<&Arc<crate::mqtt::Mqtt>> {
+        self.ctx.mqtt.as_ref()
+    }
+
+    /// The task of pico `id` (started if needed): for events the engine
+    /// raises itself, such as MQTT messages (no channel policy).
+    pub(crate) fn pico_handle(&self, id: &PicoId) -> PicoHandle {
+        self.handle(id)
+    }
+
     /// The Twilio outbox's settings and wake-up (`twilio::outbox`).
     pub fn outbox_config(&self) -> &Arc<crate::twilio::outbox::OutboxConfig> {
         &self.ctx.twilio
@@ -294,17 +305,6 @@ impl Engine {
 
     /// Delivers an event a rule sent: checked against the channel and its
     /// policy like any other, but nobody waits for its answer.
-    /// The MQTT side, unless it is off (`--no-mqtt`).
-    pub fn mqtt(&self) -> Option<&Arc<crate::mqtt::Mqtt>> {
-        self.ctx.mqtt.as_ref()
-    }
-
-    /// The task of pico `id` (started if needed): for events the engine
-    /// raises itself, such as MQTT messages (no channel policy).
-    pub(crate) fn pico_handle(&self, id: &PicoId) -> PicoHandle {
-        self.handle(id)
-    }
-
     async fn deliver(&self, event: EventIn) -> Result<()> {
         let pico = self.event_pico(&event)?;
         Ok(self.handle(&pico).event_nowait(event).await?)

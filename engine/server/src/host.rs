@@ -86,6 +86,8 @@ impl PicoHost {
             outbox: Vec::new(),
             schedules_changed: false,
             last_id,
+            mqtt: None,
+            mqtt_changes: crate::mqtt::Changes::default(),
             http: None,
             twilio: None,
             twilio_queued: false,
@@ -93,10 +95,29 @@ impl PicoHost {
         }
     }
 
+    /// The same host, with MQTT (`None`: `mqtt:` actions say it is off).
+    pub fn with_mqtt(mut self, mqtt: Option<Arc<crate::mqtt::Mqtt>>) -> PicoHost {
+        self.mqtt = mqtt;
+        self
+    }
+
+    /// Takes what the evaluation published and (un)subscribed, for the
+    /// MQTT connection once the writes are applied.
+    pub fn take_mqtt(&mut self) -> crate::mqtt::Changes {
+        std::mem::take(&mut self.mqtt_changes)
+    }
+
+    fn mqtt_on(&self, what: &str) -> Result<Arc<crate::mqtt::Mqtt>, RuntimeError> {
+        self.mqtt.clone().ok_or_else(|| {
+            RuntimeError::new(format!(
+                "{what}: MQTT is off in this engine (krl serve --no-mqtt); start it without \
+                 --no-mqtt (embedded broker) or with --mqtt-url"
+            ))
+        })
+    }
+
     /// The same host, making `http:` requests with `client`.
     pub fn with_http(mut self, client: Arc<HttpClient>) -> PicoHost {
-            mqtt: None,
-            mqtt_changes: crate::mqtt::Changes::default(),
         self.http = Some(client);
         self
     }
@@ -309,6 +330,40 @@ impl Host for PicoHost {
         Ok(KrlValue::from_json(&v))
     }
 
+    /// `mqtt:publish`: an entry of the durable MQTT queue in this event's
+    /// writes, sent after they commit (`mqtt::client`).
+    fn mqtt_publish(
+        &mut self,
+        request: &krl_lang::engine::mqtt::MqttPublish,
+    ) -> Result<KrlValue, RuntimeError> {
+        let mqtt = self.mqtt_on(&format!("mqtt:publish to {:?}", request.topic))?;
+        let in_event = self.mqtt_changes.publishes.len();
+        let (entry, answer) = mqtt
+            .new_publish(&self.pico, request, in_event, &mut self.buf)
+            .map_err(RuntimeError::new)?;
+        self.mqtt_changes.publishes.push(entry);
+        Ok(KrlValue::from_json(&answer))
+    }
+
+    /// `mqtt:subscribe`: the pico's subscription, stored with this event.
+    fn mqtt_subscribe(&mut self, filter: &str, qos: u8) -> Result<KrlValue, RuntimeError> {
+        self.mqtt_on(&format!("mqtt:subscribe to {filter:?}"))?;
+        self.buf.put(
+            Key::mqtt_sub(&self.pico, filter),
+            &crate::mqtt::subs::SubRecord { qos },
+        );
+        self.mqtt_changes.subs.push((filter.to_string(), Some(qos)));
+        Ok(KrlValue::Null)
+    }
+
+    /// `mqtt:unsubscribe`: drops the pico's subscription with this event.
+    fn mqtt_unsubscribe(&mut self, filter: &str) -> Result<KrlValue, RuntimeError> {
+        self.mqtt_on(&format!("mqtt:unsubscribe from {filter:?}"))?;
+        self.buf.remove(Key::mqtt_sub(&self.pico, filter));
+        self.mqtt_changes.subs.push((filter.to_string(), None));
+        Ok(KrlValue::Null)
+    }
+
     fn send_event(
         &mut self,
         eci: &str,
@@ -397,37 +452,3 @@ mod tests {
         assert_eq!(Value::Object(outbox[0].attrs.clone()), json!({"a": "b"}));
     }
 }
-    /// `mqtt:publish`: an entry of the durable MQTT queue in this event's
-    /// writes, sent after they commit (`mqtt::client`).
-    fn mqtt_publish(
-        &mut self,
-        request: &krl_lang::engine::mqtt::MqttPublish,
-    ) -> Result<KrlValue, RuntimeError> {
-        let mqtt = self.mqtt_on(&format!("mqtt:publish to {:?}", request.topic))?;
-        let in_event = self.mqtt_changes.publishes.len();
-        let (entry, answer) = mqtt
-            .new_publish(&self.pico, request, in_event, &mut self.buf)
-            .map_err(RuntimeError::new)?;
-        self.mqtt_changes.publishes.push(entry);
-        Ok(KrlValue::from_json(&answer))
-    }
-
-    /// `mqtt:subscribe`: the pico's subscription, stored with this event.
-    fn mqtt_subscribe(&mut self, filter: &str, qos: u8) -> Result<KrlValue, RuntimeError> {
-        self.mqtt_on(&format!("mqtt:subscribe to {filter:?}"))?;
-        self.buf.put(
-            Key::mqtt_sub(&self.pico, filter),
-            &crate::mqtt::subs::SubRecord { qos },
-        );
-        self.mqtt_changes.subs.push((filter.to_string(), Some(qos)));
-        Ok(KrlValue::Null)
-    }
-
-    /// `mqtt:unsubscribe`: drops the pico's subscription with this event.
-    fn mqtt_unsubscribe(&mut self, filter: &str) -> Result<KrlValue, RuntimeError> {
-        self.mqtt_on(&format!("mqtt:unsubscribe from {filter:?}"))?;
-        self.buf.remove(Key::mqtt_sub(&self.pico, filter));
-        self.mqtt_changes.subs.push((filter.to_string(), None));
-        Ok(KrlValue::Null)
-    }
-

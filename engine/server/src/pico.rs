@@ -264,14 +264,11 @@ impl PicoHandle {
         self.call(|reply| Msg::Event {
             event,
             reply: Some(reply),
+            mark: None,
         })
         .await
     }
-            mark: None,
 
-    /// Queues an event without waiting for it to be processed (events
-    /// that rules send). Waits only while the mailbox is full.
-    pub async fn event_nowait(&self, event: EventIn) -> Result<(), PicoError> {
     /// Queues an event whose successful writes include `mark`, and
     /// answers the receiver of its answer (sent once the writes are
     /// durable) as soon as it is in the mailbox, so that a caller can
@@ -293,6 +290,9 @@ impl PicoHandle {
         Ok(rx)
     }
 
+    /// Queues an event without waiting for it to be processed (events
+    /// that rules send). Waits only while the mailbox is full.
+    pub async fn event_nowait(&self, event: EventIn) -> Result<(), PicoError> {
         self.tx
             .send(Msg::Event {
                 event,
@@ -469,6 +469,7 @@ impl Actor {
 
     fn host(&self) -> PicoHost {
         PicoHost::new(&self.ctx.store, &self.id, self.last_id)
+            .with_mqtt(self.ctx.mqtt.clone())
             .with_http(self.ctx.http.clone())
             .with_twilio(self.ctx.twilio.clone())
             .with_statics(self.ctx.statics.clone())
@@ -482,7 +483,6 @@ impl Actor {
             .installed
             .iter()
             .filter(|i| i.down.is_none())
-            .with_mqtt(self.ctx.mqtt.clone())
             .filter_map(|i| Some((i.rid.clone(), i.ruleset.as_ref()?.ruleset.clone())))
             .collect();
         move |rid: &str| {
@@ -624,6 +624,8 @@ impl Actor {
     /// the actor, so batches are applied in message order; only the wait
     /// for the disk is handed to a task.
     fn commit<T: Send + 'static>(&mut self, host: PicoHost, reply: Option<Reply<T>>, value: T) {
+        let mut host = host;
+        let mqtt_changes = host.take_mqtt();
         self.last_id = host.last_id();
         let schedules_changed = host.schedules_changed();
         let twilio_queued = host.twilio_queued();
@@ -646,6 +648,10 @@ impl Actor {
                 // The sender waits for a flush before it sends.
                 self.ctx.twilio.wake.notify_one();
             }
+            if let Some(m) = &self.ctx.mqtt {
+                // Its publishes wait for a flush too (`mqtt::client`).
+                m.committed(&self.id, mqtt_changes);
+            }
             Some(self.ctx.store.flush_ticket())
         };
         // Sent now, in order, rather than after the flush: their order
@@ -666,8 +672,6 @@ impl Actor {
     /// on disk yet (fewer flushes completed than `durable_at` needs).
     fn pending_flush(&self) -> Option<FlushTicket> {
         (!self.ctx.store.is_durable(self.durable_at)).then(|| self.ctx.store.flush_ticket())
-        let mut host = host;
-        let mqtt_changes = host.take_mqtt();
     }
 
     fn reload_timers(&mut self) {
@@ -692,16 +696,15 @@ impl Actor {
                     directives: outcome.directives.iter().map(|d| d.to_json()).collect(),
                     twiml: crate::twilio::twiml::verbs(&outcome.directives),
                 };
+                if let Some((key, value)) = mark {
+                    host.buf().put(key, &value);
+                }
                 self.commit(host, reply, answer);
             }
             Err(e) => {
                 // Nothing of a failed event is written.
                 tracing::debug!(pico = %self.id, "event {}:{} failed: {e}", event.domain, event.name);
                 match reply {
-            if let Some(m) = &self.ctx.mqtt {
-                // Its publishes wait for a flush too (`mqtt::client`).
-                m.committed(&self.id, mqtt_changes);
-            }
                     Some(r) => drop(r.send(Err(PicoError::Eval(e)))),
                     None => {
                         tracing::warn!(pico = %self.id, "event {}:{} failed: {e}", event.domain, event.name)
@@ -741,9 +744,6 @@ impl Actor {
                 time_ms: now,
             };
             let txn = TxnId::random();
-                if let Some((key, value)) = mark {
-                    host.buf().put(key, &value);
-                }
             match self.runtime.event(event.to_krl(), txn.as_str(), &mut host) {
                 Ok(_) => self.commit::<()>(host, None, ()),
                 Err(e) => {

@@ -239,6 +239,44 @@ impl Key {
     }
 }
 
+/// MQTT's keys (`mqtt`, docs/mqtt.md): `Q id` a queued publish, `B pico
+/// filter` a subscription, `D seq pico` a delivery mark (the pico
+/// committed that message's event; gone once it is acknowledged).
+impl Key {
+    const MQTT_QUEUE: u8 = b'Q';
+    const MQTT_SUB: u8 = b'B';
+    const MQTT_MARK: u8 = b'D';
+
+    /// A queued `mqtt:publish`.
+    pub fn mqtt_queue(id: &str) -> Key {
+        Key::build(Key::MQTT_QUEUE, &[id])
+    }
+    /// Prefix of the whole MQTT queue.
+    pub fn mqtt_queue_all() -> Key {
+        Key::build(Key::MQTT_QUEUE, &[])
+    }
+    /// A pico's subscription to a topic filter.
+    pub fn mqtt_sub(pico: &PicoId, filter: &str) -> Key {
+        Key::build(Key::MQTT_SUB, &[pico.as_str(), filter])
+    }
+    /// Prefix of a pico's subscriptions.
+    pub fn mqtt_subs_of(pico: &PicoId) -> Key {
+        Key::build(Key::MQTT_SUB, &[pico.as_str()])
+    }
+    /// Prefix of every subscription.
+    pub fn mqtt_subs_all() -> Key {
+        Key::build(Key::MQTT_SUB, &[])
+    }
+    /// A delivery mark: `pico` committed the event of message `seq`.
+    pub fn mqtt_mark(seq: &str, pico: &PicoId) -> Key {
+        Key::build(Key::MQTT_MARK, &[seq, pico.as_str()])
+    }
+    /// Prefix of every delivery mark.
+    pub fn mqtt_marks_all() -> Key {
+        Key::build(Key::MQTT_MARK, &[])
+    }
+}
+
 /// Engine facts kept under `M root`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EngineMeta {
@@ -280,44 +318,6 @@ pub struct PicoRecord {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InstallRecord {
     /// Which ruleset.
-/// MQTT's keys (`mqtt`, docs/mqtt.md): `Q id` a queued publish, `B pico
-/// filter` a subscription, `D seq pico` a delivery mark (the pico
-/// committed that message's event; gone once it is acknowledged).
-impl Key {
-    const MQTT_QUEUE: u8 = b'Q';
-    const MQTT_SUB: u8 = b'B';
-    const MQTT_MARK: u8 = b'D';
-
-    /// A queued `mqtt:publish`.
-    pub fn mqtt_queue(id: &str) -> Key {
-        Key::build(Key::MQTT_QUEUE, &[id])
-    }
-    /// Prefix of the whole MQTT queue.
-    pub fn mqtt_queue_all() -> Key {
-        Key::build(Key::MQTT_QUEUE, &[])
-    }
-    /// A pico's subscription to a topic filter.
-    pub fn mqtt_sub(pico: &PicoId, filter: &str) -> Key {
-        Key::build(Key::MQTT_SUB, &[pico.as_str(), filter])
-    }
-    /// Prefix of a pico's subscriptions.
-    pub fn mqtt_subs_of(pico: &PicoId) -> Key {
-        Key::build(Key::MQTT_SUB, &[pico.as_str()])
-    }
-    /// Prefix of every subscription.
-    pub fn mqtt_subs_all() -> Key {
-        Key::build(Key::MQTT_SUB, &[])
-    }
-    /// A delivery mark: `pico` committed the event of message `seq`.
-    pub fn mqtt_mark(seq: &str, pico: &PicoId) -> Key {
-        Key::build(Key::MQTT_MARK, &[seq, pico.as_str()])
-    }
-    /// Prefix of every delivery mark.
-    pub fn mqtt_marks_all() -> Key {
-        Key::build(Key::MQTT_MARK, &[])
-    }
-}
-
     pub rid: Rid,
     /// Its configuration (`meta:rulesetConfig`), a JSON object.
     pub config: serde_json::Value,
