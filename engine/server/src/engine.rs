@@ -183,6 +183,7 @@ impl Engine {
                 ),
                 twilio,
                 statics,
+                session_ttl: settings.twilio.call_session_ttl,
             },
             store,
             registry,
@@ -193,6 +194,7 @@ impl Engine {
         });
         tokio::spawn(deliver_sent(Arc::downgrade(&engine), sent));
         engine.start_scheduled()?;
+        engine.start_with_sessions()?;
         Ok(engine)
     }
 
@@ -215,6 +217,66 @@ impl Engine {
         }
         self.store.apply(orphans)?;
         Ok(())
+    }
+
+    /// Starts the task of every pico that has call sessions, so that
+    /// expired ones are swept without waiting for a message to the pico
+    /// (sessions of a pico whose delete a crash cut short are dropped).
+    fn start_with_sessions(&self) -> Result<()> {
+        let mut orphans = WriteBuf::new();
+        for id in self.store.session_picos()? {
+            if self.store.pico(&id)?.is_some() {
+                self.handle(&id);
+            } else {
+                for prefix in Key::pico_state(&id) {
+                    orphans.remove_prefix(&self.store, &prefix)?;
+                }
+            }
+        }
+        self.store.apply(orphans)?;
+        Ok(())
+    }
+
+    /// The call sessions stored for pico `id`, as they are on disk (one
+    /// past its expiry but not yet swept is listed, marked `expired`):
+    /// `[{"call_sid", "expires_ms", "expired", "vars": {rid: {name: value}}}]`.
+    pub fn call_sessions(&self, id: &PicoId) -> Result<Vec<serde_json::Value>> {
+        if self.store.pico(id)?.is_none() {
+            return Err(EngineError::UnknownPico(id.clone()));
+        }
+        let now = crate::pico::now_ms() as u64;
+        let mut out = Vec::new();
+        for (key, rec) in self
+            .store
+            .scan::<crate::store::SessionRecord>(&Key::sessions(id))?
+        {
+            let Some((_, parts)) = Key::decode(key.as_bytes()) else {
+                continue;
+            };
+            let Some(call) = parts.get(1) else { continue };
+            let mut vars = serde_json::Map::new();
+            for rid in &rec.rids {
+                let mut of_rid = serde_json::Map::new();
+                for (k, v) in self
+                    .store
+                    .scan::<serde_json::Value>(&Key::session_vars(id, rid, call))?
+                {
+                    if let Some((_, p)) = Key::decode(k.as_bytes()) {
+                        if let Some(name) = p.get(3) {
+                            of_rid.insert(name.clone(), v);
+                        }
+                    }
+                }
+                vars.insert(rid.clone(), serde_json::Value::Object(of_rid));
+            }
+            out.push(serde_json::json!({
+                "call_sid": call,
+                "expires_ms": rec.expires_ms,
+                "expired": rec.expires_ms <= now,
+                "vars": vars,
+            }));
+        }
+        Ok(out)
     }
 
     /// Root pico and eci.

@@ -10,7 +10,7 @@
 
 use crate::ids::{random_base62, Eci, Eid, PicoId};
 use crate::outbound::HttpClient;
-use crate::store::{Key, Store, StoreError, WriteBuf};
+use crate::store::{Key, SessionRecord, Store, StoreError, WriteBuf};
 use krl_lang::engine::{Host, HttpRequest, TwilioRequest};
 use krl_lang::runtime::select::RuleState;
 use krl_lang::runtime::{Map as KrlMap, RuntimeError, Value as KrlValue};
@@ -55,7 +55,16 @@ pub struct PicoHost {
     twilio_queued: bool,
     /// The static folder (`twilio:url_for`); `None`: no `--static`.
     statics: Option<Arc<crate::statics::StaticFiles>>,
+    /// How long a call session lives after its last write, in ms.
+    session_ttl_ms: u64,
+    /// The earliest expiry this evaluation wrote to a call session (the
+    /// pico's sweep timer must fire by then).
+    session_due: Option<u64>,
 }
+
+/// Default life of a call session after its last write: 4 hours, Twilio's
+/// default limit on a call's length.
+pub const DEFAULT_SESSION_TTL: std::time::Duration = std::time::Duration::from_secs(4 * 3600);
 
 fn storage(e: StoreError) -> RuntimeError {
     RuntimeError::new(format!("storage error: {e}"))
@@ -92,7 +101,75 @@ impl PicoHost {
             twilio: None,
             twilio_queued: false,
             statics: None,
+            session_ttl_ms: DEFAULT_SESSION_TTL.as_millis() as u64,
+            session_due: None,
         }
+    }
+
+    /// The same host, with call sessions living `ttl` after their last write.
+    pub fn with_session_ttl(mut self, ttl: std::time::Duration) -> PicoHost {
+        self.session_ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        self
+    }
+
+    /// The earliest call session expiry this evaluation wrote, if any.
+    pub fn session_due(&self) -> Option<u64> {
+        self.session_due
+    }
+
+    /// The record of call `call_sid`'s session if it is live. An expired
+    /// one is removed (in this buffer) and reads as none, so a read never
+    /// sees a session the sweeper has not reached yet.
+    fn live_session(&mut self, call_sid: &str) -> Result<Option<SessionRecord>, RuntimeError> {
+        let key = Key::session(&self.pico, call_sid);
+        let Some(rec) = self
+            .buf
+            .get::<SessionRecord>(&self.store, &key)
+            .map_err(storage)?
+        else {
+            return Ok(None);
+        };
+        if rec.expires_ms <= crate::pico::now_ms() as u64 {
+            self.drop_session(call_sid, &rec)?;
+            return Ok(None);
+        }
+        Ok(Some(rec))
+    }
+
+    /// Removes a call session: its record and every ruleset's variables.
+    fn drop_session(&mut self, call_sid: &str, rec: &SessionRecord) -> Result<(), RuntimeError> {
+        for rid in &rec.rids {
+            let prefix = Key::session_vars(&self.pico, rid, call_sid);
+            self.buf
+                .remove_prefix(&self.store, &prefix)
+                .map_err(storage)?;
+        }
+        self.buf.remove(Key::session(&self.pico, call_sid));
+        Ok(())
+    }
+
+    /// Removes the sessions of this pico that have expired by `now_ms`;
+    /// returns the earliest expiry of those left.
+    pub fn sweep_sessions(&mut self, now_ms: u64) -> Result<Option<u64>, StoreError> {
+        let records: Vec<(Key, SessionRecord)> =
+            self.buf.scan(&self.store, &Key::sessions(&self.pico))?;
+        let mut next: Option<u64> = None;
+        for (key, rec) in records {
+            if rec.expires_ms > now_ms {
+                next = Some(next.map_or(rec.expires_ms, |n| n.min(rec.expires_ms)));
+                continue;
+            }
+            let Some((_, parts)) = Key::decode(key.as_bytes()) else {
+                continue;
+            };
+            if let [_, call_sid] = parts.as_slice() {
+                tracing::info!(pico = %self.pico, call_sid, "call session expired");
+                if let Err(e) = self.drop_session(call_sid, &rec) {
+                    tracing::error!(pico = %self.pico, call_sid, "{e}");
+                }
+            }
+        }
+        Ok(next)
     }
 
     /// The same host, with MQTT (`None`: `mqtt:` actions say it is off).
@@ -202,6 +279,60 @@ impl Host for PicoHost {
         value: Option<&KrlValue>,
     ) -> Result<(), RuntimeError> {
         self.put(Key::app(rid, name), value);
+        Ok(())
+    }
+
+    fn session_get(
+        &mut self,
+        rid: &str,
+        call_sid: &str,
+        name: &str,
+    ) -> Result<KrlValue, RuntimeError> {
+        // Variables are written with their record: none, no variables.
+        if self.live_session(call_sid)?.is_none() {
+            return Ok(KrlValue::Null);
+        }
+        self.get(&Key::session_var(&self.pico, rid, call_sid, name))
+    }
+
+    fn session_put(
+        &mut self,
+        rid: &str,
+        call_sid: &str,
+        name: &str,
+        value: Option<&KrlValue>,
+    ) -> Result<(), RuntimeError> {
+        let mut rec = match self.live_session(call_sid)? {
+            Some(rec) => rec,
+            // clearing a variable of no session: nothing to do
+            None if value.is_none() => return Ok(()),
+            None => SessionRecord {
+                expires_ms: 0,
+                rids: Vec::new(),
+            },
+        };
+        self.put(Key::session_var(&self.pico, rid, call_sid, name), value);
+        if !rec.rids.iter().any(|r| r == rid) {
+            rec.rids.push(rid.to_string());
+        }
+        rec.expires_ms = (crate::pico::now_ms() as u64).saturating_add(self.session_ttl_ms);
+        self.session_due = Some(
+            self.session_due
+                .map_or(rec.expires_ms, |d| d.min(rec.expires_ms)),
+        );
+        self.buf.put(Key::session(&self.pico, call_sid), &rec);
+        Ok(())
+    }
+
+    fn session_end(&mut self, call_sid: &str) -> Result<(), RuntimeError> {
+        let key = Key::session(&self.pico, call_sid);
+        if let Some(rec) = self
+            .buf
+            .get::<SessionRecord>(&self.store, &key)
+            .map_err(storage)?
+        {
+            self.drop_session(call_sid, &rec)?;
+        }
         Ok(())
     }
 
@@ -436,6 +567,105 @@ mod tests {
         host.schedule_remove("r", None).unwrap();
         assert!(host.schedule_list("r").unwrap().is_empty());
         assert!(host.schedules_changed());
+    }
+
+    fn n(v: f64) -> KrlValue {
+        KrlValue::from(v)
+    }
+
+    #[test]
+    fn call_sessions_are_per_call_and_end_for_every_ruleset() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let pico = PicoId::new("p");
+        let mut host = PicoHost::new(&store, &pico, 0);
+        host.session_put("r1", "CA1", "x", Some(&n(1.0))).unwrap();
+        host.session_put("r2", "CA1", "x", Some(&n(2.0))).unwrap();
+        host.session_put("r1", "CA2", "x", Some(&n(3.0))).unwrap();
+        // clearing a variable of a call with no session writes nothing
+        host.session_put("r1", "CA3", "x", None).unwrap();
+        assert!(host.session_due().is_some());
+        store.apply(host.finish().0).unwrap();
+        assert!(store
+            .get::<Value>(&Key::session(&pico, "CA3"))
+            .unwrap()
+            .is_none());
+        let rec: SessionRecord = store.get(&Key::session(&pico, "CA1")).unwrap().unwrap();
+        assert_eq!(rec.rids, vec!["r1".to_string(), "r2".to_string()]);
+
+        let mut host = PicoHost::new(&store, &pico, 0);
+        assert_eq!(
+            host.session_get("r1", "CA1", "x").unwrap().to_json(),
+            json!(1)
+        );
+        assert_eq!(
+            host.session_get("r2", "CA1", "x").unwrap().to_json(),
+            json!(2)
+        );
+        assert_eq!(
+            host.session_get("r1", "CA2", "x").unwrap().to_json(),
+            json!(3)
+        );
+        host.session_end("CA1").unwrap();
+        // gone at once for this evaluation, and from the store after it
+        assert!(host.session_get("r1", "CA1", "x").unwrap().is_null());
+        store.apply(host.finish().0).unwrap();
+        for rid in ["r1", "r2"] {
+            assert!(store
+                .keys(&Key::session_vars(&pico, rid, "CA1"))
+                .unwrap()
+                .is_empty());
+        }
+        assert!(store
+            .get::<Value>(&Key::session(&pico, "CA1"))
+            .unwrap()
+            .is_none());
+        let mut host = PicoHost::new(&store, &pico, 0);
+        assert_eq!(
+            host.session_get("r1", "CA2", "x").unwrap().to_json(),
+            json!(3)
+        );
+        assert_eq!(store.session_picos().unwrap(), vec![pico.clone()]);
+    }
+
+    #[test]
+    fn expired_sessions_read_as_null_and_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let pico = PicoId::new("p");
+        let ttl = std::time::Duration::from_millis(1);
+        let mut host = PicoHost::new(&store, &pico, 0).with_session_ttl(ttl);
+        host.session_put("r", "CA1", "x", Some(&n(1.0))).unwrap();
+        host.session_put("r", "CA1", "y", Some(&n(2.0))).unwrap();
+        let due = host.session_due().unwrap();
+        store.apply(host.finish().0).unwrap();
+        // let the engine's clock pass the expiry
+        while (crate::pico::now_ms() as u64) <= due {
+            std::thread::yield_now();
+        }
+        // a read checks the expiry itself: null, and the whole session goes
+        let mut host = PicoHost::new(&store, &pico, 0).with_session_ttl(ttl);
+        assert!(host.session_get("r", "CA1", "x").unwrap().is_null());
+        let (buf, _) = host.finish();
+        assert!(!buf.is_empty());
+        // a write after the expiry starts a fresh session: `y` is not back
+        let mut host = PicoHost::new(&store, &pico, 0);
+        host.session_put("r", "CA1", "x", Some(&n(5.0))).unwrap();
+        assert!(host.session_get("r", "CA1", "y").unwrap().is_null());
+        assert_eq!(
+            host.session_get("r", "CA1", "x").unwrap().to_json(),
+            json!(5)
+        );
+        // the sweep removes what expired and says when the next one is due
+        let mut host = PicoHost::new(&store, &pico, 0);
+        let now = crate::pico::now_ms() as u64;
+        assert_eq!(host.sweep_sessions(now).unwrap(), None);
+        store.apply(host.finish().0).unwrap();
+        assert!(store.keys(&Key::sessions(&pico)).unwrap().is_empty());
+        assert!(store
+            .keys(&Key::session_vars(&pico, "r", "CA1"))
+            .unwrap()
+            .is_empty());
     }
 
     #[test]

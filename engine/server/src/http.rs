@@ -52,6 +52,7 @@ pub fn router(engine: Arc<Engine>, admin_token: &str) -> Router {
         .route("/picos/{id}/rulesets", post(install))
         .route("/picos/{id}/rulesets/{rid}", delete(uninstall))
         .route("/picos/{id}/channels", post(new_channel))
+        .route("/picos/{id}/sessions", get(list_sessions))
         .route("/channels/{eci}", delete(delete_channel))
         .route("/outbox", get(list_outbox))
         .fallback(no_route)
@@ -336,6 +337,17 @@ async fn get_pico(State(st): State<AppState>, Path(id): Path<String>) -> ApiResu
     Ok(Json(
         serde_json::to_value(info).expect("PicoInfo serializes"),
     ))
+}
+
+/// `GET /api/picos/{id}/sessions`: the pico's stored call sessions
+/// (docs/twilio.md, call sessions).
+async fn list_sessions(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(Value::Array(
+        st.engine.call_sessions(&PicoId::new(id))?,
+    )))
 }
 
 async fn delete_pico(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {

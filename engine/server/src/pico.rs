@@ -208,6 +208,8 @@ pub struct PicoContext {
     pub twilio: Arc<crate::twilio::outbox::OutboxConfig>,
     /// The static folder (`--static`; `twilio:url_for`), if any.
     pub statics: Option<Arc<crate::statics::StaticFiles>>,
+    /// How long a call session lives after its last write.
+    pub session_ttl: std::time::Duration,
 }
 
 /// The sending side of a pico's mailbox. Cheap to clone.
@@ -234,6 +236,7 @@ impl PicoHandle {
             timers: Vec::new(),
             last_id: 0,
             durable_at: 0,
+            session_due: None,
         };
         tokio::spawn(actor.run(rx));
         PicoHandle { id, tx }
@@ -382,6 +385,10 @@ struct Actor {
     /// write nothing, queries) wait until then, so no answer ever shows
     /// state that a crash could take back.
     durable_at: u64,
+    /// When the sweep of expired call sessions is due (ms since the
+    /// epoch): no later than the earliest expiry (it may be earlier, when
+    /// that session was written again since; the sweep then finds nothing).
+    session_due: Option<u64>,
 }
 
 /// `?` inside the actor: the error goes to the reply, the message ends.
@@ -429,8 +436,13 @@ impl Actor {
         loop {
             // The earliest timer, if any. `sleep_until` in the past fires
             // at once, so overdue timers (after a restart) run first.
-            let due = self.timers.first().map(|t| {
-                let wait = (t.due_ms - now_ms()).max(0.0);
+            let first = match (self.timers.first(), self.session_due) {
+                (Some(t), Some(s)) => Some(t.due_ms.min(s as f64)),
+                (Some(t), None) => Some(t.due_ms),
+                (None, s) => s.map(|s| s as f64),
+            };
+            let due = first.map(|at| {
+                let wait = (at - now_ms()).max(0.0);
                 Instant::now() + std::time::Duration::from_micros((wait * 1000.0) as u64)
             });
             // Cancel safety: `recv` loses nothing when the timer branch
@@ -442,6 +454,7 @@ impl Actor {
                 },
                 () = sleep_until_opt(due) => {
                     self.fire_due_timers();
+                    self.sweep_sessions();
                     continue;
                 }
             };
@@ -473,6 +486,28 @@ impl Actor {
             .with_http(self.ctx.http.clone())
             .with_twilio(self.ctx.twilio.clone())
             .with_statics(self.ctx.statics.clone())
+            .with_session_ttl(self.ctx.session_ttl)
+    }
+
+    /// Removes the call sessions that have expired, once their time has
+    /// come (`session_due`), and sets the next sweep.
+    fn sweep_sessions(&mut self) {
+        let now = now_ms() as u64;
+        if self.session_due.is_none_or(|d| d > now) {
+            return;
+        }
+        let mut host = self.host();
+        match host.sweep_sessions(now) {
+            Ok(next) => {
+                self.session_due = next;
+                self.commit::<()>(host, None, ());
+            }
+            Err(e) => {
+                tracing::error!(pico = %self.id, "cannot sweep call sessions: {e}");
+                // try again in a minute rather than spin
+                self.session_due = Some(now + 60_000);
+            }
+        }
     }
 
     /// Resolves `use module` rids: rulesets installed and running on this
@@ -541,6 +576,13 @@ impl Actor {
         let (buf, _) = host.finish();
         self.ctx.store.apply(buf)?;
         self.timers = schedule::load(&self.ctx.store, &self.id, &[], now_ms())?;
+        self.session_due = self
+            .ctx
+            .store
+            .scan::<crate::store::SessionRecord>(&Key::sessions(&self.id))?
+            .iter()
+            .map(|(_, r)| r.expires_ms)
+            .min();
         Ok(true)
     }
 
@@ -629,6 +671,9 @@ impl Actor {
         self.last_id = host.last_id();
         let schedules_changed = host.schedules_changed();
         let twilio_queued = host.twilio_queued();
+        if let Some(d) = host.session_due() {
+            self.session_due = Some(self.session_due.map_or(d, |s| s.min(d)));
+        }
         let (buf, outbox) = host.finish();
         let durable = if buf.is_empty() {
             // Nothing new to write, but the answer may still rest on an

@@ -22,6 +22,8 @@
 //! | `T` | pico id, rid, schedule id | a scheduled event |
 //! | `A` | rid, name | an app variable |
 //! | `O` | outbox id | a Twilio REST request and its state (`twilio::outbox::Entry`; holds credentials) |
+//! | `V` | pico id, rid, CallSid, name | a call session variable (`session:name`) |
+//! | `W` | pico id, CallSid | a call session: [`SessionRecord`] (expiry, the rids that wrote) |
 //!
 //! The admin token is not stored: it is given at start or generated then
 //! (see `serve`).
@@ -89,6 +91,8 @@ mod tag {
     pub const SCHEDULE: u8 = b'T';
     pub const APP: u8 = b'A';
     pub const OUTBOX: u8 = b'O';
+    pub const SESSION_VAR: u8 = b'V';
+    pub const SESSION: u8 = b'W';
 }
 
 /// The current key/value format, stored under `M format`.
@@ -220,15 +224,52 @@ impl Key {
     pub fn app(rid: &(impl AsRef<str> + ?Sized), name: &str) -> Key {
         Key::build(tag::APP, &[rid.as_ref(), name])
     }
-    /// Prefixes of everything a pico's rulesets keep (entity variables,
-    /// rule states, schedules).
-    pub fn pico_state(pico: &PicoId) -> [Key; 3] {
-        [tag::ENTITY, tag::RULE_STATE, tag::SCHEDULE].map(|t| Key::build(t, &[pico.as_str()]))
+    /// A call session variable: one ruleset on one pico, one call.
+    pub fn session_var(
+        pico: &PicoId,
+        rid: &(impl AsRef<str> + ?Sized),
+        call_sid: &str,
+        name: &str,
+    ) -> Key {
+        Key::build(
+            tag::SESSION_VAR,
+            &[pico.as_str(), rid.as_ref(), call_sid, name],
+        )
     }
-    /// Prefixes of what one ruleset keeps on one pico.
-    pub fn pico_ruleset_state(pico: &PicoId, rid: &Rid) -> [Key; 3] {
-        [tag::ENTITY, tag::RULE_STATE, tag::SCHEDULE]
-            .map(|t| Key::build(t, &[pico.as_str(), rid.as_str()]))
+    /// Prefix of one ruleset's variables of one call on a pico.
+    pub fn session_vars(pico: &PicoId, rid: &(impl AsRef<str> + ?Sized), call_sid: &str) -> Key {
+        Key::build(tag::SESSION_VAR, &[pico.as_str(), rid.as_ref(), call_sid])
+    }
+    /// A call session's record ([`SessionRecord`]).
+    pub fn session(pico: &PicoId, call_sid: &str) -> Key {
+        Key::build(tag::SESSION, &[pico.as_str(), call_sid])
+    }
+    /// Prefix of a pico's call session records.
+    pub fn sessions(pico: &PicoId) -> Key {
+        Key::build(tag::SESSION, &[pico.as_str()])
+    }
+    /// Prefixes of everything a pico's rulesets keep (entity variables,
+    /// rule states, schedules, call sessions).
+    pub fn pico_state(pico: &PicoId) -> [Key; 5] {
+        [
+            tag::ENTITY,
+            tag::RULE_STATE,
+            tag::SCHEDULE,
+            tag::SESSION_VAR,
+            tag::SESSION,
+        ]
+        .map(|t| Key::build(t, &[pico.as_str()]))
+    }
+    /// Prefixes of what one ruleset keeps on one pico (its call session
+    /// variables too; the session records stay until their call ends).
+    pub fn pico_ruleset_state(pico: &PicoId, rid: &Rid) -> [Key; 4] {
+        [
+            tag::ENTITY,
+            tag::RULE_STATE,
+            tag::SCHEDULE,
+            tag::SESSION_VAR,
+        ]
+        .map(|t| Key::build(t, &[pico.as_str(), rid.as_str()]))
     }
 
     fn render(&self) -> String {
@@ -335,6 +376,17 @@ pub struct ChannelRecord {
     /// Twilio auth token for signature checks on this channel.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub twilio_auth_token: Option<String>,
+}
+
+/// A call session (`W pico CallSid`): written with each of its variables.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// When it expires (ms since the Unix epoch): `--call-session-ttl`
+    /// after its last write.
+    pub expires_ms: u64,
+    /// The rulesets that wrote variables to it (their `V` keys are under
+    /// `V pico rid CallSid`).
+    pub rids: Vec<String>,
 }
 
 /// The database. Cheap to clone (an `Arc`).
@@ -473,8 +525,16 @@ impl Store {
     }
     /// The picos that have scheduled events, each once, in key order.
     pub fn scheduled_picos(&self) -> Result<Vec<PicoId>> {
+        self.picos_with(tag::SCHEDULE)
+    }
+    /// The picos that have call sessions, each once, in key order.
+    pub fn session_picos(&self) -> Result<Vec<PicoId>> {
+        self.picos_with(tag::SESSION)
+    }
+    /// The picos that have a key with `tag` (whose first part is a pico).
+    fn picos_with(&self, tag: u8) -> Result<Vec<PicoId>> {
         let mut out: Vec<PicoId> = Vec::new();
-        let all = Key::build(tag::SCHEDULE, &[]);
+        let all = Key::build(tag, &[]);
         let mut from = all.0.clone();
         // One key per pico: after each, skip past all of that pico's keys
         // (its prefix ends in 0x00; 0x01 sorts right after it).
@@ -488,7 +548,7 @@ impl Store {
             };
             let Some(pico) = parts.first() else { break };
             let id = PicoId::new(pico.clone());
-            let mut next = Key::schedules(&id).0;
+            let mut next = Key::build(tag, &[id.as_str()]).0;
             *next.last_mut().expect("a terminated part") = 1;
             out.push(id);
             from = next;
@@ -757,7 +817,7 @@ mod tests {
         let p1 = PicoId::new("p1");
         let p10 = PicoId::new("p10");
         let rid = Rid::new("r");
-        let [prefix, _, _] = Key::pico_state(&p1);
+        let [prefix, ..] = Key::pico_state(&p1);
         assert!(Key::entity(&p1, &rid, "x")
             .as_bytes()
             .starts_with(prefix.as_bytes()));

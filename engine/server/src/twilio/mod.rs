@@ -34,6 +34,10 @@ pub struct TwilioSettings {
     /// Said (in a `<Say>`) when an evaluation fails on a `twilio` event;
     /// empty: an empty `<Response/>`.
     pub apology: String,
+    /// How long a call session (`session:` variables) lives after its
+    /// last write, unless the call's `completed` status ends it first
+    /// (`--call-session-ttl`).
+    pub call_session_ttl: std::time::Duration,
 }
 
 impl Default for TwilioSettings {
@@ -42,6 +46,7 @@ impl Default for TwilioSettings {
             auth_token: None,
             account_sid: None,
             apology: DEFAULT_APOLOGY.to_string(),
+            call_session_ttl: crate::host::DEFAULT_SESSION_TTL,
         }
     }
 }
@@ -53,6 +58,7 @@ impl std::fmt::Debug for TwilioSettings {
             .field("auth_token", &self.auth_token.as_ref().map(|_| "<set>"))
             .field("account_sid", &self.account_sid)
             .field("apology", &self.apology)
+            .field("call_session_ttl", &self.call_session_ttl)
             .finish()
     }
 }
@@ -72,6 +78,19 @@ pub struct TwilioArgs {
     /// empty <Response/>).
     #[arg(long, env = "KRL_TWILIO_APOLOGY", default_value = DEFAULT_APOLOGY)]
     pub twilio_apology: String,
+    /// Seconds a call session (session: variables) lives after its last
+    /// write when no "completed" status callback ends it (decimals allowed).
+    #[arg(long, env = "KRL_CALL_SESSION_TTL", default_value = "14400",
+          value_parser = parse_ttl)]
+    pub call_session_ttl: std::time::Duration,
+}
+
+/// A positive number of seconds.
+fn parse_ttl(s: &str) -> Result<std::time::Duration, String> {
+    match s.trim().parse::<f64>() {
+        Ok(n) if n > 0.0 && n.is_finite() => Ok(std::time::Duration::from_secs_f64(n)),
+        _ => Err(format!("{s:?} is not a positive number of seconds")),
+    }
 }
 
 impl From<TwilioArgs> for TwilioSettings {
@@ -80,6 +99,7 @@ impl From<TwilioArgs> for TwilioSettings {
             auth_token: a.twilio_auth_token.filter(|t| !t.is_empty()),
             account_sid: a.twilio_account_sid.filter(|t| !t.is_empty()),
             apology: a.twilio_apology,
+            call_session_ttl: a.call_session_ttl,
         }
     }
 }
@@ -239,6 +259,7 @@ mod tests {
             auth_token: Some("s3cret".into()),
             account_sid: None,
             apology: "x".into(),
+            ..TwilioSettings::default()
         };
         assert!(!format!("{s:?}").contains("s3cret"));
     }

@@ -1,0 +1,366 @@
+//! Call sessions through `krl serve` (docs/twilio.md, "Call sessions"):
+//! `session:` variables keyed by the event's `CallSid` keep two calls on
+//! one pico apart across their Gather callbacks, end with the call's
+//! `completed` status callback (after its rules ran), expire after
+//! `--call-session-ttl` (swept by the engine, not only hidden on read),
+//! survive a restart, and are a positioned runtime error in an event with
+//! no `CallSid`.
+
+mod common;
+
+use common::{read, server, server_at, str_of, wait_for, Api};
+use krl::ids::PicoId;
+use krl::store::{Key, Store};
+use reqwest::blocking::Client;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// A phone tree that keeps the caller's progress in the call session.
+const IVR: &str = r#"ruleset io.example.ivr {
+  meta { shares step, picked }
+  global {
+    step = function() { session:step }
+    picked = function() { session:picked }
+  }
+  rule answer {
+    select when twilio inbound_call
+    every {
+      twilio:gather_start("pick") with numDigits = 1
+      twilio:say("Pick a number")
+      twilio:gather_stop()
+    }
+    always {
+      session:step := "menu";
+      session:caller{["from"]} := event:attrs{"From"}
+    }
+  }
+  rule pick {
+    select when twilio pick
+    pre {
+      so_far = session:picked.defaultsTo([]).append(event:attrs{"Digits"})
+    }
+    twilio:say(session:caller{"from"} + " picked " + so_far.join(","))
+    always {
+      session:picked := so_far;
+      session:step := "picked"
+    }
+  }
+  rule peek {
+    select when twilio peek
+    twilio:say("step " + session:step.defaultsTo("none") + ", picked " + session:picked.defaultsTo([]).join(","))
+  }
+  rule status {
+    select when twilio status
+    twilio:say("status with step " + session:step.defaultsTo("none"))
+  }
+  rule no_call {
+    select when echo hello
+    send_directive("step", {"step": session:step})
+  }
+}
+"#;
+
+/// `application/x-www-form-urlencoded`.
+fn form(params: &[(&str, &str)]) -> String {
+    params
+        .iter()
+        .map(|(k, v)| {
+            let enc = |s: &str| {
+                s.bytes()
+                    .map(|b| match b {
+                        b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
+                            (b as char).to_string()
+                        }
+                        _ => format!("%{b:02X}"),
+                    })
+                    .collect::<String>()
+            };
+            format!("{}={}", enc(k), enc(v))
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Posts a Twilio webhook (form body) and returns the TwiML.
+fn twilio(c: &Client, url: &str, eci: &str, kind: &str, params: &[(&str, &str)]) -> String {
+    let res = c
+        .post(format!("{url}/sky/event/{eci}/none/twilio/{kind}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(params))
+        .send()
+        .expect("posting a webhook");
+    let status = res.status().as_u16();
+    let body = res.text().unwrap();
+    assert_eq!(status, 200, "{kind}: {body}");
+    body
+}
+
+/// The texts of the `<Say>` elements of a TwiML document.
+fn says(twiml: &str) -> Vec<String> {
+    twiml
+        .split("<Say>")
+        .skip(1)
+        .map(|s| s.split("</Say>").next().unwrap().to_string())
+        .collect()
+}
+
+fn answer(c: &Client, url: &str, eci: &str, call: &str, from: &str) {
+    let twiml = twilio(
+        c,
+        url,
+        eci,
+        "inbound_call",
+        &[("CallSid", call), ("CallStatus", "ringing"), ("From", from)],
+    );
+    assert!(twiml.contains("<Gather"), "{twiml}");
+}
+
+fn pick(c: &Client, url: &str, eci: &str, call: &str, digit: &str) -> String {
+    let twiml = twilio(
+        c,
+        url,
+        eci,
+        "pick",
+        &[
+            ("CallSid", call),
+            ("CallStatus", "in-progress"),
+            ("Digits", digit),
+        ],
+    );
+    says(&twiml).join("|")
+}
+
+fn peek(c: &Client, url: &str, eci: &str, call: &str) -> String {
+    let twiml = twilio(
+        c,
+        url,
+        eci,
+        "peek",
+        &[("CallSid", call), ("CallStatus", "in-progress")],
+    );
+    says(&twiml).join("|")
+}
+
+fn setup(api: &Api) -> (String, String) {
+    api.register_ok(IVR);
+    let (pico, eci) = api.new_pico();
+    api.install_ok(&pico, "io.example.ivr");
+    (pico, eci)
+}
+
+#[test]
+fn two_calls_on_one_pico_keep_their_own_session_across_gathers() {
+    let (_dir, s) = server("call_sessions_two", &[]);
+    let api = Api::new(&s);
+    let (_, eci) = setup(&api);
+    let c = Client::new();
+    let url = s.url.as_str();
+
+    // interleaved, step by step
+    answer(&c, url, &eci, "CA1", "+15550001");
+    answer(&c, url, &eci, "CA2", "+15550002");
+    assert_eq!(pick(&c, url, &eci, "CA1", "1"), "+15550001 picked 1");
+    assert_eq!(pick(&c, url, &eci, "CA2", "2"), "+15550002 picked 2");
+    assert_eq!(pick(&c, url, &eci, "CA1", "3"), "+15550001 picked 1,3");
+    assert_eq!(pick(&c, url, &eci, "CA2", "4"), "+15550002 picked 2,4");
+
+    // and at the same time, from two threads
+    std::thread::scope(|scope| {
+        for (call, from, digit) in [("CA3", "+15550003", "5"), ("CA4", "+15550004", "6")] {
+            let (c, eci) = (c.clone(), eci.clone());
+            scope.spawn(move || {
+                answer(&c, url, &eci, call, from);
+                let mut expected = Vec::new();
+                for _ in 0..8 {
+                    expected.push(digit);
+                    assert_eq!(
+                        pick(&c, url, &eci, call, digit),
+                        format!("{from} picked {}", expected.join(","))
+                    );
+                }
+            });
+        }
+    });
+
+    // a query names its call with a CallSid argument
+    let (status, body) = api.query(&eci, "io.example.ivr", "picked", json!({"CallSid": "CA2"}));
+    assert_eq!((status, body), (200, json!(["2", "4"])));
+    let (status, body) = api.query(&eci, "io.example.ivr", "picked", json!({"CallSid": "CA9"}));
+    assert_eq!((status, body), (200, Value::Null));
+}
+
+#[test]
+fn the_completed_status_callback_ends_the_session_after_its_rules() {
+    let (_dir, s) = server("call_sessions_completed", &[]);
+    let api = Api::new(&s);
+    let (_, eci) = setup(&api);
+    let c = Client::new();
+    let url = s.url.as_str();
+    answer(&c, url, &eci, "CA1", "+15550001");
+    answer(&c, url, &eci, "CA2", "+15550002");
+    pick(&c, url, &eci, "CA1", "7");
+
+    // a status that is not the end keeps it
+    let twiml = twilio(
+        &c,
+        url,
+        &eci,
+        "status",
+        &[("CallSid", "CA1"), ("CallStatus", "in-progress")],
+    );
+    assert_eq!(says(&twiml), ["status with step picked"]);
+    // `completed`: its own rules still see the session ...
+    let twiml = twilio(
+        &c,
+        url,
+        &eci,
+        "status",
+        &[
+            ("CallSid", "CA1"),
+            ("CallStatus", "completed"),
+            ("CallDuration", "42"),
+        ],
+    );
+    assert_eq!(says(&twiml), ["status with step picked"]);
+    // ... and the next event of that call finds nothing
+    assert_eq!(peek(&c, url, &eci, "CA1"), "step none, picked ");
+    let (status, body) = api.query(&eci, "io.example.ivr", "step", json!({"CallSid": "CA1"}));
+    assert_eq!((status, body), (200, Value::Null));
+    // the other call is untouched
+    assert_eq!(peek(&c, url, &eci, "CA2"), "step menu, picked ");
+}
+
+#[test]
+fn sessions_expire_after_the_ttl_and_are_swept() {
+    let (dir, s) = server("call_sessions_ttl", &["--call-session-ttl", "0.5"]);
+    let api = Api::new(&s);
+    let (pico, eci) = setup(&api);
+    let c = Client::new();
+    let url = s.url.as_str();
+    answer(&c, url, &eci, "CA1", "+15550001");
+    assert_eq!(pick(&c, url, &eci, "CA1", "1"), "+15550001 picked 1");
+
+    // The admin API lists what is stored: the session, not yet expired.
+    let sessions = |api: &Api| {
+        let (status, body) = api.get(&format!("/api/picos/{pico}/sessions"));
+        assert_eq!(status, 200, "{body}");
+        body.as_array().unwrap().clone()
+    };
+    let listed = sessions(&api);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["call_sid"], json!("CA1"));
+    assert_eq!(
+        listed[0]["vars"]["io.example.ivr"]["picked"],
+        json!(["1"]),
+        "{listed:?}"
+    );
+
+    // Nothing is sent to the pico: its own timer sweeps the session off
+    // the disk (a query would only hide it).
+    wait_for("the engine to sweep the expired session", LIMIT, || {
+        sessions(&api).is_empty().then_some(())
+    });
+    let (status, body) = api.query(&eci, "io.example.ivr", "step", json!({"CallSid": "CA1"}));
+    assert_eq!((status, body), (200, Value::Null));
+
+    // A second call expires the same way (that a read past the expiry
+    // finds nothing even before the sweep is a unit test in host.rs).
+    answer(&c, url, &eci, "CA2", "+15550002");
+    wait_for("the second session to expire", LIMIT, || {
+        let (_, body) = api.query(&eci, "io.example.ivr", "step", json!({"CallSid": "CA2"}));
+        body.is_null().then_some(())
+    });
+    wait_for("the engine to sweep the second session", LIMIT, || {
+        sessions(&api).is_empty().then_some(())
+    });
+
+    // and the store holds no trace of either (a clean stop flushes; the
+    // clients go first, so no idle connection holds up the drain)
+    drop((api, c));
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &s.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(s.wait_exit(), Some(0));
+    let store = Store::open(&dir.path().join("data")).unwrap();
+    let pico = PicoId::new(pico);
+    assert!(store.keys(&Key::sessions(&pico)).unwrap().is_empty());
+    for call in ["CA1", "CA2"] {
+        assert!(store
+            .keys(&Key::session_vars(&pico, "io.example.ivr", call))
+            .unwrap()
+            .is_empty());
+    }
+    assert!(store.session_picos().unwrap().is_empty());
+}
+
+#[test]
+fn sessions_survive_a_restart() {
+    let dir = krl_tests::ScratchDir::new("call_sessions_restart");
+    let data = dir.path().join("data");
+    let s = server_at(&data, &[]);
+    let api = Api::new(&s);
+    let (_, eci) = setup(&api);
+    let c = Client::new();
+    answer(&c, &s.url, &eci, "CA1", "+15550001");
+    assert_eq!(pick(&c, &s.url, &eci, "CA1", "4"), "+15550001 picked 4");
+    // answered means durable: a kill -9 loses nothing
+    s.kill();
+
+    let s = server_at(&data, &[]);
+    assert_eq!(pick(&c, &s.url, &eci, "CA1", "2"), "+15550001 picked 4,2");
+    assert_eq!(peek(&c, &s.url, &eci, "CA1"), "step picked, picked 4,2");
+    twilio(
+        &c,
+        &s.url,
+        &eci,
+        "status",
+        &[("CallSid", "CA1"), ("CallStatus", "completed")],
+    );
+    assert_eq!(peek(&c, &s.url, &eci, "CA1"), "step none, picked ");
+}
+
+#[test]
+fn session_variables_in_an_event_without_a_call_are_a_positioned_error() {
+    let (_dir, s) = server("call_sessions_no_call", &[]);
+    let api = Api::new(&s);
+    let (_, eci) = setup(&api);
+    let (status, body) = api.event(&eci, "echo", "hello", json!({}));
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        str_of(&body["error"])
+            .starts_with("session: variables need a call: this event has no CallSid"),
+        "{body}"
+    );
+    assert_eq!(body["rid"], json!("io.example.ivr"));
+    assert_eq!(body["rule"], json!("no_call"));
+    // `send_directive("step", {"step": session:step})`
+    assert_eq!((&body["line"], &body["col"]), (&json!(40), &json!(37)));
+
+    // a twilio event without one answers the apology (and logs the error)
+    let c = Client::new();
+    let twiml = twilio(&c, &s.url, &eci, "peek", &[("From", "+15550001")]);
+    assert_eq!(says(&twiml), ["Sorry, something went wrong."]);
+    wait_for("the error in the log", LIMIT, || {
+        s.stderr()
+            .lines()
+            .any(|l| l.contains("this event has no CallSid") && l.contains("peek"))
+            .then_some(())
+    });
+    // a query without a CallSid argument is a 500 naming it
+    let res = Client::new()
+        .post(format!("{}/sky/cloud/{eci}/io.example.ivr/step", s.url))
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .unwrap();
+    let (status, body) = read(res);
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        str_of(&body["error"]).contains("this query has no CallSid argument"),
+        "{body}"
+    );
+}
