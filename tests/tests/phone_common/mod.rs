@@ -177,7 +177,9 @@ impl Sent {
 }
 
 /// A fake of Twilio's REST API on 127.0.0.1: records each request and
-/// answers 201 with a fresh `SM...` sid, as Twilio does.
+/// answers 201 with a fresh `SM...` sid, as Twilio does; under `/twiml`
+/// it is another TwiML application instead (`<Say>Another system
+/// answers.</Say><Hangup/>`).
 pub struct FakeTwilio {
     port: u16,
     seen: Arc<Mutex<Vec<Sent>>>,
@@ -207,9 +209,13 @@ impl FakeTwilio {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// What it received so far.
+    /// The REST requests it received so far (not the `/twiml` ones).
     pub fn sent(&self) -> Vec<Sent> {
-        self.seen.lock().unwrap().clone()
+        let seen = self.seen.lock().unwrap();
+        seen.iter()
+            .filter(|s| !s.path.starts_with("/twiml"))
+            .cloned()
+            .collect()
     }
 }
 
@@ -239,14 +245,26 @@ fn answer(stream: std::net::TcpStream, log: &Mutex<Vec<Sent>>) -> std::io::Resul
     let form = form_decode(&String::from_utf8_lossy(&body));
     let n = {
         let mut l = log.lock().unwrap();
-        l.push(Sent { path, auth, form });
+        l.push(Sent {
+            path: path.clone(),
+            auth,
+            form,
+        });
         l.len()
     };
-    let body = json!({"sid": format!("SM{n:032}"), "status": "queued"}).to_string();
+    // Another TwiML application (an IVR's redirect elsewhere), or the API.
+    let (status, kind, body) = if path.starts_with("/twiml") {
+        let twiml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+                     <Response><Say>Another system answers.</Say><Hangup/></Response>";
+        ("200 OK", "text/xml", twiml.to_string())
+    } else {
+        let sid = json!({"sid": format!("SM{n:032}"), "status": "queued"});
+        ("201 Created", "application/json", sid.to_string())
+    };
     let mut out = stream;
     write!(
         out,
-        "HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status}\r\ncontent-type: {kind}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     )?;
     out.flush()
