@@ -48,6 +48,11 @@ pub fn try_line(api: &Api, rid: &str, config: Value) -> (u16, Value, String) {
 /// A phone line: a new pico with `rid` installed with `config`, and the
 /// eci of a channel of it guarded by [`AUTH`] (the one Twilio calls).
 pub fn line(api: &Api, rid: &str, config: Value) -> String {
+    line_and_pico(api, rid, config).0
+}
+
+/// [`line`], and the pico's id.
+pub fn line_and_pico(api: &Api, rid: &str, config: Value) -> (String, String) {
     let (status, body, pico) = try_line(api, rid, config);
     assert_eq!(status, 200, "install {rid}: {body}");
     let (status, ch) = api.post(
@@ -55,7 +60,14 @@ pub fn line(api: &Api, rid: &str, config: Value) -> String {
         json!({"tags": ["twilio"], "twilio_auth_token": AUTH}),
     );
     assert_eq!(status, 200, "{ch}");
-    str_of(&ch["eci"])
+    (str_of(&ch["eci"]), pico)
+}
+
+/// The pico's first (system) channel, unguarded: for queries.
+pub fn system_eci(api: &Api, pico: &str) -> String {
+    let (status, info) = api.get(&format!("/api/picos/{pico}"));
+    assert_eq!(status, 200, "{info}");
+    str_of(&info["channels"][0])
 }
 
 /// One call through `krl call ECI --json` with `args` (e.g. `--digits`,
