@@ -30,41 +30,63 @@ pub fn krl_bin() -> &'static Path {
         if let Some(bin) = std::env::var_os("KRL_BIN") {
             return PathBuf::from(bin);
         }
-        // The test executable is target/<profile dir>/deps/<name>-<hash>.
-        let exe = std::env::current_exe().expect("the test executable has a path");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("test executables live in target/<profile>/deps");
-        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") | None => "dev",
-            Some(other) => other,
-        };
-        let target_dir = profile_dir.parent().expect("the profile dir has a parent");
-        // Cargo sets CARGO when it builds and when it runs tests; fall
-        // back to the one on PATH.
-        let cargo = std::env::var_os("CARGO")
-            .or_else(|| option_env!("CARGO").map(Into::into))
-            .unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            .current_dir(workspace_root())
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "krl",
-                "--bin",
-                "krl",
-                "--profile",
-                profile,
-            ])
-            .arg("--target-dir")
-            .arg(target_dir)
-            .status()
-            .expect("running cargo to build krl");
-        assert!(status.success(), "cargo build -p krl failed: {status}");
-        profile_dir.join(format!("krl{}", std::env::consts::EXE_SUFFIX))
+        build_bin("krl", "krl")
     })
+}
+
+/// The `krl-device` binary (`firmware/host`), found and built like
+/// [`krl_bin`]; `KRL_DEVICE_BIN` overrides it.
+pub fn krl_device_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("KRL_DEVICE_BIN") {
+            return PathBuf::from(bin);
+        }
+        build_bin("krl-device", "krl-device")
+    })
+}
+
+/// Builds `bin` of `package` with the profile and target directory this
+/// test executable was built with (a no-op when it is up to date) and
+/// answers its path.
+fn build_bin(package: &str, bin: &str) -> PathBuf {
+    // The test executable is target/<profile dir>/deps/<name>-<hash>.
+    let exe = std::env::current_exe().expect("the test executable has a path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executables live in target/<profile>/deps");
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") | None => "dev",
+        Some(other) => other,
+    };
+    let target_dir = profile_dir.parent().expect("the profile dir has a parent");
+    // Cargo sets CARGO when it builds and when it runs tests; fall
+    // back to the one on PATH.
+    let cargo = std::env::var_os("CARGO")
+        .or_else(|| option_env!("CARGO").map(Into::into))
+        .unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(workspace_root())
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            package,
+            "--bin",
+            bin,
+            "--profile",
+            profile,
+        ])
+        .arg("--target-dir")
+        .arg(target_dir)
+        .status()
+        .unwrap_or_else(|e| panic!("running cargo to build {bin}: {e}"));
+    assert!(
+        status.success(),
+        "cargo build -p {package} failed: {status}"
+    );
+    profile_dir.join(format!("{bin}{}", std::env::consts::EXE_SUFFIX))
 }
 
 /// A `krl` command, run from the workspace root.

@@ -692,7 +692,7 @@ impl Task {
             None => {}
         }
         if matched.is_some() {
-            tracing::debug!(topic = %p.topic, "mqtt: redelivery of a message already handled");
+            tracing::info!(topic = %p.topic, "mqtt: redelivery of a message already handled");
         }
         let attrs = attrs(&p);
         let mut waits: Vec<oneshot::Receiver<Result<EventAnswer, PicoError>>> = Vec::new();
