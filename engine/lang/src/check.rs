@@ -58,6 +58,9 @@ struct Checker {
     fn_depth: u32,
     /// `use module` aliases (or single-identifier rids).
     aliases: HashSet<String>,
+    /// Aliases of the classic built-in Twilio module (`use module a8x115
+    /// alias twilio`).
+    twilio_aliases: HashSet<String>,
     /// setting/foreach variable → the rule that binds it, for hints.
     rule_vars: HashMap<String, String>,
 }
@@ -82,6 +85,7 @@ impl Checker {
             frames: Vec::new(),
             fn_depth: 0,
             aliases: HashSet::new(),
+            twilio_aliases: HashSet::new(),
             rule_vars,
         }
     }
@@ -201,10 +205,11 @@ impl Checker {
         // aliases first: meta expressions may use them
         for m in &rs.meta {
             if let MetaKind::Use { rid, alias, .. } = &m.kind {
-                match alias {
-                    Some(a) => self.aliases.insert(a.name.clone()),
-                    None => self.aliases.insert(rid.name.clone()),
-                };
+                let name = alias.as_ref().unwrap_or(rid).name.clone();
+                if rid.name == crate::engine::compile::TWILIO_CLASSIC_RID {
+                    self.twilio_aliases.insert(name.clone());
+                }
+                self.aliases.insert(name);
             }
         }
         self.push(); // globals (configure names first)
@@ -524,6 +529,10 @@ impl Checker {
                     self.unknown_domain(&d.name, d.span);
                 } else if d.name == "mqtt" && !self.aliases.contains("mqtt") {
                     self.mqtt_action(a);
+                } else if self.twilio_aliases.contains(&d.name)
+                    || (d.name == "twilio" && !self.aliases.contains("twilio"))
+                {
+                    self.twilio_action(a);
                 }
             }
             None => match self.lookup(&a.name.name) {
@@ -586,6 +595,45 @@ impl Checker {
                     ),
                 );
             }
+        }
+    }
+
+    /// A `twilio:` verb action: every named argument or `with` modifier is
+    /// an attribute of that verb, and a literal value is one it accepts
+    /// (docs/twilio.md, `twiml_attrs`). Computed values are checked when
+    /// the action runs.
+    fn twilio_action(&mut self, a: &Action) {
+        let verb = a.name.name.as_str();
+        if !crate::twiml_attrs::is_verb(verb) {
+            return; // REST actions take their own parameters
+        }
+        let named = a
+            .args
+            .iter()
+            .filter_map(|arg| arg.name.as_ref().map(|n| (n, &arg.value)))
+            .chain(a.modifiers.iter().map(|m| (&m.name, &m.value)));
+        let mut problems = Vec::new();
+        for (n, value) in named {
+            if crate::twiml_attrs::kind(verb, &n.name).is_none() {
+                problems.push((n.span, crate::twiml_attrs::unknown(verb, &n.name)));
+            } else if let Some(v) = literal(value) {
+                if let Err(e) = crate::twiml_attrs::check(verb, &n.name, &v) {
+                    problems.push((value.span, e));
+                }
+            }
+        }
+        // `pause(length)`: the positional argument is the attribute
+        if verb == "pause" {
+            if let Some(arg) = a.args.iter().find(|arg| arg.name.is_none()) {
+                if let Some(v) = literal(&arg.value) {
+                    if let Err(e) = crate::twiml_attrs::check(verb, "length", &v) {
+                        problems.push((arg.value.span, e));
+                    }
+                }
+            }
+        }
+        for (span, message) in problems {
+            self.error(span, message);
         }
     }
 
@@ -905,6 +953,37 @@ fn collect_settings(e: &EventExpr, out: &mut Vec<String>) {
     let mut ids = Vec::new();
     collect_setting_idents(e, &mut ids);
     out.extend(ids.into_iter().map(|i| i.name.clone()));
+}
+
+/// The value of a literal expression (`"woman"`, `3`, `-1`, `true`,
+/// `null`, a double-quoted string without `#{...}`); `None` for anything
+/// computed.
+fn literal(e: &Expr) -> Option<crate::runtime::Value> {
+    use crate::runtime::Value;
+    Some(match &e.kind {
+        ExprKind::Null => Value::Null,
+        ExprKind::Bool { value } => Value::Bool(*value),
+        ExprKind::Number { value } => Value::Number(*value),
+        ExprKind::Str { value } => Value::from(value.as_str()),
+        ExprKind::Template { parts } => {
+            let mut text = String::new();
+            for p in parts {
+                match p {
+                    StrPart::Text { text: t } => text.push_str(t),
+                    StrPart::Expr { .. } => return None,
+                }
+            }
+            Value::from(text.as_str())
+        }
+        ExprKind::Unary {
+            op: UnOp::Neg,
+            expr,
+        } => match &expr.kind {
+            ExprKind::Number { value } => Value::Number(-*value),
+            _ => return None,
+        },
+        _ => return None,
+    })
 }
 
 #[cfg(test)]

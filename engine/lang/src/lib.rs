@@ -7,6 +7,7 @@
 //! * [`check`] — compile-time checks over the AST (krl-language.md 3.6).
 //! * [`library`] — names of library functions, actions and modules.
 //! * [`runtime`] — values, the standard library, evaluation.
+//! * [`twiml_attrs`] — the attributes of the `twilio:` verbs and their values.
 
 #![warn(missing_docs)]
 
@@ -19,3 +20,4 @@ pub mod engine;
 pub mod library;
 pub mod runtime;
 pub mod syntax;
+pub mod twiml_attrs;

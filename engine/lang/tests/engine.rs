@@ -796,3 +796,41 @@ fn session_variables_without_a_call_are_a_positioned_error() {
         "{e}"
     );
 }
+
+#[test]
+fn computed_twilio_attribute_values_are_checked_when_the_action_runs() {
+    let src = r#"ruleset io.example.attrs {
+  rule answer {
+    select when twilio inbound_call
+    pre { times = event:attrs{"times"} }
+    twilio:say("Hello") with loop = times
+  }
+}
+"#;
+    let (mut pico, mut host, rid) = install(src);
+    // a good computed value passes
+    let d = event(
+        &mut pico,
+        &mut host,
+        "twilio",
+        "inbound_call",
+        json!({"times": "2"}),
+    );
+    assert_eq!(d[0]["options"]["loop"], json!("2"));
+    let ev = Event {
+        domain: "twilio".into(),
+        name: "inbound_call".into(),
+        attrs: attrs(json!({"times": "often"})),
+        eci: "c".into(),
+        eid: "i".into(),
+        time_ms: 0.0,
+    };
+    let e = pico.event(ev, "t", &mut host).unwrap_err();
+    assert_eq!(e.rid, rid);
+    assert_eq!(e.rule.as_deref(), Some("answer"));
+    assert_eq!((e.line, e.col), (Some(5), Some(5)));
+    assert_eq!(
+        e.message,
+        "`twilio:say` attribute `loop` must be a whole number ≥ 0, not \"often\""
+    );
+}

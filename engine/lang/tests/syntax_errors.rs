@@ -208,6 +208,34 @@ const ROWS: &[Row] = &[
         "expression",
         "expected a name or `return`",
     ),
+    (
+        "twilio_unknown_attribute.krl",
+        5,
+        30,
+        "`twilio:say` has no attribute `vioce` (it takes voice, language, loop)",
+        "",
+    ),
+    (
+        "twilio_bad_voice.krl",
+        5,
+        33,
+        "`twilio:say` attribute `voice` must be man, woman, alice",
+        "",
+    ),
+    (
+        "twilio_bad_loop.krl",
+        5,
+        61,
+        "`twilio:play` attribute `loop` must be a whole number ≥ 0, not \"x\"",
+        "",
+    ),
+    (
+        "twilio_bad_method.krl",
+        10,
+        73,
+        "`twilio:gather_start` attribute `method` must be GET or POST, not \"PUT\"",
+        "",
+    ),
 ];
 
 fn case_dir() -> std::path::PathBuf {

@@ -765,6 +765,16 @@ impl<'t, 'h> Eval<'t, 'h> {
                 self.txn.host.twilio_rest(&req)
             }
             ("twilio", verb) if super::TWILIO_VERBS.contains(&verb) => {
+                // every attribute is one the verb takes, with a value it
+                // accepts (literals were checked at registration)
+                for (k, v) in named.iter() {
+                    crate::twiml_attrs::check(verb, k, v).map_err(RuntimeError::new)?;
+                }
+                if verb == "pause" {
+                    if let Some(v) = pos.first() {
+                        crate::twiml_attrs::check(verb, "length", v).map_err(RuntimeError::new)?;
+                    }
+                }
                 // options: the modifiers and named arguments (nulls dropped)
                 // and the positional argument under `_arg`
                 let mut options = Map::new();

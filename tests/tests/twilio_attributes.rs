@@ -1,0 +1,101 @@
+//! `with` modifiers of the `twilio:` verbs through `krl serve`
+//! (docs/twilio.md, "Attributes"): an unknown attribute or a literal
+//! value the verb does not accept refuses the ruleset at registration
+//! (400 with line and column); a computed value is checked when the
+//! action runs: the caller hears the apology and the log names the
+//! ruleset, rule, line and column.
+
+mod common;
+
+use common::{server, str_of, wait_for, Api};
+use reqwest::blocking::Client;
+use serde_json::json;
+use std::time::Duration;
+
+const GREETER: &str = r#"ruleset io.example.greeter {
+  rule answer {
+    select when twilio inbound_call
+    pre { voice = event:attrs{"Voice"} }
+    twilio:say("Hello") with voice = voice and loop = 2
+  }
+}
+"#;
+
+#[test]
+fn static_values_are_refused_at_registration_and_computed_ones_when_they_run() {
+    let (_dir, s) = server("twilio_attributes", &[]);
+    let api = Api::new(&s);
+
+    // registration: each mistake with where it is
+    for (src, line, col, message) in [
+        (
+            GREETER.replace("loop = 2", "loop = \"x\""),
+            5,
+            55,
+            "`twilio:say` attribute `loop` must be a whole number ≥ 0, not \"x\"",
+        ),
+        (
+            GREETER.replace("loop = 2", "lop = 2"),
+            5,
+            48,
+            "`twilio:say` has no attribute `lop` (it takes voice, language, loop)",
+        ),
+        (
+            GREETER.replace("voice = voice", "voice = 3"),
+            5,
+            38,
+            "`twilio:say` attribute `voice` must be man, woman, alice, Polly.<Name> or Google.<locale>-<Name>, not 3",
+        ),
+    ] {
+        let (status, body) = api.register(&src);
+        assert_eq!(status, 400, "{body}");
+        assert_eq!((&body["line"], &body["col"]), (&json!(line), &json!(col)), "{body}");
+        assert!(str_of(&body["error"]).contains(message), "{body}");
+    }
+    let (status, body) = api.get("/api/rulesets");
+    assert_eq!((status, body), (200, json!([])));
+
+    // run time: the value comes from the call
+    api.register_ok(GREETER);
+    let (pico, eci) = api.new_pico();
+    api.install_ok(&pico, "io.example.greeter");
+    let c = Client::new();
+    let call = |voice: &str| {
+        let res = c
+            .post(format!(
+                "{}/sky/event/{eci}/none/twilio/inbound_call",
+                s.url
+            ))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("CallSid=CA1&From=%2B15550001&Voice={voice}"))
+            .send()
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 200);
+        res.text().unwrap()
+    };
+    let twiml = call("Polly.Joanna");
+    assert!(
+        twiml.contains(r#"<Say loop="2" voice="Polly.Joanna">Hello</Say>"#),
+        "{twiml}"
+    );
+    let twiml = call("robot");
+    assert!(
+        twiml.contains("<Say>Sorry, something went wrong.</Say>"),
+        "{twiml}"
+    );
+    let logged = wait_for("the error in the log", Duration::from_secs(30), || {
+        s.stderr()
+            .lines()
+            .find(|l| l.contains("`twilio:say` attribute `voice` must be"))
+            .map(str::to_string)
+    });
+    for part in [
+        "rid=io.example.greeter",
+        "rule=\"answer\"",
+        "line=5",
+        "col=5",
+        "not \"robot\"",
+    ] {
+        assert!(logged.contains(part), "{part} in {logged}");
+    }
+}
