@@ -237,6 +237,18 @@ fn every_menu_option_and_redirect_path() {
         phone_common::short(g["action"].as_str().unwrap()),
         "twilio/ivr_option?loop=1"
     );
+    // krl call's summary: round trips in ms and µs.
+    let summary = &got[0].last().unwrap()["summary"];
+    assert_eq!(summary["turns"], 5, "{summary}");
+    let us = |k: &str| {
+        summary[k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{k}: {summary}"))
+    };
+    assert!(
+        us("p50_us") <= us("p99_us") && us("p99_us") > 0,
+        "{summary}"
+    );
     // Dial and Record post back to the IVR; Record has the configured limits.
     assert!(requests(&got[0]).contains(&"twilio/ivr_dialed?action=sales".to_string()));
     let r = attrs_of(&got[1], "record");
@@ -766,5 +778,48 @@ fn invalid_configs_are_refused_naming_the_section_and_field() {
     assert_eq!(
         heard(&call(&s, &eci, &["--digits", "3"])).last().unwrap(),
         "hangup"
+    );
+}
+
+#[test]
+fn the_documented_example_config_plays_as_documented() {
+    // rulesets/ivr.example.json, the call of docs/seeds/001-ivr.md.
+    let (_dir, s, rid) = ivr_server("ivr-example", "2026-03-09T10:15:00Z", &[]);
+    let api = Api::new(&s);
+    let path = krl_tests::workspace_root().join("rulesets/ivr.example.json");
+    let example: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let eci = line(&api, &rid, example);
+    let got = call(
+        &s,
+        &eci,
+        &[
+            "--digits",
+            "1",
+            "--dial-status",
+            "busy",
+            "--from",
+            "+447700900123",
+        ],
+    );
+    assert_eq!(
+        heard(&got),
+        strings(&[
+            "say: Thank you for calling Acme.",
+            "redirect: twilio/ivr_menu?loop=1",
+            "gather",
+            "say: For sales, press 1. To leave a message, press 2. To hear our news, press 3. \
+             To hear this again, press 9.",
+            "pause: 3",
+            "digits: 1",
+            "redirect: twilio/ivr_action?action=sales",
+            "say: Putting you through to sales.",
+            "dial: +442079460000",
+            "redirect: twilio/ivr_action?action=voicemail",
+            "say: Please leave a message after the tone.",
+            "pause: 1",
+            "record",
+            "say: Thank you. We will call you back. Goodbye.",
+            "hangup",
+        ])
     );
 }

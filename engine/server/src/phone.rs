@@ -237,7 +237,8 @@ impl Transcript {
         if self.json {
             println!(
                 "{}",
-                json!({"ms": ms, "request": url, "status": status, "rtt_ms": rtt.as_millis()})
+                json!({"ms": ms, "request": url, "status": status, "rtt_ms": rtt.as_millis(),
+                       "rtt_us": rtt.as_micros()})
             );
         } else {
             println!(
@@ -251,10 +252,15 @@ impl Transcript {
         let mut v: Vec<u128> = self.rtts.iter().map(|d| d.as_millis()).collect();
         v.sort();
         let (p50, p99) = (percentile(&v, 50.0), percentile(&v, 99.0));
+        // The same in microseconds: local round trips are often under 1 ms.
+        let mut us: Vec<u128> = self.rtts.iter().map(|d| d.as_micros()).collect();
+        us.sort();
         if self.json {
             println!(
                 "{}",
-                json!({"summary": {"turns": v.len(), "p50_ms": p50, "p99_ms": p99}})
+                json!({"summary": {"turns": v.len(), "p50_ms": p50, "p99_ms": p99,
+                                   "p50_us": percentile(&us, 50.0),
+                                   "p99_us": percentile(&us, 99.0)}})
             );
         } else {
             println!("turns {}, p50 {p50} ms, p99 {p99} ms", v.len());
