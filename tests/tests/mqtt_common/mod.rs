@@ -212,6 +212,16 @@ impl TestBroker {
     pub fn up(&mut self) {
         assert!(self.child.is_none(), "the broker runs already");
         if mosquitto_mode() {
+            // Run as root, mosquitto drops to its own user: it must be
+            // able to write its persistence file here.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt as _;
+                let _ = std::fs::set_permissions(
+                    self.dir.path(),
+                    std::fs::Permissions::from_mode(0o777),
+                );
+            }
             let conf = self.dir.file(
                 "mosquitto.conf",
                 &format!(
