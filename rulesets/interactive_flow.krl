@@ -24,6 +24,11 @@
 //   hours, closed, goodbye, lookup_done, lookup_failed: end states (speak,
 //                  hang up)
 //
+// Each call's record (caller, tries per state, the lookup's state and
+// result) is the call-session variable session:call, kept by the engine
+// per CallSid until an end state clears it, the call's completed status
+// callback, or --call-session-ttl after its last write.
+//
 // Install config (meta:rulesetConfig; all optional, lookup_url needed by
 // the lookup state; anything else, or a bad value, refuses the install):
 //   {"company": "Foo Corp", "voice": "alice", "tz": "America/Denver",
@@ -43,7 +48,7 @@ ruleset io.krl.interactive_flow {
       A state-machine IVR: routable states, transitions on input, a
       business-hours branch, and an asynchronous lookup with hold music.
     >>
-    shares calls, states, is_open
+    shares call, states, is_open
   }
   global {
     config = meta:rulesetConfig.defaultsTo({})
@@ -103,8 +108,8 @@ ruleset io.krl.interactive_flow {
 
     // ------------------------------------------------------------ queries
 
-    // the records of calls in progress, by CallSid
-    calls = function() { ent:calls.defaultsTo({}) }
+    // a call's record (query with the call's CallSid argument)
+    call = function() { session:call }
     // the states and what they are (for people and tests)
     states = function() {
       {
@@ -132,8 +137,7 @@ ruleset io.krl.interactive_flow {
     hours_text = config{"hours_text"}.defaultsTo(
       "Our hours are " + opens + " to " + closes + ", " +
       open_days.map(function(d) { day_names[d] }).join(", ") + ".")
-    call = function(sid) { calls(){sid}.defaultsTo({}) }
-    tries = function(sid, state) { call(sid){["tries", state]}.defaultsTo(0) }
+    tries = function(state) { session:call{["tries", state]}.defaultsTo(0) }
     // the first key pressed, "" for none
     pressed = function() { event:attrs{"Digits"}.defaultsTo("").substr(0, 1) }
 
@@ -159,19 +163,11 @@ ruleset io.krl.interactive_flow {
   // ============================================================ states
 
   // ENTRY (routable): the number's voice webhook. Opens the call's record
-  // (and drops records of calls older than two hours, which ended
-  // without reaching an end state), then branches without rendering.
+  // in its session, then branches without rendering.
   rule inbound_call {
-    select when twilio inbound_call
-    pre {
-      sid = event:attrs{"CallSid"}
-      now = time:now()
-      cutoff = time:add(now, {"hours": -2})
-      kept = calls().filter(function(c) { c{"started"}.defaultsTo("") > cutoff })
-    }
-    if sid then noop()
-    fired {
-      ent:calls := kept.put([sid], {"started": now, "from": event:attrs{"From"}, "tries": {}});
+    select when twilio inbound_call CallSid re#.#
+    always {
+      session:call := {"started": time:now(), "from": event:attrs{"From"}, "tries": {}};
       raise twilio event "check_hours" attributes event:attrs
     }
   }
@@ -240,15 +236,14 @@ ruleset io.krl.interactive_flow {
   rule invalid_input {
     select when interactive_flow invalid_input
     pre {
-      sid = event:attrs{"CallSid"}
       state = event:attrs{"state"}
-      n = tries(sid, state) + 1
+      n = tries(state) + 1
       again = n < max_tries
       heard = pressed() == "" => "Sorry, I didn't get that." | "Sorry, that is not an option."
     }
     if again then twilio:say(heard, voice = voice)
     fired {
-      ent:calls{[sid, "tries", state]} := n;
+      session:call{["tries", state]} := n;
       raise twilio event state attributes event:attrs.delete("state")
     } else {
       raise twilio event "goodbye"
@@ -276,7 +271,7 @@ ruleset io.krl.interactive_flow {
       twilio:redirect("/static-loop/" + hold_music);
     }
     fired {
-      ent:calls{[sid, "lookup"]} := "waiting";
+      session:call{"lookup"} := "waiting";
       schedule interactive_flow event "lookup_work" at now attributes job;
       schedule interactive_flow event "lookup_settle" at time:add(now, {"ms": 1}) attributes job
     }
@@ -285,7 +280,7 @@ ruleset io.krl.interactive_flow {
     select when interactive_flow lookup_work
     pre {
       sid = event:attrs{"CallSid"}
-      waiting = call(sid){"lookup"} == "waiting" && lookup_url
+      waiting = session:call{"lookup"} == "waiting" && lookup_url
       answer = waiting => http:get(lookup_url, qs = {"From": event:attrs{"From"}}, parseJSON = true) | null
       status = answer{"status_code"}.defaultsTo(0)
       content = answer{"content"}
@@ -294,12 +289,11 @@ ruleset io.krl.interactive_flow {
       ok = status >= 200 && status < 300 && text != ""
       outcome = ok => "done" | "failed"
     }
-    if waiting then twilio:redirect_call(sid, "lookup_" + outcome) setting(queued)
+    if waiting then twilio:redirect_call(sid, "lookup_" + outcome)
     fired {
-      ent:calls{[sid, "lookup"]} := outcome;
-      ent:calls{[sid, "redirect"]} := queued{"id"};
-      ent:calls{[sid, "result"]} := text if ok;
-      ent:calls{[sid, "error"]} := "HTTP " + status if not ok;
+      session:call{"lookup"} := outcome;
+      session:call{"result"} := text if ok;
+      session:call{"error"} := "HTTP " + status if not ok;
       log warn <<lookup for #{sid}: HTTP #{status}>> if not ok
     }
   }
@@ -307,14 +301,13 @@ ruleset io.krl.interactive_flow {
     select when interactive_flow lookup_settle
     pre {
       sid = event:attrs{"CallSid"}
-      stuck = call(sid){"lookup"} == "waiting"
+      stuck = session:call{"lookup"} == "waiting"
       why = lookup_url => "the lookup failed (see the log)" | "no lookup_url configured"
     }
-    if stuck then twilio:redirect_call(sid, "lookup_failed") setting(queued)
+    if stuck then twilio:redirect_call(sid, "lookup_failed")
     fired {
-      ent:calls{[sid, "lookup"]} := "failed";
-      ent:calls{[sid, "redirect"]} := queued{"id"};
-      ent:calls{[sid, "error"]} := why;
+      session:call{"lookup"} := "failed";
+      session:call{"error"} := why;
       log warn <<lookup for #{sid}: #{why}>>
     }
   }
@@ -322,53 +315,31 @@ ruleset io.krl.interactive_flow {
   rule lookup_done {
     select when twilio lookup_done
     pre {
-      sid = event:attrs{"CallSid"}
-      result = call(sid){"result"}.defaultsTo("Sorry, the result is no longer available.")
+      result = session:call{"result"}.defaultsTo("Sorry, the result is no longer available.")
     }
     finish(result)
-    always { clear ent:calls{sid} }
+    always { clear session:call }
   }
   rule lookup_failed {
     select when twilio lookup_failed
-    pre { sid = event:attrs{"CallSid"} }
     finish("We're sorry, we could not look that up right now. Please try again later.")
-    always { clear ent:calls{sid} }
+    always { clear session:call }
   }
 
   // END states.
   rule hours {
     select when twilio hours
     finish(hours_text)
-    always { clear ent:calls{event:attrs{"CallSid"}} }
+    always { clear session:call }
   }
   rule closed {
     select when twilio closed
     finish("Thanks for calling " + company + ". We are closed right now. " + hours_text)
-    always { clear ent:calls{event:attrs{"CallSid"}} }
+    always { clear session:call }
   }
   rule goodbye {
     select when twilio goodbye
     finish(event:attrs{"reason"}.defaultsTo("Thanks for your call."))
-    always { clear ent:calls{event:attrs{"CallSid"}} }
-  }
-
-  // The caller hung up while on hold: the redirect fails (Twilio answers
-  // 4xx for a call that is no longer in progress) and the outbox raises
-  // call_redirect_failed with the request's id; forget that call.
-  rule redirect_failed {
-    select when twilio call_redirect_failed
-    pre {
-      gone = calls().filter(function(c) { c{"redirect"} == event:attrs{"id"} }).keys()
-    }
-    if gone.length() > 0 then noop()
-    fired { clear ent:calls{gone[0]} }
-  }
-  // With the number's status callback set to .../twilio/call_status, a
-  // call that ends anywhere is forgotten at once.
-  rule call_status {
-    select when twilio call_status CallStatus re#^(completed|busy|failed|no-answer|canceled)$#
-    pre { sid = event:attrs{"CallSid"} }
-    if sid then noop()
-    fired { clear ent:calls{sid} }
+    always { clear session:call }
   }
 }

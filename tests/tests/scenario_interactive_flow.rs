@@ -220,6 +220,8 @@ struct Ivr {
     audio: std::path::PathBuf,
     twilio_api: String,
     s: Server,
+    /// (system eci, pico id) of each number made.
+    picos: Mutex<Vec<(String, String)>>,
 }
 
 impl Ivr {
@@ -243,6 +245,7 @@ impl Ivr {
             audio,
             twilio_api: twilio_api.to_string(),
             s,
+            picos: Mutex::default(),
         }
     }
 
@@ -270,6 +273,7 @@ impl Ivr {
             audio,
             twilio_api,
             s,
+            picos,
         } = self;
         s.kill();
         let s = server_at(
@@ -282,6 +286,7 @@ impl Ivr {
             audio,
             twilio_api,
             s,
+            picos,
         }
     }
 
@@ -305,6 +310,10 @@ impl Ivr {
         );
         assert_eq!(status, 200, "{body}");
         let (id, system) = (str_of(&body["id"]), str_of(&body["eci"]));
+        self.picos
+            .lock()
+            .unwrap()
+            .push((system.clone(), id.clone()));
         let (status, ch) = api.post(
             &format!("/api/picos/{id}/channels"),
             json!({"tags": ["twilio"], "twilio_auth_token": AUTH}),
@@ -334,11 +343,35 @@ impl Ivr {
             .collect()
     }
 
-    /// The records of calls in progress (query on the system channel).
-    fn calls(&self, system: &str) -> Value {
-        let (status, body) = Api::new(&self.s).query(system, RID, "calls", json!({}));
+    /// A call's record, its session variable `session:call` (a query on
+    /// the system channel with the call's `CallSid`); null when none.
+    fn record(&self, system: &str, call_sid: &str) -> Value {
+        let (status, body) =
+            Api::new(&self.s).query(system, RID, "call", json!({"CallSid": call_sid}));
         assert_eq!(status, 200, "{body}");
         body
+    }
+
+    /// The calls of the number whose system channel is `system` that
+    /// still have a record (from the engine's list of call sessions).
+    fn live_calls(&self, system: &str) -> Vec<String> {
+        let api = Api::new(&self.s);
+        let pico = self
+            .picos
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(e, _)| e == system)
+            .map(|(_, p)| p.clone())
+            .expect("a number of this engine");
+        let (status, body) = api.get(&format!("/api/picos/{pico}/sessions"));
+        assert_eq!(status, 200, "{body}");
+        body.as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| !c["expired"].as_bool().unwrap() && !c["vars"][RID]["call"].is_null())
+            .map(|c| str_of(&c["call_sid"]))
+            .collect()
     }
 
     /// A signed webhook as Twilio sends it when it follows a live-call
@@ -520,8 +553,8 @@ fn menu_transitions_lunch_special_hours_and_goodbye() {
     ]);
     assert_eq!(heard(&l), want);
 
-    // end states forget the call
-    assert_eq!(ivr.calls(&system), json!({}));
+    // end states clear the call's record
+    assert_eq!(ivr.live_calls(&system), Vec::<String>::new());
 }
 
 #[test]
@@ -550,7 +583,7 @@ fn invalid_and_missing_input_are_retried_up_to_max_tries() {
         "hangup".into(),
     ]);
     assert_eq!(h, want, "{l:?}");
-    assert_eq!(ivr.calls(&system), json!({}));
+    assert_eq!(ivr.live_calls(&system), Vec::<String>::new());
 
     // a wrong key, then a right one: the menu goes on
     let l = ivr.call(&eci, &["--digits", "0,2"]);
@@ -706,8 +739,9 @@ fn lookup_success_moves_the_live_call_to_the_result() {
         (asked[0].method.as_str(), asked[0].path.as_str()),
         ("GET", "/forecast?From=%2B13035550142")
     );
-    let rec = &ivr.calls(&system)[&sid];
+    let rec = ivr.record(&system, &sid);
     assert_eq!(rec["lookup"], "done", "{rec}");
+    assert_eq!(rec["from"], "+13035550142", "{rec}");
     assert_eq!(rec["result"], "Sunny & warm, a high of 75.");
 
     // Twilio follows the Url: the success state speaks the result.
@@ -719,7 +753,7 @@ fn lookup_success_moves_the_live_call_to_the_result() {
              <Say>Sunny &amp; warm, a high of 75.</Say><Say>{BYE}</Say><Hangup/></Response>"
         )
     );
-    assert_eq!(ivr.calls(&system), json!({}));
+    assert_eq!(ivr.record(&system, &sid), Value::Null);
     // the outbox reported the redirect as sent
     let (status, sent) = Api::new(&ivr.s).get("/api/outbox?state=sent");
     assert_eq!(status, 200);
@@ -742,7 +776,7 @@ fn lookup_failure_500_moves_the_live_call_to_the_apology() {
     let (sid, url) = hold_then_redirect(&ivr, &twilio, &eci);
     assert_eq!(url, state_url(&eci, "lookup_failed"));
     assert_eq!(up.seen().len(), 1);
-    let rec = &ivr.calls(&system)[&sid];
+    let rec = ivr.record(&system, &sid);
     assert_eq!(
         (&rec["lookup"], &rec["error"]),
         (&json!("failed"), &json!("HTTP 500"))
@@ -763,7 +797,7 @@ fn lookup_time_out_is_settled_with_the_apology() {
     // and writes nothing; the settle event after it moves the call
     let (sid, url) = hold_then_redirect(&ivr, &twilio, &eci);
     assert_eq!(url, state_url(&eci, "lookup_failed"));
-    let rec = &ivr.calls(&system)[&sid];
+    let rec = ivr.record(&system, &sid);
     assert_eq!(rec["lookup"], "failed");
     assert_eq!(rec["error"], "the lookup failed (see the log)");
     assert!(
@@ -779,25 +813,29 @@ fn lookup_time_out_is_settled_with_the_apology() {
     let (sid, url) = hold_then_redirect(&ivr, &twilio, &eci);
     assert_eq!(url, state_url(&eci, "lookup_failed"));
     assert_eq!(
-        ivr.calls(&system)[&sid]["error"],
+        ivr.record(&system, &sid)["error"],
         "no lookup_url configured"
     );
 }
 
 #[test]
-fn a_caller_who_hung_up_on_hold_is_forgotten() {
+fn a_caller_who_hung_up_on_hold_fails_the_redirect_once() {
     let twilio = fake_twilio(true);
     let up = upstream();
     let ivr = Ivr::start("hung-up", MONDAY_MORNING_DENVER, &twilio.url);
     let (eci, system) = ivr.number(json!({"lookup_url": format!("{}/forecast", up.url)}));
     let (sid, _) = hold_then_redirect(&ivr, &twilio, &eci);
-    // Twilio refuses (400, 21220): the outbox gives up at once and raises
-    // call_redirect_failed, and the call's record goes
-    wait_for("the call record to go", LIMIT, || {
-        ivr.calls(&system).get(&sid).is_none().then_some(())
+    // Twilio refuses (400, 21220): the outbox gives up at once, without
+    // retrying, and the call's record stays until its session expires
+    let failed = wait_for("the redirect to fail", LIMIT, || {
+        let (_, failed) = Api::new(&ivr.s).get("/api/outbox?state=failed");
+        (failed.as_array().unwrap().len() == 1).then_some(failed)
     });
-    let (_, failed) = Api::new(&ivr.s).get("/api/outbox?state=failed");
     assert_eq!(failed[0]["error_code"], 21220, "{failed}");
+    assert_eq!(failed[0]["attempts"], 1, "{failed}");
+    assert_eq!(twilio.seen().len(), 1);
+    assert_eq!(ivr.record(&system, &sid)["lookup"], "done");
+    assert_eq!(ivr.live_calls(&system), [sid]);
 }
 
 #[test]
@@ -921,13 +959,13 @@ fn invalid_configs_are_refused_at_install_naming_the_setting() {
 }
 
 #[test]
-fn calls_that_end_elsewhere_are_forgotten() {
+fn call_records_end_with_the_call_or_expire() {
     let twilio = fake_twilio(false);
     let ivr = Ivr::start("forget", MONDAY_MORNING_DENVER, &twilio.url);
     let (eci, system) = ivr.number(json!({}));
     let a = "CA000000000000000000000000000000aa";
     let b = "CA000000000000000000000000000000bb";
-    // two callers hear the menu and hang up without pressing anything
+    // two callers hear the menu, press nothing, and hang up
     for sid in [a, b] {
         let twiml = ivr.webhook(
             &state_url(&eci, "inbound_call"),
@@ -935,43 +973,29 @@ fn calls_that_end_elsewhere_are_forgotten() {
             &[("CallStatus", "ringing")],
         );
         assert!(twiml.contains("For our lunch special, press 1."), "{twiml}");
+        let rec = ivr.record(&system, sid);
+        assert_eq!(rec["from"], "+13035550142", "{rec}");
+        assert!(
+            rec["started"]
+                .as_str()
+                .unwrap()
+                .starts_with("2026-03-09T16:30"),
+            "{rec}"
+        );
     }
-    let calls = ivr.calls(&system);
-    assert_eq!(calls[a]["from"], "+13035550142", "{calls}");
-    assert!(
-        calls[a]["started"]
-            .as_str()
-            .unwrap()
-            .starts_with("2026-03-09T16:30"),
-        "{calls}"
-    );
-    // the status callback of one of them clears its record
+    // a's status callback (Twilio's "completed") ends its session
     let twiml = ivr.webhook(
         &state_url(&eci, "call_status"),
         a,
         &[("CallStatus", "completed")],
     );
     assert!(twiml.ends_with("<Response/>"), "{twiml}");
-    let calls = ivr.calls(&system);
-    assert!(calls.get(a).is_none() && calls.get(b).is_some(), "{calls}");
+    assert_eq!(ivr.record(&system, a), Value::Null);
+    assert_eq!(ivr.live_calls(&system), [b]);
 
-    // three hours later (a restart with a later clock), the next call
-    // drops the record of the other, left more than two hours ago
-    let ivr = ivr.restart("2026-03-09T13:30:00-06:00");
-    let c = "CA000000000000000000000000000000cc";
-    ivr.webhook(
-        &state_url(&eci, "inbound_call"),
-        c,
-        &[("CallStatus", "ringing")],
-    );
-    let calls = ivr.calls(&system);
-    let sids: Vec<&String> = calls.as_object().unwrap().keys().collect();
-    assert_eq!(sids, [c], "{calls}");
-    assert!(
-        calls[c]["started"]
-            .as_str()
-            .unwrap()
-            .starts_with("2026-03-09T19:30"),
-        "{calls}"
-    );
+    // b's record expires (--call-session-ttl, 4 h): five hours later (a
+    // restart with a later clock) it is gone
+    let ivr = ivr.restart("2026-03-09T15:30:00-06:00");
+    assert_eq!(ivr.record(&system, b), Value::Null);
+    assert_eq!(ivr.live_calls(&system), Vec::<String>::new());
 }
