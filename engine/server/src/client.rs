@@ -66,7 +66,10 @@ impl Client {
             .and_then(Value::as_str)
             .map(str::to_string)
             .unwrap_or_else(|| body.to_string());
-        match (body.get("line"), body.get("col")) {
+        match (
+            body.get("line").and_then(Value::as_u64),
+            body.get("col").and_then(Value::as_u64),
+        ) {
             (Some(l), Some(c)) => bail!("{status}: {l}:{c}: {msg}"),
             _ => bail!("{status}: {msg}"),
         }

@@ -293,6 +293,17 @@ fn parse_seconds(s: &str) -> Result<Duration, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_)) {
+        // A command whose output goes to a closed pipe (`krl ... | head`)
+        // ends quietly, as Unix tools do, instead of failing on EPIPE.
+        // The server keeps Rust's default (SIGPIPE ignored).
+        #[cfg(unix)]
+        // SAFETY: called before any other thread exists; only resets a
+        // signal's disposition to its default.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
