@@ -73,11 +73,7 @@ impl FakeTwilio {
     }
 }
 
-fn answer(
-    stream: std::net::TcpStream,
-    log: &Mutex<Vec<Request>>,
-    n: usize,
-) -> std::io::Result<()> {
+fn answer(stream: std::net::TcpStream, log: &Mutex<Vec<Request>>, n: usize) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut line = String::new();
     reader.read_line(&mut line)?;

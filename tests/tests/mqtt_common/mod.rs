@@ -226,7 +226,7 @@ impl TestBroker {
                 "mosquitto.conf",
                 &format!(
                     "listener {} 127.0.0.1\nallow_anonymous true\npersistence true\n\
-                     persistence_location {}/\nmax_queued_messages 100000\n",
+                     persistence_location {}/\nmax_queued_messages 100000\nset_tcp_nodelay true\n",
                     self.port,
                     self.dir.path().display()
                 ),

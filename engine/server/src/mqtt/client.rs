@@ -299,7 +299,12 @@ impl Task {
                 rumqttc::TlsConfiguration::Rustls(tls_config()),
             ));
         }
-        let (client, eventloop) = AsyncClient::new(opts, 1024);
+        let (client, mut eventloop) = AsyncClient::new(opts, 1024);
+        // Small packets both ways (a message, its PUBACK, the echo): no
+        // Nagle delay waiting for the peer's delayed ACK.
+        let mut net = rumqttc::NetworkOptions::new();
+        net.set_tcp_nodelay(true);
+        eventloop.set_network_options(net);
         self.client = Some(client);
         self.connected = false;
         tokio::spawn(poll(eventloop, gen, self.events_tx.clone()));
