@@ -12,7 +12,7 @@
 //!
 //! | tag | parts | value |
 //! | --- | --- | --- |
-//! | `M` | name | engine meta ([`EngineMeta`] under `root`, the format under `format`) |
+//! | `M` | name | engine meta ([`EngineMeta`] under `root`, the format under `format`, the MQTT client id under `mqtt_client_id`) |
 //! | `R` | rid | [`RulesetRecord`] |
 //! | `P` | pico id | [`PicoRecord`]: name, parent, children in order, channels |
 //! | `I` | pico id | installs, `[InstallRecord]` in install order |
@@ -24,6 +24,9 @@
 //! | `O` | outbox id | a Twilio REST request and its state (`twilio::outbox::Entry`; holds credentials) |
 //! | `V` | pico id, rid, CallSid, name | a call session variable (`session:name`) |
 //! | `W` | pico id, CallSid | a call session: [`SessionRecord`] (expiry, the rids that wrote) |
+//! | `Q` | queue id | an `mqtt:publish` waiting for the broker (`mqtt::queue::Entry`) |
+//! | `B` | pico id, topic filter | a pico's MQTT subscription (`mqtt::subs::SubRecord`) |
+//! | `D` | message seq, pico id | an MQTT delivery mark: the pico committed that message's event (`mqtt::client`) |
 //!
 //! The admin token is not stored: it is given at start or generated then
 //! (see `serve`).
