@@ -174,10 +174,10 @@ pub fn new_entry(
             (sid, token) => {
                 let mut missing = Vec::new();
                 if sid.is_none() {
-                    missing.push("an account SID (--twilio-account-sid or KRL_TWILIO_ACCOUNT_SID)");
+                    missing.push("account SID (--twilio-account-sid or KRL_TWILIO_ACCOUNT_SID)");
                 }
                 if token.is_none() {
-                    missing.push("an auth token (--twilio-auth-token or KRL_TWILIO_AUTH_TOKEN)");
+                    missing.push("auth token (--twilio-auth-token or KRL_TWILIO_AUTH_TOKEN)");
                 }
                 return Err(format!(
                     "twilio:{}: no Twilio credentials: the ruleset gives no account_sid/auth_token \
