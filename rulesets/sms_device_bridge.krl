@@ -34,7 +34,8 @@ ruleset io.krl.sms_device_bridge {
   global {
     config = meta:rulesetConfig.defaultsTo({})
     topic = config{"topic"}.defaultsTo("twilio")
-    valid = topic.typeof() == "String" && topic.length() > 0 && not (topic.contains("+") || topic.contains("#"))
+    valid = topic.typeof() == "String" && topic.length() > 0
+        && not (topic.contains("+") || topic.contains("#"))
       || install:refuse("topic: must be an MQTT topic name without wildcards, such as twilio")
 
     // At most what one SMS segment holds, and what the device accepts.

@@ -340,3 +340,35 @@ fn sms_to_device_and_back_through_krl_serve_and_krl_device() {
     let last = query("last");
     assert_eq!(last["outbox"]["status"], Value::from("queued"), "{last}");
 }
+
+#[test]
+fn the_bridge_refuses_a_wildcard_topic_and_subscribes_to_its_configured_one() {
+    let (_broker, flags) = engine_broker("mqtt-bridge-config");
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let (_dir, s) = server("mqtt-bridge-config", &flags);
+    let api = Api::new(&s);
+    let src = std::fs::read_to_string(workspace_root().join("rulesets/sms_device_bridge.krl"))
+        .expect("the shipped ruleset");
+    api.register_ok(&src);
+    let (pico, _) = api.new_pico();
+    let path = format!("/api/picos/{pico}/rulesets");
+    let (status, body) = api.post(
+        &path,
+        json!({"rid": "io.krl.sms_device_bridge", "config": {"topic": "sms/#"}}),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("topic: must be an MQTT topic name without wildcards"),
+        "{body}"
+    );
+    let (status, body) = api.post(
+        &path,
+        json!({"rid": "io.krl.sms_device_bridge", "config": {"topic": "devices/sms"}}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (_, subs) = api.get(&format!("/api/picos/{pico}/mqtt"));
+    assert_eq!(subs, json!([{"filter": "devices/sms", "qos": 1}]));
+}
