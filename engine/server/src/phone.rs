@@ -467,12 +467,17 @@ fn play(
                     continue;
                 }
                 t.line("digits", &digits, &[]);
+                let (digits, finished_on) = keys_gathered(
+                    &digits,
+                    v.attr("finishOnKey").unwrap_or("#"),
+                    v.attr("numDigits").and_then(|n| n.trim().parse().ok()),
+                );
                 let to = action.unwrap_or_else(|| doc.to_string());
                 return Ok(Next::Post(
                     to,
                     extra(&[
                         ("Digits", &digits),
-                        ("FinishedOnKey", ""),
+                        ("FinishedOnKey", &finished_on),
                         ("msg", "Gather End"),
                     ]),
                 ));
@@ -583,6 +588,24 @@ pub fn sms(cfg: PhoneConfig, eci: &str, body: &str, json: bool) -> anyhow::Resul
     Ok(())
 }
 
+/// What a Gather posts for the keys pressed, as Twilio does: the keys up to
+/// the `finishOnKey` key (not included; an empty `finishOnKey` ends on
+/// none) or until `numDigits` keys were taken, whichever comes first.
+/// Returns `Digits` and `FinishedOnKey`.
+fn keys_gathered(typed: &str, finish_on_key: &str, num_digits: Option<usize>) -> (String, String) {
+    let mut digits = String::new();
+    for (taken, key) in typed.chars().enumerate() {
+        if num_digits.is_some_and(|n| taken >= n) {
+            break;
+        }
+        if finish_on_key.contains(key) {
+            return (digits, key.to_string());
+        }
+        digits.push(key);
+    }
+    (digits, String::new())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -632,5 +655,14 @@ mod tests {
         let v: Vec<u128> = (1..=100).collect();
         assert_eq!(percentile(&v, 50.0), 50);
         assert_eq!(percentile(&v, 99.0), 99);
+    }
+
+    #[test]
+    fn gathered_keys_stop_at_the_finish_key_or_num_digits() {
+        assert_eq!(keys_gathered("42#", "#", None), ("42".into(), "#".into()));
+        assert_eq!(keys_gathered("42", "#", None), ("42".into(), "".into()));
+        assert_eq!(keys_gathered("123", "#", Some(1)), ("1".into(), "".into()));
+        assert_eq!(keys_gathered("4*2", "*#", None), ("4".into(), "*".into()));
+        assert_eq!(keys_gathered("42#", "", None), ("42#".into(), "".into()));
     }
 }
