@@ -311,6 +311,16 @@ ruleset io.krl.interactive_flow {
       log warn <<lookup for #{sid}: #{why}>>
     }
   }
+  // Twilio refused to move the call (the caller hung up while on hold):
+  // nothing more will happen on it, so its record goes now rather than
+  // when its session expires.
+  rule redirect_refused {
+    select when twilio call_redirect_failed
+    always {
+      log info <<call #{event:attrs{"CallSid"}} could not be moved: #{event:attrs{"message"}}>>;
+      clear session:call
+    }
+  }
   // Routable end states the lookup moves the live call to.
   rule lookup_done {
     select when twilio lookup_done

@@ -497,10 +497,21 @@ fn without_url(err: &reqwest::Error) -> String {
 
 /// Raises the result event on the entry's channel.
 async fn raise(engine: &Arc<Engine>, entry: &Entry, name: &str, attrs: Value) {
-    let attrs: Map<String, Value> = match attrs {
+    let mut attrs: Map<String, Value> = match attrs {
         Value::Object(m) => m,
         _ => Map::new(),
     };
+    // The call the result is about, under Twilio's own name, so rules can
+    // use the call's session variables: the redirected call, or the new
+    // outbound call once Twilio gave it a SID.
+    let call = match entry.action.as_str() {
+        "redirect_call" => entry.call_sid.clone(),
+        "call" => entry.sid.clone(),
+        _ => None,
+    };
+    if let Some(sid) = call.filter(|s| !s.is_empty()) {
+        attrs.insert("CallSid".into(), Value::String(sid));
+    }
     let event = EventIn {
         eci: entry.eci.clone(),
         eid: Eid::random(),
