@@ -232,6 +232,12 @@ impl Transcript {
         }
     }
 
+    /// A verb the caller hears: its attributes (voice, language, loop...)
+    /// go into the JSON line only; the text transcript stays `verb: text`.
+    fn spoken(&self, verb: &str, text: &str, attrs: &[(String, String)]) {
+        self.line(verb, text, if self.json { attrs } else { &[] })
+    }
+
     fn request(&self, url: &str, status: u16, rtt: Duration) {
         let ms = self.ms();
         if self.json {
@@ -448,7 +454,7 @@ fn play(
         let action = v.attr("action").map(|a| phone.resolve(doc, a));
         match v.name.as_str() {
             "Say" | "Play" | "Sms" | "Message" | "Enqueue" | "Leave" => {
-                t.line(&v.name.to_lowercase(), &v.text, &[])
+                t.spoken(&v.name.to_lowercase(), &v.text, &v.attrs)
             }
             "Pause" => t.line("pause", v.attr("length").unwrap_or("1"), &[]),
             "Gather" => {
