@@ -80,7 +80,7 @@ ruleset io.krl.sms_device_bridge {
 
   // The device's answer: sent as an SMS (an MMS with MediaUrl).
   rule outgoing {
-    select when mqtt message where event:attrs{"payload"}{"Type"} == "Outgoing"
+    select when mqtt message where payload{"Type"} == "Outgoing"
     pre {
       m = event:attrs{"payload"}
     }

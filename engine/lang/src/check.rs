@@ -63,6 +63,11 @@ struct Checker {
     twilio_aliases: HashSet<String>,
     /// setting/foreach variable → the rule that binds it, for hints.
     rule_vars: HashMap<String, String>,
+    /// Checking the `where` clause of an event expression (for hints).
+    in_where: bool,
+    /// The event attributes that clause may name bare
+    /// ([`library::where_attrs`]).
+    where_attrs: &'static [&'static str],
 }
 
 impl Checker {
@@ -84,6 +89,8 @@ impl Checker {
             diags: Vec::new(),
             frames: Vec::new(),
             fn_depth: 0,
+            in_where: false,
+            where_attrs: &[],
             aliases: HashSet::new(),
             twilio_aliases: HashSet::new(),
             rule_vars,
@@ -171,9 +178,15 @@ impl Checker {
     }
 
     fn undefined(&mut self, name: &str, span: Span) {
+        if self.in_where && self.where_attrs.contains(&name) {
+            return;
+        }
         let hint = match self.rule_vars.get(name) {
             Some(rule) => format!(
                 " (`{name}` is a setting or foreach variable of rule `{rule}`, visible only in that rule's body)"
+            ),
+            None if self.in_where => format!(
+                " (event attributes are not variables: read this one as `event:attrs{{\"{name}\"}}`, or bind it with `setting(...)`)"
             ),
             None => String::new(),
         };
@@ -433,7 +446,11 @@ impl Checker {
         match &e.kind {
             EventKind::Simple(s) => {
                 if let Some(c) = &s.condition {
+                    self.in_where = true;
+                    self.where_attrs = library::where_attrs(&s.domain.name, &s.name.name);
                     self.expr(c);
+                    self.in_where = false;
+                    self.where_attrs = &[];
                 }
                 let mut seen = HashSet::new();
                 for n in &s.setting {
@@ -1047,6 +1064,16 @@ mod tests {
     #[test]
     fn undefined_names() {
         fails!("ruleset a { global { x = y } }", "undefined name `y`");
+        fails!(
+            "ruleset a { rule r { select when sensor reading where temp > 30 send_directive(\"x\") } }",
+            "undefined name `temp` (event attributes are not variables: read this one as `event:attrs{\"temp\"}`, or bind it with `setting(...)`)"
+        );
+        // the engine's own mqtt message attributes may be named bare there
+        passes!("ruleset a { rule r { select when mqtt message where payload{\"Type\"} == \"Outgoing\" && topic != \"x\" send_directive(\"x\") } }");
+        fails!(
+            "ruleset a { rule r { select when mqtt message where payload send_directive(payload) } }",
+            "undefined name `payload`"
+        );
         fails!(
             "ruleset a { global { x = \"a\".nope() } }",
             "unknown function `nope`"

@@ -241,6 +241,21 @@ pub const TWILIO_ACTIONS: &[&str] = &[
 /// How many of [`TWILIO_ACTIONS`] are TwiML verbs.
 pub const TWILIO_VERB_COUNT: usize = 19;
 
+/// The attributes of the engine's own `mqtt message` event. In the `where`
+/// clause of a `select when mqtt message`, each of these names, when
+/// nothing else defines it, reads that attribute (`where payload{"Type"} ==
+/// "Outgoing"` is `where event:attrs{"payload"}{"Type"} == "Outgoing"`).
+pub const MQTT_MESSAGE_ATTRS: &[&str] = &["topic", "payload", "qos", "retain"];
+
+/// The attribute names a `where` clause of the simple event `domain name`
+/// may use bare (see [`MQTT_MESSAGE_ATTRS`]); empty for other events.
+pub fn where_attrs(domain: &str, name: &str) -> &'static [&'static str] {
+    match (domain, name) {
+        ("mqtt", "message") => MQTT_MESSAGE_ATTRS,
+        _ => &[],
+    }
+}
+
 /// The built-in module with this domain.
 pub fn module(domain: &str) -> Option<&'static Module> {
     MODULES.iter().find(|m| m.domain == domain)

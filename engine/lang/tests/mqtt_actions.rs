@@ -256,3 +256,64 @@ fn hosts_without_mqtt_say_so() {
         "{e}"
     );
 }
+
+/// In a `where` of `select when mqtt message`, the event's own attributes
+/// (topic, payload, qos, retain) may be named bare; a global or setting
+/// variable of the same name wins.
+#[test]
+fn mqtt_message_where_clauses_name_the_attributes_bare() {
+    let src = r#"
+ruleset io.example.mqtt_where {
+  global {
+    qos = "the global"
+  }
+  rule outgoing {
+    select when mqtt message where payload{"Type"} == "Outgoing" && topic == "twilio"
+    send_directive("outgoing", {"body": event:attrs{"payload"}{"Body"}})
+  }
+  rule global_wins {
+    select when mqtt message where qos == "the global" && retain == false
+    send_directive("global")
+  }
+}
+"#;
+    let rs = compile(src).unwrap_or_else(|d| panic!("{d:?}"));
+    let mut host = MemoryHost::new(0.0);
+    let mut pico = PicoRuntime::new("p1");
+    pico.install(rs, Value::Null, &|_| None, &mut host)
+        .expect("installs");
+    let mut fire = |attrs: serde_json::Value| -> Vec<String> {
+        let attrs = match Value::from_json(&attrs) {
+            Value::Map(m) => (*m).clone(),
+            _ => Map::new(),
+        };
+        let ev = Event {
+            domain: "mqtt".into(),
+            name: "message".into(),
+            attrs,
+            eci: "eci1".into(),
+            eid: "e1".into(),
+            time_ms: 0.0,
+        };
+        let out = pico.event(ev, "txn", &mut host).expect("runs");
+        out.directives.iter().map(|d| d.name.to_string()).collect()
+    };
+    let out = json!({"topic": "twilio", "payload": {"Type": "Outgoing", "Body": "olleh"}, "qos": 1, "retain": false});
+    assert_eq!(fire(out), ["outgoing", "global"]);
+    let incoming =
+        json!({"topic": "twilio", "payload": {"Type": "Incoming"}, "qos": 1, "retain": false});
+    assert_eq!(fire(incoming), ["global"]);
+    let elsewhere =
+        json!({"topic": "other", "payload": {"Type": "Outgoing"}, "qos": 0, "retain": true});
+    assert_eq!(fire(elsewhere), Vec::<String>::new());
+    // Other events do not get bare attributes: the checker refuses them.
+    let err = compile(
+        r#"ruleset a { rule r { select when sensor reading where payload send_directive("x") } }"#,
+    )
+    .err()
+    .expect("refused");
+    assert!(
+        format!("{err:?}").contains("undefined name `payload`"),
+        "{err:?}"
+    );
+}

@@ -102,6 +102,9 @@ struct Compiler {
     keys: Vec<Arc<str>>,
     rid: Arc<str>,
     meta_strings: Map,
+    /// Event attributes the `where` clause being compiled may name bare
+    /// ([`crate::library::where_attrs`]).
+    where_attrs: &'static [&'static str],
 }
 
 enum Resolved {
@@ -333,10 +336,17 @@ impl Compiler {
                     let slot = self.alloc(name);
                     setting_slots.push((Arc::from(name.as_ref()), slot));
                 }
-                let wheres = crate::runtime::select::where_clauses(expr)
-                    .into_iter()
-                    .map(|w| self.expr(w))
-                    .collect::<CResult<Vec<_>>>()?;
+                // In the order of `runtime::select::where_clauses`.
+                let mut wheres = Vec::new();
+                for s in expr.simple_events() {
+                    if let Some(w) = &s.condition {
+                        self.where_attrs =
+                            crate::library::where_attrs(&s.domain.name, &s.name.name);
+                        let compiled = self.expr(w);
+                        self.where_attrs = &[];
+                        wheres.push(compiled?);
+                    }
+                }
                 Selector::When { matcher, wheres }
             }
             Some(ast::Select::Where { expr }) => Selector::Where(self.expr(expr)?),
@@ -568,6 +578,10 @@ impl Compiler {
         match self.resolve(name) {
             Some(Resolved::Slot(s)) => Ok(Expr::Var(s, Arc::from(name))),
             Some(Resolved::Builtin(b)) => Ok(Expr::Builtin(b)),
+            None if self.where_attrs.contains(&name) => Ok(Expr::Path(
+                Box::new(Expr::Member(Member::EventAttrs)),
+                Box::new(Expr::Const(Value::from(name))),
+            )),
             None => Err((span, format!("undefined name `{name}`"))),
         }
     }
