@@ -99,10 +99,16 @@ enum Command {
     Call(CallArgs),
     /// A local phone: send an SMS webhook, print the `<Message>` replies.
     Sms {
-        /// The channel.
+        /// The channel (its `twilio sms` event), or the whole URL of any
+        /// messaging webhook (http:// or https://).
+        #[arg(value_name = "ECI|URL")]
         eci: String,
+        /// The message text (or --body).
+        #[arg(required_unless_present = "body_flag", conflicts_with = "body_flag")]
+        body: Option<String>,
         /// The message text.
-        body: String,
+        #[arg(long = "body", id = "body_flag", value_name = "TEXT")]
+        body_flag: Option<String>,
         #[command(flatten)]
         phone: PhoneArgs,
         /// Print the replies as JSON lines.
@@ -146,7 +152,9 @@ impl PhoneArgs {
 
 #[derive(clap::Args)]
 struct CallArgs {
-    /// The channel.
+    /// The channel (its `twilio` event --type), or the whole URL of any
+    /// voice webhook (http:// or https://; --type is then unused).
+    #[arg(value_name = "ECI|URL")]
     eci: String,
     #[command(flatten)]
     phone: PhoneArgs,
@@ -244,6 +252,10 @@ struct ServeArgs {
     /// mqtt://[user:password@]host[:port], or mqtts:// for TLS.
     #[arg(long, env = "KRL_MQTT_URL", hide_env_values = true)]
     mqtt_url: Option<String>,
+    /// CA certificates (PEM) to trust for an mqtts:// broker, instead of
+    /// the built-in Mozilla roots.
+    #[arg(long, env = "KRL_MQTT_CA", value_name = "FILE")]
+    mqtt_ca: Option<PathBuf>,
     /// No broker, no MQTT client.
     #[arg(long)]
     no_mqtt: bool,
@@ -335,6 +347,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 twilio_api_url: a.twilio_api_url,
                 mqtt_listen: a.mqtt_listen,
                 mqtt_url: a.mqtt_url,
+                mqtt_ca: a.mqtt_ca,
                 no_mqtt: a.no_mqtt,
                 static_dir: a.static_dir,
                 twilio: a.twilio.into(),
@@ -409,9 +422,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sms {
             eci,
             body,
+            body_flag,
             phone,
             json,
         } => {
+            let body = body.or(body_flag).unwrap_or_default();
             krl::phone::sms(phone.config(), &eci, &body, json)?;
             Ok(ExitCode::SUCCESS)
         }

@@ -357,9 +357,30 @@ impl Phone {
     }
 }
 
+/// The webhook a phone requests first: a whole URL (`http://` or
+/// `https://`: any TwiML webhook, this engine's or another's) as is, else
+/// an ECI of this engine, whose `twilio` event `kind` it requests under
+/// the public base.
+pub fn first_url(cfg: &PhoneConfig, target: &str, kind: &str) -> String {
+    if is_url(target) {
+        target.to_string()
+    } else {
+        format!(
+            "{}/sky/event/{target}/none/twilio/{kind}",
+            cfg.public_url.trim_end_matches('/')
+        )
+    }
+}
+
+/// Whether `krl call`/`krl sms` was given a URL rather than an ECI.
+pub fn is_url(target: &str) -> bool {
+    let t = target.to_ascii_lowercase();
+    t.starts_with("http://") || t.starts_with("https://")
+}
+
 /// What `krl call` needs beyond the connection.
 pub struct CallOptions {
-    /// The channel called.
+    /// The channel called (an ECI), or the webhook's whole URL.
     pub eci: String,
     /// The event type of the first request.
     pub kind: String,
@@ -409,12 +430,7 @@ pub fn call(cfg: PhoneConfig, opts: CallOptions, mut input: Input) -> anyhow::Re
         start: Instant::now(),
         rtts: Vec::new(),
     };
-    let mut url = format!(
-        "{}/sky/event/{}/none/twilio/{}",
-        phone.cfg.public_url.trim_end_matches('/'),
-        opts.eci,
-        opts.kind
-    );
+    let mut url = first_url(&phone.cfg, &opts.eci, &opts.kind);
     let mut params = base("ringing");
     loop {
         if t.rtts.len() >= opts.max_turns {
@@ -547,8 +563,8 @@ fn play(
     Ok(Next::End)
 }
 
-/// Posts one SMS webhook and prints the `<Message>` replies (JSON lines
-/// with `json`).
+/// Posts one SMS webhook to `eci`'s `twilio sms` event (or to the URL
+/// `eci`) and prints the `<Message>` replies (JSON lines with `json`).
 pub fn sms(cfg: PhoneConfig, eci: &str, body: &str, json: bool) -> anyhow::Result<()> {
     let phone = Phone::new(cfg);
     let msg_sid = sid("SM");
@@ -569,10 +585,7 @@ pub fn sms(cfg: PhoneConfig, eci: &str, body: &str, json: bool) -> anyhow::Resul
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    let url = format!(
-        "{}/sky/event/{eci}/none/twilio/sms",
-        phone.cfg.public_url.trim_end_matches('/')
-    );
+    let url = first_url(&phone.cfg, eci, "sms");
     let (text, rtt) = phone.post(&url, &params)?;
     let verbs = parse_twiml(&text).with_context(|| format!("the answer: {text}"))?;
     for v in verbs
