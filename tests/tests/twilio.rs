@@ -334,6 +334,46 @@ fn hello_monkey_answers_a_signed_call_and_its_gather_callback() {
     assert_eq!(t.calls(&first_eci), json!(2));
 }
 
+/// Seed 003's first Hello Monkey, as scraped (its closing brace lost):
+/// registration refuses it with a positioned error; with the brace added
+/// (and nothing else changed) a call from +8015552311 hears "Hello Big
+/// Bird" then a hang-up, anyone else "Hello Monkey".
+#[test]
+fn the_seeds_first_hello_monkey_with_its_brace_greets_big_bird_and_hangs_up() {
+    let (_dir, s) = start("twilio-monkey-1", &[]);
+    let t = Twilio::new(&s);
+    let path =
+        workspace_root().join("engine/lang/tests/fixtures/seed003_hello_monkey_as_scraped.krl");
+    let scraped = std::fs::read_to_string(&path).unwrap();
+    let res =
+        t.c.post(format!("{}/api/rulesets", s.url))
+            .bearer_auth(TOKEN)
+            .header("content-type", "text/plain")
+            .body(scraped.clone())
+            .send()
+            .unwrap();
+    assert_eq!(res.status().as_u16(), 400);
+    let err: Value = res.json().unwrap();
+    assert!(
+        err.to_string().contains("never closed"),
+        "a positioned error naming the unclosed brace: {err}"
+    );
+
+    let rid = t.register(&format!("{scraped}\n}}\n"));
+    assert_eq!(rid, "a1299x191");
+    let (id, _) = t.pico(&[&rid]);
+    let eci = t.twilio_channel(&id);
+    let call = |from: &str| {
+        twiml_of(t.signed_post(
+            &format!("/sky/event/{eci}/none/twilio/inbound_call"),
+            &call_params(from),
+        ))
+    };
+    assert_twiml(&call("+8015552311"), "<Say>Hello Big Bird</Say><Hangup/>");
+    assert_twiml(&call("+911"), "<Say>Hello The Man</Say><Hangup/>");
+    assert_twiml(&call("+15550000"), "<Say>Hello Monkey</Say><Hangup/>");
+}
+
 #[test]
 fn unsigned_forged_and_replayed_requests_are_403_and_raise_nothing() {
     let (_dir, s) = start("twilio-forged", &[]);
