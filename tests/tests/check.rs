@@ -78,3 +78,34 @@ fn directory_checks_every_file_and_fails_if_one_does() {
     );
     assert!(stderr.contains("1 of 2 file(s) failed"), "{stderr}");
 }
+
+#[test]
+fn what_registration_would_refuse_is_refused_by_check_too() {
+    let dir = ScratchDir::new("compile-errors");
+    let re = dir.file(
+        "re.krl",
+        "ruleset t.re {\n  global {\n    x = \"a\".match(re#(#)\n  }\n}\n",
+    );
+    let out = check(&[&re]);
+    assert_eq!(out.status.code(), Some(1), "stdout: {}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with(&format!(
+            "{}:3:19: error: invalid regular expression re#(#",
+            re.display()
+        )),
+        "{stderr}"
+    );
+    // an event expression's attribute regex too
+    let sel = dir.file(
+        "sel.krl",
+        "ruleset t.sel {\n  rule r {\n    select when a b x re#[#\n    send_directive(\"x\")\n  }\n}\n",
+    );
+    let out = check(&[&sel]);
+    assert_eq!(out.status.code(), Some(1), "stdout: {}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("error:"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -492,10 +492,18 @@ fn check_files(files: &[PathBuf], warnings: bool) -> anyhow::Result<ExitCode> {
     for file in files {
         let src = read(file)?;
         let name = file.display().to_string();
-        let diags: Vec<Diagnostic> = match parse_ruleset(&src) {
+        let mut diags: Vec<Diagnostic> = match parse_ruleset(&src) {
             Ok(ast) => check_ruleset(&ast),
             Err(d) => vec![d],
         };
+        if !diags.iter().any(Diagnostic::is_error) {
+            // What registration does beyond the checks (regexes compiled,
+            // event expressions built into matchers, constants folded), so
+            // a file `krl check` passes also registers.
+            if let Err(errs) = krl_lang::engine::compile(&src) {
+                diags.extend(errs);
+            }
+        }
         let errors = diags.iter().filter(|d| d.is_error()).count();
         for d in diags.iter().filter(|d| warnings || d.is_error()) {
             eprint!("{}", d.render(&name, &src));
