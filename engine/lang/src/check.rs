@@ -1163,6 +1163,36 @@ mod tests {
     }
 
     #[test]
+    fn twilio_dial_nouns_check_their_attributes() {
+        passes!(
+            r#"ruleset a { rule r { select when twilio c every {
+                twilio:dial_start(callerId = "+15550000")
+                twilio:client("alice", url = "/whisper", statusCallbackEvent = "ringing answered")
+                twilio:sip("sip:bob@example.com") with username = "bob" and password = "pw"
+                twilio:dial_stop()
+                twilio:queue("support", reservationSid = "WR1", postWorkActivitySid = "WA1", method = "GET")
+            } } }"#
+        );
+        fails!(
+            r#"ruleset a { rule r { select when twilio c twilio:client("alice") with sendDigits = "1" } }"#,
+            "`twilio:client` has no attribute `sendDigits` (it takes url, method, statusCallback, statusCallbackMethod, statusCallbackEvent)"
+        );
+        fails!(
+            r#"ruleset a { rule r { select when twilio c twilio:sip("sip:b@x", statusCallbackEvent = "hangup") } }"#,
+            "`twilio:sip` attribute `statusCallbackEvent` must be space-separated words among"
+        );
+        fails!(
+            r#"ruleset a { rule r { select when twilio c twilio:queue("q", waitUrl = "/hold") } }"#,
+            "`twilio:queue` has no attribute `waitUrl` (it takes url, method, reservationSid, postWorkActivitySid)"
+        );
+        // through the classic alias too
+        fails!(
+            r#"ruleset a { meta { use module a8x115 alias phone } rule r { select when twilio c phone:queue("q") with method = "PUT" } }"#,
+            "`twilio:queue` attribute `method` must be GET or POST, not \"PUT\""
+        );
+    }
+
+    #[test]
     fn choose_needs_labels_and_setting_one_name() {
         fails!(
             "ruleset a { rule r { select when a b choose event:name { send_directive(\"x\") } } }",

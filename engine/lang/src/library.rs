@@ -225,6 +225,9 @@ pub const TWILIO_ACTIONS: &[&str] = &[
     "dial_conference",
     "dial_start",
     "number",
+    "client",
+    "sip",
+    "queue",
     "dial_stop",
     "hangup",
     "redirect",
@@ -239,7 +242,7 @@ pub const TWILIO_ACTIONS: &[&str] = &[
 ];
 
 /// How many of [`TWILIO_ACTIONS`] are TwiML verbs.
-pub const TWILIO_VERB_COUNT: usize = 19;
+pub const TWILIO_VERB_COUNT: usize = 22;
 
 /// The attributes of the engine's own `mqtt message` event. In the `where`
 /// clause of a `select when mqtt message`, each of these names, when

@@ -62,6 +62,8 @@ const POSITIVE: Kind = Kind::Int {
 };
 const TRIM: Kind = Kind::OneOf(&["trim-silence", "do-not-trim"]);
 const RECORDING_EVENTS: Kind = Kind::Words(&["in-progress", "completed", "absent"]);
+/// The call-progress events of a dialled noun's `statusCallbackEvent`.
+const NOUN_EVENTS: Kind = Kind::Words(&["initiated", "ringing", "answered", "completed"]);
 
 const SAY: &[Attr] = &[
     ("voice", Kind::Voice),
@@ -185,12 +187,34 @@ const NUMBER: &[Attr] = &[
     ("method", METHOD),
     ("statusCallback", URL),
     ("statusCallbackMethod", METHOD),
-    (
-        "statusCallbackEvent",
-        Kind::Words(&["initiated", "ringing", "answered", "completed"]),
-    ),
+    ("statusCallbackEvent", NOUN_EVENTS),
     ("byoc", TEXT),
     ("machineDetection", TEXT),
+];
+/// `<Client>`: the identity is the text (twilio.md 2.3, Dial nouns).
+const CLIENT: &[Attr] = &[
+    ("url", URL),
+    ("method", METHOD),
+    ("statusCallback", URL),
+    ("statusCallbackMethod", METHOD),
+    ("statusCallbackEvent", NOUN_EVENTS),
+];
+/// `<Sip>`: the `sip:` URI is the text.
+const SIP: &[Attr] = &[
+    ("username", TEXT),
+    ("password", TEXT),
+    ("url", URL),
+    ("method", METHOD),
+    ("statusCallback", URL),
+    ("statusCallbackMethod", METHOD),
+    ("statusCallbackEvent", NOUN_EVENTS),
+];
+/// `<Queue>` (in a Dial: take the next caller of that queue).
+const QUEUE: &[Attr] = &[
+    ("url", URL),
+    ("method", METHOD),
+    ("reservationSid", TEXT),
+    ("postWorkActivitySid", TEXT),
 ];
 const REDIRECT: &[Attr] = &[("method", METHOD)];
 const REJECT: &[Attr] = &[("reason", Kind::OneOf(&["rejected", "busy"]))];
@@ -218,6 +242,9 @@ fn groups(verb: &str) -> Option<(&'static [Attr], &'static [Attr])> {
         "dial" | "dial_start" => (DIAL, NONE),
         "dial_conference" => (DIAL, CONFERENCE),
         "number" => (NUMBER, NONE),
+        "client" => (CLIENT, NONE),
+        "sip" => (SIP, NONE),
+        "queue" => (QUEUE, NONE),
         "redirect" => (REDIRECT, NONE),
         "reject" => (REJECT, NONE),
         "enqueue" => (ENQUEUE, NONE),
@@ -429,6 +456,17 @@ mod tests {
         ok("dial_conference", "beep", Value::from("onEnter"));
         ok("dial_conference", "timeout", Value::Number(20.0));
         ok("number", "sendDigits", Value::from("ww1234#"));
+        ok(
+            "client",
+            "statusCallbackEvent",
+            Value::from("ringing answered"),
+        );
+        ok("client", "url", Value::from("/whisper"));
+        ok("sip", "username", Value::from("admin"));
+        ok("sip", "password", Value::Number(1234.0));
+        ok("sip", "method", Value::from("GET"));
+        ok("queue", "reservationSid", Value::from("WR123"));
+        ok("queue", "postWorkActivitySid", Value::from("WA456"));
         ok("play", "digits", Value::from("w1"));
         ok("redirect", "method", Value::from("GET"));
         ok("reject", "reason", Value::from("busy"));
@@ -477,5 +515,20 @@ mod tests {
         bad("pause", "length", Value::from("long"));
         bad("dial_conference", "maxParticipants", Value::Number(500.0));
         bad("redirect", "action", Value::from("x"));
+        assert_eq!(
+            bad("client", "sendDigits", Value::from("1")),
+            "`twilio:client` has no attribute `sendDigits` (it takes url, method, statusCallback, statusCallbackMethod, statusCallbackEvent)"
+        );
+        assert_eq!(
+            bad("sip", "statusCallbackEvent", Value::from("hangup")),
+            "`twilio:sip` attribute `statusCallbackEvent` must be space-separated words among \"initiated\", \"ringing\", \"answered\", \"completed\", not \"hangup\""
+        );
+        assert_eq!(
+            bad("queue", "method", Value::from("PUT")),
+            "`twilio:queue` attribute `method` must be GET or POST, not \"PUT\""
+        );
+        bad("queue", "waitUrl", Value::from("x"));
+        bad("sip", "url", Value::Number(1.0));
+        bad("client", "method", Value::Bool(true));
     }
 }

@@ -834,3 +834,39 @@ fn computed_twilio_attribute_values_are_checked_when_the_action_runs() {
         "`twilio:say` attribute `loop` must be a whole number ≥ 0, not \"often\""
     );
 }
+
+#[test]
+fn dial_nouns_are_twiml_verbs_through_the_module_and_a_classic_alias() {
+    let src = r#"ruleset io.example.nouns {
+  meta { use module a8x115 alias phone }
+  rule answer {
+    select when twilio inbound_call
+    every {
+      twilio:dial_start(action = "dialed")
+      twilio:client("alice") with url = "/whisper"
+      phone:sip("sip:desk@pbx.example.com", username = "desk")
+      phone:dial_stop()
+      twilio:queue("support", reservationSid = event:attrs{"sid"})
+    }
+  }
+}
+"#;
+    let (mut pico, mut host, _) = install(src);
+    let d = event(
+        &mut pico,
+        &mut host,
+        "twilio",
+        "inbound_call",
+        json!({"sid": "WR1"}),
+    );
+    assert_eq!(
+        d,
+        vec![
+            json!({"name": "dial_start", "options": {"action": "dialed"}}),
+            json!({"name": "client", "options": {"_arg": "alice", "url": "/whisper"}}),
+            json!({"name": "sip", "options": {"_arg": "sip:desk@pbx.example.com", "username": "desk"}}),
+            json!({"name": "dial_stop", "options": {}}),
+            json!({"name": "queue", "options": {"_arg": "support", "reservationSid": "WR1"}}),
+        ]
+    );
+}

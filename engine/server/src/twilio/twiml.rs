@@ -308,13 +308,19 @@ fn build(verbs: &[Verb], cx: &ReplyContext) -> Result<Vec<Node>, TwimlError> {
             }
             "gather_stop" => close_if(&mut out, &mut open, "Gather"),
             "dial_stop" => close_if(&mut out, &mut open, "Dial"),
-            "number" => {
+            noun @ ("number" | "client" | "sip" | "queue") => {
                 close_if(&mut out, &mut open, "Gather");
-                // A number outside dial_start ... dial_stop opens a
-                // plain <Dial> of its own (a <Number> alone is not TwiML).
+                // A noun outside dial_start ... dial_stop opens a plain
+                // <Dial> of its own (a <Number> alone is not TwiML).
+                let name = match noun {
+                    "number" => "Number",
+                    "client" => "Client",
+                    "sip" => "Sip",
+                    _ => "Queue",
+                };
                 let dial = open.get_or_insert_with(|| Elem::new("Dial", BTreeMap::new()));
                 dial.children
-                    .push(Node::Elem(Elem::new("Number", attrs).with_text(arg)));
+                    .push(Node::Elem(Elem::new(name, attrs).with_text(arg)));
             }
             "dial_conference" => {
                 close_if(&mut out, &mut open, "Gather");

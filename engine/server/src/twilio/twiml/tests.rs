@@ -321,6 +321,129 @@ fn a_number_without_dial_start_gets_a_dial() {
 }
 
 #[test]
+fn client_sip_and_queue_join_an_open_dial() {
+    let out = render_ok(&[
+        v(
+            "dial_start",
+            json!({"action": "dialed", "callerId": "+15550000", "timeout": 20}),
+        ),
+        v("number", json!({"_arg": "+15550001"})),
+        v(
+            "client",
+            json!({"_arg": "alice", "statusCallback": "https://x.example/st",
+                   "statusCallbackEvent": "ringing answered", "url": "/whisper", "method": "GET"}),
+        ),
+        v(
+            "sip",
+            json!({"_arg": "sip:desk@pbx.example.com;transport=tls", "username": "desk",
+                   "password": "s3<cr&t"}),
+        ),
+        v("dial_stop", json!({})),
+        v("dial_start", json!({})),
+        v(
+            "queue",
+            json!({"_arg": "support", "url": "https://x.example/about-to-connect",
+                   "reservationSid": "WR1", "postWorkActivitySid": "WA2"}),
+        ),
+        v("dial_stop", json!({})),
+        v("say", json!({"_arg": "bye"})),
+    ]);
+    // The nouns' URLs are written as given (only the Dial's action is a
+    // callback URL); attributes sorted, values escaped.
+    assert_eq!(
+        out,
+        format!(
+            "{DECLARATION}<Response>\
+             <Dial action=\"{PUBLIC}/sky/event/ECI/none/twilio/dialed\" callerId=\"+15550000\" timeout=\"20\">\
+             <Number>+15550001</Number>\
+             <Client method=\"GET\" statusCallback=\"https://x.example/st\" statusCallbackEvent=\"ringing answered\" url=\"/whisper\">alice</Client>\
+             <Sip password=\"s3&lt;cr&amp;t\" username=\"desk\">sip:desk@pbx.example.com;transport=tls</Sip>\
+             </Dial>\
+             <Dial><Queue postWorkActivitySid=\"WA2\" reservationSid=\"WR1\" url=\"https://x.example/about-to-connect\">support</Queue></Dial>\
+             <Say>bye</Say></Response>"
+        )
+    );
+    assert_xml(
+        &out,
+        "<Response><Dial action=\"https://krl.example.org/sky/event/ECI/none/twilio/dialed\" callerId=\"+15550000\" timeout=\"20\">\
+         <Number>+15550001</Number>\
+         <Client method=\"GET\" statusCallback=\"https://x.example/st\" statusCallbackEvent=\"ringing answered\" url=\"/whisper\">alice</Client>\
+         <Sip password=\"s3&lt;cr&amp;t\" username=\"desk\">sip:desk@pbx.example.com;transport=tls</Sip></Dial>\
+         <Dial><Queue postWorkActivitySid=\"WA2\" reservationSid=\"WR1\" url=\"https://x.example/about-to-connect\">support</Queue></Dial>\
+         <Say>bye</Say></Response>",
+    );
+}
+
+#[test]
+fn client_sip_and_queue_without_dial_start_get_a_dial() {
+    // Each alone: a plain <Dial> of its own.
+    for (verb, inner) in [
+        (
+            v("client", json!({"_arg": "alice", "url": "/whisper"})),
+            r#"<Client url="/whisper">alice</Client>"#,
+        ),
+        (
+            v(
+                "sip",
+                json!({"_arg": "sip:bob@example.com", "method": "POST"}),
+            ),
+            r#"<Sip method="POST">sip:bob@example.com</Sip>"#,
+        ),
+        (
+            v("queue", json!({"_arg": "support"})),
+            r#"<Queue>support</Queue>"#,
+        ),
+    ] {
+        let out = render_ok(std::slice::from_ref(&verb));
+        assert_eq!(
+            out,
+            format!("{DECLARATION}<Response><Dial>{inner}</Dial></Response>"),
+            "{}",
+            verb.name
+        );
+    }
+    // Several in a row share that Dial (dialled at once), which a verb it
+    // cannot hold closes; a Gather open before is closed first.
+    let out = render_ok(&[
+        v("gather_start", json!({})),
+        v("client", json!({"_arg": "alice"})),
+        v("sip", json!({"_arg": "sip:bob@example.com"})),
+        v("number", json!({"_arg": "+1"})),
+        v("hangup", json!({})),
+        v("queue", json!({"_arg": "q"})),
+    ]);
+    assert_eq!(
+        out,
+        format!(
+            "{DECLARATION}<Response><Gather/><Dial><Client>alice</Client><Sip>sip:bob@example.com</Sip>\
+             <Number>+1</Number></Dial><Hangup/><Dial><Queue>q</Queue></Dial></Response>"
+        )
+    );
+}
+
+#[test]
+fn a_client_with_identity_and_parameters_is_a_raw_fragment_in_the_dial() {
+    // <Client><Identity>..</Identity><Parameter/></Client>: the verb
+    // takes the identity as text only; the long form is a raw fragment,
+    // which goes into the open Dial.
+    let out = render_ok(&[
+        v("dial_start", json!({"answerOnBridge": true})),
+        v(
+            "raw",
+            json!({"_arg": "<Client><Identity>alice</Identity><Parameter name=\"ticket\" value=\"42\"/></Client>"}),
+        ),
+        v("dial_stop", json!({})),
+    ]);
+    assert_eq!(
+        out,
+        format!(
+            "{DECLARATION}<Response><Dial answerOnBridge=\"true\"><Client><Identity>alice</Identity>\
+             <Parameter name=\"ticket\" value=\"42\"/></Client></Dial></Response>"
+        )
+    );
+}
+
+#[test]
 fn dial_conference_inside_an_open_dial_joins_it() {
     let out = render_ok(&[
         v("dial_start", json!({"timeout": 10})),
