@@ -188,6 +188,7 @@ impl Server {
             .env_remove("KRL_ADMIN_TOKEN")
             .env_remove("KRL_MQTT_URL")
             .env_remove("KRL_MQTT_LISTEN")
+            .env_remove("KRL_MQTT_CA")
             .env("KRL_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -40,6 +40,9 @@ pub struct ServeConfig {
     pub mqtt_listen: String,
     /// External MQTT broker instead of the embedded one.
     pub mqtt_url: Option<String>,
+    /// `--mqtt-ca`: the CA certificates (PEM) trusted for an `mqtts://`
+    /// broker instead of the built-in roots (`mqtt::tls`).
+    pub mqtt_ca: Option<PathBuf>,
     /// No MQTT at all.
     pub no_mqtt: bool,
     /// Folder served under `/static/` (`statics`).
@@ -85,11 +88,23 @@ async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     // MQTT before the start-up lines: a busy broker port is a clear
     // error, and the `mqtt` line gives the address in use.
     let mqtt = if cfg.no_mqtt {
+        if let Some(ca) = &cfg.mqtt_ca {
+            anyhow::bail!(crate::mqtt::tls::ca_without_tls(
+                ca,
+                "MQTT is off (--no-mqtt)"
+            ));
+        }
         None
     } else {
         let broker = match &cfg.mqtt_url {
             Some(url) => crate::mqtt::BrokerUrl::parse(url).map_err(anyhow::Error::msg)?,
             None => {
+                if let Some(ca) = &cfg.mqtt_ca {
+                    anyhow::bail!(crate::mqtt::tls::ca_without_tls(
+                        ca,
+                        "the embedded broker is plain MQTT"
+                    ));
+                }
                 let listen = cfg.mqtt_listen.clone();
                 let at = tokio::task::spawn_blocking(move || crate::mqtt::broker::start(&listen))
                     .await
@@ -103,7 +118,10 @@ async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
                 }
             }
         };
-        Some(crate::mqtt::Mqtt::new(&store, broker).context("opening the MQTT queue")?)
+        // A bad --mqtt-ca file is a start-up error, not a log line later.
+        let tls = crate::mqtt::tls::Tls::for_broker(&broker, cfg.mqtt_ca.as_deref())
+            .map_err(anyhow::Error::msg)?;
+        Some(crate::mqtt::Mqtt::new(&store, broker, tls).context("opening the MQTT queue")?)
     };
     let settings = Settings {
         public_url: cfg

@@ -83,8 +83,14 @@ impl Watcher {
 
     fn connect(port: u16, id: &str, filters: &[&str], persistent: bool) -> Watcher {
         let mut opts = MqttOptions::new(id, "127.0.0.1", port);
+        opts.set_clean_session(!persistent);
+        Watcher::with_options(opts, filters)
+    }
+
+    /// The same with options of the caller's (TLS, credentials:
+    /// `tests/tests/mqtt_tls.rs`); keep-alive and packet size are set here.
+    pub fn with_options(mut opts: MqttOptions, filters: &[&str]) -> Watcher {
         opts.set_keep_alive(Duration::from_secs(5))
-            .set_clean_session(!persistent)
             .set_max_packet_size(1 << 20, 1 << 20);
         let (client, mut connection) = Client::new(opts, 1024);
         for f in filters {
@@ -135,6 +141,14 @@ impl Watcher {
             QoS::AtLeastOnce
         };
         self.client.publish(topic, q, false, payload).unwrap();
+    }
+
+    /// Publishes a retained message (QoS 1): the broker keeps it for
+    /// later subscribers.
+    pub fn publish_retained(&self, topic: &str, payload: impl Into<Vec<u8>>) {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, true, payload)
+            .unwrap();
     }
 
     /// The next message for which `pred` holds (others are skipped);
@@ -212,39 +226,13 @@ impl TestBroker {
     pub fn up(&mut self) {
         assert!(self.child.is_none(), "the broker runs already");
         if mosquitto_mode() {
-            // Run as root, mosquitto drops to its own user: it must be
-            // able to write its persistence file here.
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt as _;
-                let _ = std::fs::set_permissions(
-                    self.dir.path(),
-                    std::fs::Permissions::from_mode(0o777),
-                );
-            }
-            let conf = self.dir.file(
-                "mosquitto.conf",
-                &format!(
-                    "listener {} 127.0.0.1\nallow_anonymous true\npersistence true\n\
-                     persistence_location {}/\nmax_queued_messages 100000\nset_tcp_nodelay true\n",
-                    self.port,
-                    self.dir.path().display()
-                ),
+            let conf = format!(
+                "listener {} 127.0.0.1\nallow_anonymous true\npersistence true\n\
+                 persistence_location {}/\nmax_queued_messages 100000\nset_tcp_nodelay true\n",
+                self.port,
+                self.dir.path().display()
             );
-            let child = Command::new("mosquitto")
-                .arg("-c")
-                .arg(conf)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("running mosquitto (KRL_TEST_MOSQUITTO=1 needs it on PATH)");
-            self.child = Some(child);
-            let deadline = Instant::now() + WAIT;
-            while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-                assert!(Instant::now() < deadline, "mosquitto did not start");
-                std::thread::sleep(Duration::from_millis(10));
-            }
+            self.child = Some(spawn_mosquitto(&self.dir, self.port, &conf, false));
         } else {
             let mut child = Command::new(env!("CARGO_BIN_EXE_krl-test-broker"))
                 .arg(self.port.to_string())
@@ -323,6 +311,47 @@ impl Drop for TestBroker {
             let _ = c.wait();
         }
     }
+}
+
+/// Runs `mosquitto -c DIR/mosquitto.conf` with `conf` and returns once
+/// `port` takes connections. `dir` is made writable for the user mosquitto
+/// drops to when run as root (its persistence file, and it must read the
+/// files named in `conf`). With `log`, mosquitto's log goes to
+/// `DIR/mosquitto.log` (give `log_dest stderr` in `conf`), else nowhere.
+pub fn spawn_mosquitto(dir: &ScratchDir, port: u16, conf: &str, log: bool) -> Child {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let _ = std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777));
+    }
+    let conf = dir.file("mosquitto.conf", conf);
+    let stderr = if log {
+        Stdio::from(std::fs::File::create(dir.path().join("mosquitto.log")).unwrap())
+    } else {
+        Stdio::null()
+    };
+    let mut child = Command::new("mosquitto")
+        .arg("-c")
+        .arg(conf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("running mosquitto (KRL_TEST_MOSQUITTO=1 needs it on PATH)");
+    let deadline = Instant::now() + WAIT;
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            let log = std::fs::read_to_string(dir.path().join("mosquitto.log")).unwrap_or_default();
+            panic!("mosquitto exited ({status}) before listening on {port}:\n{log}");
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("mosquitto did not start listening on {port}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child
 }
 
 /// The flags that give `krl serve` a broker for a test: its embedded one

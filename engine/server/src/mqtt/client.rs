@@ -154,6 +154,8 @@ struct Task {
     backoff: Duration,
     reconnect_at: Instant,
     failures: u32,
+    /// Why the last connection attempt failed (logged once per reason).
+    last_why: String,
     events_tx: mpsc::UnboundedSender<ConnEvent>,
     // messages
     last_seq: u64,
@@ -191,6 +193,7 @@ pub async fn run(engine: Weak<Engine>, mqtt: Arc<Mqtt>) {
         backoff: BACKOFF_BASE,
         reconnect_at: Instant::now(),
         failures: 0,
+        last_why: String::new(),
         events_tx,
         last_seq: 0,
         received: VecDeque::new(),
@@ -294,9 +297,9 @@ impl Task {
         if let Some((user, pass)) = &b.login {
             opts.set_credentials(user.clone(), pass.clone());
         }
-        if b.tls {
+        if let Some(tls) = &self.mqtt.tls {
             opts.set_transport(rumqttc::Transport::tls_with_config(
-                rumqttc::TlsConfiguration::Rustls(tls_config()),
+                rumqttc::TlsConfiguration::Rustls(tls.config.clone()),
             ));
         }
         let (client, mut eventloop) = AsyncClient::new(opts, 1024);
@@ -307,13 +310,21 @@ impl Task {
         eventloop.set_network_options(net);
         self.client = Some(client);
         self.connected = false;
-        tokio::spawn(poll(eventloop, gen, self.events_tx.clone()));
+        tokio::spawn(poll(
+            eventloop,
+            gen,
+            self.events_tx.clone(),
+            self.mqtt.clone(),
+        ));
     }
 
     /// The connection failed or broke: its unacknowledged publishes go
     /// back to the front of the queue; reconnect after the backoff.
     fn down(&mut self, why: &str) {
-        if self.connected || self.failures == 0 {
+        // Warn on the first failure and whenever the reason changes (the
+        // broker came back but refuses the login, say); the same reason
+        // again is only debug.
+        if self.connected || self.failures == 0 || self.last_why != why {
             tracing::warn!(
                 broker = %self.mqtt.broker.display(),
                 "mqtt: {} ({why}); reconnecting",
@@ -322,6 +333,7 @@ impl Task {
         } else {
             tracing::debug!("mqtt: cannot connect ({why})");
         }
+        self.last_why = why.to_string();
         self.failures += 1;
         self.client = None;
         self.connected = false;
@@ -530,6 +542,7 @@ impl Task {
             );
         }
         self.failures = 0;
+        self.last_why.clear();
         // Subscriptions: all of them on a new session or on this
         // process's first connection (it cannot know what the broker
         // kept), else only what changed while away.
@@ -845,7 +858,12 @@ fn to_qos(q: u8) -> QoS {
 
 /// Polls one connection's event loop, forwarding what happens, until it
 /// fails (the task then makes a new one).
-async fn poll(mut eventloop: EventLoop, gen: u64, tx: mpsc::UnboundedSender<ConnEvent>) {
+async fn poll(
+    mut eventloop: EventLoop,
+    gen: u64,
+    tx: mpsc::UnboundedSender<ConnEvent>,
+    mqtt: Arc<Mqtt>,
+) {
     loop {
         match eventloop.poll().await {
             Ok(ev) => {
@@ -854,28 +872,12 @@ async fn poll(mut eventloop: EventLoop, gen: u64, tx: mpsc::UnboundedSender<Conn
                 }
             }
             Err(e) => {
-                let _ = tx.send((gen, Err(e.to_string())));
+                let ca = mqtt.tls.as_ref().and_then(|t| t.ca.as_deref());
+                let _ = tx.send((gen, Err(super::tls::describe(&e, &mqtt.broker, ca))));
                 return;
             }
         }
     }
-}
-
-/// TLS for `mqtts://`: rustls with the Mozilla roots (webpki-roots).
-fn tls_config() -> Arc<rustls::ClientConfig> {
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map(|b| b.with_root_certificates(roots).with_no_client_auth())
-        .unwrap_or_else(|_| {
-            rustls::ClientConfig::builder()
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth()
-        });
-    Arc::new(config)
 }
 
 #[cfg(test)]

@@ -11,12 +11,14 @@
 //!   the queue in order, turn messages into events, acknowledge them once
 //!   every pico's writes are durable (`D seq pico` marks), in order.
 //! * [`admin`]: `GET`/`POST`/`DELETE /api/picos/{id}/mqtt`.
+//! * [`tls`]: rustls for `mqtts://`, the built-in roots or `--mqtt-ca`.
 
 pub mod admin;
 pub mod broker;
 pub mod client;
 pub mod queue;
 pub mod subs;
+pub mod tls;
 
 use crate::ids::{random_base62, PicoId};
 use crate::store::{Key, Store, StoreError, WriteBuf};
@@ -33,7 +35,7 @@ pub const MAX_QUEUED: usize = 10_000;
 /// Where the engine's client connects.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BrokerUrl {
-    /// `mqtts://`: TLS (rustls with the Mozilla roots).
+    /// `mqtts://`: TLS (rustls; the Mozilla roots, or `--mqtt-ca`).
     pub tls: bool,
     /// Host name or address.
     pub host: String,
@@ -152,6 +154,8 @@ pub(crate) enum Cmd {
 pub struct Mqtt {
     store: Store,
     broker: BrokerUrl,
+    /// `mqtts://`: the TLS configuration, made at start-up.
+    tls: Option<tls::Tls>,
     client_id: String,
     /// Publishes stored and not yet acknowledged by the broker (deleted).
     queued: AtomicUsize,
@@ -176,8 +180,13 @@ const CLIENT_ID_KEY: &str = "mqtt_client_id";
 impl Mqtt {
     /// The engine's MQTT side for `broker`: the client id is read from the
     /// data folder (made and stored on first use, so the broker keeps the
-    /// engine's session across restarts), the queue counted.
-    pub fn new(store: &Store, broker: BrokerUrl) -> Result<Arc<Mqtt>, StoreError> {
+    /// engine's session across restarts), the queue counted. `tls` is
+    /// used when `broker` is `mqtts://` ([`tls::Tls::for_broker`]).
+    pub fn new(
+        store: &Store,
+        broker: BrokerUrl,
+        tls: Option<tls::Tls>,
+    ) -> Result<Arc<Mqtt>, StoreError> {
         let client_id = match store.get::<String>(&Key::meta(CLIENT_ID_KEY))? {
             Some(id) => id,
             None => {
@@ -194,6 +203,7 @@ impl Mqtt {
         Ok(Arc::new(Mqtt {
             store: store.clone(),
             broker,
+            tls,
             client_id,
             queued: AtomicUsize::new(queued),
             last_id: AtomicU64::new(0),
