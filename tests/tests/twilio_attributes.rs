@@ -1,6 +1,6 @@
 //! `with` modifiers of the `twilio:` verbs through `krl serve`
-//! (docs/twilio.md, "Attributes"): an unknown attribute or a literal
-//! value the verb does not accept refuses the ruleset at registration
+//! (docs/twilio.md, "Attributes"): an unknown action or attribute, or a
+//! literal value the verb does not accept refuses the ruleset at registration
 //! (400 with line and column); a computed value is checked when the
 //! action runs: the caller hears the apology and the log names the
 //! ruleset, rule, line and column.
@@ -45,6 +45,12 @@ fn static_values_are_refused_at_registration_and_computed_ones_when_they_run() {
             5,
             38,
             "`twilio:say` attribute `voice` must be man, woman, alice, Polly.<Name> or Google.<locale>-<Name>, not 3",
+        ),
+        (
+            GREETER.replace("twilio:say(", "twilio:sya("),
+            5,
+            12,
+            "unknown action `twilio:sya` (did you mean `twilio:say`?): the twilio actions are say, play,",
         ),
     ] {
         let (status, body) = api.register(&src);

@@ -621,6 +621,11 @@ impl Checker {
     /// the action runs.
     fn twilio_action(&mut self, a: &Action) {
         let verb = a.name.name.as_str();
+        if !library::TWILIO_ACTIONS.contains(&verb) {
+            let domain = a.domain.as_ref().map_or("twilio", |d| d.name.as_str());
+            self.error(a.name.span, unknown_twilio_action(domain, verb));
+            return;
+        }
         if !crate::twiml_attrs::is_verb(verb) {
             return; // REST actions take their own parameters
         }
@@ -975,6 +980,43 @@ fn collect_settings(e: &EventExpr, out: &mut Vec<String>) {
 /// The value of a literal expression (`"woman"`, `3`, `-1`, `true`,
 /// `null`, a double-quoted string without `#{...}`); `None` for anything
 /// computed.
+/// The message for `DOMAIN:NAME` (`twilio`, or a classic alias of it) in
+/// an action position when NAME is no `twilio:` action: the closest
+/// action as a hint, then the list.
+fn unknown_twilio_action(domain: &str, name: &str) -> String {
+    if name == "url_for" {
+        return format!("`{domain}:url_for` is a function, not an action: use it in an expression, e.g. `{domain}:play({domain}:url_for(\"hold.mp3\"))`");
+    }
+    let lower = name.to_ascii_lowercase();
+    let hint = library::TWILIO_ACTIONS
+        .iter()
+        .map(|a| (edit_distance(&lower, a), *a))
+        .filter(|(d, a)| *d <= 2.max(a.len() / 3))
+        .min()
+        .map(|(_, a)| format!(" (did you mean `{domain}:{a}`?)"))
+        .unwrap_or_default();
+    format!(
+        "unknown action `{domain}:{name}`{hint}: the twilio actions are {}",
+        library::TWILIO_ACTIONS.join(", ")
+    )
+}
+
+/// Levenshtein distance over characters (short names only).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
 fn literal(e: &Expr) -> Option<crate::runtime::Value> {
     use crate::runtime::Value;
     Some(match &e.kind {
@@ -1190,6 +1232,43 @@ mod tests {
             r#"ruleset a { meta { use module a8x115 alias phone } rule r { select when twilio c phone:queue("q") with method = "PUT" } }"#,
             "`twilio:queue` attribute `method` must be GET or POST, not \"PUT\""
         );
+    }
+
+    #[test]
+    fn unknown_twilio_actions_are_refused() {
+        let list = "the twilio actions are say, play, pause, gather_start, gather_stop, record, sms, message, dial, dial_conference, dial_start, number, client, sip, queue, dial_stop, hangup, redirect, reject, enqueue, raw, raw_response, send_sms, place_call, call, redirect_call";
+        fails!(
+            r#"ruleset a { rule r { select when twilio c twilio:foo("x") } }"#,
+            &format!("unknown action `twilio:foo`: {list}")
+        );
+        fails!(
+            r#"ruleset a { rule r { select when twilio c twilio:sya("x") } }"#,
+            &format!("unknown action `twilio:sya` (did you mean `twilio:say`?): {list}")
+        );
+        fails!(
+            r#"ruleset a { rule r { select when twilio c twilio:gatherStart("menu") } }"#,
+            "(did you mean `twilio:gather_start`?)"
+        );
+        fails!(
+            r#"ruleset a { rule r { select when twilio c twilio:url_for("a.mp3") } }"#,
+            "`twilio:url_for` is a function, not an action"
+        );
+        // through the classic alias, named as written
+        fails!(
+            r#"ruleset a { meta { use module a8x115 alias phone } rule r { select when twilio c phone:hangUp() } }"#,
+            "unknown action `phone:hangUp` (did you mean `phone:hangup`?): the twilio actions are"
+        );
+        // every action of the table passes; a user's module aliased
+        // `twilio` is not the built-in one
+        for a in crate::library::TWILIO_ACTIONS {
+            passes!(&format!(
+                "ruleset a {{ rule r {{ select when twilio c twilio:{a}() }} }}"
+            ));
+        }
+        passes!(
+            r#"ruleset a { meta { use module io.x.tw alias twilio } rule r { select when twilio c twilio:foo("x") } }"#
+        );
+        passes!(r#"ruleset a { global { u = twilio:url_for("a.mp3") } }"#);
     }
 
     #[test]

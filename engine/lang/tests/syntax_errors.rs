@@ -236,6 +236,13 @@ const ROWS: &[Row] = &[
         "`twilio:gather_start` attribute `method` must be GET or POST, not \"PUT\"",
         "",
     ),
+    (
+        "twilio_unknown_action.krl",
+        11,
+        14,
+        "unknown action `twilio:gatherStart` (did you mean `twilio:gather_start`?): the twilio actions are say, play,",
+        "",
+    ),
 ];
 
 fn case_dir() -> std::path::PathBuf {
