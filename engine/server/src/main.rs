@@ -455,8 +455,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// comes from `KRL_LOG` (e.g. `debug`, `krl=trace`), default `info`.
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("KRL_LOG")
-        // The embedded broker (rumqttd) logs every connection at info.
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rumqttd=warn"));
+        // The embedded broker (rumqttd) logs every connection at info, and
+        // at error a connection that ends while it routes (the start-up
+        // probe) or its own shutdown: off unless asked for (KRL_LOG). The
+        // engine's MQTT client logs what matters to it (krl::mqtt).
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rumqttd=off"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

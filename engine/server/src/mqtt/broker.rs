@@ -85,7 +85,7 @@ pub fn start(listen: &str) -> Result<SocketAddr, String> {
         })
         .map_err(|e| format!("embedded MQTT broker: {e}"))?;
     let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect_timeout(&inner, Duration::from_millis(200)).is_err() {
+    while !mqtt_ready(inner) {
         if thread.is_finished() || Instant::now() > deadline {
             return Err(format!(
                 "the embedded MQTT broker did not start on {inner} (another process took the \
@@ -120,6 +120,29 @@ pub fn start(listen: &str) -> Result<SocketAddr, String> {
         })
         .map_err(|e| format!("embedded MQTT broker: {e}"))?;
     Ok(addr)
+}
+
+/// Whether rumqttd answers on `inner`: a whole MQTT 3.1.1 session
+/// (CONNECT, its CONNACK, DISCONNECT), so the broker logs no error about a
+/// connection that closed before its CONNECT.
+fn mqtt_ready(inner: SocketAddr) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = TcpStream::connect_timeout(&inner, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let id = b"krl-start-probe";
+    let mut connect = vec![0x10, (12 + id.len()) as u8];
+    connect.extend_from_slice(&[0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 10]);
+    connect.extend_from_slice(&[0, id.len() as u8]);
+    connect.extend_from_slice(id);
+    let mut connack = [0u8; 4];
+    let ok = s.write_all(&connect).is_ok()
+        && s.read_exact(&mut connack).is_ok()
+        && connack[0] == 0x20
+        && connack[3] == 0;
+    let _ = s.write_all(&[0xE0, 0]);
+    ok
 }
 
 /// Accepts the users' connections and relays each to rumqttd.
