@@ -282,7 +282,9 @@ ruleset io.krl.ivr {
     }
 
     respond = function(type, attrs) {
-      loop = attrs{"loop"}.defaultsTo(1).as("Number");
+      // a forged or missing loop counts as the first pass
+      asked = attrs{"loop"}.as("Number");
+      loop = asked.isnull() || asked < 1 => 1 | asked;
       type == "inbound_call" => welcome_steps()
         | (type == "ivr_menu" => menu_steps(loop)
         | (type == "ivr_option" => option_steps(attrs{"Digits"}.defaultsTo(""), loop)

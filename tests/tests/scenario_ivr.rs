@@ -414,6 +414,21 @@ fn no_input_loops_the_menu_to_the_maximum_then_its_action() {
     let endless = requests(&got[3]);
     assert_eq!(endless[7], "twilio/ivr_menu?loop=7", "{endless:?}");
     assert_eq!(endless[8], "twilio/ivr_option?loop=7", "{endless:?}");
+
+    // A forged loop counter (not a number, or below 1) counts as the first
+    // pass.
+    for forged in ["abc", "-4"] {
+        let kind = format!("ivr_menu?loop={forged}");
+        let got = call(&s, &three, &["--type", &kind, "--digits", ""]);
+        assert_eq!(
+            requests(&got)[..2],
+            [
+                format!("twilio/{kind}"),
+                "twilio/ivr_menu?loop=2".to_string()
+            ],
+            "{got:?}"
+        );
+    }
 }
 
 #[test]
