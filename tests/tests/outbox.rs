@@ -1,8 +1,9 @@
 //! The durable Twilio outbox through `krl serve` (docs/twilio.md): the
 //! seed's `twilio:send_sms` reaches a local fake of Twilio's REST API
 //! (`--twilio-api-url`), results come back as `twilio sms_sent` /
-//! `sms_failed` events, 500 and 429 are retried, 400 is not, and a kill -9
-//! with the API down still delivers exactly once after a restart.
+//! `sms_failed` events, 500 and 429 are retried (after `Retry-After`), 400
+//! is not, and a kill -9 with the API down still delivers exactly once
+//! after a restart.
 
 mod common;
 
@@ -13,7 +14,7 @@ use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const SID: &str = "ACtest0001";
 const AUTH: &str = "sekret-token";
@@ -25,13 +26,15 @@ struct Seen {
     path: String,
     auth: String,
     form: Vec<(String, String)>,
+    /// When its body had arrived.
+    at: Instant,
 }
 
 /// A scripted answer: status (0: hang, then close), extra headers, body.
 type Answer = (u16, Vec<(&'static str, &'static str)>, String);
 
 /// A fake Twilio REST API on 127.0.0.1: answers scripted answers first,
-/// then 201 with a fresh `SM...` sid.
+/// then 201 with a fresh sid (`CA...` for `Calls.json`, else `SM...`).
 struct Fake {
     port: u16,
     seen: Arc<Mutex<Vec<Seen>>>,
@@ -99,14 +102,25 @@ fn serve_one(
     let form = url_decode_form(&String::from_utf8_lossy(&body));
     let n = {
         let mut l = log.lock().unwrap();
-        l.push(Seen { path, auth, form });
-        l.len()
+        let prefix = if path.ends_with("/Calls.json") {
+            "CA"
+        } else {
+            "SM"
+        };
+        l.push(Seen {
+            path,
+            auth,
+            form,
+            at: Instant::now(),
+        });
+        (l.len(), prefix)
     };
+    let (n, prefix) = n;
     let (status, headers, body) = script.lock().unwrap().pop_front().unwrap_or_else(|| {
         (
             201,
             vec![],
-            json!({"sid": format!("SM{n:032}"), "status": "queued"}).to_string(),
+            json!({"sid": format!("{prefix}{n:032}"), "status": "queued"}).to_string(),
         )
     });
     if status == 0 {
@@ -268,16 +282,18 @@ fn seed_send_sms_reaches_twilio_and_sms_sent_comes_back() {
 
 #[test]
 fn server_errors_and_429_are_retried_and_sent_once() {
+    // The 429's Retry-After (3 s) is three times the backoff after a
+    // first attempt (1 s + up to 10%): the wait shows it was honoured.
     let fake = Fake::start(vec![
+        (
+            429,
+            vec![("retry-after", "3")],
+            json!({"code": 20429, "message": "Too many"}).to_string(),
+        ),
         (
             500,
             vec![],
             json!({"code": 20500, "message": "Internal"}).to_string(),
-        ),
-        (
-            429,
-            vec![("retry-after", "1")],
-            json!({"code": 20429, "message": "Too many"}).to_string(),
         ),
     ]);
     let (_dir, s) = server("outbox-retry", &["--twilio-api-url", &fake.url()]);
@@ -288,7 +304,13 @@ fn server_errors_and_429_are_retried_and_sent_once() {
         let r = results(&api, &eci, "sent");
         (!r.is_empty()).then_some(r)
     });
-    assert_eq!(fake.seen().len(), 3, "500, 429, then 201");
+    let seen = fake.seen();
+    assert_eq!(seen.len(), 3, "429, 500, then 201");
+    let waited = seen[1].at - seen[0].at;
+    assert!(
+        waited >= Duration::from_secs(3),
+        "the retry after `429 Retry-After: 3` came after {waited:?}"
+    );
     assert_eq!(sent.len(), 1);
     let (_, list) = api.get("/api/outbox");
     assert_eq!(list[0]["attempts"], 3);

@@ -383,9 +383,7 @@ async fn attempt(engine: &Arc<Engine>, client: &reqwest::Client, api: &str, mut 
                 .headers()
                 .get(reqwest::header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|s| s.trim().parse::<f64>().ok())
-                .filter(|s| s.is_finite() && *s >= 0.0)
-                .map(|s| Duration::from_secs_f64(s).min(BACKOFF_CAP));
+                .and_then(|s| retry_after(s, now_ms()));
             let body: Value = match resp.bytes().await {
                 Ok(b) => serde_json::from_slice(&b).unwrap_or(Value::Null),
                 Err(err) if status.is_success() => {
@@ -477,6 +475,41 @@ async fn fail(
     .await;
 }
 
+/// The delay a `Retry-After` value asks for, `now_ms` being the current
+/// time (ms since the Unix epoch): seconds (`120`, fractions accepted), or
+/// an HTTP-date (RFC 7231 7.1.1.1: the IMF-fixdate `Wed, 21 Oct 2026
+/// 07:28:00 GMT`, and the obsolete RFC 850 and asctime forms recipients
+/// must accept), a date in the past meaning now. Capped at
+/// [`BACKOFF_CAP`]; `None` for anything else (the backoff applies).
+pub fn retry_after(value: &str, now_ms: f64) -> Option<Duration> {
+    let value = value.trim();
+    let secs = if value.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        value.parse::<f64>().ok()?
+    } else {
+        let at_ms = http_date_ms(value)?;
+        ((at_ms - now_ms) / 1000.0).max(0.0)
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return None;
+    }
+    Some(Duration::from_secs_f64(secs.min(BACKOFF_CAP.as_secs_f64())))
+}
+
+/// An HTTP-date as ms since the Unix epoch (always GMT).
+fn http_date_ms(s: &str) -> Option<f64> {
+    use chrono::NaiveDateTime;
+    // IMF-fixdate: RFC 5322's date-time with GMT as the zone.
+    let at = chrono::DateTime::parse_from_rfc2822(s)
+        .ok()
+        .filter(|_| s.ends_with(" GMT"))
+        .map(|d| d.naive_utc())
+        // RFC 850 (`Sunday, 06-Nov-94 08:49:37 GMT`), then asctime
+        // (`Sun Nov  6 08:49:37 1994`).
+        .or_else(|| NaiveDateTime::parse_from_str(s, "%A, %d-%b-%y %H:%M:%S GMT").ok())
+        .or_else(|| NaiveDateTime::parse_from_str(s, "%a %b %e %H:%M:%S %Y").ok())?;
+    Some(at.and_utc().timestamp_millis() as f64)
+}
+
 /// Twilio's error message from an error body.
 fn error_text(body: &Value) -> String {
     body.get("message")
@@ -536,6 +569,33 @@ mod tests {
         assert!((2.0..2.21).contains(&secs(2)));
         assert!((4.0..4.41).contains(&secs(3)));
         assert!((60.0..66.1).contains(&secs(30)));
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_and_http_dates() {
+        let now = 1_792_567_680_000.0; // Wed, 21 Oct 2026 07:28:00 GMT
+        let secs = |v: &str| retry_after(v, now).map(|d| d.as_secs_f64());
+        assert_eq!(secs("3"), Some(3.0));
+        assert_eq!(secs(" 2.5 "), Some(2.5));
+        assert_eq!(secs("0"), Some(0.0));
+        assert_eq!(secs("3600"), Some(60.0), "capped");
+        // IMF-fixdate, RFC 850, asctime: all 30 s after `now`.
+        assert_eq!(secs("Wed, 21 Oct 2026 07:28:30 GMT"), Some(30.0));
+        assert_eq!(secs("Wednesday, 21-Oct-26 07:28:30 GMT"), Some(30.0));
+        assert_eq!(secs("Wed Oct 21 07:28:30 2026"), Some(30.0));
+        assert_eq!(secs("Thu Oct  1 07:28:30 2026"), Some(0.0), "past: now");
+        assert_eq!(secs("Wed, 21 Oct 2026 07:28:00 GMT"), Some(0.0));
+        assert_eq!(secs("Wed, 21 Oct 2026 09:28:00 GMT"), Some(60.0), "capped");
+        for bad in [
+            "",
+            "-1",
+            "soon",
+            "1e3",
+            "Wed, 21 Oct 2026 07:28:30 +0200",
+            ".",
+        ] {
+            assert_eq!(secs(bad), None, "{bad:?}");
+        }
     }
 
     fn req(credentials: Option<(&str, &str)>) -> TwilioRequest {
