@@ -3,7 +3,8 @@
 //! (`--twilio-api-url`), results come back as `twilio sms_sent` /
 //! `sms_failed` events, 500 and 429 are retried (after `Retry-After`), 400
 //! is not, and a kill -9 with the API down still delivers exactly once
-//! after a restart.
+//! after a restart. `twilio:call` (`call_started` with the new `CallSid`,
+//! `call_failed`), MMS (`MediaUrl` fields), and no credentials in the log.
 
 mod common;
 
@@ -403,4 +404,325 @@ fn a_hanging_api_times_out_and_is_retried() {
     assert_eq!(fake.seen().len(), 2, "the hung request, then the retry");
     let (_, list) = api.get("/api/outbox");
     assert_eq!(list[0]["attempts"], 2);
+}
+
+/// Places calls and sends MMS with the test credentials, and keeps what
+/// comes back.
+fn calls_ruleset() -> String {
+    r#"ruleset io.example.outbox_calls {
+  meta {
+    key twilio {"account_sid": "SID_HERE", "auth_token": "AUTH_HERE"}
+    use module a8x115 alias twilio with twiliokeys = keys:twilio()
+    shares started, failed, sent
+  }
+  global {
+    started = function() { ent:started.defaultsTo([]) }
+    failed = function() { ent:failed.defaultsTo([]) }
+    sent = function() { ent:sent.defaultsTo([]) }
+  }
+  rule place {
+    select when office ring
+    twilio:call(event:attr("to"), "+15005550006", "answered");
+  }
+  rule picture {
+    select when office picture
+    twilio:send_sms(event:attr("to"), "+15005550006", "Look", event:attr("media"));
+  }
+  rule on_started {
+    select when twilio call_started
+    always { ent:started := started().append([event:attrs]) }
+  }
+  rule on_failed {
+    select when twilio call_failed
+    always { ent:failed := failed().append([event:attrs]) }
+  }
+  rule on_sent {
+    select when twilio sms_sent
+    always { ent:sent := sent().append([event:attrs]) }
+  }
+}
+"#
+    .replace("SID_HERE", SID)
+    .replace("AUTH_HERE", AUTH)
+}
+
+const PUBLIC: &str = "https://krl.example.com";
+
+/// A pico with [`calls_ruleset`]: its eci.
+fn setup_calls(api: &Api) -> String {
+    api.register_ok(&calls_ruleset());
+    let (pico, eci) = api.new_pico();
+    api.install_ok(&pico, "io.example.outbox_calls");
+    eci
+}
+
+fn calls(api: &Api, eci: &str, which: &str) -> Vec<Value> {
+    let (status, body) = api.query(eci, "io.example.outbox_calls", which, json!({}));
+    assert_eq!(status, 200, "{body}");
+    body.as_array().cloned().unwrap_or_default()
+}
+
+fn ring(api: &Api, eci: &str, to: &str) {
+    let (status, body) = api.event(eci, "office", "ring", json!({"to": to}));
+    assert_eq!(status, 200, "{body}");
+}
+
+fn form_of(seen: &Seen) -> Vec<(&str, &str)> {
+    seen.form
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
+}
+
+#[test]
+fn twilio_call_posts_to_calls_json_and_call_started_carries_the_call_sid() {
+    let fake = Fake::start(vec![]);
+    let (_dir, s) = server(
+        "outbox-call",
+        &["--twilio-api-url", &fake.url(), "--public-url", PUBLIC],
+    );
+    let api = Api::new(&s);
+    let eci = setup_calls(&api);
+    ring(&api, &eci, "+15558675310");
+    let started = wait_for("call_started", LIMIT, || {
+        let r = calls(&api, &eci, "started");
+        (!r.is_empty()).then_some(r)
+    });
+    let seen = fake.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(
+        seen[0].path,
+        format!("/2010-04-01/Accounts/{SID}/Calls.json")
+    );
+    assert_eq!(seen[0].auth, basic());
+    // The event type became the channel's event URL under --public-url.
+    let url = format!("{PUBLIC}/sky/event/{eci}/none/twilio/answered");
+    assert_eq!(
+        form_of(&seen[0]),
+        vec![
+            ("To", "+15558675310"),
+            ("From", "+15005550006"),
+            ("Url", url.as_str())
+        ]
+    );
+    let sid = format!("CA{:032}", 1);
+    assert_eq!(started.len(), 1);
+    assert_eq!(started[0]["sid"], json!(sid));
+    assert_eq!(started[0]["CallSid"], json!(sid), "{}", started[0]);
+    assert_eq!(started[0]["to"], "+15558675310");
+    assert_eq!(started[0]["status"], "queued");
+    let (_, list) = api.get("/api/outbox");
+    assert_eq!(list[0]["action"], "call");
+    assert_eq!(list[0]["state"], "sent");
+    assert_eq!(list[0]["sid"], json!(sid));
+    assert!(calls(&api, &eci, "failed").is_empty());
+}
+
+#[test]
+fn a_refused_call_raises_call_failed_with_twilios_code_and_is_not_retried() {
+    let fake = Fake::start(vec![(
+        400,
+        vec![],
+        json!({"code": 21215, "message": "Geo Permission not enabled", "status": 400}).to_string(),
+    )]);
+    let (_dir, s) = server(
+        "outbox-call-400",
+        &["--twilio-api-url", &fake.url(), "--public-url", PUBLIC],
+    );
+    let api = Api::new(&s);
+    let eci = setup_calls(&api);
+    ring(&api, &eci, "+2125550100");
+    let failed = wait_for("call_failed", LIMIT, || {
+        let r = calls(&api, &eci, "failed");
+        (!r.is_empty()).then_some(r)
+    });
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["code"], 21215);
+    assert_eq!(failed[0]["message"], "Geo Permission not enabled");
+    assert_eq!(failed[0]["status"], 400);
+    assert_eq!(failed[0]["to"], "+2125550100");
+    assert!(failed[0].get("CallSid").is_none(), "no call was created");
+    let (_, list) = api.get("/api/outbox");
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["state"], "failed");
+    assert_eq!(list[0]["error_code"], 21215);
+    assert_eq!(list[0]["attempts"], 1);
+    // Longer than the first backoff (1.1 s at most): no retry comes.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(fake.seen().len(), 1, "no retry after a 400");
+    assert!(calls(&api, &eci, "started").is_empty());
+}
+
+#[test]
+fn send_sms_with_media_posts_one_media_url_field_per_url() {
+    let fake = Fake::start(vec![]);
+    let (_dir, s) = server("outbox-mms", &["--twilio-api-url", &fake.url()]);
+    let api = Api::new(&s);
+    let eci = setup_calls(&api);
+    let media = [
+        "https://cdn.example.com/a.jpg",
+        "https://cdn.example.com/b.png?size=large&x=1",
+    ];
+    let (status, body) = api.event(
+        &eci,
+        "office",
+        "picture",
+        json!({"to": "+15558675310", "media": media}),
+    );
+    assert_eq!(status, 200, "{body}");
+    let sent = wait_for("sms_sent", LIMIT, || {
+        let r = calls(&api, &eci, "sent");
+        (!r.is_empty()).then_some(r)
+    });
+    let seen = fake.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(
+        seen[0].path,
+        format!("/2010-04-01/Accounts/{SID}/Messages.json")
+    );
+    assert_eq!(seen[0].auth, basic());
+    assert_eq!(
+        form_of(&seen[0]),
+        vec![
+            ("To", "+15558675310"),
+            ("From", "+15005550006"),
+            ("Body", "Look"),
+            ("MediaUrl", media[0]),
+            ("MediaUrl", media[1]),
+        ]
+    );
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["sid"], json!(format!("SM{:032}", 1)));
+    assert_eq!(sent[0]["to"], "+15558675310");
+}
+
+/// `krl serve` logging everything (`KRL_LOG=trace`, but sled's page cache
+/// at `info`) with its stderr in a file (the shared [`krl_tests::Server`]
+/// runs at `warn`), killed when dropped.
+struct DebugServer {
+    child: std::process::Child,
+    url: String,
+    log: std::path::PathBuf,
+}
+
+impl DebugServer {
+    fn start(dir: &ScratchDir, args: &[&str]) -> DebugServer {
+        use std::process::{Command, Stdio};
+        let log = dir.path().join("stderr.log");
+        let mut child = Command::new(krl_tests::krl_bin())
+            .args(["serve", "--listen", "127.0.0.1:0", "--no-mqtt", "--data"])
+            .arg(dir.path().join("data"))
+            .args(["--admin-token", common::TOKEN])
+            .args(args)
+            .env_remove("KRL_ADMIN_TOKEN")
+            .env_remove("KRL_TWILIO_AUTH_TOKEN")
+            .env_remove("KRL_TWILIO_ACCOUNT_SID")
+            .env("KRL_LOG", "trace,sled=info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).expect("creating the log file"))
+            .spawn()
+            .expect("spawning krl serve");
+        // The start-up lines: `listening URL`, `root_eci ECI`.
+        let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut url = None;
+        for line in stdout.lines().take(2) {
+            let line = line.expect("reading krl serve's stdout");
+            if let Some(u) = line.strip_prefix("listening ") {
+                url = Some(u.trim().to_string());
+            }
+        }
+        let url = url.unwrap_or_else(|| {
+            panic!(
+                "no `listening` line; stderr:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )
+        });
+        DebugServer { child, url, log }
+    }
+}
+
+impl Drop for DebugServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn credentials_never_reach_the_log_even_at_trace() {
+    // A retried 429, then a 400: the outbox logs a warning for each.
+    let fake = Fake::start(vec![
+        (
+            429,
+            vec![("retry-after", "0")],
+            json!({"code": 20429, "message": "Too many"}).to_string(),
+        ),
+        (
+            400,
+            vec![],
+            json!({"code": 21211, "message": "Invalid 'To' Phone Number"}).to_string(),
+        ),
+    ]);
+    let dir = ScratchDir::new("outbox-log");
+    let d = DebugServer::start(&dir, &["--twilio-api-url", &fake.url()]);
+    // The admin API by hand: `Api` wants a `krl_tests::Server`.
+    let c = reqwest::blocking::Client::new();
+    let admin = |path: &str, ct: &str, body: String| {
+        let (status, body) = common::send(
+            c.post(format!("{}{path}", d.url))
+                .bearer_auth(common::TOKEN)
+                .header("content-type", ct)
+                .body(body),
+        );
+        assert_eq!(status, 200, "{path}: {body}");
+        body
+    };
+    admin("/api/rulesets", "text/plain", seed());
+    admin("/api/rulesets", "text/plain", RESULTS.to_string());
+    let pico = admin(
+        "/api/picos",
+        "application/json",
+        json!({"name": "t"}).to_string(),
+    );
+    let (id, eci) = (common::str_of(&pico["id"]), common::str_of(&pico["eci"]));
+    for rid in ["twilio_sms", "io.example.outbox_results"] {
+        admin(
+            &format!("/api/picos/{id}/rulesets"),
+            "application/json",
+            json!({"rid": rid}).to_string(),
+        );
+    }
+    let sky = |path: String, body: Value| {
+        common::send(
+            c.post(format!("{}{path}", d.url))
+                .header("content-type", "application/json")
+                .body(body.to_string()),
+        )
+    };
+    let (status, body) = sky(
+        format!("/sky/event/{eci}/none/notification/status"),
+        json!({"phone_number": "+1", "from_number": "+15005550006", "message": "hi"}),
+    );
+    assert_eq!(status, 200, "{body}");
+    wait_for("sms_failed", LIMIT, || {
+        let (_, r) = sky(
+            format!("/sky/cloud/{eci}/io.example.outbox_results/failed"),
+            json!({}),
+        );
+        (r.as_array().is_some_and(|a| !a.is_empty())).then_some(())
+    });
+    assert_eq!(fake.seen().len(), 2);
+    assert_eq!(fake.seen()[1].auth, basic(), "the token did go to Twilio");
+    let log = std::fs::read_to_string(&d.log).unwrap();
+    // The log was captured, at trace (reqwest's and hyper's too), with
+    // the outbox's warnings.
+    assert!(log.contains("TRACE"), "{log}");
+    assert!(log.contains("twilio outbox: HTTP 429"), "{log}");
+    assert!(log.contains("twilio outbox: send_sms failed"), "{log}");
+    let encoded = basic();
+    let encoded = encoded.trim_start_matches("Basic ");
+    for secret in [AUTH, encoded] {
+        assert!(!log.contains(secret), "{secret:?} is in the log:\n{log}");
+    }
 }
