@@ -105,3 +105,86 @@ fn static_values_are_refused_at_registration_and_computed_ones_when_they_run() {
         assert!(logged.contains(part), "{part} in {logged}");
     }
 }
+
+const RAW: &str = r#"ruleset io.example.raw {
+  rule answer {
+    select when twilio inbound_call
+    pre { extra = event:attrs{"Extra"} }
+    every {
+      twilio:say("Hello")
+      twilio:raw_response("<Play>https://x.example/a.mp3</Play>" + extra)
+    }
+  }
+}
+"#;
+
+/// `twilio:raw_response`: literal XML is checked at registration (400
+/// with line and column); computed XML when the reply is written: the
+/// caller hears the apology and the log names the rule and the action's
+/// position.
+#[test]
+fn raw_response_xml_is_checked_at_registration_and_when_the_reply_is_written() {
+    let (_dir, s) = server("twilio_raw_xml", &[]);
+    let api = Api::new(&s);
+
+    let bad = RAW.replace(
+        r#""<Play>https://x.example/a.mp3</Play>" + extra"#,
+        r#""<Play>https://x.example/a.mp3""#,
+    );
+    let (status, body) = api.register(&bad);
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        (&body["line"], &body["col"]),
+        (&json!(7), &json!(27)),
+        "{body}"
+    );
+    assert!(
+        str_of(&body["error"])
+            .contains("`twilio:raw_response` needs well-formed XML: 1 element(s) not closed"),
+        "{body}"
+    );
+
+    api.register_ok(RAW);
+    let (pico, eci) = api.new_pico();
+    api.install_ok(&pico, "io.example.raw");
+    let c = Client::new();
+    let call = |extra: &str| {
+        let res = c
+            .post(format!(
+                "{}/sky/event/{eci}/none/twilio/inbound_call",
+                s.url
+            ))
+            .form(&[("CallSid", "CA1"), ("Extra", extra)])
+            .send()
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 200);
+        res.text().unwrap()
+    };
+    let twiml = call("<Pause length=\"1\"/>");
+    assert!(
+        twiml.ends_with(
+            "<Response><Say>Hello</Say><Play>https://x.example/a.mp3</Play><Pause length=\"1\"/></Response>"
+        ),
+        "{twiml}"
+    );
+    let twiml = call("<Say>unclosed");
+    assert!(
+        twiml.contains("<Say>Sorry, something went wrong.</Say>") && !twiml.contains("Hello"),
+        "{twiml}"
+    );
+    let logged = wait_for("the error in the log", Duration::from_secs(30), || {
+        s.stderr()
+            .lines()
+            .find(|l| l.contains("TwiML reply failed"))
+            .map(str::to_string)
+    });
+    for part in [
+        "rid=io.example.raw",
+        "rule=answer",
+        "line=7",
+        "col=7",
+        "1 element(s) not closed",
+    ] {
+        assert!(logged.contains(part), "{part} in {logged}");
+    }
+}

@@ -644,6 +644,20 @@ impl Checker {
                 }
             }
         }
+        // `raw_response(xml)`: literal XML must be well-formed (a computed
+        // one is checked when the reply is written)
+        if matches!(verb, "raw" | "raw_response") {
+            if let Some(arg) = a.args.iter().find(|arg| arg.name.is_none()) {
+                if let Some(crate::runtime::Value::Str(xml)) = literal(&arg.value) {
+                    if let Err(e) = crate::twiml_xml::check_raw(&xml) {
+                        problems.push((
+                            arg.value.span,
+                            format!("`twilio:{verb}` needs well-formed XML: {e}"),
+                        ));
+                    }
+                }
+            }
+        }
         // `pause(length)`: the positional argument is the attribute
         if verb == "pause" {
             if let Some(arg) = a.args.iter().find(|arg| arg.name.is_none()) {
@@ -1269,6 +1283,39 @@ mod tests {
             r#"ruleset a { meta { use module io.x.tw alias twilio } rule r { select when twilio c twilio:foo("x") } }"#
         );
         passes!(r#"ruleset a { global { u = twilio:url_for("a.mp3") } }"#);
+    }
+
+    #[test]
+    fn literal_raw_response_xml_must_be_well_formed() {
+        passes!(
+            r#"ruleset a { rule r { select when twilio c every {
+                twilio:raw_response("<Say>a &amp; b</Say><Leave/>")
+                twilio:raw(<< <Response><Say>whole</Say></Response> >>)
+                twilio:raw_response("  <?xml version=\"1.0\"?><Response/>")
+                twilio:raw("")
+                twilio:raw_response("<Say>#{event:attrs{"x"}}")
+            } } }"#
+        );
+        fails!(
+            r#"ruleset a { rule r { select when twilio c twilio:raw_response("<Say>unclosed") } }"#,
+            "`twilio:raw_response` needs well-formed XML: 1 element(s) not closed"
+        );
+        fails!(
+            r#"ruleset a { rule r { select when twilio c twilio:raw("<Say>a</Play>") } }"#,
+            "`twilio:raw` needs well-formed XML: not well-formed XML at byte"
+        );
+        fails!(
+            r#"ruleset a { rule r { select when twilio c twilio:raw("<Response/><Response/>") } }"#,
+            "`twilio:raw` needs well-formed XML: more than one root element"
+        );
+        fails!(
+            r#"ruleset a { rule r { select when twilio c twilio:raw("<Say>&nbsp;</Say>") } }"#,
+            "unknown entity &nbsp;"
+        );
+        fails!(
+            r#"ruleset a { meta { use module a8x115 alias phone } rule r { select when twilio c phone:raw(<< <Response><Say>x</Response> >>) } }"#,
+            "`twilio:raw` needs well-formed XML"
+        );
     }
 
     #[test]

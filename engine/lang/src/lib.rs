@@ -8,6 +8,7 @@
 //! * [`library`] — names of library functions, actions and modules.
 //! * [`runtime`] — values, the standard library, evaluation.
 //! * [`twiml_attrs`] — the attributes of the `twilio:` verbs and their values.
+//! * [`twiml_xml`] — well-formedness of `twilio:raw_response` XML.
 
 #![warn(missing_docs)]
 
@@ -21,3 +22,4 @@ pub mod library;
 pub mod runtime;
 pub mod syntax;
 pub mod twiml_attrs;
+pub mod twiml_xml;

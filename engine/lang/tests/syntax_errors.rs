@@ -237,6 +237,13 @@ const ROWS: &[Row] = &[
         "",
     ),
     (
+        "twilio_raw_not_well_formed.krl",
+        6,
+        25,
+        "`twilio:raw_response` needs well-formed XML: 1 element(s) not closed",
+        "",
+    ),
+    (
         "twilio_unknown_action.krl",
         11,
         14,

@@ -682,13 +682,20 @@ impl<'t, 'h> Eval<'t, 'h> {
                     let v = self.expr(e, env)?;
                     named.insert(k.clone(), v);
                 }
-                self.module_action(domain, name, pos, named)
+                self.module_action(domain, name, pos, named, a.span)
             }
         }
     }
 
     /// Actions of the built-in modules.
-    fn module_action(&mut self, domain: &str, name: &str, pos: Vec<Value>, named: Map) -> R<Value> {
+    fn module_action(
+        &mut self,
+        domain: &str,
+        name: &str,
+        pos: Vec<Value>,
+        named: Map,
+        span: Span,
+    ) -> R<Value> {
         let rid = self.compiled().rid.clone();
         let arg = |i: usize, n: &str| -> Value {
             pos.get(i)
@@ -796,6 +803,7 @@ impl<'t, 'h> Eval<'t, 'h> {
                     rule_name: self.rule_name.clone().unwrap_or_else(|| Arc::from("")),
                     txn_id: self.txn.txn_id.clone(),
                     twiml: true,
+                    line_col: Some(self.inst.ruleset.line_col(span)),
                 };
                 self.txn.directives.push(d);
                 Ok(Value::Null)
@@ -1010,6 +1018,7 @@ impl<'t, 'h> Eval<'t, 'h> {
             rule_name: self.rule_name.clone().unwrap_or_else(|| Arc::from("")),
             txn_id: self.txn.txn_id.clone(),
             twiml: false,
+            line_col: None,
         };
         let v = d.to_value();
         self.txn.directives.push(d);

@@ -98,6 +98,10 @@ pub struct Directive {
     /// `options` holds the attributes and, under [`TWIML_ARG`], the
     /// positional argument.
     pub twiml: bool,
+    /// 1-based line and column of the action that recorded it (TwiML
+    /// verbs, for errors found when the reply is written); `None` for
+    /// `send_directive`.
+    pub line_col: Option<(usize, usize)>,
 }
 
 /// The options key of a TwiML directive that holds the verb's positional

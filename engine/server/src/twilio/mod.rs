@@ -208,7 +208,15 @@ pub fn reply(engine: &Engine, eci: &Eci, call: bool, verbs: &[twiml::Verb]) -> R
             xml(StatusCode::OK, doc)
         }
         Err(e) => {
-            tracing::error!(%eci, rid = %e.rid, rule = %e.rule, "TwiML reply failed: {}", e.message);
+            tracing::error!(
+                %eci,
+                rid = %e.rid,
+                rule = %e.rule,
+                line = e.line.unwrap_or(0),
+                col = e.col.unwrap_or(0),
+                "TwiML reply failed: twilio:raw_response: {}",
+                e.message
+            );
             xml(StatusCode::OK, twiml::apology(&settings.twilio.apology))
         }
     }

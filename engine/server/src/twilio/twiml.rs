@@ -13,8 +13,9 @@
 
 use krl_lang::engine::{Directive, TWIML_ARG};
 use krl_lang::runtime::Value as KrlValue;
+pub use krl_lang::twiml_xml::{check_document, check_fragment};
+use krl_lang::twiml_xml::{is_document, is_xml_name};
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
-use quick_xml::reader::Reader;
 use quick_xml::writer::Writer;
 use std::collections::BTreeMap;
 
@@ -38,6 +39,8 @@ pub struct Verb {
     pub rid: String,
     /// That rule.
     pub rule: String,
+    /// 1-based line and column of the action in its ruleset, when known.
+    pub line_col: Option<(usize, usize)>,
 }
 
 /// The TwiML verbs among an evaluation's directives, in order.
@@ -50,6 +53,7 @@ pub fn verbs(directives: &[Directive]) -> Vec<Verb> {
             options: d.options.clone(),
             rid: d.rid.to_string(),
             rule: d.rule_name.to_string(),
+            line_col: d.line_col,
         })
         .collect()
 }
@@ -69,14 +73,39 @@ pub struct ReplyContext<'a> {
 /// A reply that cannot be written: a `raw_response` that is not
 /// well-formed XML.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
-#[error("{message} (twilio:raw_response in {rid}, rule {rule})")]
+#[error("{message} (twilio:raw_response in {rid}, rule {rule}{})", at(*.line, *.col))]
 pub struct TwimlError {
     /// The ruleset of the offending action.
     pub rid: String,
     /// Its rule.
     pub rule: String,
+    /// 1-based line of the action, when known.
+    pub line: Option<usize>,
+    /// 1-based column of the action, when known.
+    pub col: Option<usize>,
     /// What is wrong.
     pub message: String,
+}
+
+impl TwimlError {
+    /// The error `message` of `verb`'s raw XML.
+    fn of(verb: &Verb, message: String) -> TwimlError {
+        TwimlError {
+            rid: verb.rid.clone(),
+            rule: verb.rule.clone(),
+            line: verb.line_col.map(|(l, _)| l),
+            col: verb.line_col.map(|(_, c)| c),
+            message,
+        }
+    }
+}
+
+/// `, LINE:COL` when both are known.
+fn at(line: Option<usize>, col: Option<usize>) -> String {
+    match (line, col) {
+        (Some(l), Some(c)) => format!(", {l}:{c}"),
+        _ => String::new(),
+    }
 }
 
 /// The attributes of `dial_conference` that go on `<Dial>`; all others go
@@ -164,15 +193,6 @@ fn split_options(verb: &Verb) -> (Option<String>, BTreeMap<String, String>) {
     (arg, attrs)
 }
 
-/// An ASCII XML name: a letter or `_`, then letters, digits, `_`, `-`, `.`.
-fn is_xml_name(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-}
-
 /// Drops the characters XML 1.0 cannot hold at all (control characters
 /// other than tab, newline and carriage return; U+FFFE, U+FFFF), which
 /// no escape can write.
@@ -225,14 +245,9 @@ pub fn render(verbs: &[Verb], cx: &ReplyContext) -> Result<String, TwimlError> {
         }
         let (arg, _) = split_options(v);
         let arg = arg?;
-        let t = arg.trim();
-        (t.starts_with("<?xml") || t.starts_with("<Response")).then(|| (v, t.to_string()))
+        is_document(&arg).then(|| (v, arg.trim().to_string()))
     }) {
-        check_document(&doc).map_err(|message| TwimlError {
-            rid: verb.rid.clone(),
-            rule: verb.rule.clone(),
-            message,
-        })?;
+        check_document(&doc).map_err(|message| TwimlError::of(verb, message))?;
         return Ok(if doc.starts_with("<?xml") {
             doc
         } else {
@@ -349,11 +364,7 @@ fn build(verbs: &[Verb], cx: &ReplyContext) -> Result<Vec<Node>, TwimlError> {
                 // A fragment (a whole document was handled by `render`),
                 // inserted where it ran, inside an open Gather or Dial too.
                 let Some(xml) = arg else { continue };
-                check_fragment(&xml).map_err(|message| TwimlError {
-                    rid: verb.rid.clone(),
-                    rule: verb.rule.clone(),
-                    message,
-                })?;
+                check_fragment(&xml).map_err(|message| TwimlError::of(verb, message))?;
                 match open.as_mut() {
                     Some(e) => e.children.push(Node::Raw(xml)),
                     None => out.push(Node::Raw(xml)),
@@ -441,125 +452,6 @@ fn write_nodes(w: &mut Writer<Vec<u8>>, nodes: &[Node]) {
             }
         }
     }
-}
-
-/// Is `xml` a well-formed fragment: elements, text, comments and CDATA,
-/// every element closed, only the five predefined entities and character
-/// references? No declaration or DOCTYPE.
-pub fn check_fragment(xml: &str) -> Result<(), String> {
-    let shape = scan(xml)?;
-    if shape.decl || shape.doctype {
-        return Err("a raw_response fragment cannot hold an XML declaration or DOCTYPE".into());
-    }
-    Ok(())
-}
-
-/// Is `xml` a well-formed TwiML document: an optional declaration, then
-/// one `<Response>` element and nothing else but whitespace and comments?
-pub fn check_document(xml: &str) -> Result<(), String> {
-    let shape = scan(xml)?;
-    if shape.doctype {
-        return Err("a raw_response document cannot hold a DOCTYPE".into());
-    }
-    if shape.top_text {
-        return Err("text outside the <Response> element".into());
-    }
-    match shape.roots.as_slice() {
-        [root] if root == "Response" => Ok(()),
-        [root] => Err(format!("the root element is <{root}>, not <Response>")),
-        [] => Err("no <Response> element".into()),
-        _ => Err("more than one root element".into()),
-    }
-}
-
-/// What [`scan`] saw.
-#[derive(Default)]
-struct Shape {
-    /// Names of the elements at the top level.
-    roots: Vec<String>,
-    /// Non-whitespace text (or a reference) at the top level.
-    top_text: bool,
-    decl: bool,
-    doctype: bool,
-}
-
-/// Reads `xml` with quick-xml, checking that it is well-formed.
-fn scan(xml: &str) -> Result<Shape, String> {
-    let mut reader = Reader::from_str(xml);
-    let config = reader.config_mut();
-    config.check_end_names = true;
-    config.check_comments = true;
-    let mut shape = Shape::default();
-    let mut depth = 0usize;
-    let mut events = 0usize;
-    let at = |r: &Reader<&[u8]>| r.buffer_position();
-    loop {
-        let event = reader
-            .read_event()
-            .map_err(|e| format!("not well-formed XML at byte {}: {e}", at(&reader)))?;
-        events += 1;
-        let is_start = matches!(event, Event::Start(_));
-        match event {
-            Event::Start(e) | Event::Empty(e) => {
-                for attr in e.attributes() {
-                    let attr = attr.map_err(|e| format!("bad attribute: {e}"))?;
-                    attr.normalized_value(quick_xml::XmlVersion::Implicit1_0)
-                        .map_err(|e| format!("bad attribute value: {e}"))?;
-                }
-                let name = e.name().as_ref().to_string();
-                if !is_xml_name(&name) && !name.contains(':') {
-                    return Err(format!("bad element name {name:?}"));
-                }
-                if depth == 0 {
-                    shape.roots.push(name);
-                }
-                if is_start {
-                    depth += 1;
-                }
-            }
-            Event::End(_) => {
-                depth = depth
-                    .checked_sub(1)
-                    .ok_or_else(|| "a closing tag without its opening tag".to_string())?;
-            }
-            Event::Text(t) => {
-                if depth == 0 && !t.as_ref().trim().is_empty() {
-                    shape.top_text = true;
-                }
-            }
-            Event::GeneralRef(r) => {
-                let known = matches!(r.as_ref(), "lt" | "gt" | "amp" | "apos" | "quot");
-                let char_ref = r
-                    .resolve_char_ref()
-                    .map_err(|e| format!("bad character reference &{};: {e}", r.as_ref()))?
-                    .is_some();
-                if !known && !char_ref {
-                    return Err(format!("unknown entity &{};", r.as_ref()));
-                }
-                if depth == 0 {
-                    shape.top_text = true;
-                }
-            }
-            Event::CData(_) => {
-                if depth == 0 {
-                    shape.top_text = true;
-                }
-            }
-            Event::Decl(_) => {
-                if events != 1 {
-                    return Err("an XML declaration that is not at the start".into());
-                }
-                shape.decl = true;
-            }
-            Event::DocType(_) => shape.doctype = true,
-            Event::Comment(_) | Event::PI(_) => {}
-            Event::Eof => break,
-        }
-    }
-    if depth != 0 {
-        return Err(format!("{depth} element(s) not closed"));
-    }
-    Ok(shape)
 }
 
 #[cfg(test)]

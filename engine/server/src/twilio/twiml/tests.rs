@@ -1,4 +1,5 @@
 use super::*;
+use quick_xml::reader::Reader;
 use serde_json::json;
 
 const PUBLIC: &str = "https://krl.example.org";
@@ -19,6 +20,7 @@ fn v(name: &str, options: serde_json::Value) -> Verb {
         options: KrlValue::from_json(&options),
         rid: "io.example.t".into(),
         rule: "r".into(),
+        line_col: Some((7, 5)),
     }
 }
 
@@ -789,8 +791,8 @@ fn malformed_raw_xml_is_an_error() {
     ] {
         let err = render_ok_err(bad);
         assert_eq!(
-            (err.rid.as_str(), err.rule.as_str()),
-            ("io.example.t", "r"),
+            (err.rid.as_str(), err.rule.as_str(), err.line, err.col),
+            ("io.example.t", "r", Some(7), Some(5)),
             "{bad}"
         );
     }
@@ -847,10 +849,12 @@ fn verbs_keeps_only_twiml_directives() {
         rule_name: Arc::from("r1"),
         txn_id: Arc::from("t"),
         twiml,
+        line_col: twiml.then_some((3, 9)),
     };
     // A user's send_directive("say") is not TwiML.
     let got = verbs(&[d("say", false), d("hangup", true), d("say", true)]);
     let names: Vec<&str> = got.iter().map(|v| v.name.as_str()).collect();
     assert_eq!(names, ["hangup", "say"]);
     assert_eq!((got[0].rid.as_str(), got[0].rule.as_str()), ("rs", "r1"));
+    assert_eq!(got[0].line_col, Some((3, 9)));
 }
