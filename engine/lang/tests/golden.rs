@@ -55,6 +55,10 @@ fn ok_cases() {
             "{name} must pass the checks:\n{}",
             render_all(&errors, &name, &src)
         );
+        // and compile as registration does (what `krl check` also runs)
+        if let Err(errors) = krl_lang::engine::compile(&src) {
+            panic!("{name} must compile:\n{}", render_all(&errors, &name, &src));
+        }
         let json = serde_json::to_value(&ruleset).expect("the AST serialises");
         check_spans(&json, &src, &name);
         insta::assert_json_snapshot!(compact_spans(json));

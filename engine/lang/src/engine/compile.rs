@@ -399,6 +399,9 @@ impl Compiler {
     }
 
     fn const_number(&mut self, e: &ast::Expr) -> CResult<f64> {
+        if let Some(n) = const_arithmetic(e) {
+            return Ok(n);
+        }
         match self.expr(e)? {
             Expr::Const(v) => v
                 .to_number()
@@ -943,6 +946,35 @@ fn testing(rs: &ast::Ruleset, shares: &[Arc<str>]) -> Value {
     out.insert(Arc::from("queries"), Value::from(queries));
     out.insert(Arc::from("events"), Value::from(events));
     Value::from(out)
+}
+
+/// The value of a number literal or arithmetic on number literals
+/// (`within 1 + 3 seconds`); `None` for anything else.
+fn const_arithmetic(e: &ast::Expr) -> Option<f64> {
+    match &e.kind {
+        ExprKind::Number { value } => Some(*value),
+        ExprKind::Unary {
+            op: ast::UnOp::Neg,
+            expr,
+        } => const_arithmetic(expr).map(|n| -n),
+        ExprKind::Unary {
+            op: ast::UnOp::Pos,
+            expr,
+        } => const_arithmetic(expr),
+        ExprKind::Binary { op, left, right } => {
+            let (l, r) = (const_arithmetic(left)?, const_arithmetic(right)?);
+            let n = match op {
+                ast::BinOp::Add => l + r,
+                ast::BinOp::Sub => l - r,
+                ast::BinOp::Mul => l * r,
+                ast::BinOp::Div => l / r,
+                ast::BinOp::Mod => l % r,
+                _ => return None,
+            };
+            n.is_finite().then_some(n)
+        }
+        _ => None,
+    }
 }
 
 fn fold_array(items: Vec<Expr>) -> Expr {
