@@ -232,6 +232,59 @@ fn the_completed_status_callback_ends_the_session_after_its_rules() {
     assert_eq!(peek(&c, url, &eci, "CA2"), "step menu, picked ");
 }
 
+/// A rule that fails on the `completed` status callback does not keep the
+/// call's session alive: the event's writes are dropped, but the session
+/// still ends (nothing more will come for that call).
+#[test]
+fn a_failing_completed_callback_still_ends_the_session() {
+    let (_dir, s) = server("call_sessions_completed_fails", &[]);
+    let api = Api::new(&s);
+    let (pico, eci) = setup(&api);
+    api.register_ok(
+        r#"ruleset io.example.failing_status {
+  rule fail_on_status {
+    select when twilio status
+    twilio:say("bye") with voice = event:attrs{"Voice"}
+  }
+}"#,
+    );
+    api.install_ok(&pico, "io.example.failing_status");
+    let c = Client::new();
+    let url = s.url.as_str();
+    answer(&c, url, &eci, "CA1", "+15550001");
+    answer(&c, url, &eci, "CA2", "+15550002");
+    let listed = |api: &Api| {
+        let (status, body) = api.get(&format!("/api/picos/{pico}/sessions"));
+        assert_eq!(status, 200, "{body}");
+        let mut calls: Vec<String> = body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| str_of(&s["call_sid"]))
+            .collect();
+        calls.sort();
+        calls
+    };
+    assert_eq!(listed(&api), ["CA1", "CA2"]);
+    // `robot` is not a voice: the event fails (the caller hears the
+    // apology), and CA1's session ends all the same
+    let twiml = twilio(
+        &c,
+        url,
+        &eci,
+        "status",
+        &[
+            ("CallSid", "CA1"),
+            ("CallStatus", "completed"),
+            ("Voice", "robot"),
+        ],
+    );
+    assert!(twiml.contains("<Say"), "the apology: {twiml}");
+    assert_eq!(listed(&api), ["CA2"]);
+    assert_eq!(peek(&c, url, &eci, "CA1"), "step none, picked ");
+    assert_eq!(peek(&c, url, &eci, "CA2"), "step menu, picked ");
+}
+
 #[test]
 fn sessions_expire_after_the_ttl_and_are_swept() {
     let (dir, s) = server("call_sessions_ttl", &["--call-session-ttl", "0.5"]);

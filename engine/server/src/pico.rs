@@ -734,7 +734,9 @@ impl Actor {
     ) {
         let mut host = self.host();
         let txn = TxnId::random();
-        match self.runtime.event(event.to_krl(), txn.as_str(), &mut host) {
+        let krl_event = event.to_krl();
+        let ended_call = krl_lang::engine::ended_call(&krl_event).map(str::to_string);
+        match self.runtime.event(krl_event, txn.as_str(), &mut host) {
             Ok(outcome) => {
                 let answer = EventAnswer {
                     eid: event.eid,
@@ -747,7 +749,18 @@ impl Actor {
                 self.commit(host, reply, answer);
             }
             Err(e) => {
-                // Nothing of a failed event is written.
+                // Nothing of a failed event is written — except that a
+                // call Twilio reports completed still loses its session
+                // (nothing more will come for it), in a batch of its own.
+                if let Some(call) = ended_call {
+                    let mut ending = self.host();
+                    match krl_lang::engine::Host::session_end(&mut ending, &call) {
+                        Ok(()) => self.commit::<()>(ending, None, ()),
+                        Err(err) => {
+                            tracing::error!(pico = %self.id, "cannot end the call session of {call}: {err}")
+                        }
+                    }
+                }
                 tracing::debug!(pico = %self.id, "event {}:{} failed: {e}", event.domain, event.name);
                 match reply {
                     Some(r) => drop(r.send(Err(PicoError::Eval(e)))),
