@@ -71,6 +71,14 @@ fn answer(stream: std::net::TcpStream, base: &str, seen: &Seen) -> std::io::Resu
             format!("<Response><Say>You pressed {d}.</Say><Hangup/></Response>")
         }
         "/app/sms" => format!("<Response><Message>Echo: {}</Message></Response>", field("Body")),
+        "/app/ask" => r#"<Response><Gather input="speech dtmf" action="/app/heard" actionOnEmptyResult="true"><Say>Say or press something.</Say></Gather></Response>"#.to_string(),
+        "/app/keys" => r#"<Response><Gather action="/app/heard"><Say>Press something.</Say></Gather><Say>Bye.</Say></Response>"#.to_string(),
+        "/app/heard" => format!(
+            "<Response><Say>Speech {} at {}, digits {}.</Say></Response>",
+            field("SpeechResult"),
+            field("Confidence"),
+            field("Digits")
+        ),
         _ => "<Response/>".to_string(),
     };
     seen.lock().unwrap().push((target, form, valid));
@@ -158,4 +166,57 @@ fn krl_sms_url_with_body_prints_the_reply() {
     let (ok, _, err) = run(&["sms", &url, "one", "--body", "two"]);
     assert!(!ok);
     assert!(err.contains("cannot be used with"), "{err}");
+}
+
+/// `speech:words` answers a Gather that listens (SpeechResult and
+/// Confidence posted); a Gather that only takes keys hears nothing; with
+/// actionOnEmptyResult="true" silence still posts the action.
+#[test]
+fn krl_call_speaks_to_gathers_that_listen() {
+    let (base, _) = app();
+    let says = |path: &str, input: &str| -> Vec<String> {
+        let url = format!("{base}{path}");
+        let (ok, out, err) = run(&["call", &url, "--digits", input, "--json"]);
+        assert!(ok, "{err}");
+        out.lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter_map(|v| {
+                let verb = v.get("verb")?.as_str()?.to_string();
+                Some(match v.get("text").and_then(Value::as_str) {
+                    Some(t) => format!("{verb}: {t}"),
+                    None => verb,
+                })
+            })
+            .collect()
+    };
+    assert_eq!(
+        says("/app/ask", "speech:sales please"),
+        [
+            "gather",
+            "say: Say or press something.",
+            "speech: sales please",
+            "say: Speech sales please at 0.9, digits .",
+            "end"
+        ]
+    );
+    assert_eq!(
+        says("/app/ask", ""),
+        [
+            "gather",
+            "say: Say or press something.",
+            "no input",
+            "say: Speech  at , digits .",
+            "end"
+        ]
+    );
+    assert_eq!(
+        says("/app/keys", "speech:sales"),
+        [
+            "gather",
+            "say: Press something.",
+            "no input: speech, but this Gather does not listen",
+            "say: Bye.",
+            "end"
+        ]
+    );
 }

@@ -161,8 +161,9 @@ struct CallArgs {
     /// The event type of the first request.
     #[arg(long = "type", default_value = "inbound_call")]
     kind: String,
-    /// Input of each Gather in turn, comma-separated (an empty entry is
-    /// no input) [default: asked on stdin when it is a terminal].
+    /// Input of each Gather in turn, comma-separated: keys, `speech:WORDS`
+    /// (for a Gather with input="speech"), or empty for no input
+    /// [default: asked on stdin when it is a terminal].
     #[arg(long, conflicts_with = "script")]
     digits: Option<String>,
     /// A file with the input of each Gather, one line each.

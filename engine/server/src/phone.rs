@@ -483,9 +483,41 @@ fn play(
                     t.line(&c.name.to_lowercase(), &text, &[]);
                 }
                 let digits = input.next()?;
-                if digits.is_empty() {
-                    // Twilio: no input, the next verb after the Gather.
-                    t.line("no input", "", &[]);
+                let to = action.clone().unwrap_or_else(|| doc.to_string());
+                let takes_speech = v
+                    .attr("input")
+                    .is_some_and(|i| i.split_whitespace().any(|w| w == "speech"));
+                // `speech:words` is what the caller says (with input="speech").
+                if let Some(said) = digits.strip_prefix("speech:") {
+                    let said = said.trim();
+                    if takes_speech && !said.is_empty() {
+                        t.line("speech", said, &[]);
+                        return Ok(Next::Post(
+                            to,
+                            extra(&[
+                                ("Confidence", "0.9"),
+                                ("SpeechResult", said),
+                                ("msg", "Gather End"),
+                            ]),
+                        ));
+                    }
+                }
+                let spoken_to_dtmf = digits.starts_with("speech:");
+                if digits.is_empty() || spoken_to_dtmf {
+                    // Twilio: no input, the next verb after the Gather
+                    // (or its action with actionOnEmptyResult="true").
+                    let why = if spoken_to_dtmf {
+                        "speech, but this Gather does not listen"
+                    } else {
+                        ""
+                    };
+                    t.line("no input", why, &[]);
+                    if v.attr("actionOnEmptyResult") == Some("true") {
+                        return Ok(Next::Post(
+                            to,
+                            extra(&[("Digits", ""), ("FinishedOnKey", ""), ("msg", "Gather End")]),
+                        ));
+                    }
                     continue;
                 }
                 t.line("digits", &digits, &[]);
@@ -494,7 +526,6 @@ fn play(
                     v.attr("finishOnKey").unwrap_or("#"),
                     v.attr("numDigits").and_then(|n| n.trim().parse().ok()),
                 );
-                let to = action.unwrap_or_else(|| doc.to_string());
                 return Ok(Next::Post(
                     to,
                     extra(&[
