@@ -76,6 +76,7 @@ pub fn router(engine: Arc<Engine>, admin_token: &str) -> Router {
         )
         .fallback(no_route)
         .with_state(state)
+        .layer(middleware::from_fn(json_refusals))
 }
 
 /// An error answer: a status and `{"error": "...", ...}`. Every failure
@@ -181,6 +182,45 @@ async fn no_route(method: Method, uri: Uri) -> ApiError {
         StatusCode::NOT_FOUND,
         format!("no such route: {method} {}", uri.path()),
     )
+}
+
+/// axum's and hyper's own refusals as `{"error": ...}` like every other
+/// one: a method the route does not take (405, which axum sends with no
+/// body; its `Allow` header stays), a path segment that is not UTF-8
+/// (400 text/plain), a body over the limit (413 text/plain). Answers
+/// that already have another content type (JSON, TwiML) pass untouched.
+async fn json_refusals(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let res = next.run(req).await;
+    let status = res.status();
+    let plain = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_none_or(|ct| ct.as_bytes().starts_with(b"text/plain"));
+    if !status.is_client_error() || !plain {
+        return res;
+    }
+    let (parts, body) = res.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_string();
+    let message = if status == StatusCode::METHOD_NOT_ALLOWED {
+        // axum adds the `Allow` header after this layer.
+        format!("method {method} is not allowed on {path} (the Allow header lists those that are)")
+    } else if text.is_empty() {
+        status.canonical_reason().unwrap_or("refused").to_string()
+    } else {
+        text
+    };
+    let mut out = ApiError::new(status, message).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            out.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    out
 }
 
 /// `/api/*` guard: `Authorization: Bearer <admin token>`.
