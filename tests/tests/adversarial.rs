@@ -65,3 +65,41 @@ fn wrong_methods_bad_segments_and_big_bodies_get_json_errors() {
     assert_eq!(api.get("/api/engine").0, 200);
     assert!(!s.stderr().contains("panicked"), "{}", s.stderr());
 }
+
+/// A value too deep for the store to read back is refused when written
+/// (a runtime error, nothing of that event kept) instead of being stored
+/// and making its variable unreadable for every later event and query.
+#[test]
+fn a_value_too_deep_to_store_is_a_runtime_error_and_the_variable_stays_readable() {
+    let (_dir, s) = server("adv-deep-store", &[]);
+    let api = Api::new(&s);
+    api.register_ok(
+        r#"ruleset io.adv.deep {
+  meta { shares size }
+  global {
+    wrap = function(x, n) { n == 0 => x | wrap([x], n - 1) }
+    size = function() { ent:x.encode().length() }
+  }
+  rule deep { select when adv deep
+    always { ent:x := wrap(1, event:attrs{"n"}.as("Number")) } }
+}"#,
+    );
+    let (pico, eci) = api.new_pico();
+    api.install_ok(&pico, "io.adv.deep");
+
+    // 100 levels: stored and read back ("[" * 100 + "1" + "]" * 100).
+    let (status, body) = api.event(&eci, "adv", "deep", serde_json::json!({"n": 100}));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(api.query(&eci, "io.adv.deep", "size", serde_json::json!({})).1, 201);
+
+    // 130 levels: a runtime error at the assignment; ent:x keeps its value.
+    let (status, body) = api.event(&eci, "adv", "deep", serde_json::json!({"n": 130}));
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(body["rule"], "deep", "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("too deep to store"),
+        "{body}"
+    );
+    let (status, body) = api.query(&eci, "io.adv.deep", "size", serde_json::json!({}));
+    assert_eq!((status, &body), (200, &serde_json::json!(201)), "{body}");
+}

@@ -66,6 +66,31 @@ pub struct PicoHost {
 /// default limit on a call's length.
 pub const DEFAULT_SESSION_TTL: std::time::Duration = std::time::Duration::from_secs(4 * 3600);
 
+/// The deepest nesting of arrays and maps a stored value may have. The
+/// store reads records with serde_json, which refuses more than 128
+/// levels; a deeper value written once would make its variable
+/// unreadable for every later event and query.
+pub const MAX_STORED_DEPTH: usize = 100;
+
+/// A runtime error when `v` nests arrays and maps deeper than
+/// [`MAX_STORED_DEPTH`].
+fn check_depth(v: &Value) -> Result<(), RuntimeError> {
+    fn deeper(v: &Value, budget: usize) -> bool {
+        let mut children: Box<dyn Iterator<Item = &Value>> = match v {
+            Value::Array(a) => Box::new(a.iter()),
+            Value::Object(o) => Box::new(o.values()),
+            _ => return false,
+        };
+        budget == 0 || children.any(|c| deeper(c, budget - 1))
+    }
+    if deeper(v, MAX_STORED_DEPTH) {
+        return Err(RuntimeError::new(format!(
+            "the value is nested deeper than {MAX_STORED_DEPTH} levels of arrays and maps: too deep to store"
+        )));
+    }
+    Ok(())
+}
+
 fn storage(e: StoreError) -> RuntimeError {
     RuntimeError::new(format!("storage error: {e}"))
 }
@@ -245,11 +270,19 @@ impl PicoHost {
             .map_or(KrlValue::Null, |j| KrlValue::from_json(&j)))
     }
 
-    fn put(&mut self, key: Key, value: Option<&KrlValue>) {
+    /// Writes a variable; a value nested deeper than
+    /// [`MAX_STORED_DEPTH`] is a runtime error (it could not be read
+    /// back: the store's JSON reader stops at 128 levels).
+    fn put(&mut self, key: Key, value: Option<&KrlValue>) -> Result<(), RuntimeError> {
         match value {
-            Some(v) => self.buf.put(key, &v.to_json()),
+            Some(v) => {
+                let json = v.to_json();
+                check_depth(&json)?;
+                self.buf.put(key, &json);
+            }
             None => self.buf.remove(key),
         }
+        Ok(())
     }
 }
 
@@ -264,8 +297,7 @@ impl Host for PicoHost {
         name: &str,
         value: Option<&KrlValue>,
     ) -> Result<(), RuntimeError> {
-        self.put(Key::entity(&self.pico, rid, name), value);
-        Ok(())
+        self.put(Key::entity(&self.pico, rid, name), value)
     }
 
     fn app_get(&mut self, rid: &str, name: &str) -> Result<KrlValue, RuntimeError> {
@@ -278,8 +310,7 @@ impl Host for PicoHost {
         name: &str,
         value: Option<&KrlValue>,
     ) -> Result<(), RuntimeError> {
-        self.put(Key::app(rid, name), value);
-        Ok(())
+        self.put(Key::app(rid, name), value)
     }
 
     fn session_get(
@@ -311,7 +342,7 @@ impl Host for PicoHost {
                 rids: Vec::new(),
             },
         };
-        self.put(Key::session_var(&self.pico, rid, call_sid, name), value);
+        self.put(Key::session_var(&self.pico, rid, call_sid, name), value)?;
         if !rec.rids.iter().any(|r| r == rid) {
             rec.rids.push(rid.to_string());
         }
@@ -389,6 +420,7 @@ impl Host for PicoHost {
 
     fn schedule_add(&mut self, rid: &str, entry: &KrlValue) -> Result<(), RuntimeError> {
         let json = entry.to_json();
+        check_depth(&json)?;
         let id = json
             .get("id")
             .and_then(Value::as_str)
