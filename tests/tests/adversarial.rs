@@ -90,16 +90,50 @@ fn a_value_too_deep_to_store_is_a_runtime_error_and_the_variable_stays_readable(
     // 100 levels: stored and read back ("[" * 100 + "1" + "]" * 100).
     let (status, body) = api.event(&eci, "adv", "deep", serde_json::json!({"n": 100}));
     assert_eq!(status, 200, "{body}");
-    assert_eq!(api.query(&eci, "io.adv.deep", "size", serde_json::json!({})).1, 201);
+    assert_eq!(
+        api.query(&eci, "io.adv.deep", "size", serde_json::json!({}))
+            .1,
+        201
+    );
 
     // 130 levels: a runtime error at the assignment; ent:x keeps its value.
     let (status, body) = api.event(&eci, "adv", "deep", serde_json::json!({"n": 130}));
     assert_eq!(status, 500, "{body}");
     assert_eq!(body["rule"], "deep", "{body}");
     assert!(
-        body["error"].as_str().unwrap().contains("too deep to store"),
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("too deep to store"),
         "{body}"
     );
     let (status, body) = api.query(&eci, "io.adv.deep", "size", serde_json::json!({}));
     assert_eq!((status, &body), (200, &serde_json::json!(201)), "{body}");
+}
+
+/// Values nested hundreds of thousands deep (built within --max-ops) are
+/// dropped, compared and measured on the runtime's big thread stacks: the
+/// query answers, and the engine is still there for the next one.
+#[test]
+fn very_deep_values_do_not_overflow_the_stack() {
+    let (_dir, s) = server("adv-very-deep", &[]);
+    let api = Api::new(&s);
+    api.register_ok(
+        r#"ruleset io.adv.very_deep {
+  meta { shares deep, same, path }
+  global {
+    nest = function(n) { 0.range(n).reduce(function(a, x) { [a] }, 1) }
+    deep = function() { nest(200000).length() }
+    same = function() { nest(100000) == nest(100000) }
+    path = function() { {}.put(0.range(10000).map(function(x) { "k" + x }), 1).keys() }
+  }
+}"#,
+    );
+    let (pico, eci) = api.new_pico();
+    api.install_ok(&pico, "io.adv.very_deep");
+    let q = |f: &str| api.query(&eci, "io.adv.very_deep", f, serde_json::json!({}));
+    assert_eq!(q("deep"), (200, serde_json::json!(1)));
+    assert_eq!(q("same"), (200, serde_json::json!(true)));
+    assert_eq!(q("path"), (200, serde_json::json!(["k0"])));
+    assert_eq!(q("deep"), (200, serde_json::json!(1)), "still serving");
 }

@@ -58,10 +58,19 @@ pub struct ServeConfig {
     pub clock_start_ms: Option<i64>,
 }
 
+/// The stack of the runtime's threads (see [`serve`]).
+const THREAD_STACK: usize = 1 << 30;
+
 /// Runs the server on a multi-threaded tokio runtime until a signal.
 pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        // Rules may build deeply nested values (a `reduce` that wraps its
+        // accumulator 100,000 times): dropping, comparing or encoding one
+        // recurses natively, outside the evaluator's own grown stack. Big
+        // stacks (address space; memory only as touched) keep that an
+        // ordinary event, not a stack overflow that ends the process.
+        .thread_stack_size(THREAD_STACK)
         .build()
         .context("starting the tokio runtime")?;
     rt.block_on(run(cfg))
