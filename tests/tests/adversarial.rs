@@ -137,3 +137,63 @@ fn very_deep_values_do_not_overflow_the_stack() {
     assert_eq!(q("path"), (200, serde_json::json!(["k0"])));
     assert_eq!(q("deep"), (200, serde_json::json!(1)), "still serving");
 }
+
+/// A catastrophic regex (backtracking for ages) ties up only its own
+/// pico: other picos keep answering, and SIGTERM still stops the engine
+/// (the busy pico's unfinished event is not written).
+#[test]
+fn a_pico_stuck_in_a_regex_holds_neither_other_picos_nor_the_shutdown() {
+    let (_dir, s) = server("adv-regex", &[]);
+    let api = Api::new(&s);
+    api.register_ok(
+        r#"ruleset io.adv.regex {
+  meta { shares slow, fast }
+  global {
+    slow = function() { (0.range(39).map(function(x) { "a" }).join("") + "!").match("(a+)+$".as("RegExp")) }
+    fast = function() { 42 }
+  }
+}"#,
+    );
+    let (stuck, stuck_eci) = api.new_pico();
+    api.install_ok(&stuck, "io.adv.regex");
+    let (other, other_eci) = api.new_pico();
+    api.install_ok(&other, "io.adv.regex");
+
+    // the slow query, on a thread of its own (it never answers)
+    let url = format!("{}/sky/cloud/{stuck_eci}/io.adv.regex/slow", s.url);
+    std::thread::spawn(move || {
+        let _ = Client::builder()
+            .timeout(std::time::Duration::from_secs(120))
+            .build()
+            .unwrap()
+            .get(url)
+            .send();
+    });
+    // the stuck pico is busy: a quick query to it gets no answer in time
+    // (until the slow one has started, it answers at once: try again)
+    let quick = Client::builder()
+        .timeout(std::time::Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let fast_of_stuck = format!("{}/sky/cloud/{stuck_eci}/io.adv.regex/fast", s.url);
+    common::wait_for(
+        "the stuck pico to be busy",
+        std::time::Duration::from_secs(60),
+        || quick.get(&fast_of_stuck).send().is_err().then_some(()),
+    );
+    // the other pico answers
+    let (status, body) = api.query(&other_eci, "io.adv.regex", "fast", serde_json::json!({}));
+    assert_eq!((status, body), (200, serde_json::json!(42)));
+
+    drop(api);
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &s.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(
+        s.wait_exit(),
+        Some(0),
+        "the engine stops despite the stuck pico"
+    );
+}

@@ -671,13 +671,27 @@ impl Engine {
     /// Call after the HTTP server has drained.
     pub async fn shutdown(&self) -> Result<()> {
         let handles: Vec<PicoHandle> = self.picos.iter().map(|h| h.value().clone()).collect();
-        for h in handles {
-            h.stop().await;
+        let stops = async {
+            for h in handles {
+                h.stop().await;
+            }
+        };
+        // A pico stuck in one evaluation (a pathological regex, say) must
+        // not keep the process alive: what it has not committed was never
+        // acknowledged, so flushing without it loses nothing.
+        if tokio::time::timeout(PICO_STOP_LIMIT, stops).await.is_err() {
+            tracing::warn!(
+                "a pico is still busy after {PICO_STOP_LIMIT:?}; stopping without it \
+                 (its event in progress is not written)"
+            );
         }
         self.store.flush_now()?;
         Ok(())
     }
 }
+
+/// How long shutdown waits for the picos to finish their current event.
+const PICO_STOP_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Delivers, in the order they were sent, the events rules send to
 /// channels. Holds only a `Weak`: it ends with the engine.

@@ -73,7 +73,11 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
         .thread_stack_size(THREAD_STACK)
         .build()
         .context("starting the tokio runtime")?;
-    rt.block_on(run(cfg))
+    let result = rt.block_on(run(cfg));
+    // Threads still busy in a rule (see Engine::shutdown) do not hold the
+    // process: give the rest a moment, then return (and exit).
+    rt.shutdown_timeout(Duration::from_secs(1));
+    result
 }
 
 async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
