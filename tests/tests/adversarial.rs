@@ -197,3 +197,44 @@ fn a_pico_stuck_in_a_regex_holds_neither_other_picos_nor_the_shutdown() {
         "the engine stops despite the stuck pico"
     );
 }
+
+/// A rule that keeps doubling a string (or joins a huge list) gets a
+/// positioned runtime error at 64 MiB instead of exhausting memory.
+#[test]
+fn strings_that_grow_without_bound_are_a_runtime_error() {
+    let (_dir, s) = server("adv-big-strings", &[]);
+    let api = Api::new(&s);
+    api.register_ok(
+        r#"ruleset io.adv.strings {
+  meta { shares doubled, joined }
+  global {
+    double = function(s, n) { n == 0 => s.length() | double(s + s, n - 1) }
+    doubled = function(n) { double("x", n.as("Number")) }
+    joined = function() { 0.range(200000).join(0.range(500).map(function(x) { "y" }).join("")).length() }
+  }
+}"#,
+    );
+    let (pico, eci) = api.new_pico();
+    api.install_ok(&pico, "io.adv.strings");
+    let q = |f: &str, n: u32| api.query(&eci, "io.adv.strings", f, serde_json::json!({"n": n}));
+    assert_eq!(q("doubled", 20), (200, serde_json::json!(1 << 20)));
+    let (status, body) = q("doubled", 40);
+    assert_eq!(
+        status, 500,
+        "a runtime error, as the contract answers them: {body}"
+    );
+    let msg = body["error"].as_str().unwrap_or("");
+    assert!(msg.contains("too long (at most 64 MiB)"), "{body}");
+    assert_eq!(body["line"], 4, "{body}");
+    let (status, body) = q("joined", 0);
+    assert_eq!(
+        status, 500,
+        "a runtime error, as the contract answers them: {body}"
+    );
+    assert!(
+        body["error"].as_str().unwrap_or("").contains("too long"),
+        "{body}"
+    );
+    // and the engine carries on
+    assert_eq!(q("doubled", 3), (200, serde_json::json!(8)));
+}

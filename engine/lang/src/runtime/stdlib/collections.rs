@@ -705,6 +705,11 @@ pub fn join(_cx: &mut dyn Context, args: &[Value]) -> R {
         s => s.to_krl_string(),
     };
     let parts: Vec<String> = items.iter().map(Value::to_krl_string).collect();
+    let len = parts.iter().map(String::len).sum::<usize>()
+        + sep.len().saturating_mul(parts.len().saturating_sub(1));
+    if len > super::MAX_STRING_BYTES {
+        return Err(super::string_too_long(len));
+    }
     Ok(str_value(parts.join(&sep)))
 }
 

@@ -22,6 +22,19 @@
 #[macro_use]
 mod testing;
 
+/// The longest string `+` and `join` build, in bytes: past it they are a
+/// runtime error, so a rule that keeps doubling a string fails instead of
+/// exhausting the engine's memory.
+pub const MAX_STRING_BYTES: usize = 64 << 20;
+
+/// The error for a string of `len` bytes past [`MAX_STRING_BYTES`].
+pub fn string_too_long(len: usize) -> RuntimeError {
+    RuntimeError::new(format!(
+        "a string of {len} bytes is too long (at most {} MiB)",
+        MAX_STRING_BYTES >> 20
+    ))
+}
+
 mod collections;
 pub mod ops;
 mod pick;

@@ -26,8 +26,11 @@ pub fn add(a: &Value, b: &Value) -> Result<Value, RuntimeError> {
     Ok(match (finite(a), finite(b)) {
         (Some(x), Some(y)) => Value::number(x + y),
         _ => {
-            let mut out = s(a);
-            out.push_str(&s(b));
+            let (mut out, b) = (s(a), s(b));
+            if out.len() + b.len() > super::MAX_STRING_BYTES {
+                return Err(super::string_too_long(out.len() + b.len()));
+            }
+            out.push_str(&b);
             Value::from(out)
         }
     })
