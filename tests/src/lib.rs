@@ -4,6 +4,8 @@
 //!
 //! Why a crate of its own, and how it finds the binary: docs/layout.md.
 
+pub mod fake_http;
+
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

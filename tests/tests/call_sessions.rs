@@ -11,6 +11,7 @@ mod common;
 use common::{read, server, server_at, str_of, wait_for, Api};
 use krl::ids::PicoId;
 use krl::store::{Key, Store};
+use krl_tests::fake_http::form_encode;
 use reqwest::blocking::Client;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -62,33 +63,12 @@ const IVR: &str = r#"ruleset io.example.ivr {
 }
 "#;
 
-/// `application/x-www-form-urlencoded`.
-fn form(params: &[(&str, &str)]) -> String {
-    params
-        .iter()
-        .map(|(k, v)| {
-            let enc = |s: &str| {
-                s.bytes()
-                    .map(|b| match b {
-                        b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
-                            (b as char).to_string()
-                        }
-                        _ => format!("%{b:02X}"),
-                    })
-                    .collect::<String>()
-            };
-            format!("{}={}", enc(k), enc(v))
-        })
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
 /// Posts a Twilio webhook (form body) and returns the TwiML.
 fn twilio(c: &Client, url: &str, eci: &str, kind: &str, params: &[(&str, &str)]) -> String {
     let res = c
         .post(format!("{url}/sky/event/{eci}/none/twilio/{kind}"))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(form(params))
+        .body(form_encode(params))
         .send()
         .expect("posting a webhook");
     let status = res.status().as_u16();

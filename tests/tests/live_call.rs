@@ -15,11 +15,11 @@ mod common;
 use base64::Engine as _;
 use common::{server, wait_for, Api};
 use hmac::{Hmac, Mac};
+use krl_tests::fake_http::{form_encode, read_request, write_response};
 use krl_tests::ScratchDir;
 use reqwest::blocking::Client;
 use serde_json::{json, Value};
 use sha1::Sha1;
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -90,44 +90,10 @@ fn signature(url: &str, params: &[(&str, &str)]) -> String {
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
-                (b as char).to_string()
-            }
-            b' ' => "+".to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-fn decode(s: &str) -> String {
-    let bytes = s.replace('+', " ").into_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 3 <= bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&String::from_utf8_lossy(&bytes[i + 1..i + 3]), 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).to_string()
-}
-
 /// Posts a webhook to `path` (public path) as Twilio does: form body,
 /// signed over `PUBLIC + path`. Returns status and body.
 fn webhook(c: &Client, base: &str, path: &str, params: &[(&str, &str)]) -> (u16, String) {
-    let body = params
-        .iter()
-        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-        .collect::<Vec<_>>()
-        .join("&");
+    let body = form_encode(params);
     let res = c
         .post(format!("{base}{path}"))
         .header("content-type", "application/x-www-form-urlencoded")
@@ -172,55 +138,15 @@ impl Seen {
     }
 }
 
-fn read_request(stream: &std::net::TcpStream) -> std::io::Result<Seen> {
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or("").to_string();
-    let path = parts.next().unwrap_or("").to_string();
-    let (mut len, mut auth) = (0usize, String::new());
-    loop {
-        let mut h = String::new();
-        reader.read_line(&mut h)?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            match k.to_ascii_lowercase().as_str() {
-                "content-length" => len = v.trim().parse().unwrap_or(0),
-                "authorization" => auth = v.trim().to_string(),
-                _ => {}
-            }
-        }
-    }
-    let mut body = vec![0u8; len];
-    reader.read_exact(&mut body)?;
-    let form = String::from_utf8_lossy(&body)
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode(k), decode(v))
-        })
-        .collect();
+/// One request off `stream`, as recorded.
+fn read_seen(stream: &std::net::TcpStream) -> std::io::Result<Seen> {
+    let req = read_request(stream)?;
     Ok(Seen {
-        method,
-        path,
-        auth,
-        form,
+        auth: req.header("authorization").unwrap_or("").to_string(),
+        form: req.form(),
+        method: req.method,
+        path: req.target,
     })
-}
-
-fn answer(mut stream: &std::net::TcpStream, status: u16, ct: &str, body: &str) {
-    let head = format!(
-        "HTTP/1.1 {status} X\r\ncontent-type: {ct}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-        body.len()
-    );
-    let _ = stream.write_all(head.as_bytes());
-    let _ = stream.write_all(body.as_bytes());
-    let _ = stream.flush();
 }
 
 /// A local server that records each request and answers it with what
@@ -241,12 +167,18 @@ impl Local {
             // one at a time: the gate's answer may wait for the test
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
-                let Ok(req) = read_request(&stream) else {
+                let Ok(req) = read_seen(&stream) else {
                     continue;
                 };
                 log.lock().unwrap().push(req.clone());
                 let (status, body) = answer_of(&req);
-                answer(&stream, status, "application/json", &body);
+                let _ = write_response(
+                    &stream,
+                    &format!("{status} X"),
+                    "application/json",
+                    &[],
+                    &body,
+                );
             }
         });
         Local { url, seen }

@@ -12,11 +12,12 @@ mod mqtt_common;
 use base64::Engine as _;
 use common::{server, wait_for, Api};
 use hmac::{Hmac, Mac};
+use krl_tests::fake_http::{read_request, write_response};
 use krl_tests::{krl_device_bin, workspace_root};
 use mqtt_common::{engine_broker, port_of, Watcher};
 use serde_json::{json, Value};
 use sha1::Sha1;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
@@ -74,35 +75,10 @@ impl FakeTwilio {
 }
 
 fn answer(stream: std::net::TcpStream, log: &Mutex<Vec<Request>>, n: usize) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-    let mut len = 0;
-    loop {
-        let mut h = String::new();
-        reader.read_line(&mut h)?;
-        if h.trim().is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            if k.eq_ignore_ascii_case("content-length") {
-                len = v.trim().parse().unwrap_or(0);
-            }
-        }
-    }
-    let mut body = vec![0; len];
-    reader.read_exact(&mut body)?;
-    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    log.lock().unwrap().push((path, form));
+    let req = read_request(&stream)?;
+    log.lock().unwrap().push((req.target.clone(), req.form()));
     let reply = json!({"sid": format!("SM{n:032}"), "status": "queued"}).to_string();
-    let mut out = stream;
-    write!(
-        out,
-        "HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{reply}",
-        reply.len()
-    )?;
-    out.flush()
+    write_response(&stream, "201 Created", "application/json", &[], &reply)
 }
 
 /// Twilio's signature: HMAC-SHA1 of the URL and the sorted parameters.

@@ -9,10 +9,11 @@
 mod common;
 
 use common::{server, server_at, wait_for, Api};
+use krl_tests::fake_http::{read_request, write_response};
 use krl_tests::{workspace_root, ScratchDir};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -78,45 +79,22 @@ fn serve_one(
     log: &Mutex<Vec<Seen>>,
     script: &Mutex<VecDeque<Answer>>,
 ) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-    let (mut len, mut auth) = (0usize, String::new());
-    loop {
-        let mut h = String::new();
-        reader.read_line(&mut h)?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            match k.to_ascii_lowercase().as_str() {
-                "content-length" => len = v.trim().parse().unwrap_or(0),
-                "authorization" => auth = v.trim().to_string(),
-                _ => {}
-            }
-        }
-    }
-    let mut body = vec![0u8; len];
-    reader.read_exact(&mut body)?;
-    let form = url_decode_form(&String::from_utf8_lossy(&body));
+    let req = read_request(&stream)?;
+    let prefix = if req.target.ends_with("/Calls.json") {
+        "CA"
+    } else {
+        "SM"
+    };
     let n = {
         let mut l = log.lock().unwrap();
-        let prefix = if path.ends_with("/Calls.json") {
-            "CA"
-        } else {
-            "SM"
-        };
         l.push(Seen {
-            path,
-            auth,
-            form,
+            path: req.target.clone(),
+            auth: req.header("authorization").unwrap_or("").to_string(),
+            form: req.form(),
             at: Instant::now(),
         });
-        (l.len(), prefix)
+        l.len()
     };
-    let (n, prefix) = n;
     let (status, headers, body) = script.lock().unwrap().pop_front().unwrap_or_else(|| {
         (
             201,
@@ -129,47 +107,13 @@ fn serve_one(
         std::thread::sleep(Duration::from_secs(4));
         return Ok(());
     }
-    let mut out = stream;
-    let mut head = format!(
-        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    head.push_str("\r\n");
-    out.write_all(head.as_bytes())?;
-    out.write_all(body.as_bytes())?;
-    out.flush()
-}
-
-fn url_decode_form(s: &str) -> Vec<(String, String)> {
-    let dec = |t: &str| {
-        let bytes = t.replace('+', " ").into_bytes();
-        let mut out = Vec::new();
-        let mut i = 0;
-        while i < bytes.len() {
-            if bytes[i] == b'%' && i + 2 < bytes.len() {
-                if let Ok(b) =
-                    u8::from_str_radix(&String::from_utf8_lossy(&bytes[i + 1..i + 3]), 16)
-                {
-                    out.push(b);
-                    i += 3;
-                    continue;
-                }
-            }
-            out.push(bytes[i]);
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).to_string()
-    };
-    s.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (dec(k), dec(v))
-        })
-        .collect()
+    write_response(
+        &stream,
+        &format!("{status} X"),
+        "application/json",
+        &headers,
+        &body,
+    )
 }
 
 /// The seed ruleset with real-looking keys.

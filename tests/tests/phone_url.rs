@@ -4,9 +4,9 @@
 //! The phone follows a relative Gather action and a Redirect as Twilio
 //! does.
 
+use krl_tests::fake_http::{read_request, write_response};
 use krl_tests::krl;
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
@@ -32,38 +32,17 @@ fn app() -> (String, Seen) {
 }
 
 fn answer(stream: std::net::TcpStream, base: &str, seen: &Seen) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let target = line.split_whitespace().nth(1).unwrap_or("").to_string();
-    let (mut len, mut sig) = (0, String::new());
-    loop {
-        let mut h = String::new();
-        reader.read_line(&mut h)?;
-        if h.trim().is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            if k.eq_ignore_ascii_case("content-length") {
-                len = v.trim().parse().unwrap_or(0);
-            }
-            if k.eq_ignore_ascii_case("x-twilio-signature") {
-                sig = v.trim().to_string();
-            }
-        }
-    }
-    let mut body = vec![0; len];
-    reader.read_exact(&mut body)?;
-    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    let valid = krl::twilio::signature::validate(AUTH, &format!("{base}{target}"), &form, &sig);
+    let req = read_request(&stream)?;
+    let (target, form) = (req.target.clone(), req.form());
+    let sig = req.header("x-twilio-signature").unwrap_or("");
+    let valid = krl::twilio::signature::validate(AUTH, &format!("{base}{target}"), &form, sig);
     let field = |n: &str| {
         form.iter()
             .find(|(k, _)| k == n)
             .map(|(_, v)| v.clone())
             .unwrap_or_default()
     };
-    let path = target.split('?').next().unwrap_or("").to_string();
-    let twiml = match path.as_str() {
+    let twiml = match req.path() {
         "/app/voice" => r#"<Response><Gather action="gathered" numDigits="1"><Say>Press a key.</Say></Gather><Say>Nothing pressed.</Say></Response>"#.to_string(),
         "/app/gathered" => format!("<Response><Redirect>/app/bye?d={}</Redirect></Response>", field("Digits")),
         "/app/bye" => {
@@ -82,13 +61,7 @@ fn answer(stream: std::net::TcpStream, base: &str, seen: &Seen) -> std::io::Resu
         _ => "<Response/>".to_string(),
     };
     seen.lock().unwrap().push((target, form, valid));
-    let mut out = stream;
-    write!(
-        out,
-        "HTTP/1.1 200 OK\r\ncontent-type: text/xml\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{twiml}",
-        twiml.len()
-    )?;
-    out.flush()
+    write_response(&stream, "200 OK", "text/xml", &[], &twiml)
 }
 
 fn run(args: &[&str]) -> (bool, String, String) {

@@ -20,11 +20,11 @@ mod common;
 use base64::Engine as _;
 use common::{server_at, str_of, wait_for, Api};
 use hmac::{Hmac, Mac};
+use krl_tests::fake_http::{read_request, write_response};
 use krl_tests::{krl, workspace_root, ScratchDir, Server};
 use reqwest::blocking::Client;
 use serde_json::{json, Value};
 use sha1::Sha1;
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -101,81 +101,27 @@ fn serve_one(
     log: &Mutex<Vec<Seen>>,
     answer: &dyn Fn(&Seen) -> Reply,
 ) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or("").to_string();
-    let path = parts.next().unwrap_or("").to_string();
-    let (mut len, mut auth) = (0usize, String::new());
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h)? == 0 {
-            return Ok(());
-        }
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            match k.to_ascii_lowercase().as_str() {
-                "content-length" => len = v.trim().parse().unwrap_or(0),
-                "authorization" => auth = v.trim().to_string(),
-                _ => {}
-            }
-        }
-    }
-    let mut body = vec![0u8; len];
-    reader.read_exact(&mut body)?;
-    let form = form_decode(&String::from_utf8_lossy(&body));
+    let req = read_request(&stream)?;
     let seen = Seen {
-        method,
-        path,
-        auth,
-        form,
+        auth: req.header("authorization").unwrap_or("").to_string(),
+        form: req.form(),
+        method: req.method,
+        path: req.target,
     };
     log.lock().unwrap().push(seen.clone());
-    let (status, body) = match answer(&seen) {
-        Reply::Json(status, body) => (status, body.to_string()),
+    match answer(&seen) {
+        Reply::Json(status, body) => write_response(
+            &stream,
+            &format!("{status} X"),
+            "application/json",
+            &[],
+            &body.to_string(),
+        ),
         Reply::Hang => {
             std::thread::sleep(Duration::from_secs(5));
-            return Ok(());
+            Ok(())
         }
-    };
-    let mut out = stream;
-    write!(
-        out,
-        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    out.flush()
-}
-
-fn form_decode(s: &str) -> Vec<(String, String)> {
-    let dec = |t: &str| {
-        let b = t.replace('+', " ").into_bytes();
-        let mut out = Vec::new();
-        let mut i = 0;
-        while i < b.len() {
-            if b[i] == b'%' && i + 2 < b.len() {
-                if let Ok(x) = u8::from_str_radix(&String::from_utf8_lossy(&b[i + 1..i + 3]), 16) {
-                    out.push(x);
-                    i += 3;
-                    continue;
-                }
-            }
-            out.push(b[i]);
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).to_string()
-    };
-    s.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (dec(k), dec(v))
-        })
-        .collect()
+    }
 }
 
 /// The slow work's server: `/forecast` answers JSON, `/broken` 500,

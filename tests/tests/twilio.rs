@@ -8,6 +8,7 @@
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
+use krl_tests::fake_http::form_encode;
 use krl_tests::{workspace_root, ScratchDir, Server};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::reader::Reader;
@@ -47,26 +48,6 @@ fn twilio_signature(token: &str, url: &str, params: &[(&str, &str)]) -> String {
     let mut mac = Hmac::<Sha1>::new_from_slice(token.as_bytes()).unwrap();
     mac.update(data.as_bytes());
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-}
-
-/// `application/x-www-form-urlencoded`, as Twilio writes it.
-fn form(params: &[(&str, &str)]) -> String {
-    let enc = |s: &str| {
-        s.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
-                    (b as char).to_string()
-                }
-                b' ' => "+".to_string(),
-                _ => format!("%{b:02X}"),
-            })
-            .collect::<String>()
-    };
-    params
-        .iter()
-        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
-        .collect::<Vec<_>>()
-        .join("&")
 }
 
 /// The parameters of a ringing inbound call from `from`.
@@ -151,7 +132,7 @@ impl<'a> Twilio<'a> {
             .post(format!("{}{path}", self.s.url))
             .header("content-type", "application/x-www-form-urlencoded")
             .header("user-agent", "TwilioProxy/1.1")
-            .body(form(params));
+            .body(form_encode(params));
         if let Some(sig) = signature {
             req = req.header("X-Twilio-Signature", sig);
         }

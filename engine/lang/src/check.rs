@@ -63,11 +63,9 @@ struct Checker {
     twilio_aliases: HashSet<String>,
     /// setting/foreach variable → the rule that binds it, for hints.
     rule_vars: HashMap<String, String>,
-    /// Checking the `where` clause of an event expression (for hints).
-    in_where: bool,
-    /// The event attributes that clause may name bare
-    /// ([`library::where_attrs`]).
-    where_attrs: &'static [&'static str],
+    /// While checking the `where` clause of an event expression: the
+    /// event attributes it may name bare ([`library::where_attrs`]).
+    in_where: Option<&'static [&'static str]>,
 }
 
 impl Checker {
@@ -89,8 +87,7 @@ impl Checker {
             diags: Vec::new(),
             frames: Vec::new(),
             fn_depth: 0,
-            in_where: false,
-            where_attrs: &[],
+            in_where: None,
             aliases: HashSet::new(),
             twilio_aliases: HashSet::new(),
             rule_vars,
@@ -178,14 +175,14 @@ impl Checker {
     }
 
     fn undefined(&mut self, name: &str, span: Span) {
-        if self.in_where && self.where_attrs.contains(&name) {
+        if self.in_where.is_some_and(|attrs| attrs.contains(&name)) {
             return;
         }
         let hint = match self.rule_vars.get(name) {
             Some(rule) => format!(
                 " (`{name}` is a setting or foreach variable of rule `{rule}`, visible only in that rule's body)"
             ),
-            None if self.in_where => format!(
+            None if self.in_where.is_some() => format!(
                 " (event attributes are not variables: read this one as `event:attrs{{\"{name}\"}}`, or bind it with `setting(...)`)"
             ),
             None => String::new(),
@@ -446,11 +443,9 @@ impl Checker {
         match &e.kind {
             EventKind::Simple(s) => {
                 if let Some(c) = &s.condition {
-                    self.in_where = true;
-                    self.where_attrs = library::where_attrs(&s.domain.name, &s.name.name);
+                    self.in_where = Some(library::where_attrs(&s.domain.name, &s.name.name));
                     self.expr(c);
-                    self.in_where = false;
-                    self.where_attrs = &[];
+                    self.in_where = None;
                 }
                 let mut seen = HashSet::new();
                 for n in &s.setting {

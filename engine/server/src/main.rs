@@ -496,18 +496,21 @@ fn check_files(files: &[PathBuf], warnings: bool) -> anyhow::Result<ExitCode> {
     for file in files {
         let src = read(file)?;
         let name = file.display().to_string();
-        let mut diags: Vec<Diagnostic> = match parse_ruleset(&src) {
-            Ok(ast) => check_ruleset(&ast),
+        let diags: Vec<Diagnostic> = match parse_ruleset(&src) {
+            Ok(ast) => {
+                let mut diags = check_ruleset(&ast);
+                // What registration does beyond the checks (regexes
+                // compiled, event expressions built into matchers), so a
+                // file `krl check` passes also registers.
+                if !diags.iter().any(Diagnostic::is_error) {
+                    if let Err(e) = krl_lang::engine::compile::compile_ruleset(&ast) {
+                        diags.push(e);
+                    }
+                }
+                diags
+            }
             Err(d) => vec![d],
         };
-        if !diags.iter().any(Diagnostic::is_error) {
-            // What registration does beyond the checks (regexes compiled,
-            // event expressions built into matchers, constants folded), so
-            // a file `krl check` passes also registers.
-            if let Err(errs) = krl_lang::engine::compile(&src) {
-                diags.extend(errs);
-            }
-        }
         let errors = diags.iter().filter(|d| d.is_error()).count();
         for d in diags.iter().filter(|d| warnings || d.is_error()) {
             eprint!("{}", d.render(&name, &src));

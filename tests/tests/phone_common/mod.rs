@@ -8,9 +8,9 @@
 #![allow(dead_code)] // each scenario file uses a part
 
 use crate::common::{str_of, Api};
+use krl_tests::fake_http::{read_request, write_response};
 use krl_tests::{krl, workspace_root, Server};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
@@ -232,85 +232,30 @@ impl FakeTwilio {
 }
 
 fn answer(stream: std::net::TcpStream, log: &Mutex<Vec<Sent>>) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-    let (mut len, mut auth) = (0usize, String::new());
-    loop {
-        let mut h = String::new();
-        reader.read_line(&mut h)?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            match k.to_ascii_lowercase().as_str() {
-                "content-length" => len = v.trim().parse().unwrap_or(0),
-                "authorization" => auth = v.trim().to_string(),
-                _ => {}
-            }
-        }
-    }
-    let mut body = vec![0u8; len];
-    reader.read_exact(&mut body)?;
-    let form = form_decode(&String::from_utf8_lossy(&body));
+    let req = read_request(&stream)?;
+    let path = req.target.clone();
     let n = {
         let mut l = log.lock().unwrap();
         l.push(Sent {
             path: path.clone(),
-            auth,
-            form,
+            auth: req.header("authorization").unwrap_or("").to_string(),
+            form: req.form(),
         });
         l.len()
     };
     // Another TwiML application (an IVR's redirect elsewhere), or the API.
-    let (status, kind, body) = if path.starts_with("/twiml") {
+    if path.starts_with("/twiml") {
         let twiml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
                      <Response><Say>Another system answers.</Say><Hangup/></Response>";
-        ("200 OK", "text/xml", twiml.to_string())
+        write_response(&stream, "200 OK", "text/xml", &[], twiml)
     } else {
         let sid = json!({"sid": format!("SM{n:032}"), "status": "queued"});
-        ("201 Created", "application/json", sid.to_string())
-    };
-    let mut out = stream;
-    write!(
-        out,
-        "HTTP/1.1 {status}\r\ncontent-type: {kind}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    out.flush()
-}
-
-/// `a=1&b=x%20y` → pairs (`+` is a space).
-fn form_decode(s: &str) -> Vec<(String, String)> {
-    s.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (percent_decode(k), percent_decode(v))
-        })
-        .collect()
-}
-
-fn percent_decode(t: &str) -> String {
-    let b = t.as_bytes();
-    let hex = |c: u8| (c as char).to_digit(16);
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push((h * 16 + l) as u8);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            c => out.push(c),
-        }
-        i += 1;
+        write_response(
+            &stream,
+            "201 Created",
+            "application/json",
+            &[],
+            &sid.to_string(),
+        )
     }
-    String::from_utf8_lossy(&out).into_owned()
 }
