@@ -16,7 +16,7 @@
 //! parsed and checked in under 2 ms.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use krl_lang::check::check_ruleset;
+use krl_lang::engine::check as check_ruleset;
 use krl_lang::syntax::parse_ruleset;
 use std::fmt::Write as _;
 

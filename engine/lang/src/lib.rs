@@ -1,14 +1,26 @@
-//! `krl-lang`: the KRL language without I/O — syntax (grammar, AST,
-//! diagnostics) and static checks. Builds without tokio, sled or axum.
+//! `krl-lang`: the KRL language without I/O — syntax, compilation,
+//! evaluation and the native modules. Builds without tokio, sled or axum;
+//! the integrations' language halves (`twilio`, `mqtt`, `http`) are cargo
+//! features, on by default.
 //!
-//! # Layout
+//! # Layers
+//!
+//! Lowest first; a module uses only those above it in this list
+//! (docs/layout.md draws them; `krl-layers` checks there is no cycle):
 //!
 //! * [`syntax`] — pest grammar → typed AST with spans; syntax errors.
-//! * [`check`] — compile-time checks over the AST (krl-language.md 3.6).
-//! * [`library`] — names of library functions, actions and modules.
-//! * [`runtime`] — values, the standard library, evaluation.
-//! * [`twiml_attrs`] — the attributes of the `twilio:` verbs and their values.
-//! * [`twiml_xml`] — well-formedness of `twilio:raw_response` XML.
+//! * [`runtime`] — values, runtime errors, the standard library's
+//!   functions, event-expression state machines.
+//! * [`host`] — what an evaluation sees of the world: the core [`host::Host`]
+//!   and the integrations' traits; events and directives.
+//! * [`native`] — the native-module registry's types ([`native::Module`],
+//!   [`native::Member`], [`native::Registry`], [`native::NativeCx`]).
+//! * [`compile`] — AST → IR in one pass over the registry: names resolved
+//!   once, diagnostics collected; the lints ([`compile::check`]).
+//! * [`eval`] — the evaluator over the IR (expressions, actions, postlude).
+//! * [`modules`] — the native modules and the default registry.
+//! * [`engine`] — the facade: [`engine::compile`], installed instances and
+//!   the pico runtime that processes events and queries.
 
 #![warn(missing_docs)]
 
@@ -16,10 +28,11 @@
 // Cargo.toml), refers to `crate::alloc`.
 extern crate alloc;
 
-pub mod check;
+pub mod compile;
 pub mod engine;
-pub mod library;
+pub mod eval;
+pub mod host;
+pub mod modules;
+pub mod native;
 pub mod runtime;
 pub mod syntax;
-pub mod twiml_attrs;
-pub mod twiml_xml;

@@ -12,7 +12,7 @@
 //! of files or directories in `KRL_FUZZ_SEEDS`; `rulesets/*.krl` and
 //! `grammar/cases/ok/*.krl` are always read when present.
 
-use krl_lang::check::check_ruleset;
+use krl_lang::engine::check as check_ruleset;
 use krl_lang::syntax::{parse_expr, parse_ruleset, Diagnostic};
 use proptest::prelude::*;
 use proptest::sample::Index;

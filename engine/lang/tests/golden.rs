@@ -16,7 +16,7 @@
 //! `cargo insta review`), then read the diff. With `CI=true` a mismatch
 //! fails and nothing is written.
 
-use krl_lang::check::check_ruleset;
+use krl_lang::engine::check as check_ruleset;
 use krl_lang::syntax::ast::{ExprKind, Ruleset, StmtKind};
 use krl_lang::syntax::{parse_ruleset, Diagnostic};
 use serde_json::{Map, Value};
@@ -56,7 +56,7 @@ fn ok_cases() {
             render_all(&errors, &name, &src)
         );
         // and compile as registration does (what `krl check` also runs)
-        if let Err(error) = krl_lang::engine::compile::compile_ruleset(&ruleset) {
+        if let Err(error) = krl_lang::engine::compile_checked(&ruleset) {
             panic!(
                 "{name} must compile:\n{}",
                 render_all(&[error], &name, &src)

@@ -5,7 +5,7 @@
 //! Where a message once misled, the row also names text it must not
 //! contain.
 
-use krl_lang::check::check_ruleset;
+use krl_lang::engine::check as check_ruleset;
 use krl_lang::syntax::{parse_ruleset, Diagnostic, LineIndex};
 use std::path::Path;
 

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use krl::client::{parse_pairs, Client};
 use krl::serve::{serve, ServeConfig};
-use krl_lang::check::check_ruleset;
+use krl_lang::engine::check as check_ruleset;
 use krl_lang::engine::Limits;
 use krl_lang::syntax::{parse_ruleset, Diagnostic};
 use std::io::Write as _;
@@ -503,7 +503,7 @@ fn check_files(files: &[PathBuf], warnings: bool) -> anyhow::Result<ExitCode> {
                 // compiled, event expressions built into matchers), so a
                 // file `krl check` passes also registers.
                 if !diags.iter().any(Diagnostic::is_error) {
-                    if let Err(e) = krl_lang::engine::compile::compile_ruleset(&ast) {
+                    if let Err(e) = krl_lang::engine::compile_checked(&ast) {
                         diags.push(e);
                     }
                 }

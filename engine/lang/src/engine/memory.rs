@@ -2,7 +2,7 @@
 //! hash maps, a settable clock, a seeded random sequence and a captured
 //! log. For tests, benchmarks and tools that run rulesets without storage.
 
-use super::{Host, HttpRequest, TwilioRequest};
+use crate::host::{Host, HttpHost, HttpRequest, MqttHost, MqttPublish, TwilioHost, TwilioRequest};
 use crate::runtime::select::RuleState;
 use crate::runtime::{Map, RuntimeError, Value};
 use crate::syntax::ast::Level;
@@ -30,7 +30,7 @@ pub struct MemoryHost {
     /// Twilio REST requests queued by rules.
     pub twilio: Vec<TwilioRequest>,
     /// `mqtt:publish` requests, in order.
-    pub mqtt_published: Vec<super::mqtt::MqttPublish>,
+    pub mqtt_published: Vec<MqttPublish>,
     /// Topic filters subscribed with `mqtt:subscribe` (filter, qos).
     pub mqtt_filters: Vec<(String, u8)>,
     /// Answers `http:` requests when set (tests); otherwise they fail.
@@ -108,32 +108,6 @@ impl Host for MemoryHost {
         put(&mut self.app, rid, name, value);
         Ok(())
     }
-    fn session_get(
-        &mut self,
-        rid: &str,
-        call_sid: &str,
-        name: &str,
-    ) -> Result<Value, RuntimeError> {
-        Ok(self.session(rid, call_sid, name))
-    }
-    fn session_put(
-        &mut self,
-        rid: &str,
-        call_sid: &str,
-        name: &str,
-        value: Option<&Value>,
-    ) -> Result<(), RuntimeError> {
-        let key = (rid.to_string(), call_sid.to_string(), name.to_string());
-        match value {
-            Some(v) => self.sessions.insert(key, v.clone()),
-            None => self.sessions.remove(&key),
-        };
-        Ok(())
-    }
-    fn session_end(&mut self, call_sid: &str) -> Result<(), RuntimeError> {
-        self.sessions.retain(|(_, call, _), _| call != call_sid);
-        Ok(())
-    }
     fn rule_state(&mut self, rid: &str, rule: &str) -> Option<RuleState> {
         self.states
             .get(&(rid.to_string(), rule.to_string()))
@@ -175,8 +149,57 @@ impl Host for MemoryHost {
     fn schedule_remove(&mut self, rid: &str, id: Option<&str>) -> Result<(), RuntimeError> {
         self.schedules.retain(|(r, e)| {
             r != rid
-                || id.is_some_and(|id| crate::engine::eval::key_get(e, "id").as_str() != Some(id))
+                || id.is_some_and(|id| crate::eval::key_get(e, "id").as_str() != Some(id))
         });
+        Ok(())
+    }
+    fn send_event(
+        &mut self,
+        eci: &str,
+        domain: &str,
+        name: &str,
+        attrs: Map,
+    ) -> Result<String, RuntimeError> {
+        self.sent
+            .push((eci.to_string(), domain.to_string(), name.to_string(), attrs));
+        Ok(self.new_id())
+    }
+    fn twilio(&mut self) -> Option<&mut dyn TwilioHost> {
+        Some(self)
+    }
+    fn mqtt(&mut self) -> Option<&mut dyn MqttHost> {
+        Some(self)
+    }
+    fn http(&mut self) -> Option<&mut dyn HttpHost> {
+        Some(self)
+    }
+}
+
+impl TwilioHost for MemoryHost {
+    fn session_get(
+        &mut self,
+        rid: &str,
+        call_sid: &str,
+        name: &str,
+    ) -> Result<Value, RuntimeError> {
+        Ok(self.session(rid, call_sid, name))
+    }
+    fn session_put(
+        &mut self,
+        rid: &str,
+        call_sid: &str,
+        name: &str,
+        value: Option<&Value>,
+    ) -> Result<(), RuntimeError> {
+        let key = (rid.to_string(), call_sid.to_string(), name.to_string());
+        match value {
+            Some(v) => self.sessions.insert(key, v.clone()),
+            None => self.sessions.remove(&key),
+        };
+        Ok(())
+    }
+    fn session_end(&mut self, call_sid: &str) -> Result<(), RuntimeError> {
+        self.sessions.retain(|(_, call, _), _| call != call_sid);
         Ok(())
     }
     fn twilio_rest(&mut self, request: &TwilioRequest) -> Result<Value, RuntimeError> {
@@ -186,7 +209,15 @@ impl Host for MemoryHost {
         m.insert("status".into(), Value::from("queued"));
         Ok(Value::from(m))
     }
-    fn mqtt_publish(&mut self, request: &super::mqtt::MqttPublish) -> Result<Value, RuntimeError> {
+    fn static_url(&mut self, path: &str) -> Result<Value, RuntimeError> {
+        Err(RuntimeError::new(format!(
+            "not supported here: twilio:url_for({path:?}) (no static files)"
+        )))
+    }
+}
+
+impl MqttHost for MemoryHost {
+    fn mqtt_publish(&mut self, request: &MqttPublish) -> Result<Value, RuntimeError> {
         self.mqtt_published.push(request.clone());
         let mut m = Map::new();
         m.insert("id".into(), Value::from(self.new_id()));
@@ -202,21 +233,13 @@ impl Host for MemoryHost {
         self.mqtt_filters.retain(|(f, _)| f != filter);
         Ok(Value::Null)
     }
-    fn http(&mut self, request: &HttpRequest) -> Result<Value, RuntimeError> {
+}
+
+impl HttpHost for MemoryHost {
+    fn request(&mut self, request: &HttpRequest) -> Result<Value, RuntimeError> {
         match &mut self.http {
             Some(f) => Ok(f(request)),
             None => Err(RuntimeError::new("no network in the in-memory host")),
         }
-    }
-    fn send_event(
-        &mut self,
-        eci: &str,
-        domain: &str,
-        name: &str,
-        attrs: Map,
-    ) -> Result<String, RuntimeError> {
-        self.sent
-            .push((eci.to_string(), domain.to_string(), name.to_string(), attrs));
-        Ok(self.new_id())
     }
 }

@@ -5,353 +5,64 @@
 //! goes through the [`Host`] the engine passes in, so this module has no
 //! sled, no tokio and no network.
 
-pub mod compile;
-pub mod eval;
-pub mod ir;
 pub mod memory;
-pub mod mqtt;
 
-pub use compile::Compiled;
+pub use crate::compile::{Compiled, Ruleset};
+pub use crate::eval::{Instance, Limits};
+pub use crate::host::{
+    Directive, Event, Host, HttpHost, HttpRequest, MqttHost, MqttPublish, TwilioHost,
+    TwilioRequest, DIRECTIVE_ARG,
+};
 
-use crate::runtime::select::{EventView, RuleState};
-use crate::runtime::{Map, RuntimeError, Value};
-use crate::syntax::ast::{Level, Span};
-use crate::syntax::{Diagnostic, LineIndex};
-use eval::{Eval, Flow, Frame, Queued, Txn};
-use ir::{Selector, When};
+use crate::compile::ir::{self, Selector, When};
+use crate::eval::{Eval, Flow, Frame, Queued, Txn};
+use crate::native::Registry;
+use crate::runtime::select::EventView;
+use crate::runtime::{ErrorKind, Map, RuntimeError, Value};
+use crate::syntax::ast::Span;
+use crate::syntax::Diagnostic;
 use std::collections::VecDeque;
 use std::sync::Arc;
-
-/// A ruleset ready to install: its compiled form and its source (kept for
-/// positions in runtime errors).
-pub struct Ruleset {
-    /// The compiled form.
-    pub compiled: Arc<Compiled>,
-    /// The source text.
-    pub source: Arc<str>,
-    lines: LineIndex,
-}
-
-impl Ruleset {
-    /// The ruleset id.
-    pub fn rid(&self) -> &str {
-        &self.compiled.rid
-    }
-
-    /// 1-based line and column of a span's start.
-    pub fn line_col(&self, span: Span) -> (usize, usize) {
-        self.lines.line_col(&self.source, span.start as usize)
-    }
-}
 
 /// Parses, checks and compiles `src`. Errors (never warnings) come back
 /// in source order.
 pub fn compile(src: &str) -> Result<Arc<Ruleset>, Vec<Diagnostic>> {
     let ast = crate::syntax::parse_ruleset(src).map_err(|d| vec![d])?;
-    let errors: Vec<Diagnostic> = crate::check::check_ruleset(&ast)
+    compile_ast(&ast, src)
+}
+
+/// Checks and compiles a parsed ruleset against the default registry.
+pub fn compile_ast(
+    ast: &crate::syntax::ast::Ruleset,
+    src: &str,
+) -> Result<Arc<Ruleset>, Vec<Diagnostic>> {
+    let registry = registry();
+    let errors: Vec<Diagnostic> = crate::compile::check::check_ruleset(ast, registry)
         .into_iter()
         .filter(Diagnostic::is_error)
         .collect();
     if !errors.is_empty() {
         return Err(errors);
     }
-    let compiled = compile::compile_ruleset(&ast).map_err(|d| vec![d])?;
-    Ok(Arc::new(Ruleset {
-        compiled: Arc::new(compiled),
-        source: Arc::from(src),
-        lines: LineIndex::new(src),
-    }))
+    let compiled = crate::compile::compile_ruleset(ast, registry).map_err(|d| vec![d])?;
+    Ok(Arc::new(Ruleset::new(compiled, src)))
 }
 
-/// An event as the engine received it (language 5).
-#[derive(Clone, Debug)]
-pub struct Event {
-    /// The domain.
-    pub domain: String,
-    /// The type.
-    pub name: String,
-    /// The attributes.
-    pub attrs: Map,
-    /// The channel it came in on.
-    pub eci: String,
-    /// Its id.
-    pub eid: String,
-    /// When it was accepted, ms since the epoch.
-    pub time_ms: f64,
+/// Every problem the checker finds in a parsed ruleset (errors and
+/// warnings, in source order), against the default registry.
+pub fn check(ast: &crate::syntax::ast::Ruleset) -> Vec<Diagnostic> {
+    crate::compile::check::check_ruleset(ast, registry())
 }
 
-/// A directive of the event's response (language 9.5).
-#[derive(Clone, Debug)]
-pub struct Directive {
-    /// Its name.
-    pub name: Arc<str>,
-    /// Its options (normally a map).
-    pub options: Value,
-    /// The ruleset that sent it.
-    pub rid: Arc<str>,
-    /// The rule that sent it.
-    pub rule_name: Arc<str>,
-    /// The evaluation.
-    pub txn_id: Arc<str>,
-    /// A TwiML element recorded by a `twilio:` verb action (language
-    /// 10.9.2), never a user's `send_directive`: `name` is the verb,
-    /// `options` holds the attributes and, under [`TWIML_ARG`], the
-    /// positional argument.
-    pub twiml: bool,
-    /// 1-based line and column of the action that recorded it (TwiML
-    /// verbs, for errors found when the reply is written); `None` for
-    /// `send_directive`.
-    pub line_col: Option<(usize, usize)>,
+/// Compiles a checked ruleset against the default registry (what
+/// registration does after the checks pass).
+pub fn compile_checked(ast: &crate::syntax::ast::Ruleset) -> Result<Compiled, Diagnostic> {
+    crate::compile::compile_ruleset(ast, registry())
 }
 
-/// The options key of a TwiML directive that holds the verb's positional
-/// argument (its text, or the `action`/`length` attribute).
-pub const TWIML_ARG: &str = "_arg";
-
-/// The twilio verb actions (language 10.9.2), which produce TwiML.
-pub const TWILIO_VERBS: &[&str] = crate::library::TWILIO_ACTIONS
-    .split_at(crate::library::TWILIO_VERB_COUNT)
-    .0;
-
-impl Directive {
-    /// As the map `send_directive` returns.
-    pub fn to_value(&self) -> Value {
-        let mut meta = Map::new();
-        meta.insert(Arc::from("rid"), Value::from(&*self.rid));
-        meta.insert(Arc::from("rule_name"), Value::from(&*self.rule_name));
-        meta.insert(Arc::from("txnId"), Value::from(&*self.txn_id));
-        let mut m = Map::new();
-        m.insert(Arc::from("type"), Value::from("directive"));
-        m.insert(Arc::from("name"), Value::from(&*self.name));
-        m.insert(Arc::from("options"), self.options.clone());
-        m.insert(Arc::from("meta"), Value::from(meta));
-        Value::from(m)
-    }
-
-    /// As JSON in the event response (`{"name","options","meta"}`).
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "name": &*self.name,
-            "options": self.options.to_json(),
-            "meta": {"rid": &*self.rid, "rule_name": &*self.rule_name, "txnId": &*self.txn_id},
-        })
-    }
-}
-
-/// What the engine provides to an evaluation. Writes are buffered by the
-/// engine and committed atomically when the evaluation ends.
-pub trait Host {
-    /// Reads an entity variable (null when unset).
-    fn ent_get(&mut self, rid: &str, name: &str) -> Result<Value, RuntimeError>;
-    /// Writes (or with `None` deletes) an entity variable.
-    fn ent_put(&mut self, rid: &str, name: &str, value: Option<&Value>)
-        -> Result<(), RuntimeError>;
-    /// Reads an app variable.
-    fn app_get(&mut self, rid: &str, name: &str) -> Result<Value, RuntimeError>;
-    /// Writes an app variable.
-    fn app_put(&mut self, rid: &str, name: &str, value: Option<&Value>)
-        -> Result<(), RuntimeError>;
-    /// Reads a call session variable (`session:name`): one ruleset, one
-    /// pico, one call (`call_sid`, the event's `CallSid`). Null when unset
-    /// or when the session has expired. Engines without call sessions keep
-    /// this default.
-    fn session_get(
-        &mut self,
-        rid: &str,
-        call_sid: &str,
-        name: &str,
-    ) -> Result<Value, RuntimeError> {
-        let _ = (rid, call_sid);
-        Err(RuntimeError::new(format!(
-            "not supported here: session:{name} (no call sessions)"
-        )))
-    }
-    /// Writes (or with `None` deletes) a call session variable.
-    fn session_put(
-        &mut self,
-        rid: &str,
-        call_sid: &str,
-        name: &str,
-        value: Option<&Value>,
-    ) -> Result<(), RuntimeError> {
-        let _ = (rid, call_sid, value);
-        Err(RuntimeError::new(format!(
-            "not supported here: session:{name} (no call sessions)"
-        )))
-    }
-    /// The call has ended (a `twilio` event with `CallStatus`
-    /// `completed` ran without error): drop its session, every ruleset's,
-    /// with the event's other writes.
-    fn session_end(&mut self, call_sid: &str) -> Result<(), RuntimeError> {
-        let _ = call_sid;
-        Ok(())
-    }
-    /// The stored state machine of a rule.
-    fn rule_state(&mut self, rid: &str, rule: &str) -> Option<RuleState>;
-    /// Stores a rule's state machine.
-    fn set_rule_state(&mut self, rid: &str, rule: &str, state: &RuleState);
-    /// Now, ms since the epoch.
-    fn now_ms(&mut self) -> f64;
-    /// A random number in [0, 1).
-    fn random(&mut self) -> f64;
-    /// A line of the pico's log.
-    fn log(&mut self, rid: &str, level: Level, message: &str);
-    /// A new unique id (schedule entries).
-    fn new_id(&mut self) -> String;
-    /// Stores a schedule entry of `rid` (language 9.7); the engine fires it.
-    fn schedule_add(&mut self, rid: &str, entry: &Value) -> Result<(), RuntimeError>;
-    /// The schedule entries of `rid` on this pico, in creation order.
-    fn schedule_list(&mut self, rid: &str) -> Result<Vec<Value>, RuntimeError>;
-    /// Removes one entry (`None`: all of `rid`'s entries).
-    fn schedule_remove(&mut self, rid: &str, id: Option<&str>) -> Result<(), RuntimeError>;
-    /// Sends an event to a channel (`event:send`, `ctx:event`): queued,
-    /// not waited for. Returns the new event's id.
-    fn send_event(
-        &mut self,
-        eci: &str,
-        domain: &str,
-        name: &str,
-        attrs: Map,
-    ) -> Result<String, RuntimeError>;
-    /// Queues a Twilio REST request (`twilio:send_sms`, `twilio:call`,
-    /// `twilio:redirect_call`) in the engine's durable outbox: it is stored
-    /// with the event's writes and sent after they commit; the outcome comes
-    /// back as an event (`twilio sms_sent` / `twilio sms_failed`, ...).
-    /// Returns what the rule gets (at least the outbox entry's `id`).
-    fn twilio_rest(&mut self, request: &TwilioRequest) -> Result<Value, RuntimeError> {
-        Err(RuntimeError::new(format!(
-            "not supported here: twilio:{}",
-            request.action
-        )))
-    }
-    /// `twilio:url_for(path)`: the absolute URL under which the engine
-    /// serves the static file `path` (relative to its static folder), with
-    /// a fingerprint of the file's content (`?v=<hash>`) so that it changes
-    /// when the file does. Engines without static files keep this default.
-    fn static_url(&mut self, path: &str) -> Result<Value, RuntimeError> {
-        Err(RuntimeError::new(format!(
-            "not supported here: twilio:url_for({path:?}) (no static files)"
-        )))
-    }
-    /// Makes an HTTP request (`http:get` ... `http:delete`) and returns the
-    /// response map of krl-stdlib.md 8.6 (`status_code`, `status_line`,
-    /// `content`, `content_type`, `content_length`, `headers`). Engines
-    /// without network access keep this default.
-    fn http(&mut self, request: &HttpRequest) -> Result<Value, RuntimeError> {
-        Err(RuntimeError::new(format!(
-            "not supported here: http:{} {}",
-            request.method.to_ascii_lowercase(),
-            request.url
-        )))
-    }
-    /// `mqtt:publish(topic, payload) with qos, retain`: the request is
-    /// validated ([`mqtt::MqttPublish`]); the engine stores it with the
-    /// event's writes and sends it after they commit. Returns what the rule
-    /// gets. Engines without MQTT keep this default.
-    fn mqtt_publish(&mut self, request: &mqtt::MqttPublish) -> Result<Value, RuntimeError> {
-        Err(RuntimeError::new(format!(
-            "not supported here: mqtt:publish to {:?} (this engine has no MQTT)",
-            request.topic
-        )))
-    }
-    /// `mqtt:subscribe(filter) with qos`: the pico subscribes to a topic
-    /// filter (valid, see [`mqtt::check_filter`]); each message on it
-    /// becomes an `mqtt message` event on the pico.
-    fn mqtt_subscribe(&mut self, filter: &str, qos: u8) -> Result<Value, RuntimeError> {
-        let _ = qos;
-        Err(RuntimeError::new(format!(
-            "not supported here: mqtt:subscribe to {filter:?} (this engine has no MQTT)"
-        )))
-    }
-    /// `mqtt:unsubscribe(filter)`: the pico drops a subscription.
-    fn mqtt_unsubscribe(&mut self, filter: &str) -> Result<Value, RuntimeError> {
-        Err(RuntimeError::new(format!(
-            "not supported here: mqtt:unsubscribe from {filter:?} (this engine has no MQTT)"
-        )))
-    }
-}
-
-/// A Twilio REST request from a rule (issue: durable outbox).
-#[derive(Clone, Debug)]
-pub struct TwilioRequest {
-    /// `send_sms`, `call` or `redirect_call`.
-    pub action: String,
-    /// The form parameters Twilio's API takes (`To`, `From`, `Body`,
-    /// `MediaUrl`, `Url`, ...), URLs still as the rule wrote them (an event
-    /// type such as `"menu"` is resolved by the engine, language 10.9.4).
-    pub params: Vec<(String, String)>,
-    /// For `redirect_call`: the call's SID.
-    pub call_sid: Option<String>,
-    /// Credentials found in the ruleset (`twiliokeys`, the `twilio` key, or
-    /// the install config's `account_sid`/`auth_token`); `None`: the engine's.
-    pub credentials: Option<(String, String)>,
-    /// The channel of the event being processed (callback URLs).
-    pub eci: String,
-    /// The ruleset and rule asking.
-    pub rid: String,
-    /// The rule asking, when in one.
-    pub rule: Option<String>,
-}
-
-/// An `http:` request with its options decoded (krl-stdlib.md 8.6).
-#[derive(Clone, Debug, Default)]
-pub struct HttpRequest {
-    /// `GET`, `HEAD`, `POST`, `PUT`, `PATCH`, `DELETE`.
-    pub method: String,
-    /// The URL, query string not yet added.
-    pub url: String,
-    /// `qs`: appended as a query string.
-    pub qs: Vec<(String, String)>,
-    /// `headers`.
-    pub headers: Vec<(String, String)>,
-    /// The body with its content type (from `body`, `json` or `form`).
-    pub body: Option<(String, Option<&'static str>)>,
-    /// `auth`: basic authorisation.
-    pub auth: Option<(String, String)>,
-    /// `parseJSON`.
-    pub parse_json: bool,
-    /// `dontFollowRedirect`.
-    pub dont_follow_redirect: bool,
-}
-
-/// Bounds on one evaluation (language 9.4, issue "Limits").
-#[derive(Clone, Copy, Debug)]
-pub struct Limits {
-    /// Expression steps per event.
-    pub max_ops: u64,
-    /// Nested calls.
-    pub max_depth: u32,
-    /// Events raised per event.
-    pub max_raised: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Limits {
-        Limits {
-            max_ops: 10_000_000,
-            max_depth: 500,
-            max_raised: 1000,
-        }
-    }
-}
-
-/// A ruleset installed on a pico: its globals evaluated.
-pub struct Instance {
-    /// The compiled ruleset.
-    pub compiled: Arc<Compiled>,
-    /// The ruleset (source, positions).
-    pub ruleset: Arc<Ruleset>,
-    /// The global frame.
-    pub globals: Arc<Frame>,
-    /// `meta:rulesetConfig`.
-    pub config: Value,
-    /// Classic keys.
-    pub keys: Map,
-    /// Used modules, in `uses` order.
-    pub modules: Vec<Arc<Instance>>,
-    /// Classic `use module a8x115 ... with name = value`: evaluated options
-    /// of the built-in twilio module (`twiliokeys`).
-    pub twilio: Map,
+/// The registry of this build's native modules.
+pub fn registry() -> &'static Registry {
+    crate::modules::registry()
 }
 
 /// A runtime error with where it happened.
@@ -367,6 +78,20 @@ pub struct EvalError {
     pub col: Option<usize>,
     /// What went wrong.
     pub message: String,
+    /// Its kind.
+    pub kind: ErrorKind,
+}
+
+impl EvalError {
+    /// The ruleset's own message when this error is an
+    /// `install:refuse(message)`; `None` for any other error.
+    pub fn refusal(&self) -> Option<&str> {
+        (self.kind == ErrorKind::InstallRefused).then(|| {
+            self.message
+                .strip_prefix(crate::modules::install::REFUSED)
+                .unwrap_or(&self.message)
+        })
+    }
 }
 
 impl std::fmt::Display for EvalError {
@@ -452,7 +177,7 @@ impl PicoRuntime {
         depth: usize,
     ) -> Result<Arc<Instance>, EvalError> {
         let rid = ruleset.rid().to_string();
-        let fail = |message: String, span: Option<Span>| {
+        let fail = |e: RuntimeError, span: Option<Span>| {
             let (line, col) = match span {
                 Some(s) => {
                     let (l, c) = ruleset.line_col(s);
@@ -465,11 +190,15 @@ impl PicoRuntime {
                 rule: None,
                 line,
                 col,
-                message,
+                message: e.message,
+                kind: e.kind,
             }
         };
         if depth > 16 {
-            return Err(fail("modules nested too deeply (a cycle?)".into(), None));
+            return Err(fail(
+                RuntimeError::new("modules nested too deeply (a cycle?)"),
+                None,
+            ));
         }
         let compiled = ruleset.compiled.clone();
         let globals = Frame::new(compiled.global_frame_size, None);
@@ -481,7 +210,7 @@ impl PicoRuntime {
             config,
             keys: Map::new(),
             modules: Vec::new(),
-            twilio: Map::new(),
+            module_config: Vec::new(),
         };
         let mut txn = Txn {
             host,
@@ -506,7 +235,7 @@ impl PicoRuntime {
                 config: inst_config.clone(),
                 keys: keys.clone(),
                 modules: Vec::new(),
-                twilio: Map::new(),
+                module_config: Vec::new(),
             })
         };
         {
@@ -520,7 +249,7 @@ impl PicoRuntime {
             for (name, e) in &compiled.keys {
                 let v = ev
                     .expr(e, &globals)
-                    .map_err(|e| fail(e.message.clone(), e.span))?;
+                    .map_err(|e| { let span = e.span; fail(e, span) })?;
                 inst.keys.insert(name.clone(), v);
             }
         }
@@ -537,19 +266,24 @@ impl PicoRuntime {
                 Some(v) => v.clone(),
                 None => ev
                     .expr(default, &globals)
-                    .map_err(|e| fail(e.message.clone(), e.span))?,
+                    .map_err(|e| { let span = e.span; fail(e, span) })?,
             };
             globals.set(*slot, v);
         }
         // modules, configured with `with` (evaluated here)
         for u in &compiled.uses {
             let module = modules(&u.rid)
-                .ok_or_else(|| fail(format!("Dependant module not loaded: {}", u.rid), None))?;
+                .ok_or_else(|| {
+                    fail(
+                        RuntimeError::new(format!("Dependant module not loaded: {}", u.rid)),
+                        None,
+                    )
+                })?;
             let mut with = Map::new();
             for (k, e) in &u.with {
                 let v = ev
                     .expr(e, &globals)
-                    .map_err(|e| fail(e.message.clone(), e.span))?;
+                    .map_err(|e| { let span = e.span; fail(e, span) })?;
                 with.insert(k.clone(), v);
             }
             let host2: &mut dyn Host = &mut *ev.txn.host;
@@ -557,11 +291,13 @@ impl PicoRuntime {
             inst.modules.push(m);
         }
         // classic `use module a8x115 ... with twiliokeys = keys:twilio()`
-        for (name, e) in &compiled.twilio_with {
-            let v = ev
-                .expr(e, &globals)
-                .map_err(|e| fail(e.message.clone(), e.span))?;
-            inst.twilio.insert(name.clone(), v);
+        for (domain, with) in &compiled.native_uses {
+            let mut options = Map::new();
+            for (name, e) in with {
+                let v = ev.expr(e, &globals).map_err(|e| { let span = e.span; fail(e, span) })?;
+                options.insert(name.clone(), v);
+            }
+            inst.module_config.push((domain, options));
         }
         drop(ev);
         let inst = Arc::new(inst);
@@ -575,7 +311,7 @@ impl PicoRuntime {
         for (slot, e) in &compiled.globals {
             let v = ev
                 .expr(e, &globals)
-                .map_err(|e| fail(e.message.clone(), e.span))?;
+                .map_err(|e| { let span = e.span; fail(e, span) })?;
             globals.set(*slot, v);
         }
         Ok(inst)
@@ -618,19 +354,21 @@ impl PicoRuntime {
                 }
             }
         }
-        // A call that Twilio reports completed loses its session, after
-        // the rules of this (its last) event saw it.
-        if let Some(call) = ended_call(&event) {
-            txn.host.session_end(call).map_err(|e| EvalError {
-                rid: self
-                    .instances
-                    .first()
-                    .map_or_else(String::new, |i| i.compiled.rid.to_string()),
-                rule: None,
-                line: None,
-                col: None,
-                message: format!("cannot end the call session of {call}: {e}"),
-            })?;
+        // the modules' hooks (a completed call loses its session)
+        for m in registry().modules() {
+            if let Some(hook) = m.after_event {
+                hook(&event, &mut *txn.host).map_err(|e| EvalError {
+                    rid: self
+                        .instances
+                        .first()
+                        .map_or_else(String::new, |i| i.compiled.rid.to_string()),
+                    rule: None,
+                    line: None,
+                    col: None,
+                    message: e.message,
+                    kind: e.kind,
+                })?;
+            }
         }
         Ok(Outcome {
             directives: txn.directives,
@@ -662,6 +400,7 @@ impl PicoRuntime {
                     line,
                     col,
                     message: e.message,
+                    kind: e.kind,
                 }
             };
             let frame = Frame::new(rule.frame_size, Some(inst.globals.clone()));
@@ -796,27 +535,12 @@ impl PicoRuntime {
                         line,
                         col,
                         message: e.message,
+                        kind: e.kind,
                     })
                 })
             }
             other => Ok(other.clone()),
         }
-    }
-}
-
-/// The call whose session ends with this event: a `twilio` event whose
-/// `CallStatus` is `completed` (Twilio's last status callback of a call).
-pub fn ended_call(event: &Event) -> Option<&str> {
-    if event.domain != "twilio" {
-        return None;
-    }
-    match (event.attrs.get("CallStatus"), event.attrs.get("CallSid")) {
-        (Some(Value::Str(status)), Some(Value::Str(sid)))
-            if &**status == "completed" && !sid.is_empty() =>
-        {
-            Some(sid)
-        }
-        _ => None,
     }
 }
 

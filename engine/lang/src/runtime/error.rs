@@ -5,6 +5,17 @@
 use crate::syntax::ast::Span;
 use std::fmt;
 
+/// What kind of error it is, for the code that reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ErrorKind {
+    /// Any runtime error.
+    #[default]
+    Runtime,
+    /// `install:refuse(message)`: the ruleset refuses its configuration;
+    /// the message is the ruleset's own.
+    InstallRefused,
+}
+
 /// A KRL runtime error: the evaluation that raised it stops.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RuntimeError {
@@ -12,6 +23,8 @@ pub struct RuntimeError {
     pub message: String,
     /// Where in the ruleset source, once the evaluator knows.
     pub span: Option<Span>,
+    /// Its kind.
+    pub kind: ErrorKind,
 }
 
 impl RuntimeError {
@@ -21,6 +34,16 @@ impl RuntimeError {
         RuntimeError {
             message: message.into(),
             span: None,
+            kind: ErrorKind::Runtime,
+        }
+    }
+
+    /// An error of a given kind.
+    #[cold]
+    pub fn of_kind(kind: ErrorKind, message: impl Into<String>) -> RuntimeError {
+        RuntimeError {
+            kind,
+            ..RuntimeError::new(message)
         }
     }
 

@@ -3,10 +3,9 @@
 //! clock, HTTP) only through traits the engine implements.
 
 pub mod error;
-pub mod modules;
 pub mod select;
 pub mod stdlib;
 pub mod value;
 
-pub use error::RuntimeError;
+pub use error::{ErrorKind, RuntimeError};
 pub use value::{Callable, Context, Map, Regex, Value};

@@ -241,8 +241,8 @@ fn special_case(
         .flatten()
     {
         let w = &src[start..end];
-        if crate::library::is_reserved(w) && name_wanted {
-            let kind = if crate::library::RESERVED.contains(&w) {
+        if crate::syntax::words::is_reserved(w) && name_wanted {
+            let kind = if crate::syntax::words::RESERVED.contains(&w) {
                 "a reserved word"
             } else {
                 "an operator word"
@@ -254,7 +254,7 @@ fn special_case(
     }
     if let Some((start, end)) = word_before(src, pos) {
         let w = &src[start..end];
-        if crate::library::OPERATOR_WORDS.contains(&w) && tokens.contains(":") {
+        if crate::syntax::words::OPERATOR_WORDS.contains(&w) && tokens.contains(":") {
             return at(start, end, format!(
                 "expected an expression, found `{w}`: `{w}` is an operator word and cannot be used as a variable"
             ));

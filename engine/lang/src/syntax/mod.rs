@@ -7,6 +7,7 @@ pub mod diag;
 mod expected;
 mod grammar;
 mod parser;
+pub mod words;
 
 pub use diag::{Diagnostic, LineIndex, Severity};
 pub use parser::{parse_expr, parse_ruleset, MAX_CHAIN, MAX_NESTING};

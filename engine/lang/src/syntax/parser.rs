@@ -360,8 +360,8 @@ fn build_decl(p: P) -> Result<Decl> {
     let sp = span(&p);
     let mut it = p.into_inner();
     let name = ident(it.next().expect("decl name"));
-    if crate::library::is_reserved(&name.name) {
-        let kind = if crate::library::RESERVED.contains(&name.name.as_str()) {
+    if crate::syntax::words::is_reserved(&name.name) {
+        let kind = if crate::syntax::words::RESERVED.contains(&name.name.as_str()) {
             "a reserved word"
         } else {
             "an operator word"

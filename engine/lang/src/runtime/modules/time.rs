@@ -33,7 +33,7 @@
 //! `time:now(opts)` accepts `{"tz": zone}` like the reference but still
 //! returns UTC (an ISO string with `Z` is the same instant in any zone).
 
-use super::{arg, s, Env, Kind, Member};
+use super::{arg, s, Env, Kind, Member, Module};
 use crate::runtime::error::RuntimeError;
 use crate::runtime::value::{number_to_string, parse_js_number, Map, Value};
 use chrono::{DateTime, Datelike, NaiveDate, Offset, TimeZone, Timelike, Weekday};
@@ -41,36 +41,51 @@ use chrono_tz::{OffsetName, Tz};
 use std::sync::Arc;
 
 /// The members of `time:`.
-pub(super) static MEMBERS: &[Member] = &[
+/// `time:`.
+pub static MODULE: Module = Module {
+    domain: "time",
+    doc: "Dates and times: now, parsing, arithmetic, formatting, time zones (docs/stdlib.md).",
+    members: MEMBERS,
+    ..Module::BLANK
+};
+
+/// The members of `time:`.
+static MEMBERS: &[Member] = &[
     Member {
         name: "add",
         params: &["date", "spec"],
         kind: Kind::Function(add),
+        ..Member::BLANK
     },
     Member {
         name: "local",
         params: &["date", "tz"],
         kind: Kind::Function(local),
+        ..Member::BLANK
     },
     Member {
         name: "new",
         params: &["date"],
         kind: Kind::Function(new),
+        ..Member::BLANK
     },
     Member {
         name: "now",
         params: &["opts"],
         kind: Kind::Function(now),
+        ..Member::BLANK
     },
     Member {
         name: "strftime",
         params: &["date", "fmt", "opts"],
         kind: Kind::Function(strftime),
+        ..Member::BLANK
     },
     Member {
         name: "zone",
         params: &["name"],
         kind: Kind::Function(zone),
+        ..Member::BLANK
     },
 ];
 

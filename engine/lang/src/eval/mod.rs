@@ -2,11 +2,11 @@
 //! a frame chain. One `Eval` per ruleset turn; the evaluation-wide state
 //! (host, directives, the event queue, the work budget) is in [`Txn`].
 
-use super::compile::Compiled;
-use super::ir::*;
-use super::{Directive, Event, Host, Instance, Limits};
-use crate::runtime::modules;
-use crate::runtime::stdlib::{self, ops, Builtin};
+use crate::compile::ir::*;
+use crate::compile::{Compiled, Ruleset};
+use crate::host::{Directive, Event, Host};
+use crate::native::{Kind, Member, NativeArgs, NativeCx};
+use crate::runtime::stdlib::ops;
 use crate::runtime::{Callable, Context, Map, RuntimeError, Value};
 use crate::syntax::ast::{BinOp, Level, PersistentScope, Span, UnOp};
 use std::collections::VecDeque;
@@ -60,6 +60,46 @@ impl Frame {
             .cloned()
             .unwrap_or(Value::Null)
     }
+}
+
+/// Bounds on one evaluation (language 9.4, issue "Limits").
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Expression steps per event.
+    pub max_ops: u64,
+    /// Nested calls.
+    pub max_depth: u32,
+    /// Events raised per event.
+    pub max_raised: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_ops: 10_000_000,
+            max_depth: 500,
+            max_raised: 1000,
+        }
+    }
+}
+
+/// A ruleset installed on a pico: its globals evaluated.
+pub struct Instance {
+    /// The compiled ruleset.
+    pub compiled: Arc<Compiled>,
+    /// The ruleset (source, positions).
+    pub ruleset: Arc<Ruleset>,
+    /// The global frame.
+    pub globals: Arc<Frame>,
+    /// `meta:rulesetConfig`.
+    pub config: Value,
+    /// Classic keys.
+    pub keys: Map,
+    /// Used modules, in `uses` order.
+    pub modules: Vec<Arc<Instance>>,
+    /// Classic `use module RID ... with name = value` naming a native
+    /// module: its domain and evaluated options (`twiliokeys`).
+    pub module_config: Vec<(&'static str, Map)>,
 }
 
 /// A closure: a function literal and the frame it was created in.
@@ -117,9 +157,9 @@ impl Callable for DefactionValue {
 }
 
 /// A library function as a value (`map(f)` where `f = length`).
-struct BuiltinValue(&'static Builtin, Vec<Arc<str>>);
+struct LibraryValue(&'static Member, Vec<Arc<str>>);
 
-impl Callable for BuiltinValue {
+impl Callable for LibraryValue {
     fn name(&self) -> &str {
         self.0.name
     }
@@ -127,7 +167,10 @@ impl Callable for BuiltinValue {
         &self.1
     }
     fn call(&self, cx: &mut dyn Context, args: Vec<Value>) -> Result<Value, RuntimeError> {
-        (self.0.run)(cx, &args)
+        match self.0.kind {
+            Kind::Library(f) | Kind::LibraryAndAction(f, _) => f(cx, &args),
+            _ => Err(RuntimeError::new(format!("{} is not a function", self.0.name))),
+        }
     }
 }
 
@@ -185,6 +228,60 @@ impl Context for Eval<'_, '_> {
     }
 }
 
+impl NativeCx for Eval<'_, '_> {
+    fn event(&self) -> Option<&Arc<Event>> {
+        self.event.as_ref()
+    }
+    fn rid(&self) -> Arc<str> {
+        self.inst.compiled.rid.clone()
+    }
+    fn rule_name(&self) -> Option<Arc<str>> {
+        self.rule_name.clone()
+    }
+    fn pico_id(&self) -> Arc<str> {
+        self.txn.pico_id.clone()
+    }
+    fn txn_id(&self) -> Arc<str> {
+        self.txn.txn_id.clone()
+    }
+    fn in_query(&self) -> bool {
+        self.txn.in_query
+    }
+    fn config(&self) -> Value {
+        self.inst.config.clone()
+    }
+    fn meta_string(&self, key: &str) -> Value {
+        self.inst
+            .compiled
+            .meta_strings
+            .get(key)
+            .cloned()
+            .unwrap_or(Value::Null)
+    }
+    fn keys(&self) -> &Map {
+        &self.inst.keys
+    }
+    fn module_config(&self, domain: &str) -> Option<&Map> {
+        self.inst
+            .module_config
+            .iter()
+            .find(|(d, _)| *d == domain)
+            .map(|(_, m)| m)
+    }
+    fn host(&mut self) -> &mut dyn Host {
+        &mut *self.txn.host
+    }
+    fn directive(&mut self, d: Directive) {
+        self.txn.directives.push(d);
+    }
+    fn raise(&mut self, domain: &str, name: &str, attrs: Map) -> R<()> {
+        Eval::raise(self, domain.to_string(), name.to_string(), attrs, None)
+    }
+    fn line_col(&self, span: Span) -> (usize, usize) {
+        self.inst.ruleset.line_col(span)
+    }
+}
+
 impl<'t, 'h> Eval<'t, 'h> {
     fn tick(&mut self) -> R<()> {
         self.txn.ops += 1;
@@ -229,13 +326,13 @@ impl<'t, 'h> Eval<'t, 'h> {
                 Ok(Value::from(m))
             }
             Expr::Var(slot, _) => Ok(env.get(*slot)),
-            Expr::Builtin(b) => Ok(Value::Function(Arc::new(BuiltinValue(
-                b,
-                b.params.iter().map(|p| Arc::from(*p)).collect(),
+            Expr::Library(m) => Ok(Value::Function(Arc::new(LibraryValue(
+                m,
+                m.params.iter().map(|p| Arc::from(*p)).collect(),
             )))),
             Expr::Persistent(scope, name) => self.persistent_get(*scope, name),
             Expr::ModuleMember(i, name) => self.module_member(*i, name),
-            Expr::Member(m) => self.member(m, &[]),
+            Expr::Native(call) => self.native(call, env),
             Expr::Unary(op, x) => {
                 let v = self.expr(x, env)?;
                 match op {
@@ -272,19 +369,12 @@ impl<'t, 'h> Eval<'t, 'h> {
                     self.expr(b, env)
                 }
             }
-            Expr::CallBuiltin(b, args, span) => {
+            Expr::CallLibrary(f, args, span) => {
                 let mut values = Vec::with_capacity(args.len());
                 for a in args {
                     values.push(self.expr(a, env)?);
                 }
-                (b.run)(self, &values).map_err(|e| e.at(*span))
-            }
-            Expr::CallMember(m, args, span) => {
-                let mut values = Vec::with_capacity(args.len());
-                for a in args {
-                    values.push(self.expr(a, env)?);
-                }
-                self.member(m, &values).map_err(|e| e.at(*span))
+                f(self, &values).map_err(|e| e.at(*span))
             }
             Expr::Call(f, args, span) => {
                 let fv = self.expr(f, env)?;
@@ -437,7 +527,10 @@ impl<'t, 'h> Eval<'t, 'h> {
             PersistentScope::App => self.txn.host.app_get(&rid, name),
             PersistentScope::Session => {
                 let call = self.call_sid()?;
-                self.txn.host.session_get(&rid, &call, name)
+                match self.txn.host.twilio() {
+                    Some(t) => t.session_get(&rid, &call, name),
+                    None => Err(no_sessions(name)),
+                }
             }
         }
     }
@@ -492,104 +585,72 @@ impl<'t, 'h> Eval<'t, 'h> {
         })
     }
 
-    fn member(&mut self, m: &Member, args: &[Value]) -> R<Value> {
-        let ev = self.event.clone();
-        Ok(match m {
-            Member::EventAttrs => ev.map_or(Value::Null, |e| Value::from(e.attrs.clone())),
-            Member::EventAttr => {
-                let name = args.first().map(Value::to_krl_string).unwrap_or_default();
-                match ev {
-                    None => Value::Null,
-                    Some(e) => e.attrs.get(name.as_str()).cloned().unwrap_or_else(|| {
-                        // classic: a case-insensitive fallback (language 10.7)
-                        e.attrs
-                            .iter()
-                            .find(|(k, _)| k.eq_ignore_ascii_case(&name))
-                            .map(|(_, v)| v.clone())
-                            .unwrap_or(Value::Null)
-                    }),
-                }
-            }
-            Member::EventDomain => ev.map_or(Value::Null, |e| Value::from(e.domain.as_str())),
-            Member::EventName => ev.map_or(Value::Null, |e| Value::from(e.name.as_str())),
-            Member::EventEci => ev.map_or(Value::Null, |e| Value::from(e.eci.as_str())),
-            Member::EventEid => ev.map_or(Value::Null, |e| Value::from(e.eid.as_str())),
-            Member::EventTime => ev.map_or(Value::Null, |e| Value::number(e.time_ms)),
-            Member::MetaRid => Value::from(&*self.compiled().rid),
-            Member::MetaPicoId => Value::from(&*self.txn.pico_id),
-            Member::MetaEci => ev.map_or(Value::Null, |e| Value::from(e.eci.as_str())),
-            Member::MetaTxnId => Value::from(&*self.txn.txn_id),
-            Member::MetaRuleName => self
-                .rule_name
-                .as_ref()
-                .map_or(Value::Null, |r| Value::from(&**r)),
-            Member::MetaInEvent => Value::Bool(!self.txn.in_query),
-            Member::MetaInQuery => Value::Bool(self.txn.in_query),
-            Member::MetaConfig => self.inst.config.clone(),
-            Member::MetaConst(v) => v.clone(),
-            Member::Key(name) => {
-                let v = self
-                    .inst
-                    .keys
-                    .get(name)
-                    .cloned()
-                    .ok_or_else(|| RuntimeError::new(format!("keys:{name} not defined")))?;
-                match args.first() {
-                    Some(sub) => path_get(&v, sub),
-                    None => v,
-                }
-            }
-            Member::TimeNow => {
-                let ms = self.txn.host.now_ms();
-                Value::from(iso_time(ms))
-            }
-            Member::ScheduleList => {
-                let rid = self.compiled().rid.clone();
-                Value::from(self.txn.host.schedule_list(&rid)?)
-            }
-            Member::Module(domain, name) => {
-                if args.is_empty() {
-                    if let Some(v) = modules::property(domain, name) {
-                        return Ok(v);
-                    }
-                }
+    /// A native member: its arguments evaluated, then its code.
+    fn native(&mut self, call: &NativeCall, env: &Arc<Frame>) -> R<Value> {
+        let mut values = Vec::with_capacity(call.args.len());
+        for a in &call.args {
+            values.push(self.expr(a, env)?);
+        }
+        let mut named = Map::new();
+        for (k, e) in &call.named {
+            let v = self.expr(e, env)?;
+            named.insert(k.clone(), v);
+        }
+        let args = NativeArgs {
+            args: &values,
+            named: &named,
+            name: &call.name,
+            domain: &call.domain,
+            span: call.span,
+        };
+        let m = call.member;
+        let r = match m.kind {
+            _ if call.bare && m.bare.is_some() => (m.bare.expect("checked"))(self, &args),
+            Kind::Library(f) | Kind::LibraryAndAction(f, _) => f(self, &values),
+            Kind::Function(f) => {
                 let now_ms = self.txn.host.now_ms();
                 let host = &mut *self.txn.host;
                 let mut random = || host.random();
-                let mut env = modules::Env {
+                let mut env = crate::native::Env {
                     now_ms,
                     random: &mut random,
                 };
-                match modules::call(domain, name, args, &mut env) {
-                    Some(r) => r?,
-                    None => {
-                        return Err(RuntimeError::new(format!("not supported: {domain}:{name}")))
-                    }
-                }
+                f(&values, &mut env)
             }
-            Member::Http(method) => {
-                let url = args.first().cloned().unwrap_or(Value::Null);
-                let mut opts = Map::new();
-                for (i, v) in args.iter().enumerate().skip(1) {
-                    if let Some(k) = HTTP_OPTS.get(i - 1) {
-                        opts.insert(Arc::from(*k), v.clone());
-                    }
-                }
-                let method = method.clone();
-                return self.http(&method, &url, &opts);
-            }
-            Member::StaticUrl => {
-                let path = match args.first() {
-                    Some(Value::Str(s)) => s.to_string(),
-                    Some(v) => v.to_krl_string(),
-                    None => return Err(RuntimeError::new("twilio:url_for needs a file path")),
+            Kind::Property(p) => Ok(p()),
+            Kind::Native(f) | Kind::Action(f) | Kind::Both(f) => f(self, &args),
+        };
+        r.map_err(|e| e.at(call.span))
+    }
+
+    /// A native action: its arguments evaluated, then its code.
+    fn native_action(&mut self, call: &NativeCall, env: &Arc<Frame>) -> R<Value> {
+        match call.member.kind {
+            Kind::LibraryAndAction(_, f) => {
+                let bare = NativeCall {
+                    member: call.member,
+                    domain: call.domain.clone(),
+                    name: call.name.clone(),
+                    args: Vec::new(),
+                    named: Vec::new(),
+                    bare: false,
+                    span: call.span,
                 };
-                return self.txn.host.static_url(&path);
+                let args = NativeArgs {
+                    args: &[],
+                    named: &Map::new(),
+                    name: &bare.name,
+                    domain: &bare.domain,
+                    span: bare.span,
+                };
+                // evaluated for their effects, as any action's arguments
+                for a in &call.args {
+                    self.expr(a, env)?;
+                }
+                f(self, &args)
             }
-            Member::Unsupported(name) => {
-                return Err(RuntimeError::new(format!("not supported: {name}")))
-            }
-        })
+            _ => self.native(call, env),
+        }
     }
 
     // ------------------------------------------------------------ actions
@@ -636,32 +697,7 @@ impl<'t, 'h> Eval<'t, 'h> {
 
     fn run_action(&mut self, a: &Action, env: &Arc<Frame>) -> R<Value> {
         match &a.target {
-            ActionTarget::Noop => Ok(Value::Null),
-            ActionTarget::SendDirective => {
-                let mut pos = Vec::new();
-                for p in &a.args.positional {
-                    pos.push(self.expr(p, env)?);
-                }
-                let name = pos.first().map(Value::to_krl_string).unwrap_or_default();
-                let mut options = match pos.get(1) {
-                    None | Some(Value::Null) => Map::new(),
-                    Some(Value::Map(m)) => (**m).clone(),
-                    Some(other) => return self.directive(name, other.clone()),
-                };
-                // classic `with` modifiers become options
-                for (k, e) in &a.args.named {
-                    let v = self.expr(e, env)?;
-                    match &**k {
-                        "name" | "options" => {}
-                        _ => {
-                            if !v.is_null() {
-                                options.insert(k.clone(), v);
-                            }
-                        }
-                    }
-                }
-                self.directive(name, Value::from(options))
-            }
+            ActionTarget::Native(call) => self.native_action(call, env),
             ActionTarget::Value(e) => {
                 let f = self.expr(e, env)?;
                 let args = self.bind_args(&f, &a.args, env)?;
@@ -672,357 +708,7 @@ impl<'t, 'h> Eval<'t, 'h> {
                 let args = self.bind_args(&f, &a.args, env)?;
                 self.call_action(&f, args)
             }
-            ActionTarget::Module(domain, name) => {
-                let mut pos = Vec::new();
-                for p in &a.args.positional {
-                    pos.push(self.expr(p, env)?);
-                }
-                let mut named = Map::new();
-                for (k, e) in &a.args.named {
-                    let v = self.expr(e, env)?;
-                    named.insert(k.clone(), v);
-                }
-                self.module_action(domain, name, pos, named, a.span)
-            }
         }
-    }
-
-    /// Actions of the built-in modules.
-    fn module_action(
-        &mut self,
-        domain: &str,
-        name: &str,
-        pos: Vec<Value>,
-        named: Map,
-        span: Span,
-    ) -> R<Value> {
-        let rid = self.compiled().rid.clone();
-        let arg = |i: usize, n: &str| -> Value {
-            pos.get(i)
-                .cloned()
-                .or_else(|| named.get(n).cloned())
-                .unwrap_or(Value::Null)
-        };
-        match (domain, name) {
-            ("http", m @ ("get" | "head" | "post" | "put" | "patch" | "delete")) => {
-                let url = arg(0, "url");
-                let mut opts = named.clone();
-                // positional options after the url, in parameter order
-                for (i, k) in HTTP_OPTS.iter().enumerate() {
-                    if let Some(v) = pos.get(i + 1) {
-                        opts.insert(Arc::from(*k), v.clone());
-                    }
-                }
-                self.http(m, &url, &opts)
-            }
-            ("twilio", action @ ("send_sms" | "call" | "place_call" | "redirect_call")) => {
-                let text = |v: Value| (!v.is_null()).then(|| v.to_krl_string());
-                let mut params: Vec<(String, String)> = Vec::new();
-                let mut call_sid = None;
-                let action = match action {
-                    "send_sms" => {
-                        for (k, v) in [
-                            ("To", arg(0, "to")),
-                            ("From", arg(1, "from")),
-                            ("Body", arg(2, "body")),
-                        ] {
-                            params.extend(text(v).map(|t| (k.to_string(), t)));
-                        }
-                        match arg(3, "media") {
-                            Value::Array(urls) => params.extend(
-                                urls.iter()
-                                    .map(|u| ("MediaUrl".to_string(), u.to_krl_string())),
-                            ),
-                            v => params.extend(text(v).map(|t| ("MediaUrl".to_string(), t))),
-                        }
-                        "send_sms"
-                    }
-                    "call" | "place_call" => {
-                        for (k, v) in [
-                            ("To", arg(0, "to")),
-                            ("From", arg(1, "from")),
-                            ("Url", arg(2, "url")),
-                        ] {
-                            params.extend(text(v).map(|t| (k.to_string(), t)));
-                        }
-                        "call"
-                    }
-                    _ => {
-                        call_sid = text(arg(0, "call_sid"));
-                        params.extend(text(arg(1, "url")).map(|t| ("Url".to_string(), t)));
-                        "redirect_call"
-                    }
-                };
-                // other named options pass through (`statusCallback`, ...)
-                for (k, v) in named.iter() {
-                    let known = ["to", "from", "body", "media", "url", "call_sid"];
-                    if !known.contains(&&**k) && !v.is_null() {
-                        params.push((k.to_string(), v.to_krl_string()));
-                    }
-                }
-                let req = super::TwilioRequest {
-                    action: action.to_string(),
-                    params,
-                    call_sid,
-                    credentials: self.twilio_credentials(),
-                    eci: self.event.as_ref().map_or(String::new(), |e| e.eci.clone()),
-                    rid: rid.to_string(),
-                    rule: self.rule_name.as_ref().map(|r| r.to_string()),
-                };
-                self.txn.host.twilio_rest(&req)
-            }
-            ("twilio", verb) if super::TWILIO_VERBS.contains(&verb) => {
-                // every attribute is one the verb takes, with a value it
-                // accepts (literals were checked at registration)
-                for (k, v) in named.iter() {
-                    crate::twiml_attrs::check(verb, k, v).map_err(RuntimeError::new)?;
-                }
-                if verb == "pause" {
-                    if let Some(v) = pos.first() {
-                        crate::twiml_attrs::check(verb, "length", v).map_err(RuntimeError::new)?;
-                    }
-                }
-                // options: the modifiers and named arguments (nulls dropped)
-                // and the positional argument under `_arg`
-                let mut options = Map::new();
-                if let Some(v) = pos.first().filter(|v| !v.is_null()) {
-                    options.insert(Arc::from(super::TWIML_ARG), v.clone());
-                }
-                for (k, v) in named.iter().filter(|(_, v)| !v.is_null()) {
-                    options.insert(k.clone(), v.clone());
-                }
-                let verb = match verb {
-                    "raw" => "raw_response",
-                    "message" => "sms",
-                    v => v,
-                };
-                let d = Directive {
-                    name: Arc::from(verb),
-                    options: Value::from(options),
-                    rid: self.compiled().rid.clone(),
-                    rule_name: self.rule_name.clone().unwrap_or_else(|| Arc::from("")),
-                    txn_id: self.txn.txn_id.clone(),
-                    twiml: true,
-                    line_col: Some(self.inst.ruleset.line_col(span)),
-                };
-                self.txn.directives.push(d);
-                Ok(Value::Null)
-            }
-            ("mqtt", action @ ("publish" | "subscribe" | "unsubscribe")) => {
-                self.mqtt_action(action, &pos, &named)
-            }
-            ("schedule", "remove") => {
-                let id = arg(0, "id").to_krl_string();
-                self.txn.host.schedule_remove(&rid, Some(&id))?;
-                Ok(Value::Null)
-            }
-            ("schedule", "clear") => {
-                self.txn.host.schedule_remove(&rid, None)?;
-                Ok(Value::Null)
-            }
-            ("event", "send") | ("ctx", "event") => {
-                let (eci, domain, ev_name, attrs) = if domain == "event" {
-                    let o = arg(0, "options");
-                    let eci = key_get(&o, "eci");
-                    let name = match key_get(&o, "name") {
-                        Value::Null => key_get(&o, "type"),
-                        n => n,
-                    };
-                    (eci, key_get(&o, "domain"), name, key_get(&o, "attrs"))
-                } else {
-                    (
-                        arg(0, "eci"),
-                        arg(1, "domain"),
-                        arg(2, "name"),
-                        arg(3, "attrs"),
-                    )
-                };
-                let Value::Str(eci) = eci else {
-                    return Err(RuntimeError::type_error(format!(
-                        "{} is not a valid eci",
-                        eci.to_krl_string()
-                    )));
-                };
-                let attrs = match attrs {
-                    Value::Map(m) => (*m).clone(),
-                    _ => Map::new(),
-                };
-                let eid = self.txn.host.send_event(
-                    &eci,
-                    &domain.to_krl_string(),
-                    &ev_name.to_krl_string(),
-                    attrs,
-                )?;
-                Ok(Value::from(eid))
-            }
-            _ => Err(RuntimeError::new(format!("not supported: {domain}:{name}"))),
-        }
-    }
-
-    /// `mqtt:publish`, `mqtt:subscribe`, `mqtt:unsubscribe`: arguments
-    /// checked here (topic, filter, qos, retain), the rest is the host's.
-    fn mqtt_action(&mut self, action: &str, pos: &[Value], named: &Map) -> R<Value> {
-        use super::mqtt;
-        let params = mqtt::params(action).unwrap_or(&[]);
-        if let Some(k) = named.keys().find(|k| !params.iter().any(|p| *p == &***k)) {
-            return Err(RuntimeError::new(format!(
-                "mqtt:{action} has no option `{k}` (it takes {})",
-                params.join(", ")
-            )));
-        }
-        let arg = |i: usize| -> Value {
-            pos.get(i)
-                .cloned()
-                .or_else(|| named.get(params[i]).cloned())
-                .unwrap_or(Value::Null)
-        };
-        let text = |what: &str, v: Value| -> R<String> {
-            match v {
-                Value::Str(s) => Ok(s.to_string()),
-                Value::Null => Err(RuntimeError::new(format!("mqtt:{action} needs a {what}"))),
-                other => Err(RuntimeError::type_error(format!(
-                    "mqtt:{action}: the {what} must be a string, not {}",
-                    other.to_json()
-                ))),
-            }
-        };
-        match action {
-            "publish" => {
-                let topic = text("topic", arg(0))?;
-                mqtt::check_topic(&topic)
-                    .map_err(|e| RuntimeError::new(format!("mqtt:publish: {e}")))?;
-                let qos = mqtt::qos(action, &arg(2), 0)?;
-                let retain = match arg(3) {
-                    Value::Null => false,
-                    Value::Bool(b) => b,
-                    other => {
-                        return Err(RuntimeError::new(format!(
-                            "mqtt:publish: retain must be true or false, not {}",
-                            other.to_json()
-                        )))
-                    }
-                };
-                let req = mqtt::MqttPublish {
-                    topic,
-                    payload: mqtt::payload_text(&arg(1)),
-                    qos,
-                    retain,
-                    rid: self.compiled().rid.to_string(),
-                    rule: self.rule_name.as_ref().map(|r| r.to_string()),
-                };
-                self.txn.host.mqtt_publish(&req)
-            }
-            _ => {
-                let filter = text("topic filter", arg(0))?;
-                mqtt::check_filter(&filter)
-                    .map_err(|e| RuntimeError::new(format!("mqtt:{action}: {e}")))?;
-                if action == "subscribe" {
-                    let qos = mqtt::qos(action, &arg(1), 1)?;
-                    self.txn.host.mqtt_subscribe(&filter, qos)
-                } else {
-                    self.txn.host.mqtt_unsubscribe(&filter)
-                }
-            }
-        }
-    }
-
-    /// `http:<method>(url, options)`: the request through the host, then
-    /// `autoraise` (raise `http:<method>` with the response and a label).
-    pub(crate) fn http(&mut self, method: &str, url: &Value, opts: &Map) -> R<Value> {
-        let Value::Str(url) = url else {
-            return Err(if url.is_null() {
-                RuntimeError::new(format!("http:{method} needs a url string"))
-            } else {
-                RuntimeError::type_error(format!(
-                    "http:{method} was given {} instead of a url string",
-                    url.to_krl_string()
-                ))
-            });
-        };
-        let pairs = |v: Option<&Value>| -> Vec<(String, String)> {
-            match v {
-                Some(Value::Map(m)) => m
-                    .iter()
-                    .flat_map(|(k, v)| match v {
-                        Value::Array(a) => a
-                            .iter()
-                            .map(|x| (format!("{k}[]"), x.to_krl_string()))
-                            .collect::<Vec<_>>(),
-                        v => vec![(k.to_string(), v.to_krl_string())],
-                    })
-                    .collect(),
-                _ => Vec::new(),
-            }
-        };
-        let mut req = super::HttpRequest {
-            method: method.to_ascii_uppercase(),
-            url: url.to_string(),
-            qs: pairs(opts.get("qs")),
-            headers: pairs(opts.get("headers")),
-            parse_json: opts.get("parseJSON").is_some_and(Value::truthy),
-            dont_follow_redirect: opts.get("dontFollowRedirect").is_some_and(Value::truthy),
-            ..Default::default()
-        };
-        if let Some(j) = opts.get("json").filter(|v| !v.is_null()) {
-            req.body = Some((j.to_json().to_string(), Some("application/json")));
-        } else if let Some(f) = opts.get("form").filter(|v| !v.is_null()) {
-            let encoded = pairs(Some(f))
-                .iter()
-                .map(|(k, v)| format!("{}={}", form_encode(k), form_encode(v)))
-                .collect::<Vec<_>>()
-                .join("&");
-            req.body = Some((encoded, Some("application/x-www-form-urlencoded")));
-        } else if let Some(b) = opts.get("body").filter(|v| !v.is_null()) {
-            req.body = Some((b.to_krl_string(), None));
-        }
-        if let Some(Value::Map(a)) = opts.get("auth") {
-            let get = |k: &str| a.get(k).map(Value::to_krl_string).unwrap_or_default();
-            req.auth = Some((get("username"), get("password")));
-        }
-        let response = self.txn.host.http(&req)?;
-        if let Some(label) = opts.get("autoraise").filter(|v| !v.is_null()) {
-            let mut attrs = match &response {
-                Value::Map(m) => (**m).clone(),
-                _ => Map::new(),
-            };
-            attrs.insert(Arc::from("label"), label.clone());
-            self.raise("http".into(), method.to_string(), attrs, None)?;
-        }
-        Ok(response)
-    }
-
-    /// Twilio credentials in order (language 10.9.1): `twiliokeys` of a
-    /// classic `use module a8x115 ... with`, the ruleset's `twilio` key, the
-    /// install config's `account_sid`/`auth_token`; `None` leaves it to
-    /// the engine's own configuration.
-    fn twilio_credentials(&self) -> Option<(String, String)> {
-        let pair = |m: &Value| {
-            let sid = key_get(m, "account_sid");
-            let token = key_get(m, "auth_token");
-            (!sid.is_null() && !token.is_null())
-                .then(|| (sid.to_krl_string(), token.to_krl_string()))
-        };
-        self.inst
-            .twilio
-            .get("twiliokeys")
-            .and_then(pair)
-            .or_else(|| self.inst.keys.get("twilio").and_then(pair))
-            .or_else(|| pair(&self.inst.config))
-    }
-
-    fn directive(&mut self, name: String, options: Value) -> R<Value> {
-        let d = Directive {
-            name: name.into(),
-            options,
-            rid: self.compiled().rid.clone(),
-            rule_name: self.rule_name.clone().unwrap_or_else(|| Arc::from("")),
-            txn_id: self.txn.txn_id.clone(),
-            twiml: false,
-            line_col: None,
-        };
-        let v = d.to_value();
-        self.txn.directives.push(d);
-        Ok(v)
     }
 
     fn call_action(&mut self, f: &Value, args: Vec<Value>) -> R<Value> {
@@ -1274,7 +960,10 @@ impl<'t, 'h> Eval<'t, 'h> {
             PersistentScope::App => self.txn.host.app_put(rid, name, value.as_ref()),
             PersistentScope::Session => {
                 let call = self.call_sid()?;
-                self.txn.host.session_put(rid, &call, name, value.as_ref())
+                match self.txn.host.twilio() {
+                    Some(t) => t.session_put(rid, &call, name, value.as_ref()),
+                    None => Err(no_sessions(name)),
+                }
             }
         }
     }
@@ -1320,6 +1009,13 @@ impl Callable for ModuleFn {
     fn as_any(&self) -> Option<&dyn std::any::Any> {
         Some(self)
     }
+}
+
+/// The error of `session:` on a host without call sessions.
+fn no_sessions(name: &str) -> RuntimeError {
+    RuntimeError::new(format!(
+        "not supported here: session:{name} (no call sessions)"
+    ))
 }
 
 /// Slots of the rule frame may be written more than once across foreach
@@ -1474,36 +1170,6 @@ pub fn path_delete(v: &Value, path: &Value) -> Value {
     del(v, &path_keys(path))
 }
 
-/// Options of the `http:` calls after the url, in parameter order (the
-/// compiler binds named arguments to these positions).
-pub const HTTP_OPTS: [&str; 10] = [
-    "qs",
-    "headers",
-    "body",
-    "auth",
-    "json",
-    "form",
-    "parseJSON",
-    "autoraise",
-    "dontFollowRedirect",
-    "autosend",
-];
-
-/// `application/x-www-form-urlencoded` encoding of one key or value.
-fn form_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
-                out.push(b as char)
-            }
-            b' ' => out.push('+'),
-            b => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
 /// A schedule time: ms since the epoch, or an ISO 8601 date string.
 fn schedule_time(v: &Value) -> R<f64> {
     match v {
@@ -1580,11 +1246,6 @@ pub fn iso_time(ms: f64) -> String {
     let mo = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if mo <= 2 { y + 1 } else { y };
     format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}.{millis:03}Z")
-}
-
-/// Stdlib builtins that the engine itself needs by name.
-pub fn builtin(name: &str) -> Option<&'static Builtin> {
-    stdlib::function(name)
 }
 
 #[cfg(test)]

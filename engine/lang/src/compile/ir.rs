@@ -4,7 +4,7 @@
 //! installs the ruleset; the evaluator never looks at source text or names.
 
 use crate::runtime::select::Matcher;
-use crate::runtime::stdlib::Builtin;
+use crate::native::{LibraryFn, Member};
 use crate::runtime::Value;
 use crate::syntax::ast::{BinOp, Level, PersistentScope, Span, UnOp};
 use std::sync::Arc;
@@ -18,56 +18,24 @@ pub struct Slot {
     pub index: u16,
 }
 
-/// Built-in module members known at compile time.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Member {
-    /// `event:attrs` (also classic `event:attrs()`/`event:params()`)
-    EventAttrs,
-    /// `event:attr(name)` / `event:param(name)` (case-insensitive fallback)
-    EventAttr,
-    /// `event:domain`
-    EventDomain,
-    /// `event:name` / `event:type()`
-    EventName,
-    /// `event:eci`
-    EventEci,
-    /// `event:eid`
-    EventEid,
-    /// `event:time`
-    EventTime,
-    /// `meta:rid`
-    MetaRid,
-    /// `meta:picoId`
-    MetaPicoId,
-    /// `meta:eci`
-    MetaEci,
-    /// `meta:txnId`
-    MetaTxnId,
-    /// `meta:ruleName`
-    MetaRuleName,
-    /// `meta:inEvent`
-    MetaInEvent,
-    /// `meta:inQuery`
-    MetaInQuery,
-    /// `meta:rulesetConfig`
-    MetaConfig,
-    /// `meta:rulesetName` etc.: a string fixed at compile time
-    MetaConst(Value),
-    /// `keys:NAME` (optionally called with a sub-key)
-    Key(Arc<str>),
-    /// `time:now`
-    TimeNow,
-    /// `schedule:list`
-    ScheduleList,
-    /// a function or property of `time:`, `math:`, `random:`
-    Module(Arc<str>, Arc<str>),
-    /// `http:get` / `http:head` used as a function
-    Http(Arc<str>),
-    /// `twilio:url_for(path)`: the absolute, fingerprinted URL of a static
-    /// file (asks the host, [`super::Host::static_url`])
-    StaticUrl,
-    /// a member this engine knows by name but does not implement
-    Unsupported(Arc<str>),
+/// A call (or a bare read) of a native module's member, its arguments
+/// bound to the member's parameters.
+#[derive(Clone, Debug)]
+pub struct NativeCall {
+    /// The member.
+    pub member: &'static Member,
+    /// The domain as written (a classic alias, or the module's own).
+    pub domain: Arc<str>,
+    /// The member name as written (open modules: `keys:NAME`).
+    pub name: Arc<str>,
+    /// Arguments in parameter order (gaps null).
+    pub args: Vec<Expr>,
+    /// Named arguments and `with` modifiers that are no parameter.
+    pub named: Vec<(Arc<str>, Expr)>,
+    /// Read without a call (`event:attrs`, `meta:rid`).
+    pub bare: bool,
+    /// Where.
+    pub span: Span,
 }
 
 /// An expression.
@@ -84,13 +52,13 @@ pub enum Expr {
     /// a local or global variable
     Var(Slot, Arc<str>),
     /// a library function used as a value
-    Builtin(&'static Builtin),
+    Library(&'static Member),
     /// `ent:x` / `app:x`
     Persistent(PersistentScope, Arc<str>),
     /// a used module's member `alias:name`
     ModuleMember(usize, Arc<str>),
-    /// a built-in module member read without a call
-    Member(Member),
+    /// a native module member, called or read
+    Native(Box<NativeCall>),
     /// `not x`, `-x`, `+x`
     Unary(UnOp, Box<Expr>),
     /// `a OP b` (not `&&`/`||`)
@@ -102,9 +70,7 @@ pub enum Expr {
     /// `t => a | b`
     Cond(Box<Expr>, Box<Expr>, Box<Expr>),
     /// a call of a library function with its arguments bound
-    CallBuiltin(&'static Builtin, Vec<Expr>, Span),
-    /// a call of a built-in module member (`event:attr("x")`, `keys:k("s")`)
-    CallMember(Member, Vec<Expr>, Span),
+    CallLibrary(LibraryFn, Vec<Expr>, Span),
     /// a call of a value (closures, module functions)
     Call(Box<Expr>, Args, Span),
     /// `x{path}`
@@ -190,14 +156,11 @@ pub struct ActionBlock {
 /// What an action invokes.
 #[derive(Clone, Debug)]
 pub enum ActionTarget {
-    /// `send_directive(name, options)`
-    SendDirective,
-    /// `noop()` and classic browser actions
-    Noop,
     /// a defaction or action value in scope
     Value(Expr),
-    /// `domain:name(...)` of a built-in module
-    Module(Arc<str>, Arc<str>),
+    /// a native action (`send_directive`, `twilio:say`, ...), its arguments
+    /// bound
+    Native(Box<NativeCall>),
     /// a used module's defaction `alias:name(...)`
     ModuleMember(usize, Arc<str>),
 }

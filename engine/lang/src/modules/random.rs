@@ -2,32 +2,45 @@
 //! engine's source of randomness ([`Env::random`]) so tests can fix it.
 
 use super::math::js_round;
-use super::{Env, Kind, Member};
+use super::{Env, Kind, Member, Module};
 use crate::runtime::error::RuntimeError;
 use crate::runtime::value::Value;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The members of `random:`.
-pub(super) static MEMBERS: &[Member] = &[
+/// `random:`.
+pub static MODULE: Module = Module {
+    domain: "random",
+    doc: "Random words, numbers and UUIDs.",
+    members: MEMBERS,
+    ..Module::BLANK
+};
+
+/// The members of `random:`.
+static MEMBERS: &[Member] = &[
     Member {
         name: "integer",
         params: &["upper", "lower"],
         kind: Kind::Function(integer),
+        ..Member::BLANK
     },
     Member {
         name: "number",
         params: &["upper", "lower"],
         kind: Kind::Function(number),
+        ..Member::BLANK
     },
     Member {
         name: "uuid",
         params: &[],
         kind: Kind::Function(uuid),
+        ..Member::BLANK
     },
     Member {
         name: "word",
         params: &[],
         kind: Kind::Function(word),
+        ..Member::BLANK
     },
 ];
 

@@ -228,29 +228,78 @@ const ENQUEUE: &[Attr] = &[
 ];
 const NONE: &[Attr] = &[];
 
-/// The attributes of verb action `verb` (`raw` and `message` as their
-/// twins), in two groups (`dial_conference`: Dial's, then Conference's;
-/// others: one group and an empty one). `None`: not a verb action.
-fn groups(verb: &str) -> Option<(&'static [Attr], &'static [Attr])> {
-    Some(match verb {
-        "say" => (SAY, NONE),
-        "play" => (PLAY, NONE),
-        "pause" => (PAUSE, NONE),
-        "gather_start" => (GATHER, NONE),
-        "record" => (RECORD, NONE),
-        "sms" | "message" => (SMS, NONE),
-        "dial" | "dial_start" => (DIAL, NONE),
-        "dial_conference" => (DIAL, CONFERENCE),
-        "number" => (NUMBER, NONE),
-        "client" => (CLIENT, NONE),
-        "sip" => (SIP, NONE),
-        "queue" => (QUEUE, NONE),
-        "redirect" => (REDIRECT, NONE),
-        "reject" => (REJECT, NONE),
-        "enqueue" => (ENQUEUE, NONE),
-        "gather_stop" | "dial_stop" | "hangup" | "raw" | "raw_response" => (NONE, NONE),
-        _ => return None,
-    })
+/// A TwiML verb action: its name, the name it is recorded under (`raw` is
+/// `raw_response`, `message` is `sms`) and its attributes in two groups
+/// (`dial_conference`: Dial's, then Conference's; others: one group and an
+/// empty one). The one table of the verbs: the registry's members, the
+/// checks and the reply writer all read it.
+pub struct Verb {
+    /// The action's name (`twilio:say`).
+    pub action: &'static str,
+    /// The name its directive is recorded under.
+    pub records: &'static str,
+    /// Its attributes.
+    pub attrs: &'static [Attr],
+    /// More attributes (`dial_conference`: the Conference's).
+    pub more: &'static [Attr],
+}
+
+const fn v(action: &'static str, attrs: &'static [Attr]) -> Verb {
+    Verb {
+        action,
+        records: action,
+        attrs,
+        more: NONE,
+    }
+}
+
+/// Every verb action, in the order the documentation lists them.
+pub static VERBS: &[Verb] = &[
+    v("say", SAY),
+    v("play", PLAY),
+    v("pause", PAUSE),
+    v("gather_start", GATHER),
+    v("gather_stop", NONE),
+    v("record", RECORD),
+    v("sms", SMS),
+    Verb {
+        records: "sms",
+        ..v("message", SMS)
+    },
+    v("dial", DIAL),
+    Verb {
+        more: CONFERENCE,
+        ..v("dial_conference", DIAL)
+    },
+    v("dial_start", DIAL),
+    v("number", NUMBER),
+    v("client", CLIENT),
+    v("sip", SIP),
+    v("queue", QUEUE),
+    v("dial_stop", NONE),
+    v("hangup", NONE),
+    v("redirect", REDIRECT),
+    v("reject", REJECT),
+    v("enqueue", ENQUEUE),
+    Verb {
+        records: "raw_response",
+        ..v("raw", NONE)
+    },
+    v("raw_response", NONE),
+];
+
+/// The verb action called `name`.
+pub fn verb(name: &str) -> Option<&'static Verb> {
+    VERBS.iter().find(|v| v.action == name)
+}
+
+/// The name a verb's directive is recorded under (`raw` → `raw_response`).
+pub fn canonical(name: &str) -> &str {
+    verb(name).map_or(name, |v| v.records)
+}
+
+fn groups(verb_name: &str) -> Option<(&'static [Attr], &'static [Attr])> {
+    verb(verb_name).map(|v| (v.attrs, v.more))
 }
 
 /// The kind of attribute `name` of verb `verb`; `None` when the verb has

@@ -840,7 +840,7 @@ fn apology() {
 
 #[test]
 fn verbs_keeps_only_twiml_directives() {
-    use krl_lang::runtime::Map;
+    use crate::runtime::Map;
     use std::sync::Arc;
     let d = |name: &str, twiml: bool| Directive {
         name: Arc::from(name),
@@ -848,7 +848,7 @@ fn verbs_keeps_only_twiml_directives() {
         rid: Arc::from("rs"),
         rule_name: Arc::from("r1"),
         txn_id: Arc::from("t"),
-        twiml,
+        module: twiml.then_some("twilio"),
         line_col: twiml.then_some((3, 9)),
     };
     // A user's send_directive("say") is not TwiML.

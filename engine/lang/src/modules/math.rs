@@ -5,7 +5,7 @@
 //! point in the number's *decimal text* rather than multiplying, so
 //! `math:round(1.005, 2)` is 1.01 as in the reference (lodash), not 1.
 
-use super::{arg, s, Env, Kind, Member};
+use super::{arg, s, Env, Kind, Member, Module};
 use crate::runtime::error::RuntimeError;
 use crate::runtime::value::{number_to_string, Value};
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
@@ -15,61 +15,81 @@ use hmac::{Hmac, Mac};
 use sha2::Digest;
 
 /// The members of `math:`.
-pub(super) static MEMBERS: &[Member] = &[
+/// `math:`.
+pub static MODULE: Module = Module {
+    domain: "math",
+    doc: "Rounding, Base64, hashes and HMACs.",
+    members: MEMBERS,
+    ..Module::BLANK
+};
+
+/// The members of `math:`.
+static MEMBERS: &[Member] = &[
     Member {
         name: "abs",
         params: &["number"],
         kind: Kind::Function(abs),
+        ..Member::BLANK
     },
     Member {
         name: "base64decode",
         params: &["str", "encoding"],
         kind: Kind::Function(base64decode),
+        ..Member::BLANK
     },
     Member {
         name: "base64encode",
         params: &["str", "encoding"],
         kind: Kind::Function(base64encode),
+        ..Member::BLANK
     },
     Member {
         name: "ceiling",
         params: &["number", "precision"],
         kind: Kind::Function(ceiling),
+        ..Member::BLANK
     },
     Member {
         name: "floor",
         params: &["number", "precision"],
         kind: Kind::Function(floor),
+        ..Member::BLANK
     },
     Member {
         name: "hash",
         params: &["algorithm", "str", "encoding"],
         kind: Kind::Function(hash),
+        ..Member::BLANK
     },
     Member {
         name: "hashAlgorithms",
         params: &[],
         kind: Kind::Property(hash_algorithms),
+        ..Member::BLANK
     },
     Member {
         name: "hashFunctions",
         params: &[],
         kind: Kind::Function(hash_functions),
+        ..Member::BLANK
     },
     Member {
         name: "hmac",
         params: &["algorithm", "key", "message", "encoding"],
         kind: Kind::Function(hmac),
+        ..Member::BLANK
     },
     Member {
         name: "int",
         params: &["number"],
         kind: Kind::Function(int),
+        ..Member::BLANK
     },
     Member {
         name: "round",
         params: &["number", "precision"],
         kind: Kind::Function(round),
+        ..Member::BLANK
     },
 ];
 
@@ -422,7 +442,6 @@ fn hmac(args: &[Value], _: &mut Env) -> Result<Value, RuntimeError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::property;
     use super::super::testing::*;
     use crate::runtime::value::Value;
 

@@ -1,8 +1,7 @@
 //! The TwiML reply (krl-language.md 10.9.2–10.9.4, twilio.md 2): the
 //! `twilio:` verb actions of an evaluation, recorded by the evaluator as
 //! TwiML directives, written as one `<Response>` document with quick-xml.
-//! Uses: krl_lang (directives, values), quick-xml. Names no other module
-//! of this crate.
+//! The language half of the reply: the server only sends it.
 //!
 //! Writing happens in two steps: the verbs become a small tree (so that a
 //! `<Gather>` or `<Dial>` stays open while the verbs it holds arrive),
@@ -11,10 +10,11 @@
 //! and every callback URL is resolved against the public URL (10.9.4).
 //! docs/twilio.md states the rules as implemented.
 
-use krl_lang::engine::{Directive, TWIML_ARG};
-use krl_lang::runtime::Value as KrlValue;
-pub use krl_lang::twiml_xml::{check_document, check_fragment};
-use krl_lang::twiml_xml::{is_document, is_xml_name};
+use super::attrs::canonical;
+pub use super::xml::{check_document, check_fragment};
+use super::xml::{is_document, is_xml_name};
+use crate::host::{Directive, DIRECTIVE_ARG as TWIML_ARG};
+use crate::runtime::Value as KrlValue;
 use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use quick_xml::writer::Writer;
 use std::collections::BTreeMap;
@@ -47,7 +47,7 @@ pub struct Verb {
 pub fn verbs(directives: &[Directive]) -> Vec<Verb> {
     directives
         .iter()
-        .filter(|d| d.twiml)
+        .filter(|d| d.module == Some(super::DOMAIN))
         .map(|d| Verb {
             name: d.name.to_string(),
             options: d.options.clone(),
@@ -127,16 +127,6 @@ const DIAL_ATTRS: &[&str] = &[
     "referMethod",
 ];
 
-/// The verb's name as the evaluator records it (`raw` is `raw_response`,
-/// `message` is `sms`).
-fn canonical(name: &str) -> &str {
-    match name {
-        "raw" => "raw_response",
-        "message" => "sms",
-        n => n,
-    }
-}
-
 /// A node of the reply being built.
 #[derive(Debug)]
 enum Node {
@@ -184,10 +174,8 @@ fn split_options(verb: &Verb) -> (Option<String>, BTreeMap<String, String>) {
                 arg = Some(xml_chars(&v.to_krl_string()));
             } else if is_xml_name(k) {
                 attrs.insert(k.to_string(), xml_chars(&v.to_krl_string()));
-            } else {
-                tracing::warn!(rid = %verb.rid, rule = %verb.rule,
-                    "twilio:{}: option {k:?} is not a valid attribute name; left out", verb.name);
             }
+            // any other name was refused by the verb's attribute check
         }
     }
     (arg, attrs)
@@ -396,12 +384,8 @@ fn build(verbs: &[Verb], cx: &ReplyContext) -> Result<Vec<Node>, TwimlError> {
                     "enqueue" => Elem::new("Enqueue", attrs).with_text(arg),
                     "hangup" => Elem::new("Hangup", attrs),
                     "reject" => Elem::new("Reject", attrs),
-                    unknown => {
-                        // The evaluator records only the verbs above.
-                        tracing::warn!(rid = %verb.rid, rule = %verb.rule,
-                            "twilio:{unknown} is not a TwiML verb; left out");
-                        continue;
-                    }
+                    // the evaluator records only the verbs above
+                    _ => continue,
                 };
                 out.push(Node::Elem(elem));
             }

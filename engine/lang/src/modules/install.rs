@@ -14,19 +14,26 @@
 //! }
 //! ```
 
-use super::{arg, s, Env, Kind, Member};
-use crate::engine::EvalError;
-use crate::runtime::error::RuntimeError;
-use crate::runtime::value::Value;
+use super::{arg, s, Env, Kind, Member, Module};
+use crate::runtime::{ErrorKind, RuntimeError, Value};
 
 /// What the message of a refusal starts with.
 pub const REFUSED: &str = "install refused: ";
 
+/// `install:`.
+pub static MODULE: Module = Module {
+    domain: "install",
+    doc: "An engine extension: a ruleset refuses an install configuration it cannot work with.",
+    members: MEMBERS,
+    ..Module::BLANK
+};
+
 /// The members of `install:`.
-pub(super) static MEMBERS: &[Member] = &[Member {
+static MEMBERS: &[Member] = &[Member {
     name: "refuse",
     params: &["message"],
     kind: Kind::Function(refuse),
+    ..Member::BLANK
 }];
 
 /// `install:refuse(message)`: always an error (a null message says only
@@ -36,15 +43,10 @@ fn refuse(args: &[Value], _: &mut Env) -> Result<Value, RuntimeError> {
         Value::Null => "invalid configuration".to_string(),
         v => s(v),
     };
-    Err(RuntimeError::new(format!("{REFUSED}{message}")))
-}
-
-impl EvalError {
-    /// The ruleset's own message when this error is an
-    /// `install:refuse(message)`; `None` for any other error.
-    pub fn refusal(&self) -> Option<&str> {
-        self.message.strip_prefix(REFUSED)
-    }
+    Err(RuntimeError::of_kind(
+        ErrorKind::InstallRefused,
+        format!("{REFUSED}{message}"),
+    ))
 }
 
 #[cfg(test)]
@@ -62,18 +64,12 @@ mod tests {
             err("install", "refuse", &[]),
             "install refused: invalid configuration"
         );
-        let e = EvalError {
-            rid: "io.x".into(),
-            rule: None,
-            line: Some(3),
-            col: Some(7),
-            message: err("install", "refuse", &[st("no")]),
+        let mut r = || 0.5;
+        let mut env = Env {
+            now_ms: 0.0,
+            random: &mut r,
         };
-        assert_eq!(e.refusal(), Some("no"));
-        let other = EvalError {
-            message: "TypeError: x".into(),
-            ..e
-        };
-        assert_eq!(other.refusal(), None);
+        let e = refuse(&[st("no")], &mut env).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InstallRefused);
     }
 }

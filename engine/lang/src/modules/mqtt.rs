@@ -1,9 +1,135 @@
-//! The `mqtt:` actions' requests and the MQTT topic rules the engine and
+//! `mqtt:` — the actions, and the MQTT topic rules the engine and
 //! the server share: which names each action takes, what a valid topic
 //! and topic filter are (MQTT 3.1.1 section 4.7), and whether a filter
 //! matches a topic. Pure: the server owns the connection (docs/mqtt.md).
 
+use super::{Member, Module, NativeArgs, NativeCx};
+use crate::host::MqttPublish;
+use crate::native::CheckCall;
 use crate::runtime::{RuntimeError, Value};
+use crate::syntax::ast::Span;
+
+/// `mqtt:`.
+pub static MODULE: Module = Module {
+    domain: "mqtt",
+    doc: "MQTT: publish to topics, subscribe the pico to topic filters (docs/mqtt.md).",
+    members: MEMBERS,
+    unknown: super::Unknown::Refused,
+    where_attrs: &[("message", MESSAGE_ATTRS)],
+    ..Module::BLANK
+};
+
+/// The attributes of the engine's own `mqtt message` event. In the `where`
+/// clause of a `select when mqtt message`, each of these names, when
+/// nothing else defines it, reads that attribute (`where payload{"Type"} ==
+/// "Outgoing"` is `where event:attrs{"payload"}{"Type"} == "Outgoing"`).
+pub const MESSAGE_ATTRS: &[&str] = &["topic", "payload", "qos", "retain"];
+
+static MEMBERS: &[Member] = &[
+    Member {
+        doc: "mqtt:publish(topic, payload, qos, retain): publishes after the event commits",
+        check: Some(check_options),
+        ..Member::action("publish", PUBLISH_PARAMS, |cx, a| action(cx, "publish", a))
+    },
+    Member {
+        doc: "mqtt:subscribe(filter, qos): the pico gets each message on the filter as `mqtt message`",
+        check: Some(check_options),
+        ..Member::action("subscribe", SUBSCRIBE_PARAMS, |cx, a| action(cx, "subscribe", a))
+    },
+    Member {
+        doc: "mqtt:unsubscribe(filter): drops a subscription",
+        check: Some(check_options),
+        ..Member::action("unsubscribe", UNSUBSCRIBE_PARAMS, |cx, a| {
+            action(cx, "unsubscribe", a)
+        })
+    },
+];
+
+/// Every named argument or `with` modifier is one the action takes, so a
+/// typo such as `with qso = 1` is refused at registration, not ignored.
+fn check_options(call: &CheckCall) -> Vec<(Span, String)> {
+    let m = call.member;
+    call.named
+        .iter()
+        .filter(|(n, ..)| !m.params.contains(n))
+        .map(|(n, span, ..)| (*span, no_option(m.name, n, m.params)))
+        .collect()
+}
+
+fn no_option(action: &str, name: &str, params: &[&str]) -> String {
+    format!(
+        "`mqtt:{action}` has no option `{name}` (it takes {})",
+        params.join(", ")
+    )
+}
+
+/// `mqtt:publish`, `mqtt:subscribe`, `mqtt:unsubscribe`: arguments
+/// checked here (topic, filter, qos, retain), the rest is the host's.
+fn action(cx: &mut dyn NativeCx, action: &str, a: &NativeArgs) -> Result<Value, RuntimeError> {
+    let params = params(action).unwrap_or(&[]);
+    if let Some(k) = a.named.keys().next() {
+        return Err(RuntimeError::new(no_option(action, k, params)));
+    }
+    let text = |what: &str, v: Value| -> Result<String, RuntimeError> {
+        match v {
+            Value::Str(s) => Ok(s.to_string()),
+            Value::Null => Err(RuntimeError::new(format!("mqtt:{action} needs a {what}"))),
+            other => Err(RuntimeError::type_error(format!(
+                "mqtt:{action}: the {what} must be a string, not {}",
+                other.to_json()
+            ))),
+        }
+    };
+    let no_mqtt = |what: String| {
+        RuntimeError::new(format!(
+            "not supported here: mqtt:{action} {what} (this engine has no MQTT)"
+        ))
+    };
+    match action {
+        "publish" => {
+            let topic = text("topic", a.arg(0))?;
+            check_topic(&topic).map_err(|e| RuntimeError::new(format!("mqtt:publish: {e}")))?;
+            let qos = qos(action, &a.arg(2), 0)?;
+            let retain = match a.arg(3) {
+                Value::Null => false,
+                Value::Bool(b) => b,
+                other => {
+                    return Err(RuntimeError::new(format!(
+                        "mqtt:publish: retain must be true or false, not {}",
+                        other.to_json()
+                    )))
+                }
+            };
+            let req = MqttPublish {
+                payload: payload_text(&a.arg(1)),
+                qos,
+                retain,
+                rid: cx.rid().to_string(),
+                rule: cx.rule_name().map(|r| r.to_string()),
+                topic,
+            };
+            match cx.host().mqtt() {
+                Some(host) => host.mqtt_publish(&req),
+                None => Err(no_mqtt(format!("to {:?}", req.topic))),
+            }
+        }
+        _ => {
+            let filter = text("topic filter", a.arg(0))?;
+            check_filter(&filter)
+                .map_err(|e| RuntimeError::new(format!("mqtt:{action}: {e}")))?;
+            let qos = match action {
+                "subscribe" => qos(action, &a.arg(1), 1)?,
+                _ => 0,
+            };
+            match (cx.host().mqtt(), action) {
+                (Some(host), "subscribe") => host.mqtt_subscribe(&filter, qos),
+                (Some(host), _) => host.mqtt_unsubscribe(&filter),
+                (None, "subscribe") => Err(no_mqtt(format!("to {filter:?}"))),
+                (None, _) => Err(no_mqtt(format!("from {filter:?}"))),
+            }
+        }
+    }
+}
 
 /// The names `mqtt:publish` takes, in parameter order (positional or
 /// named, `with` modifiers being named arguments).
@@ -26,24 +152,6 @@ pub fn params(name: &str) -> Option<&'static [&'static str]> {
 /// Longest topic or filter MQTT allows (a two-byte length prefix).
 pub const MAX_TOPIC_BYTES: usize = 65_535;
 
-/// An `mqtt:publish` from a rule, validated: the engine stores it with the
-/// event's writes and sends it after they commit.
-#[derive(Clone, Debug, PartialEq)]
-pub struct MqttPublish {
-    /// The topic (no wildcards).
-    pub topic: String,
-    /// The payload: a string as is, a map or array as its JSON text, any
-    /// other value as its JSON.
-    pub payload: String,
-    /// 0 (at most once) or 1 (at least once).
-    pub qos: u8,
-    /// Ask the broker to retain it.
-    pub retain: bool,
-    /// The ruleset asking.
-    pub rid: String,
-    /// The rule asking, when in one.
-    pub rule: Option<String>,
-}
 
 /// A topic name to publish to: not empty, at most 65,535 bytes, no NUL,
 /// no wildcard (`+`, `#`).

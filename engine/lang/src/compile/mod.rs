@@ -1,20 +1,19 @@
-//! AST → [`ir`](super::ir): resolves every name to a frame slot, a library
-//! function or a module member, compiles regexes and event expressions, and
-//! folds constants. Runs once per registration, after `check` accepted the
-//! ruleset (so names are known to resolve; anything left is reported here).
+//! AST → [`ir`]: resolves every name to a frame slot or a member of the
+//! native-module [`Registry`] (library functions included), compiles
+//! regexes and event expressions, and folds constants. Runs once per
+//! registration, after [`check`] accepted the ruleset.
 
-use super::ir::*;
+pub mod check;
+pub mod ir;
+
+use crate::native::{Kind, Member, Module, Registry, Unknown, NOT_SUPPORTED};
 use crate::runtime::select::Matcher;
-use crate::runtime::{modules, stdlib};
 use crate::runtime::{Map, Regex, RuntimeError, Value};
+use ir::*;
 use crate::syntax::ast::{self, ExprKind, MetaKind, PersistentScope, Span};
-use crate::syntax::Diagnostic;
+use crate::syntax::{Diagnostic, LineIndex};
 use std::collections::HashMap;
 use std::sync::Arc;
-
-/// The classic Kynetx Twilio library's rid: names the built-in `twilio`
-/// module (language 10.9.1).
-pub const TWILIO_CLASSIC_RID: &str = "a8x115";
 
 /// `use module RID alias A with ...`
 pub struct UseDef {
@@ -24,6 +23,37 @@ pub struct UseDef {
     pub alias: Arc<str>,
     /// Configuration overrides, evaluated in the using ruleset's globals.
     pub with: Vec<(Arc<str>, Expr)>,
+}
+
+/// A ruleset ready to install: its compiled form and its source (kept for
+/// positions in runtime errors).
+pub struct Ruleset {
+    /// The compiled form.
+    pub compiled: Arc<Compiled>,
+    /// The source text.
+    pub source: Arc<str>,
+    lines: LineIndex,
+}
+
+impl Ruleset {
+    /// A compiled ruleset with its source.
+    pub fn new(compiled: Compiled, source: &str) -> Ruleset {
+        Ruleset {
+            compiled: Arc::new(compiled),
+            source: Arc::from(source),
+            lines: LineIndex::new(source),
+        }
+    }
+
+    /// The ruleset id.
+    pub fn rid(&self) -> &str {
+        &self.compiled.rid
+    }
+
+    /// 1-based line and column of a span's start.
+    pub fn line_col(&self, span: Span) -> (usize, usize) {
+        self.lines.line_col(&self.source, span.start as usize)
+    }
 }
 
 /// A compiled ruleset, immutable and shared.
@@ -42,9 +72,9 @@ pub struct Compiled {
     pub keys: Vec<(Arc<str>, Expr)>,
     /// Modules used.
     pub uses: Vec<UseDef>,
-    /// Classic `use module a8x115 ... with twiliokeys = ...`: the built-in
-    /// Twilio module's configuration (credentials for its REST actions).
-    pub twilio_with: Vec<(Arc<str>, Expr)>,
+    /// Classic `use module RID ... with` naming a native module (the
+    /// Kynetx Twilio library `a8x115`): the module's domain and options.
+    pub native_uses: Vec<(&'static str, Vec<(Arc<str>, Expr)>)>,
     /// `configure using` names: (name, slot, default).
     pub configure: Vec<(Arc<str>, u16, Expr)>,
     /// Global declarations after the configuration: (slot, value).
@@ -66,9 +96,12 @@ impl Compiled {
     }
 }
 
-/// Compiles a checked AST.
-pub fn compile_ruleset(rs: &ast::Ruleset) -> Result<Compiled, Diagnostic> {
-    let mut c = Compiler::default();
+/// Compiles a checked AST against `registry`.
+pub fn compile_ruleset(rs: &ast::Ruleset, registry: &'static Registry) -> Result<Compiled, Diagnostic> {
+    let mut c = Compiler {
+        registry: Some(registry),
+        ..Compiler::default()
+    };
     c.ruleset(rs)
         .map_err(|(span, msg)| Diagnostic::error(span, msg))
 }
@@ -94,25 +127,30 @@ struct Frame {
 
 #[derive(Default)]
 struct Compiler {
+    registry: Option<&'static Registry>,
     frames: Vec<Frame>,
     fn_depth: u32,
     aliases: HashMap<Arc<str>, usize>,
-    /// aliases of built-in modules (classic `use module a8x115 alias twilio`)
-    builtin_aliases: HashMap<Arc<str>, Arc<str>>,
+    /// aliases of native modules (classic `use module a8x115 alias twilio`)
+    builtin_aliases: HashMap<Arc<str>, &'static Module>,
     keys: Vec<Arc<str>>,
     rid: Arc<str>,
     meta_strings: Map,
     /// Event attributes the `where` clause being compiled may name bare
-    /// ([`crate::library::where_attrs`]).
+    /// ([`Registry::where_attrs`]).
     where_attrs: &'static [&'static str],
 }
 
 enum Resolved {
     Slot(Slot),
-    Builtin(&'static stdlib::Builtin),
+    Library(&'static Member),
 }
 
 impl Compiler {
+    fn registry(&self) -> &'static Registry {
+        self.registry.expect("a registry is set")
+    }
+
     fn push_frame(&mut self) {
         self.frames.push(Frame {
             fn_depth: self.fn_depth,
@@ -150,7 +188,10 @@ impl Compiler {
                 }
             }
         }
-        stdlib::function(name).map(Resolved::Builtin)
+        self.registry()
+            .library(name)
+            .filter(|m| matches!(m.kind, Kind::Library(_) | Kind::LibraryAndAction(..)))
+            .map(Resolved::Library)
     }
 
     fn ruleset(&mut self, rs: &ast::Ruleset) -> CResult<Compiled> {
@@ -177,10 +218,11 @@ impl Compiler {
                     provides.extend(names.iter().map(|n| Arc::from(n.name.as_str())))
                 }
                 MetaKind::Key { name, .. } => self.keys.push(Arc::from(name.name.as_str())),
-                MetaKind::Use { rid, alias, .. } if rid.name == TWILIO_CLASSIC_RID => {
-                    // the classic Kynetx Twilio library is the built-in module
+                MetaKind::Use { rid, alias, .. } if self.registry().classic(&rid.name).is_some() => {
+                    // a classic library that is a native module
                     let alias: Arc<str> = Arc::from(alias.as_ref().unwrap_or(rid).name.as_str());
-                    self.builtin_aliases.insert(alias, Arc::from("twilio"));
+                    let module = self.registry().classic(&rid.name).expect("checked");
+                    self.builtin_aliases.insert(alias, module);
                 }
                 MetaKind::Use { rid, alias, .. } => {
                     let alias: Arc<str> = Arc::from(alias.as_ref().unwrap_or(rid).name.as_str());
@@ -191,7 +233,7 @@ impl Compiler {
         }
         self.push_frame(); // the global frame
         let mut configure = Vec::new();
-        let mut twilio_with = Vec::new();
+        let mut native_uses = Vec::new();
         for m in &rs.meta {
             if let MetaKind::Configure { decls } = &m.kind {
                 for d in decls {
@@ -203,11 +245,14 @@ impl Compiler {
         }
         for m in &rs.meta {
             match &m.kind {
-                MetaKind::Use { rid, with, .. } if rid.name == TWILIO_CLASSIC_RID => {
-                    // `with twiliokeys = keys:twilio()`: the REST credentials
+                MetaKind::Use { rid, with, .. } if self.registry().classic(&rid.name).is_some() => {
+                    // `with twiliokeys = keys:twilio()`: the module's options
+                    let module = self.registry().classic(&rid.name).expect("checked");
+                    let mut w = Vec::new();
                     for d in with {
-                        twilio_with.push((Arc::from(d.name.name.as_str()), self.expr(&d.value)?));
+                        w.push((Arc::from(d.name.name.as_str()), self.expr(&d.value)?));
                     }
+                    native_uses.push((module.domain, w));
                 }
                 MetaKind::Use {
                     rid, alias, with, ..
@@ -244,7 +289,7 @@ impl Compiler {
             provides,
             keys: key_decls,
             uses,
-            twilio_with,
+            native_uses,
             configure,
             globals,
             global_slots,
@@ -341,7 +386,7 @@ impl Compiler {
                 for s in expr.simple_events() {
                     if let Some(w) = &s.condition {
                         self.where_attrs =
-                            crate::library::where_attrs(&s.domain.name, &s.name.name);
+                            self.registry().where_attrs(&s.domain.name, &s.name.name);
                         let compiled = self.expr(w);
                         self.where_attrs = &[];
                         wheres.push(compiled?);
@@ -435,33 +480,49 @@ impl Compiler {
     }
 
     fn action(&mut self, a: &ast::Action) -> CResult<Action> {
-        let mut args = self.args(&a.args)?;
-        for m in &a.modifiers {
-            args.named
-                .push((Arc::from(m.name.name.as_str()), self.expr(&m.value)?));
-        }
+        let name = a.name.name.as_str();
+        let native = |c: &mut Compiler, domain: &str, m: &'static Member| -> CResult<ActionTarget> {
+            let call = c.native_call(m, domain, name, &a.args, &a.modifiers, false, a.span)?;
+            Ok(ActionTarget::Native(Box::new(call)))
+        };
+        let mut args = Args::default();
         let target = match &a.domain {
-            Some(d) if self.builtin_aliases.contains_key(d.name.as_str()) => ActionTarget::Module(
-                self.builtin_aliases[d.name.as_str()].clone(),
-                Arc::from(a.name.name.as_str()),
-            ),
             Some(d) => match self.aliases.get(d.name.as_str()) {
-                Some(&i) => ActionTarget::ModuleMember(i, Arc::from(a.name.name.as_str())),
-                None => ActionTarget::Module(
-                    Arc::from(d.name.as_str()),
-                    Arc::from(a.name.name.as_str()),
-                ),
-            },
-            None => match a.name.name.as_str() {
-                n if self
-                    .resolve(n)
-                    .is_some_and(|r| matches!(r, Resolved::Slot(_))) =>
-                {
-                    ActionTarget::Value(self.ident(n, a.name.span)?)
+                Some(&i) if !self.builtin_aliases.contains_key(d.name.as_str()) => {
+                    args = self.args(&a.args)?;
+                    for m in &a.modifiers {
+                        args.named
+                            .push((Arc::from(m.name.name.as_str()), self.expr(&m.value)?));
+                    }
+                    ActionTarget::ModuleMember(i, Arc::from(name))
                 }
-                "send_directive" => ActionTarget::SendDirective,
-                n if crate::library::ACTIONS.contains(&n) => ActionTarget::Noop,
-                n => return Err((a.name.span, format!("unknown action `{n}`"))),
+                _ => {
+                    let member = self.module_of(&d.name).map(|m| self.module_member(m, name));
+                    match member {
+                        Some(Some(m)) if m.is_action() => native(self, &d.name, m)?,
+                        Some(Some(m)) if !std::ptr::eq(m, &NOT_SUPPORTED) => {
+                            return Err((
+                                a.name.span,
+                                format!("`{}:{name}` is a function, not an action", d.name),
+                            ))
+                        }
+                        _ => native(self, &d.name, &NOT_SUPPORTED)?,
+                    }
+                }
+            },
+            None => match self.resolve(name) {
+                Some(Resolved::Slot(_)) => {
+                    args = self.args(&a.args)?;
+                    for m in &a.modifiers {
+                        args.named
+                            .push((Arc::from(m.name.name.as_str()), self.expr(&m.value)?));
+                    }
+                    ActionTarget::Value(self.ident(name, a.name.span)?)
+                }
+                _ => match self.registry().library(name) {
+                    Some(m) if m.is_action() => native(self, "", m)?,
+                    _ => return Err((a.name.span, format!("unknown action `{name}`"))),
+                },
             },
         };
         let setting = a.setting.first().map(|n| self.alloc(&n.name));
@@ -471,6 +532,74 @@ impl Compiler {
             args,
             setting,
             span: a.span,
+        })
+    }
+
+    /// The native module `domain` names: a classic alias, or its own.
+    fn module_of(&self, domain: &str) -> Option<&'static Module> {
+        match self.builtin_aliases.get(domain) {
+            Some(m) => Some(*m),
+            None => self.registry().module(domain),
+        }
+    }
+
+    /// The member `name` of `module`: its own, the open member, or "not
+    /// supported"; `None` for a name a closed module refuses.
+    fn module_member(&self, module: &'static Module, name: &str) -> Option<&'static Member> {
+        module.member(name).or(match module.unknown {
+            Unknown::Open => module.open,
+            Unknown::NotSupported => Some(&NOT_SUPPORTED),
+            Unknown::Refused => None,
+        })
+    }
+
+    /// A native call: positional arguments in order, named ones (and `with`
+    /// modifiers) bound to the member's parameters, the rest kept by name.
+    #[allow(clippy::too_many_arguments)]
+    fn native_call(
+        &mut self,
+        member: &'static Member,
+        domain: &str,
+        name: &str,
+        args: &[ast::Arg],
+        modifiers: &[ast::Decl],
+        bare: bool,
+        span: Span,
+    ) -> CResult<NativeCall> {
+        let mut out: Vec<Option<Expr>> = Vec::new();
+        let mut named = Vec::new();
+        let all = args
+            .iter()
+            .map(|a| (a.name.as_ref().map(|n| n.name.as_str()), &a.value))
+            .chain(modifiers.iter().map(|m| (Some(m.name.name.as_str()), &m.value)));
+        for (arg_name, value) in all {
+            let v = self.expr(value)?;
+            let i = match arg_name {
+                None => out.len(),
+                Some(n) => match member.params.iter().position(|p| *p == n) {
+                    Some(i) => i,
+                    None => {
+                        named.push((Arc::from(n), v));
+                        continue;
+                    }
+                },
+            };
+            if out.len() <= i {
+                out.resize_with(i + 1, || None);
+            }
+            out[i] = Some(v);
+        }
+        Ok(NativeCall {
+            member,
+            domain: Arc::from(domain),
+            name: Arc::from(name),
+            args: out
+                .into_iter()
+                .map(|v| v.unwrap_or(Expr::Const(Value::Null)))
+                .collect(),
+            named,
+            bare,
+            span,
         })
     }
 
@@ -580,11 +709,19 @@ impl Compiler {
     fn ident(&mut self, name: &str, span: Span) -> CResult<Expr> {
         match self.resolve(name) {
             Some(Resolved::Slot(s)) => Ok(Expr::Var(s, Arc::from(name))),
-            Some(Resolved::Builtin(b)) => Ok(Expr::Builtin(b)),
-            None if self.where_attrs.contains(&name) => Ok(Expr::Path(
-                Box::new(Expr::Member(Member::EventAttrs)),
-                Box::new(Expr::Const(Value::from(name))),
-            )),
+            Some(Resolved::Library(m)) => Ok(Expr::Library(m)),
+            None if self.where_attrs.contains(&name) => {
+                let attrs = self
+                    .registry()
+                    .module("event")
+                    .and_then(|m| m.member("attrs"))
+                    .ok_or_else(|| (span, "no event module".to_string()))?;
+                let call = self.native_call(attrs, "event", "attrs", &[], &[], true, span)?;
+                Ok(Expr::Path(
+                    Box::new(Expr::Native(Box::new(call))),
+                    Box::new(Expr::Const(Value::from(name))),
+                ))
+            }
             None => Err((span, format!("undefined name `{name}`"))),
         }
     }
@@ -774,41 +911,18 @@ impl Compiler {
     fn call(&mut self, callee: &ast::Expr, args: &[ast::Arg], span: Span) -> CResult<Expr> {
         match &callee.kind {
             ExprKind::Ident { name } => {
-                if let Some(Resolved::Builtin(b)) = self.resolve(name) {
-                    let bound = self.bind_builtin(b, args, span)?;
-                    return Ok(Expr::CallBuiltin(b, bound, span));
+                if let Some(Resolved::Library(m)) = self.resolve(name) {
+                    let (Kind::Library(f) | Kind::LibraryAndAction(f, _)) = m.kind else {
+                        unreachable!("resolve gives library functions only")
+                    };
+                    let bound = self.native_call(m, "", name, args, &[], false, span)?;
+                    return Ok(Expr::CallLibrary(f, bound.args, span));
                 }
             }
             ExprKind::Domain { domain, name } if !self.aliases.contains_key(domain.as_str()) => {
-                if let Some(m) = self.member(domain, name, span)? {
-                    // named arguments bound to positions now
-                    let http: Vec<&str> = std::iter::once("url")
-                        .chain(super::eval::HTTP_OPTS.iter().copied())
-                        .collect();
-                    let params: &[&str] = match domain.as_str() {
-                        "http" => &http,
-                        _ => modules::params(domain, name).unwrap_or(&[]),
-                    };
-                    let mut out: Vec<Option<Expr>> = Vec::new();
-                    for a in args {
-                        let v = self.expr(&a.value)?;
-                        let i = match &a.name {
-                            None => out.len(),
-                            Some(n) => match params.iter().position(|p| *p == n.name) {
-                                Some(i) => i,
-                                None => continue,
-                            },
-                        };
-                        if out.len() <= i {
-                            out.resize_with(i + 1, || None);
-                        }
-                        out[i] = Some(v);
-                    }
-                    let positional = out
-                        .into_iter()
-                        .map(|v| v.unwrap_or(Expr::Const(Value::Null)))
-                        .collect();
-                    return Ok(Expr::CallMember(m, positional, span));
+                if let Some(m) = self.member(domain, name) {
+                    let call = self.native_call(m, domain, name, args, &[], false, span)?;
+                    return Ok(Expr::Native(Box::new(call)));
                 }
             }
             _ => {}
@@ -816,35 +930,6 @@ impl Compiler {
         let f = self.expr(callee)?;
         let a = self.args(args)?;
         Ok(Expr::Call(Box::new(f), a, span))
-    }
-
-    /// Named arguments of a library call are bound to positions now.
-    fn bind_builtin(
-        &mut self,
-        b: &'static stdlib::Builtin,
-        args: &[ast::Arg],
-        span: Span,
-    ) -> CResult<Vec<Expr>> {
-        let mut out: Vec<Option<Expr>> = Vec::new();
-        for a in args {
-            let v = self.expr(&a.value)?;
-            let i = match &a.name {
-                None => out.len(),
-                Some(n) => match b.params.iter().position(|p| *p == n.name) {
-                    Some(i) => i,
-                    None => continue, // unknown named arguments are ignored
-                },
-            };
-            if out.len() <= i {
-                out.resize_with(i + 1, || None);
-            }
-            out[i] = Some(v);
-        }
-        let _ = span;
-        Ok(out
-            .into_iter()
-            .map(|v| v.unwrap_or(Expr::Const(Value::Null)))
-            .collect())
     }
 
     fn domain(&mut self, domain: &str, name: &str, span: Span) -> CResult<Expr> {
@@ -861,50 +946,19 @@ impl Compiler {
             _ => {}
         }
         if let Some(&i) = self.aliases.get(domain) {
-            return Ok(Expr::ModuleMember(i, Arc::from(name)));
+            if !self.builtin_aliases.contains_key(domain) {
+                return Ok(Expr::ModuleMember(i, Arc::from(name)));
+            }
         }
-        match self.member(domain, name, span)? {
-            Some(Member::EventAttr) => Ok(Expr::Member(Member::EventAttrs)),
-            Some(m) => Ok(Expr::Member(m)),
-            None => Ok(Expr::Member(Member::Unsupported(Arc::from(
-                format!("{domain}:{name}").as_str(),
-            )))),
-        }
+        let m = self.member(domain, name).unwrap_or(&NOT_SUPPORTED);
+        let call = self.native_call(m, domain, name, &[], &[], true, span)?;
+        Ok(Expr::Native(Box::new(call)))
     }
 
-    /// Built-in module members.
-    fn member(&mut self, domain: &str, name: &str, _span: Span) -> CResult<Option<Member>> {
-        Ok(Some(match (domain, name) {
-            ("event", "attrs" | "attrs_" | "params") => Member::EventAttrs,
-            ("event", "attr" | "param") | ("page", "param") => Member::EventAttr,
-            ("event", "domain") => Member::EventDomain,
-            ("event", "name" | "type") => Member::EventName,
-            ("event", "eci") => Member::EventEci,
-            ("event", "eid") => Member::EventEid,
-            ("event", "time") => Member::EventTime,
-            ("meta", "rid") => Member::MetaRid,
-            ("meta", "picoId") => Member::MetaPicoId,
-            ("meta", "eci") => Member::MetaEci,
-            ("meta", "txnId") => Member::MetaTxnId,
-            ("meta", "ruleName") => Member::MetaRuleName,
-            ("meta", "inEvent") => Member::MetaInEvent,
-            ("meta", "inQuery") => Member::MetaInQuery,
-            ("meta", "rulesetConfig") => Member::MetaConfig,
-            ("meta", "rulesetName") => Member::MetaConst(self.meta_str("name")),
-            ("meta", "rulesetDescription") => Member::MetaConst(self.meta_str("description")),
-            ("meta", "rulesetAuthor") => Member::MetaConst(self.meta_str("author")),
-            ("keys", k) => Member::Key(Arc::from(k)),
-            ("time", "now") => Member::TimeNow,
-            ("schedule", "list") => Member::ScheduleList,
-            ("http", m @ ("get" | "head")) => Member::Http(Arc::from(m)),
-            ("twilio", "url_for") => Member::StaticUrl,
-            (d, n) if modules::exists(d, n) => Member::Module(Arc::from(d), Arc::from(n)),
-            _ => return Ok(None),
-        }))
-    }
-
-    fn meta_str(&self, key: &str) -> Value {
-        self.meta_strings.get(key).cloned().unwrap_or(Value::Null)
+    /// The native member `domain:name` used in an expression.
+    fn member(&self, domain: &str, name: &str) -> Option<&'static Member> {
+        let module = self.module_of(domain)?;
+        self.module_member(module, name)
     }
 }
 

@@ -6,14 +6,15 @@
 //! are resolved the way the runtime will resolve them: lexical scopes,
 //! sequential declarations, functions seeing later names of their block.
 
-use crate::library::{self, is_reserved};
+use crate::native::{self, CheckCall, Module, Registry, Unknown};
+use crate::syntax::words::{is_reserved, RESERVED};
 use crate::syntax::ast::*;
 use crate::syntax::Diagnostic;
 use std::collections::{HashMap, HashSet};
 
 /// Every problem found in `rs`, errors and warnings, in source order.
-pub fn check_ruleset(rs: &Ruleset) -> Vec<Diagnostic> {
-    let mut c = Checker::new(rs);
+pub fn check_ruleset(rs: &Ruleset, registry: &'static Registry) -> Vec<Diagnostic> {
+    let mut c = Checker::new(rs, registry);
     // recursion follows the AST's nesting, bounded by the parser
     stacker::maybe_grow(
         crate::syntax::STACK_RED_ZONE,
@@ -58,18 +59,20 @@ struct Checker {
     fn_depth: u32,
     /// `use module` aliases (or single-identifier rids).
     aliases: HashSet<String>,
-    /// Aliases of the classic built-in Twilio module (`use module a8x115
-    /// alias twilio`).
-    twilio_aliases: HashSet<String>,
+    /// Aliases of native modules named by a classic rid (`use module
+    /// a8x115 alias twilio`).
+    classic_aliases: HashMap<String, &'static Module>,
+    /// The native modules.
+    registry: &'static Registry,
     /// setting/foreach variable → the rule that binds it, for hints.
     rule_vars: HashMap<String, String>,
     /// While checking the `where` clause of an event expression: the
-    /// event attributes it may name bare ([`library::where_attrs`]).
+    /// event attributes it may name bare ([`Registry::where_attrs`]).
     in_where: Option<&'static [&'static str]>,
 }
 
 impl Checker {
-    fn new(rs: &Ruleset) -> Checker {
+    fn new(rs: &Ruleset, registry: &'static Registry) -> Checker {
         let mut rule_vars = HashMap::new();
         for r in &rs.rules {
             let mut names = Vec::new();
@@ -89,7 +92,8 @@ impl Checker {
             fn_depth: 0,
             in_where: None,
             aliases: HashSet::new(),
-            twilio_aliases: HashSet::new(),
+            classic_aliases: HashMap::new(),
+            registry,
             rule_vars,
         }
     }
@@ -140,14 +144,20 @@ impl Checker {
                 }
             }
         }
-        if library::FUNCTIONS.contains(&name) {
+        let library = self.registry.library(name);
+        if library.is_some_and(|m| {
+            matches!(
+                m.kind,
+                native::Kind::Library(_) | native::Kind::LibraryAndAction(..)
+            )
+        }) {
             return Some(Kind::Function);
         }
         if name == "__testing" {
             // always queryable; a global may override it
             return Some(Kind::Value);
         }
-        if library::ACTIONS.contains(&name) {
+        if library.is_some_and(native::Member::is_action) {
             return Some(Kind::Action);
         }
         None
@@ -191,7 +201,19 @@ impl Checker {
     }
 
     fn known_domain(&self, domain: &str) -> bool {
-        self.aliases.contains(domain) || library::module(domain).is_some()
+        self.aliases.contains(domain)
+            || self.registry.module(domain).is_some()
+            || matches!(domain, "ent" | "app" | "session")
+    }
+
+    /// The native module `domain` names in this ruleset: a classic alias,
+    /// or the module itself unless a `use module` alias shadows it.
+    fn native_module(&self, domain: &str) -> Option<&'static Module> {
+        match self.classic_aliases.get(domain) {
+            Some(m) => Some(*m),
+            None if self.aliases.contains(domain) => None,
+            None => self.registry.module(domain),
+        }
     }
 
     fn unknown_domain(&mut self, domain: &str, span: Span) {
@@ -216,8 +238,8 @@ impl Checker {
         for m in &rs.meta {
             if let MetaKind::Use { rid, alias, .. } = &m.kind {
                 let name = alias.as_ref().unwrap_or(rid).name.clone();
-                if rid.name == crate::engine::compile::TWILIO_CLASSIC_RID {
-                    self.twilio_aliases.insert(name.clone());
+                if let Some(m) = self.registry.classic(&rid.name) {
+                    self.classic_aliases.insert(name.clone(), m);
                 }
                 self.aliases.insert(name);
             }
@@ -368,7 +390,7 @@ impl Checker {
                     format!("duplicate rule name `{}`", r.name.name),
                 );
             }
-            if library::RESERVED.contains(&r.name.name.as_str()) {
+            if RESERVED.contains(&r.name.name.as_str()) {
                 self.error(
                     r.name.span,
                     format!(
@@ -443,7 +465,7 @@ impl Checker {
         match &e.kind {
             EventKind::Simple(s) => {
                 if let Some(c) = &s.condition {
-                    self.in_where = Some(library::where_attrs(&s.domain.name, &s.name.name));
+                    self.in_where = Some(self.registry.where_attrs(&s.domain.name, &s.name.name));
                     self.expr(c);
                     self.in_where = None;
                 }
@@ -539,12 +561,8 @@ impl Checker {
             Some(d) => {
                 if !self.known_domain(&d.name) {
                     self.unknown_domain(&d.name, d.span);
-                } else if d.name == "mqtt" && !self.aliases.contains("mqtt") {
-                    self.mqtt_action(a);
-                } else if self.twilio_aliases.contains(&d.name)
-                    || (d.name == "twilio" && !self.aliases.contains("twilio"))
-                {
-                    self.twilio_action(a);
+                } else if let Some(m) = self.native_module(&d.name) {
+                    self.native_action(a, &d.name, m);
                 }
             }
             None => match self.lookup(&a.name.name) {
@@ -576,94 +594,47 @@ impl Checker {
         }
     }
 
-    /// `mqtt:publish`, `subscribe`, `unsubscribe`: the action exists and
-    /// every named argument or `with` modifier is one it takes, so a typo
-    /// such as `with qso = 1` is refused at registration, not ignored.
-    fn mqtt_action(&mut self, a: &Action) {
-        let Some(params) = crate::engine::mqtt::params(&a.name.name) else {
-            self.error(
-                a.name.span,
-                format!(
-                    "unknown action `mqtt:{}`: the mqtt actions are publish, subscribe and unsubscribe",
-                    a.name.name
-                ),
-            );
+    /// An action of a native module: it exists (in a module that refuses
+    /// unknown names), it is an action, and its own checks of literal
+    /// arguments pass (a `twilio:` verb's attributes, `mqtt:` options).
+    fn native_action(&mut self, a: &Action, domain: &str, module: &'static Module) {
+        let name = a.name.name.as_str();
+        let Some(member) = module.member(name) else {
+            if module.unknown == Unknown::Refused {
+                self.error(a.name.span, unknown_action(domain, module, name));
+            }
             return;
         };
-        let named = a
-            .args
-            .iter()
-            .filter_map(|arg| arg.name.as_ref())
-            .chain(a.modifiers.iter().map(|m| &m.name));
-        for n in named {
-            if !params.contains(&n.name.as_str()) {
+        if !member.is_action() {
+            if module.unknown == Unknown::Refused {
                 self.error(
-                    n.span,
-                    format!(
-                        "`mqtt:{}` has no option `{}` (it takes {})",
-                        a.name.name,
-                        n.name,
-                        params.join(", ")
-                    ),
+                    a.name.span,
+                    format!("`{domain}:{name}` is a function, not an action: use it in an expression"),
                 );
             }
-        }
-    }
-
-    /// A `twilio:` verb action: every named argument or `with` modifier is
-    /// an attribute of that verb, and a literal value is one it accepts
-    /// (docs/twilio.md, `twiml_attrs`). Computed values are checked when
-    /// the action runs.
-    fn twilio_action(&mut self, a: &Action) {
-        let verb = a.name.name.as_str();
-        if !library::TWILIO_ACTIONS.contains(&verb) {
-            let domain = a.domain.as_ref().map_or("twilio", |d| d.name.as_str());
-            self.error(a.name.span, unknown_twilio_action(domain, verb));
             return;
         }
-        if !crate::twiml_attrs::is_verb(verb) {
-            return; // REST actions take their own parameters
-        }
-        let named = a
-            .args
-            .iter()
-            .filter_map(|arg| arg.name.as_ref().map(|n| (n, &arg.value)))
-            .chain(a.modifiers.iter().map(|m| (&m.name, &m.value)));
-        let mut problems = Vec::new();
-        for (n, value) in named {
-            if crate::twiml_attrs::kind(verb, &n.name).is_none() {
-                problems.push((n.span, crate::twiml_attrs::unknown(verb, &n.name)));
-            } else if let Some(v) = literal(value) {
-                if let Err(e) = crate::twiml_attrs::check(verb, &n.name, &v) {
-                    problems.push((value.span, e));
-                }
-            }
-        }
-        // `raw_response(xml)`: literal XML must be well-formed (a computed
-        // one is checked when the reply is written)
-        if matches!(verb, "raw" | "raw_response") {
-            if let Some(arg) = a.args.iter().find(|arg| arg.name.is_none()) {
-                if let Some(crate::runtime::Value::Str(xml)) = literal(&arg.value) {
-                    if let Err(e) = crate::twiml_xml::check_raw(&xml) {
-                        problems.push((
-                            arg.value.span,
-                            format!("`twilio:{verb}` needs well-formed XML: {e}"),
-                        ));
-                    }
-                }
-            }
-        }
-        // `pause(length)`: the positional argument is the attribute
-        if verb == "pause" {
-            if let Some(arg) = a.args.iter().find(|arg| arg.name.is_none()) {
-                if let Some(v) = literal(&arg.value) {
-                    if let Err(e) = crate::twiml_attrs::check(verb, "length", &v) {
-                        problems.push((arg.value.span, e));
-                    }
-                }
-            }
-        }
-        for (span, message) in problems {
+        let Some(check) = member.check else {
+            return;
+        };
+        let call = CheckCall {
+            domain,
+            member,
+            positional: a
+                .args
+                .iter()
+                .filter(|arg| arg.name.is_none())
+                .map(|arg| (arg.value.span, literal(&arg.value)))
+                .collect(),
+            named: a
+                .args
+                .iter()
+                .filter_map(|arg| arg.name.as_ref().map(|n| (n, &arg.value)))
+                .chain(a.modifiers.iter().map(|m| (&m.name, &m.value)))
+                .map(|(n, v)| (n.name.as_str(), n.span, v.span, literal(v)))
+                .collect(),
+        };
+        for (span, message) in check(&call) {
             self.error(span, message);
         }
     }
@@ -906,11 +877,11 @@ impl Checker {
                         callee.span,
                         "`event:attrs` is not a function: read one attribute with `event:attrs{\"name\"}`",
                     );
-                } else if let Some(m) = library::module(domain) {
-                    if m.actions.contains(&name.as_str()) && !self.aliases.contains(domain) {
+                } else if let Some(m) = self.native_module(domain) {
+                    if m.member(name).is_some_and(|m| !m.is_function()) {
                         self.action_as_function(callee.span, &format!("{domain}:{name}"));
                     }
-                } else if !self.aliases.contains(domain) {
+                } else if !self.known_domain(domain) {
                     self.unknown_domain(domain, callee.span);
                 }
             }
@@ -989,15 +960,13 @@ fn collect_settings(e: &EventExpr, out: &mut Vec<String>) {
 /// The value of a literal expression (`"woman"`, `3`, `-1`, `true`,
 /// `null`, a double-quoted string without `#{...}`); `None` for anything
 /// computed.
-/// The message for `DOMAIN:NAME` (`twilio`, or a classic alias of it) in
-/// an action position when NAME is no `twilio:` action: the closest
+/// The message for `DOMAIN:NAME` in an action position when NAME is no
+/// action of the module (one that refuses unknown names): the closest
 /// action as a hint, then the list.
-fn unknown_twilio_action(domain: &str, name: &str) -> String {
-    if name == "url_for" {
-        return format!("`{domain}:url_for` is a function, not an action: use it in an expression, e.g. `{domain}:play({domain}:url_for(\"hold.mp3\"))`");
-    }
+fn unknown_action(domain: &str, module: &Module, name: &str) -> String {
+    let actions = module.action_names();
     let lower = name.to_ascii_lowercase();
-    let hint = library::TWILIO_ACTIONS
+    let hint = actions
         .iter()
         .map(|a| (edit_distance(&lower, a), *a))
         .filter(|(d, a)| *d <= 2.max(a.len() / 3))
@@ -1005,8 +974,9 @@ fn unknown_twilio_action(domain: &str, name: &str) -> String {
         .map(|(_, a)| format!(" (did you mean `{domain}:{a}`?)"))
         .unwrap_or_default();
     format!(
-        "unknown action `{domain}:{name}`{hint}: the twilio actions are {}",
-        library::TWILIO_ACTIONS.join(", ")
+        "unknown action `{domain}:{name}`{hint}: the {} actions are {}",
+        module.domain,
+        actions.join(", ")
     )
 }
 
@@ -1061,7 +1031,7 @@ mod tests {
 
     fn errors(src: &str) -> Vec<String> {
         let rs = parse_ruleset(src).expect("test source parses");
-        check_ruleset(&rs)
+        check_ruleset(&rs, crate::modules::registry())
             .into_iter()
             .filter(|d| d.is_error())
             .map(|d| d.message)
@@ -1269,7 +1239,7 @@ mod tests {
         );
         // every action of the table passes; a user's module aliased
         // `twilio` is not the built-in one
-        for a in crate::library::TWILIO_ACTIONS {
+        for a in crate::modules::registry().module("twilio").unwrap().action_names() {
             passes!(&format!(
                 "ruleset a {{ rule r {{ select when twilio c twilio:{a}() }} }}"
             ));

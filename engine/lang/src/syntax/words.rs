@@ -1,0 +1,26 @@
+//! Reserved words and operator words (docs/spec/krl-language.md 1.4).
+
+/// Reserved words: never a variable, parameter or rule name (language 1.4
+/// group 1).
+pub const RESERVED: &[&str] = &[
+    "defaction",
+    "function",
+    "return",
+    "not",
+    "setting",
+    "null",
+    "true",
+    "false",
+];
+
+/// Operator words (language 1.4 group 2): fine as rule names, event types
+/// and method names, but always read as the operator in an expression, so
+/// declaring a variable with one of these names is refused.
+pub const OPERATOR_WORDS: &[&str] = &[
+    "like", "cmp", "and", "or", "before", "then", "after", "between", "any", "count", "repeat",
+];
+
+/// Is `name` a reserved word or an operator word (not declarable)?
+pub fn is_reserved(name: &str) -> bool {
+    RESERVED.contains(&name) || OPERATOR_WORDS.contains(&name)
+}
