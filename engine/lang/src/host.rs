@@ -194,7 +194,6 @@ pub trait HttpHost {
     fn request(&mut self, request: &HttpRequest) -> Result<Value, RuntimeError>;
 }
 
-
 /// A Twilio REST request from a rule (issue: durable outbox).
 #[derive(Clone, Debug)]
 pub struct TwilioRequest {

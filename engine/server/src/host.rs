@@ -11,7 +11,9 @@
 use crate::ids::{random_base62, Eci, Eid, PicoId};
 use crate::outbound::HttpClient;
 use crate::store::{Key, SessionRecord, Store, StoreError, WriteBuf};
-use krl_lang::engine::{Host, HttpRequest, TwilioRequest};
+use krl_lang::engine::{
+    Host, HttpHost, HttpRequest, MqttHost, MqttPublish, TwilioHost, TwilioRequest,
+};
 use krl_lang::runtime::select::RuleState;
 use krl_lang::runtime::{Map as KrlMap, RuntimeError, Value as KrlValue};
 use krl_lang::syntax::ast::Level;
@@ -313,60 +315,6 @@ impl Host for PicoHost {
         self.put(Key::app(rid, name), value)
     }
 
-    fn session_get(
-        &mut self,
-        rid: &str,
-        call_sid: &str,
-        name: &str,
-    ) -> Result<KrlValue, RuntimeError> {
-        // Variables are written with their record: none, no variables.
-        if self.live_session(call_sid)?.is_none() {
-            return Ok(KrlValue::Null);
-        }
-        self.get(&Key::session_var(&self.pico, rid, call_sid, name))
-    }
-
-    fn session_put(
-        &mut self,
-        rid: &str,
-        call_sid: &str,
-        name: &str,
-        value: Option<&KrlValue>,
-    ) -> Result<(), RuntimeError> {
-        let mut rec = match self.live_session(call_sid)? {
-            Some(rec) => rec,
-            // clearing a variable of no session: nothing to do
-            None if value.is_none() => return Ok(()),
-            None => SessionRecord {
-                expires_ms: 0,
-                rids: Vec::new(),
-            },
-        };
-        self.put(Key::session_var(&self.pico, rid, call_sid, name), value)?;
-        if !rec.rids.iter().any(|r| r == rid) {
-            rec.rids.push(rid.to_string());
-        }
-        rec.expires_ms = (crate::pico::now_ms() as u64).saturating_add(self.session_ttl_ms);
-        self.session_due = Some(
-            self.session_due
-                .map_or(rec.expires_ms, |d| d.min(rec.expires_ms)),
-        );
-        self.buf.put(Key::session(&self.pico, call_sid), &rec);
-        Ok(())
-    }
-
-    fn session_end(&mut self, call_sid: &str) -> Result<(), RuntimeError> {
-        let key = Key::session(&self.pico, call_sid);
-        if let Some(rec) = self
-            .buf
-            .get::<SessionRecord>(&self.store, &key)
-            .map_err(storage)?
-        {
-            self.drop_session(call_sid, &rec)?;
-        }
-        Ok(())
-    }
-
     fn rule_state(&mut self, rid: &str, rule: &str) -> Option<RuleState> {
         let key = Key::rule_state(&self.pico, rid, rule);
         match self.buf.get::<RuleState>(&self.store, &key) {
@@ -454,17 +402,90 @@ impl Host for PicoHost {
         Ok(())
     }
 
-    /// `http:get` ... `http:delete`: the request, waited for (this pico
-    /// waits; see `outbound`).
-    fn http(&mut self, request: &HttpRequest) -> Result<KrlValue, RuntimeError> {
-        match &self.http {
-            Some(client) => client.send(request),
-            None => Err(RuntimeError::new(format!(
-                "not supported here: http:{} {}",
-                request.method.to_ascii_lowercase(),
-                request.url
-            ))),
+    fn send_event(
+        &mut self,
+        eci: &str,
+        domain: &str,
+        name: &str,
+        attrs: KrlMap,
+    ) -> Result<String, RuntimeError> {
+        let eid = Eid::random();
+        self.outbox.push(Outgoing {
+            eci: Eci::new(eci),
+            eid: eid.clone(),
+            domain: domain.to_string(),
+            name: name.to_string(),
+            attrs: json_map(&attrs),
+        });
+        Ok(eid.to_string())
+    }
+    fn base_url(&mut self) -> Option<String> {
+        self.twilio.as_ref().map(|t| t.public_url.clone())
+    }
+    fn twilio(&mut self) -> Option<&mut dyn TwilioHost> {
+        Some(self)
+    }
+    fn mqtt(&mut self) -> Option<&mut dyn MqttHost> {
+        Some(self)
+    }
+    fn http(&mut self) -> Option<&mut dyn HttpHost> {
+        Some(self)
+    }
+}
+
+impl TwilioHost for PicoHost {
+    fn session_get(
+        &mut self,
+        rid: &str,
+        call_sid: &str,
+        name: &str,
+    ) -> Result<KrlValue, RuntimeError> {
+        // Variables are written with their record: none, no variables.
+        if self.live_session(call_sid)?.is_none() {
+            return Ok(KrlValue::Null);
         }
+        self.get(&Key::session_var(&self.pico, rid, call_sid, name))
+    }
+
+    fn session_put(
+        &mut self,
+        rid: &str,
+        call_sid: &str,
+        name: &str,
+        value: Option<&KrlValue>,
+    ) -> Result<(), RuntimeError> {
+        let mut rec = match self.live_session(call_sid)? {
+            Some(rec) => rec,
+            // clearing a variable of no session: nothing to do
+            None if value.is_none() => return Ok(()),
+            None => SessionRecord {
+                expires_ms: 0,
+                rids: Vec::new(),
+            },
+        };
+        self.put(Key::session_var(&self.pico, rid, call_sid, name), value)?;
+        if !rec.rids.iter().any(|r| r == rid) {
+            rec.rids.push(rid.to_string());
+        }
+        rec.expires_ms = (crate::pico::now_ms() as u64).saturating_add(self.session_ttl_ms);
+        self.session_due = Some(
+            self.session_due
+                .map_or(rec.expires_ms, |d| d.min(rec.expires_ms)),
+        );
+        self.buf.put(Key::session(&self.pico, call_sid), &rec);
+        Ok(())
+    }
+
+    fn session_end(&mut self, call_sid: &str) -> Result<(), RuntimeError> {
+        let key = Key::session(&self.pico, call_sid);
+        if let Some(rec) = self
+            .buf
+            .get::<SessionRecord>(&self.store, &key)
+            .map_err(storage)?
+        {
+            self.drop_session(call_sid, &rec)?;
+        }
+        Ok(())
     }
 
     /// `twilio:send_sms`, `twilio:call`, `twilio:redirect_call`: an entry
@@ -492,13 +513,12 @@ impl Host for PicoHost {
         self.twilio_queued = true;
         Ok(KrlValue::from_json(&v))
     }
+}
 
+impl MqttHost for PicoHost {
     /// `mqtt:publish`: an entry of the durable MQTT queue in this event's
     /// writes, sent after they commit (`mqtt::client`).
-    fn mqtt_publish(
-        &mut self,
-        request: &krl_lang::engine::mqtt::MqttPublish,
-    ) -> Result<KrlValue, RuntimeError> {
+    fn mqtt_publish(&mut self, request: &MqttPublish) -> Result<KrlValue, RuntimeError> {
         let mqtt = self.mqtt_on(&format!("mqtt:publish to {:?}", request.topic))?;
         let in_event = self.mqtt_changes.publishes.len();
         let (entry, answer) = mqtt
@@ -526,23 +546,20 @@ impl Host for PicoHost {
         self.mqtt_changes.subs.push((filter.to_string(), None));
         Ok(KrlValue::Null)
     }
+}
 
-    fn send_event(
-        &mut self,
-        eci: &str,
-        domain: &str,
-        name: &str,
-        attrs: KrlMap,
-    ) -> Result<String, RuntimeError> {
-        let eid = Eid::random();
-        self.outbox.push(Outgoing {
-            eci: Eci::new(eci),
-            eid: eid.clone(),
-            domain: domain.to_string(),
-            name: name.to_string(),
-            attrs: json_map(&attrs),
-        });
-        Ok(eid.to_string())
+impl HttpHost for PicoHost {
+    /// `http:get` ... `http:delete`: the request, waited for (this pico
+    /// waits; see `outbound`).
+    fn request(&mut self, request: &HttpRequest) -> Result<KrlValue, RuntimeError> {
+        match &self.http {
+            Some(client) => client.send(request),
+            None => Err(RuntimeError::new(format!(
+                "not supported here: http:{} {}",
+                request.method.to_ascii_lowercase(),
+                request.url
+            ))),
+        }
     }
 }
 

@@ -734,14 +734,16 @@ impl Actor {
     ) {
         let mut host = self.host();
         let txn = TxnId::random();
-        let krl_event = event.to_krl();
-        let ended_call = krl_lang::engine::ended_call(&krl_event).map(str::to_string);
-        match self.runtime.event(krl_event, txn.as_str(), &mut host) {
+        let krl_event = std::sync::Arc::new(event.to_krl());
+        match self
+            .runtime
+            .event(krl_event.clone(), txn.as_str(), &mut host)
+        {
             Ok(outcome) => {
                 let answer = EventAnswer {
                     eid: event.eid,
                     directives: outcome.directives.iter().map(|d| d.to_json()).collect(),
-                    twiml: crate::twilio::twiml::verbs(&outcome.directives),
+                    twiml: krl_lang::modules::twilio::reply::verbs(&outcome.directives),
                 };
                 if let Some((key, value)) = mark {
                     host.buf().put(key, &value);
@@ -749,17 +751,15 @@ impl Actor {
                 self.commit(host, reply, answer);
             }
             Err(e) => {
-                // Nothing of a failed event is written — except that a
-                // call Twilio reports completed still loses its session
-                // (nothing more will come for it), in a batch of its own.
-                if let Some(call) = ended_call {
-                    let mut ending = self.host();
-                    match krl_lang::engine::Host::session_end(&mut ending, &call) {
-                        Ok(()) => self.commit::<()>(ending, None, ()),
-                        Err(err) => {
-                            tracing::error!(pico = %self.id, "cannot end the call session of {call}: {err}")
-                        }
-                    }
+                // Nothing of a failed event is written — except what the
+                // modules' after-event hooks do (a call Twilio reports
+                // completed still loses its session: nothing more will
+                // come for it), in a batch of its own.
+                let mut after = self.host();
+                match krl_lang::engine::after_event(&krl_event, &mut after) {
+                    Ok(true) => self.commit::<()>(after, None, ()),
+                    Ok(false) => {}
+                    Err(err) => tracing::error!(pico = %self.id, "{err}"),
                 }
                 tracing::debug!(pico = %self.id, "event {}:{} failed: {e}", event.domain, event.name);
                 match reply {

@@ -7,8 +7,8 @@
 //! sequential declarations, functions seeing later names of their block.
 
 use crate::native::{self, CheckCall, Module, Registry, Unknown};
-use crate::syntax::words::{is_reserved, RESERVED};
 use crate::syntax::ast::*;
+use crate::syntax::words::{is_reserved, RESERVED};
 use crate::syntax::Diagnostic;
 use std::collections::{HashMap, HashSet};
 
@@ -609,7 +609,9 @@ impl Checker {
             if module.unknown == Unknown::Refused {
                 self.error(
                     a.name.span,
-                    format!("`{domain}:{name}` is a function, not an action: use it in an expression"),
+                    format!(
+                        "`{domain}:{name}` is a function, not an action: use it in an expression"
+                    ),
                 );
             }
             return;
@@ -1239,7 +1241,11 @@ mod tests {
         );
         // every action of the table passes; a user's module aliased
         // `twilio` is not the built-in one
-        for a in crate::modules::registry().module("twilio").unwrap().action_names() {
+        for a in crate::modules::registry()
+            .module("twilio")
+            .unwrap()
+            .action_names()
+        {
             passes!(&format!(
                 "ruleset a {{ rule r {{ select when twilio c twilio:{a}() }} }}"
             ));

@@ -3,8 +3,8 @@
 //! matchers. Built once by `compile`, shared (`Arc`) by every pico that
 //! installs the ruleset; the evaluator never looks at source text or names.
 
-use crate::runtime::select::Matcher;
 use crate::native::{LibraryFn, Member};
+use crate::runtime::select::Matcher;
 use crate::runtime::Value;
 use crate::syntax::ast::{BinOp, Level, PersistentScope, Span, UnOp};
 use std::sync::Arc;

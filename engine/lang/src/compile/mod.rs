@@ -9,9 +9,9 @@ pub mod ir;
 use crate::native::{Kind, Member, Module, Registry, Unknown, NOT_SUPPORTED};
 use crate::runtime::select::Matcher;
 use crate::runtime::{Map, Regex, RuntimeError, Value};
-use ir::*;
 use crate::syntax::ast::{self, ExprKind, MetaKind, PersistentScope, Span};
 use crate::syntax::{Diagnostic, LineIndex};
+use ir::*;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -97,7 +97,10 @@ impl Compiled {
 }
 
 /// Compiles a checked AST against `registry`.
-pub fn compile_ruleset(rs: &ast::Ruleset, registry: &'static Registry) -> Result<Compiled, Diagnostic> {
+pub fn compile_ruleset(
+    rs: &ast::Ruleset,
+    registry: &'static Registry,
+) -> Result<Compiled, Diagnostic> {
     let mut c = Compiler {
         registry: Some(registry),
         ..Compiler::default()
@@ -218,7 +221,9 @@ impl Compiler {
                     provides.extend(names.iter().map(|n| Arc::from(n.name.as_str())))
                 }
                 MetaKind::Key { name, .. } => self.keys.push(Arc::from(name.name.as_str())),
-                MetaKind::Use { rid, alias, .. } if self.registry().classic(&rid.name).is_some() => {
+                MetaKind::Use { rid, alias, .. }
+                    if self.registry().classic(&rid.name).is_some() =>
+                {
                     // a classic library that is a native module
                     let alias: Arc<str> = Arc::from(alias.as_ref().unwrap_or(rid).name.as_str());
                     let module = self.registry().classic(&rid.name).expect("checked");
@@ -481,10 +486,11 @@ impl Compiler {
 
     fn action(&mut self, a: &ast::Action) -> CResult<Action> {
         let name = a.name.name.as_str();
-        let native = |c: &mut Compiler, domain: &str, m: &'static Member| -> CResult<ActionTarget> {
-            let call = c.native_call(m, domain, name, &a.args, &a.modifiers, false, a.span)?;
-            Ok(ActionTarget::Native(Box::new(call)))
-        };
+        let native =
+            |c: &mut Compiler, domain: &str, m: &'static Member| -> CResult<ActionTarget> {
+                let call = c.native_call(m, domain, name, &a.args, &a.modifiers, false, a.span)?;
+                Ok(ActionTarget::Native(Box::new(call)))
+            };
         let mut args = Args::default();
         let target = match &a.domain {
             Some(d) => match self.aliases.get(d.name.as_str()) {
@@ -571,7 +577,11 @@ impl Compiler {
         let all = args
             .iter()
             .map(|a| (a.name.as_ref().map(|n| n.name.as_str()), &a.value))
-            .chain(modifiers.iter().map(|m| (Some(m.name.name.as_str()), &m.value)));
+            .chain(
+                modifiers
+                    .iter()
+                    .map(|m| (Some(m.name.name.as_str()), &m.value)),
+            );
         for (arg_name, value) in all {
             let v = self.expr(value)?;
             let i = match arg_name {

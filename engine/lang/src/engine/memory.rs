@@ -148,8 +148,7 @@ impl Host for MemoryHost {
     }
     fn schedule_remove(&mut self, rid: &str, id: Option<&str>) -> Result<(), RuntimeError> {
         self.schedules.retain(|(r, e)| {
-            r != rid
-                || id.is_some_and(|id| crate::eval::key_get(e, "id").as_str() != Some(id))
+            r != rid || id.is_some_and(|id| crate::eval::key_get(e, "id").as_str() != Some(id))
         });
         Ok(())
     }

@@ -247,9 +247,10 @@ impl PicoRuntime {
                 depth: 0,
             };
             for (name, e) in &compiled.keys {
-                let v = ev
-                    .expr(e, &globals)
-                    .map_err(|e| { let span = e.span; fail(e, span) })?;
+                let v = ev.expr(e, &globals).map_err(|e| {
+                    let span = e.span;
+                    fail(e, span)
+                })?;
                 inst.keys.insert(name.clone(), v);
             }
         }
@@ -264,26 +265,27 @@ impl PicoRuntime {
         for (name, slot, default) in &compiled.configure {
             let v = match overrides.get(&**name) {
                 Some(v) => v.clone(),
-                None => ev
-                    .expr(default, &globals)
-                    .map_err(|e| { let span = e.span; fail(e, span) })?,
+                None => ev.expr(default, &globals).map_err(|e| {
+                    let span = e.span;
+                    fail(e, span)
+                })?,
             };
             globals.set(*slot, v);
         }
         // modules, configured with `with` (evaluated here)
         for u in &compiled.uses {
-            let module = modules(&u.rid)
-                .ok_or_else(|| {
-                    fail(
-                        RuntimeError::new(format!("Dependant module not loaded: {}", u.rid)),
-                        None,
-                    )
-                })?;
+            let module = modules(&u.rid).ok_or_else(|| {
+                fail(
+                    RuntimeError::new(format!("Dependant module not loaded: {}", u.rid)),
+                    None,
+                )
+            })?;
             let mut with = Map::new();
             for (k, e) in &u.with {
-                let v = ev
-                    .expr(e, &globals)
-                    .map_err(|e| { let span = e.span; fail(e, span) })?;
+                let v = ev.expr(e, &globals).map_err(|e| {
+                    let span = e.span;
+                    fail(e, span)
+                })?;
                 with.insert(k.clone(), v);
             }
             let host2: &mut dyn Host = &mut *ev.txn.host;
@@ -294,7 +296,10 @@ impl PicoRuntime {
         for (domain, with) in &compiled.native_uses {
             let mut options = Map::new();
             for (name, e) in with {
-                let v = ev.expr(e, &globals).map_err(|e| { let span = e.span; fail(e, span) })?;
+                let v = ev.expr(e, &globals).map_err(|e| {
+                    let span = e.span;
+                    fail(e, span)
+                })?;
                 options.insert(name.clone(), v);
             }
             inst.module_config.push((domain, options));
@@ -309,9 +314,10 @@ impl PicoRuntime {
             depth: 0,
         };
         for (slot, e) in &compiled.globals {
-            let v = ev
-                .expr(e, &globals)
-                .map_err(|e| { let span = e.span; fail(e, span) })?;
+            let v = ev.expr(e, &globals).map_err(|e| {
+                let span = e.span;
+                fail(e, span)
+            })?;
             globals.set(*slot, v);
         }
         Ok(inst)
@@ -321,11 +327,11 @@ impl PicoRuntime {
     /// breadth first (language 9.2).
     pub fn event(
         &mut self,
-        event: Event,
+        event: impl Into<Arc<Event>>,
         txn_id: &str,
         host: &mut dyn Host,
     ) -> Result<Outcome, EvalError> {
-        let event = Arc::new(event);
+        let event: Arc<Event> = event.into();
         let mut txn = Txn {
             host,
             directives: Vec::new(),
@@ -355,21 +361,17 @@ impl PicoRuntime {
             }
         }
         // the modules' hooks (a completed call loses its session)
-        for m in registry().modules() {
-            if let Some(hook) = m.after_event {
-                hook(&event, &mut *txn.host).map_err(|e| EvalError {
-                    rid: self
-                        .instances
-                        .first()
-                        .map_or_else(String::new, |i| i.compiled.rid.to_string()),
-                    rule: None,
-                    line: None,
-                    col: None,
-                    message: e.message,
-                    kind: e.kind,
-                })?;
-            }
-        }
+        after_event(&event, &mut *txn.host).map_err(|message| EvalError {
+            rid: self
+                .instances
+                .first()
+                .map_or_else(String::new, |i| i.compiled.rid.to_string()),
+            rule: None,
+            line: None,
+            col: None,
+            message,
+            kind: ErrorKind::Runtime,
+        })?;
         Ok(Outcome {
             directives: txn.directives,
         })
@@ -542,6 +544,23 @@ impl PicoRuntime {
             other => Ok(other.clone()),
         }
     }
+}
+
+/// Runs the native modules' after-event hooks for `event` (after its
+/// rules ran; engines call it themselves after an event that failed, whose
+/// other writes are dropped). Ok(true) when some module has a hook for this
+/// event's domain.
+pub fn after_event(event: &Event, host: &mut dyn Host) -> Result<bool, String> {
+    let mut any = false;
+    for m in registry().modules() {
+        if let Some(hook) = m.after_event {
+            if m.domain == event.domain {
+                any = true;
+            }
+            hook(event, host).map_err(|e| e.message)?;
+        }
+    }
+    Ok(any)
 }
 
 /// Why a query failed.

@@ -134,11 +134,8 @@ pub(crate) fn send(
         Value::Map(m) => (*m).clone(),
         _ => Map::new(),
     };
-    let eid = cx.host().send_event(
-        &eci,
-        &domain.to_krl_string(),
-        &name.to_krl_string(),
-        attrs,
-    )?;
+    let eid = cx
+        .host()
+        .send_event(&eci, &domain.to_krl_string(), &name.to_krl_string(), attrs)?;
     Ok(Value::from(eid))
 }

@@ -44,9 +44,21 @@ macro_rules! method {
 }
 
 static MEMBERS: &[Member] = &[
-    method!("get", Both, "http:get(url, qs, headers, ...): a GET request; its response map"),
-    method!("head", Both, "http:head(url, ...): a HEAD request; its response map"),
-    method!("post", Action, "http:post(url, body|json|form, ...): a POST request"),
+    method!(
+        "get",
+        Both,
+        "http:get(url, qs, headers, ...): a GET request; its response map"
+    ),
+    method!(
+        "head",
+        Both,
+        "http:head(url, ...): a HEAD request; its response map"
+    ),
+    method!(
+        "post",
+        Action,
+        "http:post(url, body|json|form, ...): a POST request"
+    ),
     method!("put", Action, "http:put(url, ...): a PUT request"),
     method!("patch", Action, "http:patch(url, ...): a PATCH request"),
     method!("delete", Action, "http:delete(url, ...): a DELETE request"),

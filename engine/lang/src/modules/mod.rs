@@ -173,7 +173,6 @@ pub(crate) mod testing {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,7 +201,9 @@ mod tests {
         for m in r.modules() {
             assert!(seen.insert(m.domain), "{} twice", m.domain);
         }
-        for d in ["event", "meta", "keys", "time", "math", "random", "install", "schedule", "ctx"] {
+        for d in [
+            "event", "meta", "keys", "time", "math", "random", "install", "schedule", "ctx",
+        ] {
             assert!(r.module(d).is_some(), "{d}");
         }
         assert!(r.library("lc").is_some());

@@ -115,8 +115,7 @@ fn action(cx: &mut dyn NativeCx, action: &str, a: &NativeArgs) -> Result<Value, 
         }
         _ => {
             let filter = text("topic filter", a.arg(0))?;
-            check_filter(&filter)
-                .map_err(|e| RuntimeError::new(format!("mqtt:{action}: {e}")))?;
+            check_filter(&filter).map_err(|e| RuntimeError::new(format!("mqtt:{action}: {e}")))?;
             let qos = match action {
                 "subscribe" => qos(action, &a.arg(1), 1)?,
                 _ => 0,
@@ -151,7 +150,6 @@ pub fn params(name: &str) -> Option<&'static [&'static str]> {
 
 /// Longest topic or filter MQTT allows (a two-byte length prefix).
 pub const MAX_TOPIC_BYTES: usize = 65_535;
-
 
 /// A topic name to publish to: not empty, at most 65,535 bytes, no NUL,
 /// no wildcard (`+`, `#`).

@@ -82,7 +82,7 @@ pub(crate) async fn subscribe(
         }
         Some(v) => return Err(bad(format!("qos must be 0 or 1, not {v}"))),
     };
-    krl_lang::engine::mqtt::check_filter(&req.filter).map_err(bad)?;
+    krl_lang::modules::mqtt::check_filter(&req.filter).map_err(bad)?;
     st.engine.pico(&id)?;
     let Some(mqtt) = st.engine.mqtt() else {
         return Err(ApiError::new(StatusCode::CONFLICT, MQTT_OFF));

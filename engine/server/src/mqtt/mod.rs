@@ -22,7 +22,7 @@ pub mod tls;
 
 use crate::ids::{random_base62, PicoId};
 use crate::store::{Key, Store, StoreError, WriteBuf};
-use krl_lang::engine::mqtt::MqttPublish;
+use krl_lang::engine::MqttPublish;
 use serde_json::Value;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

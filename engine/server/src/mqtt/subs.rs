@@ -115,7 +115,7 @@ impl Index {
         let mut out: Vec<PicoId> = self
             .by_filter
             .iter()
-            .filter(|(f, _)| krl_lang::engine::mqtt::matches(f, topic))
+            .filter(|(f, _)| krl_lang::modules::mqtt::matches(f, topic))
             .flat_map(|(_, p)| p.keys().cloned())
             .collect();
         out.sort();

@@ -10,7 +10,7 @@
 
 pub mod outbox;
 pub mod signature;
-pub mod twiml;
+pub use krl_lang::modules::twilio::reply as twiml;
 
 use crate::engine::Engine;
 use crate::ids::Eci;

@@ -220,8 +220,7 @@ fn credentials(cx: &dyn NativeCx) -> Option<(String, String)> {
     let pair = |m: &Value| {
         let sid = key_get(m, "account_sid");
         let token = key_get(m, "auth_token");
-        (!sid.is_null() && !token.is_null())
-            .then(|| (sid.to_krl_string(), token.to_krl_string()))
+        (!sid.is_null() && !token.is_null()).then(|| (sid.to_krl_string(), token.to_krl_string()))
     };
     cx.module_config(DOMAIN)
         .and_then(|m| m.get("twiliokeys"))

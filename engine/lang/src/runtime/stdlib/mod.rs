@@ -290,7 +290,6 @@ mod tests {
         assert!(function("").is_none());
     }
 
-
     #[test]
     fn parameter_names_follow_the_spec_signatures() {
         let params = |name| function(name).unwrap().params;
