@@ -129,8 +129,29 @@ fn invalid_date(v: &Value, text: &str, who: &str) -> RuntimeError {
     if matches!(v, Value::Str(_)) {
         RuntimeError::new(format!("{who} was given an invalid date string ({text})"))
     } else {
-        RuntimeError::type_error(format!("{who} was given {text} instead of a date string"))
+        given_instead(who, v, "a date string")
     }
+}
+
+/// The TypeError "`who` was given `S(v)` instead of `what`".
+fn given_instead(who: &str, v: &Value, what: &str) -> RuntimeError {
+    RuntimeError::type_error(format!("{who} was given {} instead of {what}", s(v)))
+}
+
+/// The date (see [`date_arg`]) and the second argument of `who`, which
+/// must be truthy ("`who` needs `what`"), checked in the reference's
+/// order: a falsy date, a falsy second argument, then the date string.
+fn date_and_second<'a>(
+    args: &'a [Value],
+    who: &str,
+    what: &str,
+    now_ms: f64,
+) -> Result<(i64, &'a Value), RuntimeError> {
+    let (date, second) = (arg(args, 0), arg(args, 1));
+    if date.truthy() && !second.truthy() {
+        return Err(RuntimeError::new(format!("{who} needs {what}")));
+    }
+    Ok((date_arg(date, who, now_ms)?, second))
 }
 
 fn iso_value(ms: i64) -> Value {
@@ -141,14 +162,14 @@ fn iso_value(ms: i64) -> Value {
 // The members
 
 /// `time:now(opts)`: the current time. `opts`, if truthy, must be a map
-/// (`{"tz": zone}` is accepted and ignored: the result is UTC).
+/// (`{"tz": zone}` is accepted and ignored: the result is UTC). (A compiled
+/// ruleset's `time:now()` is answered by the engine itself, with
+/// [`format_iso`], which rounds the clock to the nearest ms where this
+/// truncates it.)
 fn now(args: &[Value], env: &mut Env) -> Result<Value, RuntimeError> {
     let opts = arg(args, 0);
     if opts.truthy() && !matches!(opts, Value::Map(_)) {
-        return Err(RuntimeError::type_error(format!(
-            "time:now was given {} instead of an opts map",
-            s(opts)
-        )));
+        return Err(given_instead("time:now", opts, "an opts map"));
     }
     Ok(iso_value(clock_ms(env.now_ms)))
 }
@@ -184,20 +205,9 @@ fn new(args: &[Value], env: &mut Env) -> Result<Value, RuntimeError> {
 /// on its own). Null if the result is out of range, like the reference.
 fn add(args: &[Value], env: &mut Env) -> Result<Value, RuntimeError> {
     const WHO: &str = "time:add";
-    let date = arg(args, 0);
-    let spec = arg(args, 1);
-    if !date.truthy() {
-        return Err(RuntimeError::new("time:add needs a date string"));
-    }
-    if !spec.truthy() {
-        return Err(RuntimeError::new("time:add needs a spec map"));
-    }
-    let ms = date_arg(date, WHO, env.now_ms)?;
+    let (ms, spec) = date_and_second(args, WHO, "a spec map", env.now_ms)?;
     let Value::Map(spec) = spec else {
-        return Err(RuntimeError::type_error(format!(
-            "time:add was given {} instead of a spec map",
-            s(spec)
-        )));
+        return Err(given_instead(WHO, spec, "a spec map"));
     };
     Ok(add_spec(ms, spec).map_or(Value::Null, iso_value))
 }
@@ -248,20 +258,9 @@ fn local(args: &[Value], env: &mut Env) -> Result<Value, RuntimeError> {
 /// or just `"Europe/Paris"`).
 fn strftime(args: &[Value], env: &mut Env) -> Result<Value, RuntimeError> {
     const WHO: &str = "time:strftime";
-    let date = arg(args, 0);
-    let fmt = arg(args, 1);
-    if !date.truthy() {
-        return Err(RuntimeError::new("time:strftime needs a date string"));
-    }
-    if !fmt.truthy() {
-        return Err(RuntimeError::new("time:strftime needs a fmt string"));
-    }
-    let ms = date_arg(date, WHO, env.now_ms)?;
+    let (ms, fmt) = date_and_second(args, WHO, "a fmt string", env.now_ms)?;
     let Value::Str(fmt) = fmt else {
-        return Err(RuntimeError::type_error(format!(
-            "time:strftime was given {} instead of a fmt string",
-            s(fmt)
-        )));
+        return Err(given_instead(WHO, fmt, "a fmt string"));
     };
     let zone = zone_arg(arg(args, 2), WHO, "an opts map")?;
     Ok(wall(ms, zone).map_or(Value::Null, |w| Value::from(format_wall(fmt, &w))))

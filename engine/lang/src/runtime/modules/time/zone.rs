@@ -1,7 +1,7 @@
 //! Time zones: reading a zone argument, and an instant's wall-clock
 //! fields (date, time, offset, abbreviation) in a zone.
 
-use super::super::s;
+use super::given_instead;
 use crate::runtime::error::RuntimeError;
 use crate::runtime::value::Value;
 use chrono::{DateTime, Datelike, Offset, TimeZone, Timelike};
@@ -24,19 +24,9 @@ pub(super) fn zone_arg(v: &Value, who: &str, what: &str) -> Result<Zone, Runtime
         Value::Map(m) => match m.get("tz") {
             None | Some(Value::Null) => return Ok(Zone::Utc),
             Some(Value::Str(name)) => name,
-            Some(other) => {
-                return Err(RuntimeError::type_error(format!(
-                    "{who} was given {} instead of a time zone string",
-                    s(other)
-                )))
-            }
+            Some(other) => return Err(given_instead(who, other, "a time zone string")),
         },
-        other => {
-            return Err(RuntimeError::type_error(format!(
-                "{who} was given {} instead of {what}",
-                s(other)
-            )))
-        }
+        other => return Err(given_instead(who, other, what)),
     };
     if matches!(&**name, "UTC" | "Z" | "") {
         return Ok(Zone::Utc);
@@ -129,66 +119,22 @@ mod tests {
         let paris = || map(&[("tz", st("Europe/Paris"))]);
         let denver = || map(&[("tz", st("America/Denver"))]);
         let full = "%F %T %Z %z";
+        #[rustfmt::skip]
         let cases = [
             // Europe/Paris: CET → CEST on 2024-03-31 at 01:00 UTC
-            (
-                "2024-03-31T00:59:59Z",
-                full,
-                paris(),
-                "2024-03-31 01:59:59 CET +0100",
-            ),
-            (
-                "2024-03-31T01:00:00Z",
-                full,
-                paris(),
-                "2024-03-31 03:00:00 CEST +0200",
-            ),
+            ("2024-03-31T00:59:59Z", full, paris(), "2024-03-31 01:59:59 CET +0100"),
+            ("2024-03-31T01:00:00Z", full, paris(), "2024-03-31 03:00:00 CEST +0200"),
             // CEST → CET on 2024-10-27 at 01:00 UTC: 02:30 happens twice
-            (
-                "2024-10-27T00:30:00Z",
-                full,
-                paris(),
-                "2024-10-27 02:30:00 CEST +0200",
-            ),
-            (
-                "2024-10-27T01:30:00Z",
-                full,
-                paris(),
-                "2024-10-27 02:30:00 CET +0100",
-            ),
+            ("2024-10-27T00:30:00Z", full, paris(), "2024-10-27 02:30:00 CEST +0200"),
+            ("2024-10-27T01:30:00Z", full, paris(), "2024-10-27 02:30:00 CET +0100"),
             // America/Denver: MST → MDT on 2024-03-10 at 09:00 UTC
-            (
-                "2024-03-10T08:59:59Z",
-                full,
-                denver(),
-                "2024-03-10 01:59:59 MST -0700",
-            ),
-            (
-                "2024-03-10T09:00:00Z",
-                full,
-                denver(),
-                "2024-03-10 03:00:00 MDT -0600",
-            ),
+            ("2024-03-10T08:59:59Z", full, denver(), "2024-03-10 01:59:59 MST -0700"),
+            ("2024-03-10T09:00:00Z", full, denver(), "2024-03-10 03:00:00 MDT -0600"),
             // MDT → MST on 2024-11-03 at 08:00 UTC: 01:30 happens twice
-            (
-                "2024-11-03T07:30:00Z",
-                full,
-                denver(),
-                "2024-11-03 01:30:00 MDT -0600",
-            ),
-            (
-                "2024-11-03T08:30:00Z",
-                full,
-                denver(),
-                "2024-11-03 01:30:00 MST -0700",
-            ),
+            ("2024-11-03T07:30:00Z", full, denver(), "2024-11-03 01:30:00 MDT -0600"),
+            ("2024-11-03T08:30:00Z", full, denver(), "2024-11-03 01:30:00 MST -0700"),
             // the zone may be given as a plain string; the day may change
-            (
-                "2024-05-17T03:00:00Z",
-                "%A %d %H:%M %:z",
-                st("America/Denver"),
-                "Thursday 16 21:00 -06:00",
-            ),
+            ("2024-05-17T03:00:00Z", "%A %d %H:%M %:z", st("America/Denver"), "Thursday 16 21:00 -06:00"),
             // an offset in the input is honoured before converting
             ("2024-07-01T09:00:00+02:00", "%H:%M", paris(), "09:00"),
             // null, a map without tz, or "UTC": UTC
@@ -201,23 +147,14 @@ mod tests {
             let got = t("strftime", &[st(date), st(fmt), opts.clone()]);
             assert_eq!(got, st(want), "{date} {fmt} {opts:?}");
         }
-        let day = || st("2024-07-01");
+        #[rustfmt::skip]
         let errors = [
-            (
-                st("Mars/Olympus"),
-                "time:strftime doesn't recognize the time zone Mars/Olympus",
-            ),
-            (
-                n(5.0),
-                "TypeError: time:strftime was given 5 instead of an opts map",
-            ),
-            (
-                map(&[("tz", n(1.0))]),
-                "TypeError: time:strftime was given 1 instead of a time zone string",
-            ),
+            (st("Mars/Olympus"), "time:strftime doesn't recognize the time zone Mars/Olympus"),
+            (n(5.0), "TypeError: time:strftime was given 5 instead of an opts map"),
+            (map(&[("tz", n(1.0))]), "TypeError: time:strftime was given 1 instead of a time zone string"),
         ];
         for (opts, want) in errors {
-            assert_eq!(e("strftime", &[day(), st("%F"), opts]), want);
+            assert_eq!(e("strftime", &[st("2024-07-01"), st("%F"), opts]), want);
         }
     }
 
@@ -241,70 +178,29 @@ mod tests {
     #[test]
     fn local_fields_across_dst() {
         let (denver, paris) = ("America/Denver", "Europe/Paris");
+        // year, month, day, hour, minute, second, weekday, offset
+        #[rustfmt::skip]
         let cases = [
             // 2024-03-10 is a Sunday: MST → MDT at 09:00 UTC
-            (
-                "2024-03-10T08:59:59Z",
-                denver,
-                [2024, 3, 10, 1, 59, 59, 0, -420],
-            ),
-            (
-                "2024-03-10T09:00:00Z",
-                denver,
-                [2024, 3, 10, 3, 0, 0, 0, -360],
-            ),
+            ("2024-03-10T08:59:59Z", denver, [2024, 3, 10, 1, 59, 59, 0, -420]),
+            ("2024-03-10T09:00:00Z", denver, [2024, 3, 10, 3, 0, 0, 0, -360]),
             // MDT → MST on 2024-11-03 at 08:00 UTC: 01:30 happens twice
-            (
-                "2024-11-03T07:30:00Z",
-                denver,
-                [2024, 11, 3, 1, 30, 0, 0, -360],
-            ),
-            (
-                "2024-11-03T08:30:00Z",
-                denver,
-                [2024, 11, 3, 1, 30, 0, 0, -420],
-            ),
+            ("2024-11-03T07:30:00Z", denver, [2024, 11, 3, 1, 30, 0, 0, -360]),
+            ("2024-11-03T08:30:00Z", denver, [2024, 11, 3, 1, 30, 0, 0, -420]),
             // Monday 9:00 local in summer is 15:00 UTC
-            (
-                "2024-07-01T15:00:00Z",
-                denver,
-                [2024, 7, 1, 9, 0, 0, 1, -360],
-            ),
+            ("2024-07-01T15:00:00Z", denver, [2024, 7, 1, 9, 0, 0, 1, -360]),
             // CET → CEST on 2024-03-31 at 01:00 UTC
-            (
-                "2024-03-31T00:59:59Z",
-                paris,
-                [2024, 3, 31, 1, 59, 59, 0, 60],
-            ),
-            (
-                "2024-03-31T01:00:00Z",
-                paris,
-                [2024, 3, 31, 3, 0, 0, 0, 120],
-            ),
+            ("2024-03-31T00:59:59Z", paris, [2024, 3, 31, 1, 59, 59, 0, 60]),
+            ("2024-03-31T01:00:00Z", paris, [2024, 3, 31, 3, 0, 0, 0, 120]),
             // CEST → CET on 2024-10-27 at 01:00 UTC: 02:30 happens twice
-            (
-                "2024-10-27T00:30:00Z",
-                paris,
-                [2024, 10, 27, 2, 30, 0, 0, 120],
-            ),
-            (
-                "2024-10-27T01:30:00Z",
-                paris,
-                [2024, 10, 27, 2, 30, 0, 0, 60],
-            ),
+            ("2024-10-27T00:30:00Z", paris, [2024, 10, 27, 2, 30, 0, 0, 120]),
+            ("2024-10-27T01:30:00Z", paris, [2024, 10, 27, 2, 30, 0, 0, 60]),
             // Friday 23:30 UTC is already Saturday in Paris
-            (
-                "2024-05-17T23:30:00Z",
-                paris,
-                [2024, 5, 18, 1, 30, 0, 6, 120],
-            ),
+            ("2024-05-17T23:30:00Z", paris, [2024, 5, 18, 1, 30, 0, 6, 120]),
         ];
         for (date, tz, want) in cases {
-            assert_eq!(
-                local_of(date, tz),
-                fields(want.map(f64::from)),
-                "{date} {tz}"
-            );
+            let want = fields(want.map(f64::from));
+            assert_eq!(local_of(date, tz), want, "{date} {tz}");
         }
     }
 
