@@ -14,6 +14,7 @@
 //! module's file only.
 
 use crate::host::{Directive, Event, Host};
+pub use crate::runtime::Env;
 use crate::runtime::{Context, Map, RuntimeError, Value};
 use crate::syntax::ast::Span;
 use std::collections::HashMap;
@@ -37,14 +38,6 @@ pub type CheckFn = fn(&CheckCall) -> Vec<(Span, String)>;
 /// Run after each event by the pico runtime (e.g. the end of a phone
 /// call's session): the event and the host.
 pub type AfterEventFn = fn(&Event, &mut dyn Host) -> Result<(), RuntimeError>;
-
-/// What a pure module function may need from the engine.
-pub struct Env<'a> {
-    /// The current time, ms since the Unix epoch.
-    pub now_ms: f64,
-    /// A uniformly distributed number in `[0, 1)`.
-    pub random: &'a mut dyn FnMut() -> f64,
-}
 
 /// What a member is and how it runs.
 #[derive(Clone, Copy)]

@@ -897,7 +897,7 @@ impl<'t, 'h> Eval<'t, 'h> {
                 match (at, repeat) {
                     (Some(at), _) => {
                         let when = self.expr(at, env)?;
-                        let ms = schedule_time(&when)?;
+                        let ms = schedule_time(&when, self.txn.host.now_ms())?;
                         entry.insert(Arc::from("type"), Value::from("at"));
                         entry.insert(Arc::from("time"), Value::number(ms));
                     }
@@ -1173,11 +1173,14 @@ pub fn path_delete(v: &Value, path: &Value) -> Value {
     del(v, &path_keys(path))
 }
 
-/// A schedule time: ms since the epoch, or an ISO 8601 date string.
-fn schedule_time(v: &Value) -> R<f64> {
+/// A schedule time: ms since the epoch, or a date string as
+/// [`crate::runtime::time::parse_ms`] reads it (times of day are of today,
+/// `now_ms`).
+fn schedule_time(v: &Value, now_ms: f64) -> R<f64> {
     match v {
         Value::Number(n) => Ok(*n),
-        Value::Str(s) => parse_iso_ms(s)
+        Value::Str(s) => crate::runtime::time::parse_ms(s, now_ms)
+            .map(|ms| ms as f64)
             .ok_or_else(|| RuntimeError::new(format!("schedule at: not a date or time: {s:?}"))),
         other => Err(RuntimeError::type_error(format!(
             "schedule at needs a time (ms or an ISO date), not {}",
@@ -1186,87 +1189,34 @@ fn schedule_time(v: &Value) -> R<f64> {
     }
 }
 
-/// Parses `YYYY-MM-DD[THH:MM[:SS[.mmm]]][Z|±HH:MM]` to ms since the epoch.
-pub fn parse_iso_ms(s: &str) -> Option<f64> {
-    let s = s.trim();
-    let num = |t: &str| t.parse::<i64>().ok();
-    let (date, rest) = s.split_at(s.find('T').unwrap_or(s.len()));
-    let mut d = date.splitn(3, '-');
-    let (y, mo, da) = (num(d.next()?)?, num(d.next()?)?, num(d.next()?)?);
-    let mut secs_of_day = 0.0;
-    let mut offset = 0.0;
-    if let Some(t) = rest.strip_prefix('T') {
-        let (clock, zone) = match t.find(['Z', '+', '-']) {
-            Some(i) => t.split_at(i),
-            None => (t, ""),
-        };
-        let mut parts = clock.split(':');
-        let h = num(parts.next()?)? as f64;
-        let mi = parts.next().map_or(Some(0), num)? as f64;
-        let sec = parts.next().map_or(Some(0.0), |p| p.parse::<f64>().ok())?;
-        secs_of_day = h * 3600.0 + mi * 60.0 + sec;
-        if let Some(z) = zone
-            .strip_prefix('+')
-            .map(|z| (1.0, z))
-            .or_else(|| zone.strip_prefix('-').map(|z| (-1.0, z)))
-        {
-            let (sign, z) = z;
-            let z = z.replace(':', "");
-            let (zh, zm) = z.split_at(z.len().min(2));
-            offset = sign * (num(zh)? as f64 * 3600.0 + num(zm).unwrap_or(0) as f64 * 60.0);
-        }
-    }
-    // days from civil (Howard Hinnant)
-    let (y, m) = if mo <= 2 {
-        (y - 1, mo + 9)
-    } else {
-        (y, mo - 3)
-    };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5 + da - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some((days as f64 * 86_400.0 + secs_of_day - offset) * 1000.0)
-}
-
-/// ISO 8601 in UTC with milliseconds, as `time:now()` gives it.
-pub fn iso_time(ms: f64) -> String {
-    let secs = (ms / 1000.0).floor() as i64;
-    let millis = (ms - secs as f64 * 1000.0).round() as i64;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (h, m, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
-    // civil from days (Howard Hinnant's algorithm)
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if mo <= 2 { y + 1 } else { y };
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{m:02}:{s:02}.{millis:03}Z")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn iso_times_round_trip() {
-        for ms in [0.0, 1_700_000_000_123.0, 951_782_400_000.0, -86_400_000.0] {
-            assert_eq!(parse_iso_ms(&iso_time(ms)), Some(ms), "{}", iso_time(ms));
-        }
-        assert_eq!(iso_time(0.0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(parse_iso_ms("2017-01-01"), Some(1_483_228_800_000.0));
+    fn schedule_times_are_ms_or_dates_the_time_module_reads() {
+        let at = |v: Value| schedule_time(&v, 1_715_947_200_000.0).map_err(|e| e.to_string());
         assert_eq!(
-            parse_iso_ms("2017-01-01T01:00:00+01:00"),
-            Some(1_483_228_800_000.0)
+            at(Value::number(1_700_000_000_123.0)),
+            Ok(1_700_000_000_123.0)
         );
-        assert_eq!(parse_iso_ms("nope"), None);
+        assert_eq!(at(Value::from("2017-01-01")), Ok(1_483_228_800_000.0));
+        assert_eq!(
+            at(Value::from("2017-01-01T01:00:00+01:00")),
+            Ok(1_483_228_800_000.0)
+        );
+        assert_eq!(at(Value::from("2017-1-1T1:00+1")), Ok(1_483_228_800_000.0));
+        // time:new's forms too: a week date, a time of today
+        assert_eq!(
+            at(Value::from("2011W206T1345-0600")),
+            Ok(1_306_007_100_000.0)
+        );
+        assert_eq!(at(Value::from("08:30")), Ok(1_715_934_600_000.0));
+        assert_eq!(
+            at(Value::from("nope")),
+            Err(r#"schedule at: not a date or time: "nope""#.to_string())
+        );
+        assert!(at(Value::Bool(true)).is_err());
     }
 
     #[test]

@@ -20,7 +20,6 @@ pub mod math;
 pub mod meta;
 pub mod random;
 pub mod schedule;
-#[path = "../runtime/modules/time.rs"]
 pub mod time;
 
 #[cfg(feature = "http")]

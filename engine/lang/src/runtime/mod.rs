@@ -5,7 +5,16 @@
 pub mod error;
 pub mod select;
 pub mod stdlib;
+pub mod time;
 pub mod value;
 
 pub use error::{ErrorKind, RuntimeError};
+
+/// What a pure module function may need from the engine.
+pub struct Env<'a> {
+    /// The current time, ms since the Unix epoch.
+    pub now_ms: f64,
+    /// A uniformly distributed number in `[0, 1)`.
+    pub random: &'a mut dyn FnMut() -> f64,
+}
 pub use value::{Callable, Context, Map, Regex, Value};
