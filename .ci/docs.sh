@@ -12,7 +12,11 @@
 #     ```krl blocks: the expression equals the result (KRL `==`), run by a
 #     real `krl serve` (free port, temporary data folder) as queries;
 #  3. the block between the `krl serve --help` markers in docs/operating.md
-#     is exactly what `krl serve --help` prints.
+#     is exactly what `krl serve --help` prints;
+#  4. every citation `docs/spec/FILE.md N` in a *.rs file names a heading
+#     numbered N in docs/spec/FILE.md (a range `A–B` every section from A
+#     to B, a list `A, B` each of them; a citation without a number, the
+#     file), so the spec sections the code cites exist in the repository.
 # Uses the debug binary ($KRL_BIN, else target/debug/krl after a
 # `cargo build -p krl`, a no-op when CI has built it).
 set -euo pipefail
@@ -48,6 +52,68 @@ fail() {
     printf 'docs: FAILED: %s\n' "$*" >&2
     failed=1
 }
+
+# ------------------------------------------------- 4. spec citations
+# docs/spec/rewrite-citations.sh turns the code's citations of the shared
+# specification into `docs/spec/...` ones; until it has run there is
+# nothing to check here.
+git ls-files -z '*.rs' | xargs -0 perl -CSD -e '
+    use strict;
+    my $N = qr/\d+(?:\.\d+)*/;
+    my (%heads, $n, $bad);
+    sub heads {
+        my $f = shift;
+        return $heads{$f} //= do {
+            my %h;
+            local $_;
+            if (open my $fh, "<:encoding(UTF-8)", $f) {
+                $h{""} = 1;
+                my $code = 0;
+                while (<$fh>) {
+                    $code = !$code if /^\s*```/;
+                    $h{$1} = 1 if !$code && /^#+\s+($N)\.?\s/;
+                }
+            }
+            \%h;
+        };
+    }
+    # "8.3–8.5" -> 8.3 8.4 8.5; "2-7" -> 2 3 4 5 6 7; other ranges: both ends
+    sub expand {
+        my ($from, $to) = @_;
+        my @f = split /\./, $from;
+        my @t = split /\./, $to;
+        my $pf = join ".", @f[0 .. $#f - 1];
+        my $pt = join ".", @t[0 .. $#t - 1];
+        return ($from, $to) unless @f == @t && $pf eq $pt && $f[-1] <= $t[-1];
+        return map { $pf eq "" ? $_ : "$pf.$_" } $f[-1] .. $t[-1];
+    }
+    for my $file (@ARGV) {
+        open my $fh, "<:encoding(UTF-8)", $file or die "$file: $!";
+        while (<$fh>) {
+            while (m{(?<![\w/.-])docs/spec/([\w.-]+?\.md)\b((?:\s+\x{a7}?\s*$N(?:\s*(?:\x{2013}|-|/|,|\band\b)\s*$N)*)?)}g) {
+                my ($spec, $secs) = ($1, $2);
+                my @want;
+                while ($secs =~ /($N)(?:\s*(?:\x{2013}|-)\s*($N))?/g) {
+                    push @want, defined $2 ? expand($1, $2) : $1;
+                }
+                @want = ("") unless @want;
+                $n++;
+                my $h = heads("docs/spec/$spec");
+                for my $s (@want) {
+                    next if $h->{$s};
+                    $bad++;
+                    printf STDERR "%s:%d: docs/spec/%s%s: %s\n", $file, $.,
+                        $spec, $s eq "" ? "" : " $s",
+                        %$h ? "no heading with this number in docs/spec/$spec" : "no such file";
+                }
+            }
+        }
+        close $fh;
+    }
+    if ($bad) { exit 1 }
+    print $n ? "docs: the $n citations of docs/spec/ in *.rs files name existing sections\n"
+             : "docs: no *.rs file cites docs/spec/ yet (docs/spec/rewrite-citations.sh)\n";
+' || fail "citations of docs/spec/ in *.rs files name sections that do not exist (above)"
 
 # ---------------------------------------------------------------- 3. flags
 help=$work/help.txt
