@@ -56,6 +56,10 @@ impl Ruleset {
     }
 }
 
+/// A classic `use module RID ... with` naming a native module: its domain
+/// and the `with` options.
+pub type NativeUse = (&'static str, Vec<(Arc<str>, Expr)>);
+
 /// A compiled ruleset, immutable and shared.
 pub struct Compiled {
     /// Its id.
@@ -74,7 +78,7 @@ pub struct Compiled {
     pub uses: Vec<UseDef>,
     /// Classic `use module RID ... with` naming a native module (the
     /// Kynetx Twilio library `a8x115`): the module's domain and options.
-    pub native_uses: Vec<(&'static str, Vec<(Arc<str>, Expr)>)>,
+    pub native_uses: Vec<NativeUse>,
     /// `configure using` names: (name, slot, default).
     pub configure: Vec<(Arc<str>, u16, Expr)>,
     /// Global declarations after the configuration: (slot, value).
