@@ -144,6 +144,21 @@ pub static NOT_SUPPORTED: Member = Member {
     ..Member::BLANK
 };
 
+/// What an action used as a function (or a function used as an action)
+/// compiles to where the checks only warn (inside a function body): a
+/// runtime error when it runs.
+pub static MISUSED: Member = Member {
+    name: "",
+    kind: Kind::Both(|_, a| {
+        let colon = if a.domain.is_empty() { "" } else { ":" };
+        Err(RuntimeError::new(format!(
+            "`{}{colon}{}` cannot run here: an action is not a function, nor a function an action",
+            a.domain, a.name
+        )))
+    }),
+    ..Member::BLANK
+};
+
 /// What a module does with a member name it does not have.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Unknown {

@@ -497,18 +497,9 @@ fn check_files(files: &[PathBuf], warnings: bool) -> anyhow::Result<ExitCode> {
         let src = read(file)?;
         let name = file.display().to_string();
         let diags: Vec<Diagnostic> = match parse_ruleset(&src) {
-            Ok(ast) => {
-                let mut diags = check_ruleset(&ast);
-                // What registration does beyond the checks (regexes
-                // compiled, event expressions built into matchers), so a
-                // file `krl check` passes also registers.
-                if !diags.iter().any(Diagnostic::is_error) {
-                    if let Err(e) = krl_lang::engine::compile_checked(&ast) {
-                        diags.push(e);
-                    }
-                }
-                diags
-            }
+            // the lints and the compile pass registration runs, so a file
+            // `krl check` passes also registers
+            Ok(ast) => check_ruleset(&ast),
             Err(d) => vec![d],
         };
         let errors = diags.iter().filter(|d| d.is_error()).count();

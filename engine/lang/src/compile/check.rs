@@ -1,20 +1,21 @@
-//! Compile-time checks over the AST (krl-language.md 3.3, 3.6, 4.10, 7.1).
-//! A ruleset with any error here is refused at registration; warnings
-//! (classic constructs, suspicious but legal code) are reported only.
+//! The lints: checks over the AST that need no scopes (krl-language.md
+//! 3.3, 3.6, 4.10, 7.1) — meta, duplicate and reserved names, classic
+//! constructs, argument order, event expressions. Names are resolved, and
+//! their errors found, once, by the compile pass ([`super`]). A ruleset
+//! with any error is refused at registration; warnings (classic
+//! constructs, suspicious but legal code) are reported only.
 //!
-//! The full list of checks, with examples, is in docs/checks.md. Names
-//! are resolved the way the runtime will resolve them: lexical scopes,
-//! sequential declarations, functions seeing later names of their block.
+//! The full list of checks, with examples, is in docs/checks.md.
 
-use crate::native::{self, CheckCall, Module, Registry, Unknown};
+use crate::native::Module;
 use crate::syntax::ast::*;
 use crate::syntax::words::{is_reserved, RESERVED};
 use crate::syntax::Diagnostic;
 use std::collections::{HashMap, HashSet};
 
 /// Every problem found in `rs`, errors and warnings, in source order.
-pub fn check_ruleset(rs: &Ruleset, registry: &'static Registry) -> Vec<Diagnostic> {
-    let mut c = Checker::new(rs, registry);
+pub fn check_ruleset(rs: &Ruleset) -> Vec<Diagnostic> {
+    let mut c = Checker { diags: Vec::new() };
     // recursion follows the AST's nesting, bounded by the parser
     stacker::maybe_grow(
         crate::syntax::STACK_RED_ZONE,
@@ -45,59 +46,30 @@ fn kind_of(e: &Expr) -> Kind {
     }
 }
 
-struct Frame {
-    names: HashMap<String, Kind>,
-    /// Names declared later in the same block: visible only from inside
-    /// function bodies (which run after the block is evaluated).
-    later: HashMap<String, Kind>,
-    fn_depth: u32,
-}
-
 struct Checker {
     diags: Vec<Diagnostic>,
-    frames: Vec<Frame>,
-    fn_depth: u32,
-    /// `use module` aliases (or single-identifier rids).
-    aliases: HashSet<String>,
-    /// Aliases of native modules named by a classic rid (`use module
-    /// a8x115 alias twilio`).
-    classic_aliases: HashMap<String, &'static Module>,
-    /// The native modules.
-    registry: &'static Registry,
-    /// setting/foreach variable → the rule that binds it, for hints.
-    rule_vars: HashMap<String, String>,
-    /// While checking the `where` clause of an event expression: the
-    /// event attributes it may name bare ([`Registry::where_attrs`]).
-    in_where: Option<&'static [&'static str]>,
+}
+
+/// Setting and foreach variables → the rule that binds them (for hints
+/// when one is used outside its rule).
+pub(super) fn rule_vars(rs: &Ruleset) -> HashMap<String, String> {
+    let mut rule_vars = HashMap::new();
+    for r in &rs.rules {
+        let mut names = Vec::new();
+        if let Some(Select::When { expr, .. }) = &r.select {
+            collect_settings(expr, &mut names);
+        }
+        for f in &r.foreach {
+            names.extend(f.setting.iter().map(|i| i.name.clone()));
+        }
+        for n in names {
+            rule_vars.entry(n).or_insert_with(|| r.name.name.clone());
+        }
+    }
+    rule_vars
 }
 
 impl Checker {
-    fn new(rs: &Ruleset, registry: &'static Registry) -> Checker {
-        let mut rule_vars = HashMap::new();
-        for r in &rs.rules {
-            let mut names = Vec::new();
-            if let Some(Select::When { expr, .. }) = &r.select {
-                collect_settings(expr, &mut names);
-            }
-            for f in &r.foreach {
-                names.extend(f.setting.iter().map(|i| i.name.clone()));
-            }
-            for n in names {
-                rule_vars.entry(n).or_insert_with(|| r.name.name.clone());
-            }
-        }
-        Checker {
-            diags: Vec::new(),
-            frames: Vec::new(),
-            fn_depth: 0,
-            in_where: None,
-            aliases: HashSet::new(),
-            classic_aliases: HashMap::new(),
-            registry,
-            rule_vars,
-        }
-    }
-
     fn error(&mut self, span: Span, msg: impl Into<String>) {
         self.diags.push(Diagnostic::error(span, msg));
     }
@@ -106,19 +78,7 @@ impl Checker {
         self.diags.push(Diagnostic::warning(span, msg));
     }
 
-    fn push(&mut self) {
-        self.frames.push(Frame {
-            names: HashMap::new(),
-            later: HashMap::new(),
-            fn_depth: self.fn_depth,
-        });
-    }
-
-    fn pop(&mut self) {
-        self.frames.pop();
-    }
-
-    fn bind(&mut self, name: &Ident, kind: Kind) {
+    fn bind(&mut self, name: &Ident) {
         if is_reserved(&name.name) {
             self.error(
                 name.span,
@@ -128,101 +88,6 @@ impl Checker {
                 ),
             );
         }
-        let frame = self.frames.last_mut().expect("a scope is open");
-        frame.later.remove(&name.name);
-        frame.names.insert(name.name.clone(), kind);
-    }
-
-    fn lookup(&self, name: &str) -> Option<Kind> {
-        for f in self.frames.iter().rev() {
-            if let Some(k) = f.names.get(name) {
-                return Some(*k);
-            }
-            if self.fn_depth > f.fn_depth {
-                if let Some(k) = f.later.get(name) {
-                    return Some(*k);
-                }
-            }
-        }
-        let library = self.registry.library(name);
-        if library.is_some_and(|m| {
-            matches!(
-                m.kind,
-                native::Kind::Library(_) | native::Kind::LibraryAndAction(..)
-            )
-        }) {
-            return Some(Kind::Function);
-        }
-        if name == "__testing" {
-            // always queryable; a global may override it
-            return Some(Kind::Value);
-        }
-        if library.is_some_and(native::Member::is_action) {
-            return Some(Kind::Action);
-        }
-        None
-    }
-
-    /// An action called in an expression: an error where the expression is
-    /// evaluated directly (globals, `pre`, postlude), a warning inside a
-    /// function body, which fails only if it is ever called.
-    fn action_as_function(&mut self, span: Span, what: &str) {
-        if self.fn_depth > 0 {
-            self.warn(
-                span,
-                format!(
-                    "`{what}` is an action, not a function: this call fails when the function runs"
-                ),
-            );
-        } else {
-            self.error(
-                span,
-                format!(
-                    "`{what}` is an action, not a function: run it in an action position (an action block or a defaction), not in an expression"
-                ),
-            );
-        }
-    }
-
-    fn undefined(&mut self, name: &str, span: Span) {
-        if self.in_where.is_some_and(|attrs| attrs.contains(&name)) {
-            return;
-        }
-        let hint = match self.rule_vars.get(name) {
-            Some(rule) => format!(
-                " (`{name}` is a setting or foreach variable of rule `{rule}`, visible only in that rule's body)"
-            ),
-            None if self.in_where.is_some() => format!(
-                " (event attributes are not variables: read this one as `event:attrs{{\"{name}\"}}`, or bind it with `setting(...)`)"
-            ),
-            None => String::new(),
-        };
-        self.error(span, format!("undefined name `{name}`{hint}"));
-    }
-
-    fn known_domain(&self, domain: &str) -> bool {
-        self.aliases.contains(domain)
-            || self.registry.module(domain).is_some()
-            || matches!(domain, "ent" | "app" | "session")
-    }
-
-    /// The native module `domain` names in this ruleset: a classic alias,
-    /// or the module itself unless a `use module` alias shadows it.
-    fn native_module(&self, domain: &str) -> Option<&'static Module> {
-        match self.classic_aliases.get(domain) {
-            Some(m) => Some(*m),
-            None if self.aliases.contains(domain) => None,
-            None => self.registry.module(domain),
-        }
-    }
-
-    fn unknown_domain(&mut self, domain: &str, span: Span) {
-        self.error(
-            span,
-            format!(
-                "unknown module `{domain}`: not a built-in module and no `use module ... alias {domain}` in meta"
-            ),
-        );
     }
 
     // ------------------------------------------------------------ ruleset
@@ -234,17 +99,6 @@ impl Checker {
                 format!("classic construct `{}` is accepted and ignored", ig.what),
             );
         }
-        // aliases first: meta expressions may use them
-        for m in &rs.meta {
-            if let MetaKind::Use { rid, alias, .. } = &m.kind {
-                let name = alias.as_ref().unwrap_or(rid).name.clone();
-                if let Some(m) = self.registry.classic(&rid.name) {
-                    self.classic_aliases.insert(name.clone(), m);
-                }
-                self.aliases.insert(name);
-            }
-        }
-        self.push(); // globals (configure names first)
         let mut configure = Vec::new();
         for m in &rs.meta {
             if let MetaKind::Configure { decls } = &m.kind {
@@ -253,7 +107,7 @@ impl Checker {
         }
         for d in &configure {
             self.expr(&d.value);
-            self.bind(&d.name, kind_of(&d.value));
+            self.bind(&d.name);
         }
         for m in &rs.meta {
             if let MetaKind::Use { with, version, .. } = &m.kind {
@@ -269,7 +123,6 @@ impl Checker {
         self.decls(&rs.global);
         self.meta_names(rs, &configure);
         self.rules(rs);
-        self.pop();
     }
 
     fn meta(&mut self, rs: &Ruleset) {
@@ -347,36 +200,14 @@ impl Checker {
                 );
             }
         }
-        {
-            let frame = self.frames.last_mut().expect("a scope is open");
-            for d in decls {
-                frame
-                    .later
-                    .entry(d.name.name.clone())
-                    .or_insert_with(|| kind_of(&d.value));
-            }
-        }
         for d in decls {
             self.decl(d);
         }
     }
 
     fn decl(&mut self, d: &Decl) {
-        let kind = kind_of(&d.value);
-        if kind == Kind::Value {
-            // The right-hand side sees the outer binding of its own name.
-            self.frames
-                .last_mut()
-                .expect("a scope is open")
-                .later
-                .remove(&d.name.name);
-            self.expr(&d.value);
-            self.bind(&d.name, kind);
-        } else {
-            // A function is bound first, so that it can recurse.
-            self.bind(&d.name, kind);
-            self.expr(&d.value);
-        }
+        self.bind(&d.name);
+        self.expr(&d.value);
     }
 
     // ------------------------------------------------------------ rules
@@ -406,7 +237,6 @@ impl Checker {
     }
 
     fn rule(&mut self, r: &Rule) {
-        self.push();
         match &r.select {
             None => self.error(
                 r.name.span,
@@ -416,7 +246,7 @@ impl Checker {
                 let mut names = Vec::new();
                 collect_setting_idents(expr, &mut names);
                 for n in &names {
-                    self.bind(n, Kind::Value);
+                    self.bind(n);
                 }
                 self.event_expr(expr);
                 if let Some(w) = within {
@@ -427,7 +257,7 @@ impl Checker {
             Some(Select::Using { pattern, setting }) => {
                 self.expr(pattern);
                 for n in setting {
-                    self.bind(n, Kind::Value);
+                    self.bind(n);
                 }
                 self.warn(
                     pattern.span,
@@ -438,16 +268,14 @@ impl Checker {
         for f in &r.foreach {
             self.expr(&f.expr);
             for n in &f.setting {
-                self.bind(n, Kind::Value);
+                self.bind(n);
             }
         }
-        self.push();
         self.decls(&r.pre);
         if let Some(block) = &r.actions {
             self.action_block(block);
         }
         if let Some(p) = &r.postlude {
-            self.push();
             self.stmts(&p.body);
             if let Some(b) = &p.else_body {
                 self.stmts(b);
@@ -455,19 +283,14 @@ impl Checker {
             if let Some(b) = &p.finally_body {
                 self.stmts(b);
             }
-            self.pop();
         }
-        self.pop();
-        self.pop();
     }
 
     fn event_expr(&mut self, e: &EventExpr) {
         match &e.kind {
             EventKind::Simple(s) => {
                 if let Some(c) = &s.condition {
-                    self.in_where = Some(self.registry.where_attrs(&s.domain.name, &s.name.name));
                     self.expr(c);
-                    self.in_where = None;
                 }
                 let mut seen = HashSet::new();
                 for n in &s.setting {
@@ -557,32 +380,6 @@ impl Checker {
         for m in &a.modifiers {
             self.expr(&m.value);
         }
-        match &a.domain {
-            Some(d) => {
-                if !self.known_domain(&d.name) {
-                    self.unknown_domain(&d.name, d.span);
-                } else if let Some(m) = self.native_module(&d.name) {
-                    self.native_action(a, &d.name, m);
-                }
-            }
-            None => match self.lookup(&a.name.name) {
-                None => self.error(
-                    a.name.span,
-                    format!(
-                        "unknown action `{}`: not a built-in action nor a defaction in scope",
-                        a.name.name
-                    ),
-                ),
-                Some(Kind::Function) if a.name.name != "noop" => self.warn(
-                    a.name.span,
-                    format!(
-                        "`{}` is a function, not an action: it will fail when run",
-                        a.name.name
-                    ),
-                ),
-                Some(_) => {}
-            },
-        }
         if a.setting.len() > 1 {
             self.error(
                 a.setting[1].span,
@@ -590,54 +387,7 @@ impl Checker {
             );
         }
         for n in &a.setting {
-            self.bind(n, Kind::Value);
-        }
-    }
-
-    /// An action of a native module: it exists (in a module that refuses
-    /// unknown names), it is an action, and its own checks of literal
-    /// arguments pass (a `twilio:` verb's attributes, `mqtt:` options).
-    fn native_action(&mut self, a: &Action, domain: &str, module: &'static Module) {
-        let name = a.name.name.as_str();
-        let Some(member) = module.member(name) else {
-            if module.unknown == Unknown::Refused {
-                self.error(a.name.span, unknown_action(domain, module, name));
-            }
-            return;
-        };
-        if !member.is_action() {
-            if module.unknown == Unknown::Refused {
-                self.error(
-                    a.name.span,
-                    format!(
-                        "`{domain}:{name}` is a function, not an action: use it in an expression"
-                    ),
-                );
-            }
-            return;
-        }
-        let Some(check) = member.check else {
-            return;
-        };
-        let call = CheckCall {
-            domain,
-            member,
-            positional: a
-                .args
-                .iter()
-                .filter(|arg| arg.name.is_none())
-                .map(|arg| (arg.value.span, literal(&arg.value)))
-                .collect(),
-            named: a
-                .args
-                .iter()
-                .filter_map(|arg| arg.name.as_ref().map(|n| (n, &arg.value)))
-                .chain(a.modifiers.iter().map(|m| (&m.name, &m.value)))
-                .map(|(n, v)| (n.name.as_str(), n.span, v.span, literal(v)))
-                .collect(),
-        };
-        for (span, message) in check(&call) {
-            self.error(span, message);
+            self.bind(n);
         }
     }
 
@@ -699,7 +449,7 @@ impl Checker {
                         }
                     }
                     if let Some(n) = setting {
-                        self.bind(n, Kind::Value);
+                        self.bind(n);
                     }
                 }
                 StmtKind::Log { expr, .. } | StmtKind::Error { expr, .. } => self.expr(expr),
@@ -717,7 +467,7 @@ impl Checker {
     fn event_ref(&mut self, e: &EventRef) {
         match &e.event_type.kind {
             // classic: `raise explicit event foo` names the type `foo`
-            ExprKind::Ident { name } if self.lookup(name).is_none() => {}
+            ExprKind::Ident { .. } => {}
             _ => self.expr(&e.event_type),
         }
         if let Some(a) = &e.attributes {
@@ -751,16 +501,7 @@ impl Checker {
                     self.expr(v);
                 }
             }
-            ExprKind::Ident { name } => {
-                if self.lookup(name).is_none() {
-                    self.undefined(name, e.span);
-                }
-            }
-            ExprKind::Domain { domain, .. } => {
-                if !self.known_domain(domain) {
-                    self.unknown_domain(domain, e.span);
-                }
-            }
+            ExprKind::Ident { .. } | ExprKind::Domain { .. } => {}
             ExprKind::Unary { expr, .. } => self.expr(expr),
             ExprKind::Binary { left, right, .. } => {
                 self.expr(left);
@@ -785,24 +526,8 @@ impl Checker {
                 name,
                 args,
             } => {
+                let _ = (domain, name);
                 self.expr(receiver);
-                match domain {
-                    Some(d) => {
-                        if !self.known_domain(d) {
-                            self.unknown_domain(d, name.span);
-                        }
-                    }
-                    None => match self.lookup(&name.name) {
-                        None => self.error(
-                            name.span,
-                            format!("unknown function `{}` (used as a method)", name.name),
-                        ),
-                        Some(Kind::Action) if name.name != "noop" => {
-                            self.action_as_function(name.span, &name.name)
-                        }
-                        Some(_) => {}
-                    },
-                }
                 self.args(args);
             }
             ExprKind::Path { target, path } => {
@@ -828,14 +553,9 @@ impl Checker {
                 body,
                 result,
             } => {
-                self.fn_depth += 1;
                 self.params(params);
-                self.push();
                 self.decls(body);
                 self.expr(result);
-                self.pop();
-                self.pop();
-                self.fn_depth -= 1;
             }
             ExprKind::Defaction {
                 params,
@@ -843,17 +563,12 @@ impl Checker {
                 actions,
                 result,
             } => {
-                self.fn_depth += 1;
                 self.params(params);
-                self.push();
                 self.decls(body);
                 self.action_block(actions);
                 if let Some(r) = result {
                     self.expr(r);
                 }
-                self.pop();
-                self.pop();
-                self.fn_depth -= 1;
             }
         }
     }
@@ -861,11 +576,7 @@ impl Checker {
     /// What is called in `callee(args)` must be a function, not an action.
     fn call_target(&mut self, callee: &Expr, argc: usize) {
         match &callee.kind {
-            ExprKind::Ident { name } => match self.lookup(name) {
-                None => self.undefined(name, callee.span),
-                Some(Kind::Action) if name != "noop" => self.action_as_function(callee.span, name),
-                Some(_) => {}
-            },
+            ExprKind::Ident { .. } => {}
             ExprKind::Domain { domain, name } => {
                 if domain == "event" && (name == "attr" || name == "param") {
                     self.warn(
@@ -879,21 +590,14 @@ impl Checker {
                         callee.span,
                         "`event:attrs` is not a function: read one attribute with `event:attrs{\"name\"}`",
                     );
-                } else if let Some(m) = self.native_module(domain) {
-                    if m.member(name).is_some_and(|m| !m.is_function()) {
-                        self.action_as_function(callee.span, &format!("{domain}:{name}"));
-                    }
-                } else if !self.known_domain(domain) {
-                    self.unknown_domain(domain, callee.span);
                 }
             }
             _ => self.expr(callee),
         }
     }
 
-    /// Parameters open a frame; defaults see the earlier parameters.
+    /// Parameters: each once, defaults after defaults.
     fn params(&mut self, params: &[Param]) {
-        self.push();
         let mut seen = HashSet::new();
         let mut defaulted = false;
         for p in params {
@@ -917,7 +621,7 @@ impl Checker {
                 ),
                 None => {}
             }
-            self.bind(&p.name, Kind::Value);
+            self.bind(&p.name);
         }
     }
 }
@@ -965,7 +669,7 @@ fn collect_settings(e: &EventExpr, out: &mut Vec<String>) {
 /// The message for `DOMAIN:NAME` in an action position when NAME is no
 /// action of the module (one that refuses unknown names): the closest
 /// action as a hint, then the list.
-fn unknown_action(domain: &str, module: &Module, name: &str) -> String {
+pub(super) fn unknown_action(domain: &str, module: &Module, name: &str) -> String {
     let actions = module.action_names();
     let lower = name.to_ascii_lowercase();
     let hint = actions
@@ -998,7 +702,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-fn literal(e: &Expr) -> Option<crate::runtime::Value> {
+pub(super) fn literal(e: &Expr) -> Option<crate::runtime::Value> {
     use crate::runtime::Value;
     Some(match &e.kind {
         ExprKind::Null => Value::Null,
@@ -1028,12 +732,11 @@ fn literal(e: &Expr) -> Option<crate::runtime::Value> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::syntax::parse_ruleset;
 
     fn errors(src: &str) -> Vec<String> {
         let rs = parse_ruleset(src).expect("test source parses");
-        check_ruleset(&rs, crate::modules::registry())
+        crate::engine::check(&rs)
             .into_iter()
             .filter(|d| d.is_error())
             .map(|d| d.message)

@@ -1,12 +1,14 @@
-//! AST → [`ir`]: resolves every name to a frame slot or a member of the
-//! native-module [`Registry`] (library functions included), compiles
-//! regexes and event expressions, and folds constants. Runs once per
-//! registration, after [`check`] accepted the ruleset.
+//! AST → [`ir`] in one pass: resolves every name, once, to a frame slot or
+//! a member of the native-module [`Registry`] (library functions included),
+//! compiles regexes and event expressions, folds constants, and collects
+//! every diagnostic of names on the way (undefined names, actions used as
+//! functions and the reverse, unknown modules and actions, the registry's
+//! literal checks). [`check`] holds the lints, which need no scopes.
 
 pub mod check;
 pub mod ir;
 
-use crate::native::{Kind, Member, Module, Registry, Unknown, NOT_SUPPORTED};
+use crate::native::{CheckCall, Kind, Member, Module, Registry, Unknown, MISUSED, NOT_SUPPORTED};
 use crate::runtime::select::Matcher;
 use crate::runtime::{Map, Regex, RuntimeError, Value};
 use crate::syntax::ast::{self, ExprKind, MetaKind, PersistentScope, Span};
@@ -100,17 +102,33 @@ impl Compiled {
     }
 }
 
-/// Compiles a checked AST against `registry`.
+/// Compiles an AST against `registry`: the compiled ruleset unless there
+/// was an error, and every diagnostic of the pass (errors and warnings).
 pub fn compile_ruleset(
     rs: &ast::Ruleset,
     registry: &'static Registry,
-) -> Result<Compiled, Diagnostic> {
+) -> (Option<Compiled>, Vec<Diagnostic>) {
     let mut c = Compiler {
         registry: Some(registry),
+        rule_vars: check::rule_vars(rs),
         ..Compiler::default()
     };
-    c.ruleset(rs)
-        .map_err(|(span, msg)| Diagnostic::error(span, msg))
+    // recursion follows the AST's nesting, bounded by the parser
+    let result = stacker::maybe_grow(
+        crate::syntax::STACK_RED_ZONE,
+        crate::syntax::STACK_SIZE,
+        || c.ruleset(rs),
+    );
+    let mut diags = std::mem::take(&mut c.diags);
+    let compiled = match result {
+        Ok(compiled) => Some(compiled),
+        Err((span, msg)) => {
+            diags.push(Diagnostic::error(span, msg));
+            None
+        }
+    };
+    let compiled = compiled.filter(|_| !diags.iter().any(Diagnostic::is_error));
+    (compiled, diags)
 }
 
 type CResult<T> = Result<T, (Span, String)>;
@@ -124,10 +142,31 @@ struct CallableParts<T> {
     frame_size: usize,
 }
 
+/// What a name is bound to, as far as the compiler can tell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Bound {
+    /// a plain value (or unknown: a parameter, a setting variable)
+    Value,
+    /// a function literal
+    Function,
+    /// a defaction
+    Action,
+}
+
+fn bound_of(e: &ast::Expr) -> Bound {
+    match e.kind {
+        ExprKind::Function { .. } => Bound::Function,
+        ExprKind::Defaction { .. } => Bound::Action,
+        _ => Bound::Value,
+    }
+}
+
 #[derive(Default)]
 struct Frame {
-    names: HashMap<Arc<str>, u16>,
-    later: HashMap<Arc<str>, u16>,
+    names: HashMap<Arc<str>, (u16, Bound)>,
+    /// Names declared later in the same block: visible only from inside
+    /// function bodies (which run after the block is evaluated).
+    later: HashMap<Arc<str>, (u16, Bound)>,
     size: usize,
     fn_depth: u32,
 }
@@ -146,10 +185,18 @@ struct Compiler {
     /// Event attributes the `where` clause being compiled may name bare
     /// ([`Registry::where_attrs`]).
     where_attrs: &'static [&'static str],
+    /// Compiling a `where` clause (for the hint of an undefined name).
+    in_where: bool,
+    /// Setting and foreach variables → their rule, for hints.
+    rule_vars: HashMap<String, String>,
+    /// What `__testing` is unless a global defines it.
+    testing: Value,
+    /// Diagnostics so far.
+    diags: Vec<Diagnostic>,
 }
 
 enum Resolved {
-    Slot(Slot),
+    Slot(Slot, Bound),
     Library(&'static Member),
 }
 
@@ -169,29 +216,108 @@ impl Compiler {
         self.frames.pop().expect("a frame is open").size
     }
 
+    fn error(&mut self, span: Span, msg: impl Into<String>) {
+        self.diags.push(Diagnostic::error(span, msg));
+    }
+
+    fn warn(&mut self, span: Span, msg: impl Into<String>) {
+        self.diags.push(Diagnostic::warning(span, msg));
+    }
+
+    /// Sets what the binding of `name` in the current frame is.
+    fn rebind(&mut self, name: &str, bound: Bound) {
+        let f = self.frames.last_mut().expect("a frame is open");
+        if let Some(b) = f.names.get_mut(name) {
+            b.1 = bound;
+        }
+    }
+
     fn alloc(&mut self, name: &str) -> u16 {
         let f = self.frames.last_mut().expect("a frame is open");
         let slot = f.size as u16;
         f.size += 1;
-        f.names.insert(Arc::from(name), slot);
+        f.names.insert(Arc::from(name), (slot, Bound::Value));
         f.later.remove(name);
         slot
     }
 
+    /// An action called in an expression: an error where the expression is
+    /// evaluated directly (globals, `pre`, postlude), a warning inside a
+    /// function body, which fails only if it is ever called.
+    fn action_as_function(&mut self, span: Span, what: &str) {
+        if self.fn_depth > 0 {
+            self.warn(
+                span,
+                format!(
+                    "`{what}` is an action, not a function: this call fails when the function runs"
+                ),
+            );
+        } else {
+            self.error(
+                span,
+                format!(
+                    "`{what}` is an action, not a function: run it in an action position (an action block or a defaction), not in an expression"
+                ),
+            );
+        }
+    }
+
+    fn undefined(&mut self, name: &str, span: Span) {
+        let hint = match self.rule_vars.get(name) {
+            Some(rule) => format!(
+                " (`{name}` is a setting or foreach variable of rule `{rule}`, visible only in that rule's body)"
+            ),
+            None if self.in_where => format!(
+                " (event attributes are not variables: read this one as `event:attrs{{\"{name}\"}}`, or bind it with `setting(...)`)"
+            ),
+            None => String::new(),
+        };
+        self.error(span, format!("undefined name `{name}`{hint}"));
+    }
+
+    /// Is `domain` a module this ruleset can name?
+    fn known_domain(&self, domain: &str) -> bool {
+        self.aliases.contains_key(domain)
+            || self.builtin_aliases.contains_key(domain)
+            || self.registry().module(domain).is_some()
+            || matches!(domain, "ent" | "app" | "session")
+    }
+
+    fn unknown_domain(&mut self, domain: &str, span: Span) {
+        self.error(
+            span,
+            format!(
+                "unknown module `{domain}`: not a built-in module and no `use module ... alias {domain}` in meta"
+            ),
+        );
+    }
+
+    /// A call that fails when it runs (an action used as a function, or
+    /// the reverse): the warning said so.
+    fn failing_call(&mut self, domain: &str, name: &str, span: Span) -> CResult<NativeCall> {
+        self.native_call(&MISUSED, domain, name, &[], &[], false, span)
+    }
+
     fn resolve(&self, name: &str) -> Option<Resolved> {
         for (up, f) in self.frames.iter().rev().enumerate() {
-            if let Some(&index) = f.names.get(name) {
-                return Some(Resolved::Slot(Slot {
-                    up: up as u16,
-                    index,
-                }));
-            }
-            if self.fn_depth > f.fn_depth {
-                if let Some(&index) = f.later.get(name) {
-                    return Some(Resolved::Slot(Slot {
+            if let Some(&(index, bound)) = f.names.get(name) {
+                return Some(Resolved::Slot(
+                    Slot {
                         up: up as u16,
                         index,
-                    }));
+                    },
+                    bound,
+                ));
+            }
+            if self.fn_depth > f.fn_depth {
+                if let Some(&(index, bound)) = f.later.get(name) {
+                    return Some(Resolved::Slot(
+                        Slot {
+                            up: up as u16,
+                            index,
+                        },
+                        bound,
+                    ));
                 }
             }
         }
@@ -240,6 +366,7 @@ impl Compiler {
                 _ => {}
             }
         }
+        self.testing = testing(rs, &shares);
         self.push_frame(); // the global frame
         let mut configure = Vec::new();
         let mut native_uses = Vec::new();
@@ -248,6 +375,7 @@ impl Compiler {
                 for d in decls {
                     let value = self.expr(&d.value)?;
                     let slot = self.alloc(&d.name.name);
+                    self.rebind(&d.name.name, bound_of(&d.value));
                     configure.push((Arc::from(d.name.name.as_str()), slot, value));
                 }
             }
@@ -283,13 +411,17 @@ impl Compiler {
             }
         }
         let globals = self.block(&rs.global)?;
-        let global_slots = self.frames[0].names.clone();
+        let global_slots = self.frames[0]
+            .names
+            .iter()
+            .map(|(k, (slot, _))| (k.clone(), *slot))
+            .collect();
         let mut rules = Vec::new();
         for r in rs.rules.iter().filter(|r| r.active) {
             rules.push(self.rule(r)?);
         }
         let global_frame_size = self.pop_frame();
-        let testing = testing(rs, &shares);
+        let testing = std::mem::replace(&mut self.testing, Value::Null);
         Ok(Compiled {
             rid: self.rid.clone(),
             version,
@@ -323,7 +455,8 @@ impl Compiler {
             let f = self.frames.last_mut().expect("a frame is open");
             let slot = f.size as u16;
             f.size += 1;
-            f.later.insert(Arc::from(d.name.name.as_str()), slot);
+            f.later
+                .insert(Arc::from(d.name.name.as_str()), (slot, bound_of(&d.value)));
             reserved.push(slot);
         }
         let mut out = Vec::with_capacity(decls.len());
@@ -340,10 +473,11 @@ impl Compiler {
             d.value.kind,
             ExprKind::Function { .. } | ExprKind::Defaction { .. }
         );
+        let bound = bound_of(&d.value);
         let bind = |c: &mut Compiler| {
             let f = c.frames.last_mut().expect("a frame is open");
             f.later.remove(&name);
-            f.names.insert(name.clone(), slot);
+            f.names.insert(name.clone(), (slot, bound));
         };
         if is_fn {
             bind(self);
@@ -396,7 +530,9 @@ impl Compiler {
                     if let Some(w) = &s.condition {
                         self.where_attrs =
                             self.registry().where_attrs(&s.domain.name, &s.name.name);
+                        self.in_where = true;
                         let compiled = self.expr(w);
+                        self.in_where = false;
                         self.where_attrs = &[];
                         wheres.push(compiled?);
                     }
@@ -496,42 +632,62 @@ impl Compiler {
                 Ok(ActionTarget::Native(Box::new(call)))
             };
         let mut args = Args::default();
+        let user_args = |c: &mut Compiler, args: &mut Args| -> CResult<()> {
+            *args = c.args(&a.args)?;
+            for m in &a.modifiers {
+                args.named
+                    .push((Arc::from(m.name.name.as_str()), c.expr(&m.value)?));
+            }
+            Ok(())
+        };
         let target = match &a.domain {
             Some(d) => match self.aliases.get(d.name.as_str()) {
                 Some(&i) if !self.builtin_aliases.contains_key(d.name.as_str()) => {
-                    args = self.args(&a.args)?;
-                    for m in &a.modifiers {
-                        args.named
-                            .push((Arc::from(m.name.name.as_str()), self.expr(&m.value)?));
-                    }
+                    user_args(self, &mut args)?;
                     ActionTarget::ModuleMember(i, Arc::from(name))
                 }
-                _ => {
-                    let member = self.module_of(&d.name).map(|m| self.module_member(m, name));
-                    match member {
-                        Some(Some(m)) if m.is_action() => native(self, &d.name, m)?,
-                        Some(Some(m)) if !std::ptr::eq(m, &NOT_SUPPORTED) => {
-                            return Err((
-                                a.name.span,
-                                format!("`{}:{name}` is a function, not an action", d.name),
-                            ))
+                _ => match self.module_of(&d.name) {
+                    None => {
+                        if !self.known_domain(&d.name) {
+                            self.unknown_domain(&d.name, d.span);
                         }
-                        _ => native(self, &d.name, &NOT_SUPPORTED)?,
+                        native(self, &d.name, &NOT_SUPPORTED)?
                     }
-                }
+                    Some(module) => {
+                        let member = self.native_action(a, &d.name, module);
+                        native(self, &d.name, member)?
+                    }
+                },
             },
             None => match self.resolve(name) {
-                Some(Resolved::Slot(_)) => {
-                    args = self.args(&a.args)?;
-                    for m in &a.modifiers {
-                        args.named
-                            .push((Arc::from(m.name.name.as_str()), self.expr(&m.value)?));
+                Some(Resolved::Slot(_, bound)) => {
+                    if bound == Bound::Function && name != "noop" {
+                        self.warn(
+                            a.name.span,
+                            format!("`{name}` is a function, not an action: it will fail when run"),
+                        );
                     }
+                    user_args(self, &mut args)?;
                     ActionTarget::Value(self.ident(name, a.name.span)?)
                 }
-                _ => match self.registry().library(name) {
+                resolved => match self.registry().library(name) {
                     Some(m) if m.is_action() => native(self, "", m)?,
-                    _ => return Err((a.name.span, format!("unknown action `{name}`"))),
+                    _ if resolved.is_some() || name == "__testing" => {
+                        self.warn(
+                            a.name.span,
+                            format!("`{name}` is a function, not an action: it will fail when run"),
+                        );
+                        native(self, "", &MISUSED)?
+                    }
+                    _ => {
+                        self.error(
+                            a.name.span,
+                            format!(
+                                "unknown action `{name}`: not a built-in action nor a defaction in scope"
+                            ),
+                        );
+                        native(self, "", &MISUSED)?
+                    }
                 },
             },
         };
@@ -543,6 +699,60 @@ impl Compiler {
             setting,
             span: a.span,
         })
+    }
+
+    /// The member a native action runs: it exists (in a module that refuses
+    /// unknown names), it is an action, and its own checks of literal
+    /// arguments pass (a `twilio:` verb's attributes, `mqtt:` options);
+    /// otherwise an error, and a member that fails when run.
+    fn native_action(
+        &mut self,
+        a: &ast::Action,
+        domain: &str,
+        module: &'static Module,
+    ) -> &'static Member {
+        let name = a.name.name.as_str();
+        let Some(member) = module.member(name) else {
+            if module.unknown == Unknown::Refused {
+                self.error(a.name.span, check::unknown_action(domain, module, name));
+                return &MISUSED;
+            }
+            return self.module_member(module, name).unwrap_or(&NOT_SUPPORTED);
+        };
+        if !member.is_action() {
+            if module.unknown == Unknown::Refused {
+                self.error(
+                    a.name.span,
+                    format!(
+                        "`{domain}:{name}` is a function, not an action: use it in an expression"
+                    ),
+                );
+            }
+            return &NOT_SUPPORTED;
+        }
+        if let Some(check) = member.check {
+            let call = CheckCall {
+                domain,
+                member,
+                positional: a
+                    .args
+                    .iter()
+                    .filter(|arg| arg.name.is_none())
+                    .map(|arg| (arg.value.span, check::literal(&arg.value)))
+                    .collect(),
+                named: a
+                    .args
+                    .iter()
+                    .filter_map(|arg| arg.name.as_ref().map(|n| (n, &arg.value)))
+                    .chain(a.modifiers.iter().map(|m| (&m.name, &m.value)))
+                    .map(|(n, v)| (n.name.as_str(), n.span, v.span, check::literal(v)))
+                    .collect(),
+            };
+            for (span, message) in check(&call) {
+                self.error(span, message);
+            }
+        }
+        member
     }
 
     /// The native module `domain` names: a classic alias, or its own.
@@ -722,7 +932,7 @@ impl Compiler {
 
     fn ident(&mut self, name: &str, span: Span) -> CResult<Expr> {
         match self.resolve(name) {
-            Some(Resolved::Slot(s)) => Ok(Expr::Var(s, Arc::from(name))),
+            Some(Resolved::Slot(s, _)) => Ok(Expr::Var(s, Arc::from(name))),
             Some(Resolved::Library(m)) => Ok(Expr::Library(m)),
             None if self.where_attrs.contains(&name) => {
                 let attrs = self
@@ -736,7 +946,16 @@ impl Compiler {
                     Box::new(Expr::Const(Value::from(name))),
                 ))
             }
-            None => Err((span, format!("undefined name `{name}`"))),
+            // always queryable; a global may override it
+            None if name == "__testing" => Ok(Expr::Const(self.testing.clone())),
+            None if self.registry().library(name).is_some() => {
+                let call = self.failing_call("", name, span)?;
+                Ok(Expr::Native(Box::new(call)))
+            }
+            None => {
+                self.undefined(name, span);
+                Ok(Expr::Const(Value::Null))
+            }
         }
     }
 
@@ -878,7 +1097,7 @@ impl Compiler {
                 Box::new(self.expr(then)?),
                 Box::new(self.expr(otherwise)?),
             ),
-            ExprKind::Call { callee, args } => self.call(callee, args, e.span)?,
+            ExprKind::Call { callee, args } => self.call(callee, args, e.span, false)?,
             ExprKind::Method {
                 receiver,
                 domain,
@@ -903,7 +1122,7 @@ impl Compiler {
                     },
                     span: name.span,
                 };
-                self.call(&callee, &all, e.span)?
+                self.call(&callee, &all, e.span, true)?
             }
             ExprKind::Path { target, path } => {
                 Expr::Path(Box::new(self.expr(target)?), Box::new(self.expr(path)?))
@@ -922,19 +1141,61 @@ impl Compiler {
         Ok(out)
     }
 
-    fn call(&mut self, callee: &ast::Expr, args: &[ast::Arg], span: Span) -> CResult<Expr> {
+    /// `callee(args)`, or a method call `args[0].callee(args[1..])`.
+    fn call(
+        &mut self,
+        callee: &ast::Expr,
+        args: &[ast::Arg],
+        span: Span,
+        method: bool,
+    ) -> CResult<Expr> {
         match &callee.kind {
-            ExprKind::Ident { name } => {
-                if let Some(Resolved::Library(m)) = self.resolve(name) {
+            ExprKind::Ident { name } => match self.resolve(name) {
+                Some(Resolved::Library(m)) => {
                     let (Kind::Library(f) | Kind::LibraryAndAction(f, _)) = m.kind else {
                         unreachable!("resolve gives library functions only")
                     };
                     let bound = self.native_call(m, "", name, args, &[], false, span)?;
                     return Ok(Expr::CallLibrary(f, bound.args, span));
                 }
-            }
+                Some(Resolved::Slot(_, Bound::Action)) if name != "noop" => {
+                    self.action_as_function(callee.span, name);
+                }
+                Some(Resolved::Slot(..)) => {}
+                None if self.registry().library(name).is_some_and(Member::is_action) => {
+                    self.action_as_function(callee.span, name);
+                    let mut call = self.native_call(&MISUSED, "", name, args, &[], false, span)?;
+                    call.span = callee.span;
+                    return Ok(Expr::Native(Box::new(call)));
+                }
+                None if self.where_attrs.contains(&name.as_str()) || name == "__testing" => {}
+                None if method => {
+                    self.error(
+                        callee.span,
+                        format!("unknown function `{name}` (used as a method)"),
+                    );
+                    self.args(args)?;
+                    return Ok(Expr::Const(Value::Null));
+                }
+                None => {
+                    self.undefined(name, callee.span);
+                    self.args(args)?;
+                    return Ok(Expr::Const(Value::Null));
+                }
+            },
             ExprKind::Domain { domain, name } if !self.aliases.contains_key(domain.as_str()) => {
+                if !self.known_domain(domain) {
+                    self.unknown_domain(domain, callee.span);
+                    self.args(args)?;
+                    return Ok(Expr::Const(Value::Null));
+                }
                 if let Some(m) = self.member(domain, name) {
+                    if !m.is_function() {
+                        self.action_as_function(callee.span, &format!("{domain}:{name}"));
+                        let call =
+                            self.native_call(&MISUSED, domain, name, args, &[], false, span)?;
+                        return Ok(Expr::Native(Box::new(call)));
+                    }
                     let call = self.native_call(m, domain, name, args, &[], false, span)?;
                     return Ok(Expr::Native(Box::new(call)));
                 }
@@ -963,6 +1224,9 @@ impl Compiler {
             if !self.builtin_aliases.contains_key(domain) {
                 return Ok(Expr::ModuleMember(i, Arc::from(name)));
             }
+        }
+        if !self.known_domain(domain) {
+            self.unknown_domain(domain, span);
         }
         let m = self.member(domain, name).unwrap_or(&NOT_SUPPORTED);
         let call = self.native_call(m, domain, name, &[], &[], true, span)?;

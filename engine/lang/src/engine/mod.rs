@@ -30,33 +30,33 @@ pub fn compile(src: &str) -> Result<Arc<Ruleset>, Vec<Diagnostic>> {
     compile_ast(&ast, src)
 }
 
-/// Checks and compiles a parsed ruleset against the default registry.
+/// Checks and compiles a parsed ruleset against the default registry:
+/// the lints and the one compile pass, every error in source order.
 pub fn compile_ast(
     ast: &crate::syntax::ast::Ruleset,
     src: &str,
 ) -> Result<Arc<Ruleset>, Vec<Diagnostic>> {
-    let registry = registry();
-    let errors: Vec<Diagnostic> = crate::compile::check::check_ruleset(ast, registry)
-        .into_iter()
-        .filter(Diagnostic::is_error)
-        .collect();
-    if !errors.is_empty() {
-        return Err(errors);
+    let (compiled, diags) = analyze(ast);
+    match compiled {
+        Some(c) if !diags.iter().any(Diagnostic::is_error) => Ok(Arc::new(Ruleset::new(c, src))),
+        _ => Err(diags.into_iter().filter(Diagnostic::is_error).collect()),
     }
-    let compiled = crate::compile::compile_ruleset(ast, registry).map_err(|d| vec![d])?;
-    Ok(Arc::new(Ruleset::new(compiled, src)))
 }
 
-/// Every problem the checker finds in a parsed ruleset (errors and
-/// warnings, in source order), against the default registry.
+/// Every problem in a parsed ruleset (errors and warnings, in source
+/// order): the lints and the diagnostics of the compile pass, against the
+/// default registry.
 pub fn check(ast: &crate::syntax::ast::Ruleset) -> Vec<Diagnostic> {
-    crate::compile::check::check_ruleset(ast, registry())
+    analyze(ast).1
 }
 
-/// Compiles a checked ruleset against the default registry (what
-/// registration does after the checks pass).
-pub fn compile_checked(ast: &crate::syntax::ast::Ruleset) -> Result<Compiled, Diagnostic> {
-    crate::compile::compile_ruleset(ast, registry())
+/// The compiled ruleset (when it has no error) and every diagnostic.
+fn analyze(ast: &crate::syntax::ast::Ruleset) -> (Option<Compiled>, Vec<Diagnostic>) {
+    let mut diags = crate::compile::check::check_ruleset(ast);
+    let (compiled, more) = crate::compile::compile_ruleset(ast, registry());
+    diags.extend(more);
+    diags.sort_by_key(|d| (d.span.start, d.span.end));
+    (compiled, diags)
 }
 
 /// The registry of this build's native modules.
