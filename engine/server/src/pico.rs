@@ -34,6 +34,12 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+/// The clock: `pub use` rather than `use` only because `host.rs` still
+/// names `crate::pico::now_ms` (host.rs is being changed elsewhere; it
+/// should name `crate::clock::now_ms`, and then this becomes a `use`).
+#[doc(hidden)]
+pub use crate::clock::now_ms;
+
 /// How many messages may wait in one pico's mailbox before senders wait.
 const MAILBOX: usize = 1024;
 
@@ -985,33 +991,6 @@ fn ruleset_installed_event(rid: &Rid, eci: Eci) -> EventIn {
         attrs,
         time_ms: now_ms(),
     }
-}
-
-/// How far the engine's clock is ahead of the system clock, in ms: 0
-/// unless `krl serve --clock` set it ([`set_clock`]).
-static CLOCK_OFFSET_MS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
-
-/// The system clock, ms since the Unix epoch.
-fn system_ms() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64() * 1000.0)
-        .unwrap_or(0.0)
-}
-
-/// Makes the engine's clock read `start_ms` (ms since the Unix epoch)
-/// now and advance in real time from there (`krl serve --clock`, a
-/// testing aid): every [`now_ms`] of the process follows it, so
-/// `time:now()`, event times, schedules and the outbox agree.
-pub fn set_clock(start_ms: i64) {
-    let offset = start_ms - system_ms() as i64;
-    CLOCK_OFFSET_MS.store(offset, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// The engine's clock, ms since the Unix epoch: the system clock, moved
-/// by `krl serve --clock` if it was given.
-pub fn now_ms() -> f64 {
-    system_ms() + CLOCK_OFFSET_MS.load(std::sync::atomic::Ordering::Relaxed) as f64
 }
 
 #[cfg(test)]
