@@ -41,7 +41,7 @@ struct AppState {
     token_hash: [u8; 32],
 }
 
-/// The engine's routes.
+/// The app: the contract's routes, with the integrations' routers merged in.
 pub fn router(engine: Arc<Engine>, admin_token: &str) -> Router {
     let twilio = Twilio::new(
         engine.dispatch().clone(),

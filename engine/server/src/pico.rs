@@ -1,6 +1,9 @@
 //! Picos at run time: one tokio task and one mailbox per pico. Uses:
-//! `store`, `rulesets`, `host`, `schedule`, `ids`, krl_lang's evaluator
-//! (`engine::PicoRuntime`), tokio.
+//! `host`, `store`, `rulesets`, `schedule`, `ids`, `clock`, `outbound`,
+//! the integrations' state the host writes through (`mqtt::Mqtt`,
+//! `twilio::outbox`, `statics`), `twilio::twiml` (the verbs of an
+//! answer), krl_lang's evaluator (`engine::PicoRuntime`), tokio. Nothing
+//! above it: the way to a pico from above is `dispatch`.
 //!
 //! The task ([`Actor`]) owns the pico's in-memory state (its
 //! `PicoRuntime`: installed rulesets with their globals evaluated, and its
@@ -201,8 +204,9 @@ pub struct PicoContext {
     pub store: Store,
     /// Registered rulesets.
     pub registry: Arc<Registry>,
-    /// Events the rules send to channels (`event:send`): the engine
-    /// delivers them, checking each channel and its policy.
+    /// Events the rules send to channels (`event:send`): the dispatch
+    /// delivers them (`Dispatch::deliver_sent`), checking each channel
+    /// and its policy.
     pub outbox: mpsc::UnboundedSender<EventIn>,
     /// Bounds on each evaluation (steps, call depth, raised events).
     pub limits: Limits,

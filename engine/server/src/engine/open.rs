@@ -64,13 +64,12 @@ impl Engine {
             )),
             None => None,
         };
-        let mqtt = settings.mqtt.clone();
         let dispatch = Dispatch::new(PicoContext {
             store,
             registry: registry.clone(),
             outbox,
             limits: settings.limits,
-            mqtt,
+            mqtt: settings.mqtt.clone(),
             http: HttpClient::new(
                 settings
                     .http_timeout
