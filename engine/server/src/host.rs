@@ -156,7 +156,7 @@ impl PicoHost {
         else {
             return Ok(None);
         };
-        if rec.expires_ms <= crate::pico::now_ms() as u64 {
+        if rec.expires_ms <= crate::clock::now_ms() as u64 {
             self.drop_session(call_sid, &rec)?;
             return Ok(None);
         }
@@ -339,7 +339,7 @@ impl Host for PicoHost {
     }
 
     fn now_ms(&mut self) -> f64 {
-        crate::pico::now_ms()
+        crate::clock::now_ms()
     }
 
     fn random(&mut self) -> f64 {
@@ -361,7 +361,7 @@ impl Host for PicoHost {
     /// of a microsecond clock that never goes back on this pico, then 6
     /// random characters.
     fn new_id(&mut self) -> String {
-        let now = (crate::pico::now_ms() * 1000.0) as u64;
+        let now = (crate::clock::now_ms() * 1000.0) as u64;
         self.last_id = now.max(self.last_id + 1);
         format!("{:013x}{}", self.last_id, random_base62(6))
     }
@@ -467,7 +467,7 @@ impl TwilioHost for PicoHost {
         if !rec.rids.iter().any(|r| r == rid) {
             rec.rids.push(rid.to_string());
         }
-        rec.expires_ms = (crate::pico::now_ms() as u64).saturating_add(self.session_ttl_ms);
+        rec.expires_ms = (crate::clock::now_ms() as u64).saturating_add(self.session_ttl_ms);
         self.session_due = Some(
             self.session_due
                 .map_or(rec.expires_ms, |d| d.min(rec.expires_ms)),
@@ -689,7 +689,7 @@ mod tests {
         let due = host.session_due().unwrap();
         store.apply(host.finish().0).unwrap();
         // let the engine's clock pass the expiry
-        while (crate::pico::now_ms() as u64) <= due {
+        while (crate::clock::now_ms() as u64) <= due {
             std::thread::yield_now();
         }
         // a read checks the expiry itself: null, and the whole session goes
@@ -707,7 +707,7 @@ mod tests {
         );
         // the sweep removes what expired and says when the next one is due
         let mut host = PicoHost::new(&store, &pico, 0);
-        let now = crate::pico::now_ms() as u64;
+        let now = crate::clock::now_ms() as u64;
         assert_eq!(host.sweep_sessions(now).unwrap(), None);
         store.apply(host.finish().0).unwrap();
         assert!(store.keys(&Key::sessions(&pico)).unwrap().is_empty());

@@ -1,16 +1,24 @@
 //! HTTP: the axum routes of the contract (`/api/*` admin API with a
 //! bearer token, Sky `/sky/event` and `/sky/cloud`), request bodies to
-//! attributes, and errors to statuses in one `IntoResponse`
-//! ([`ApiError`]). Uses: `engine`, `pico`, `ids`, axum, serde_json,
+//! attributes, and the one app: the contract's routes with the
+//! integrations' routers merged in (`mqtt::admin` and `twilio::admin`
+//! under `/api`, behind the same token; `statics::routes` at the root).
+//! Every failure is answered by `error::ApiError`. Uses: `engine`,
+//! `error`, `twilio` (the Sky routes' Twilio behaviour), `mqtt::admin`,
+//! `statics::routes`, `pico`, `ids`, `clock`, axum, serde_json,
 //! serde_urlencoded, sha2, subtle.
 
-use crate::engine::{Engine, EngineError, VERSION};
+use crate::clock::now_ms;
+use crate::engine::{Engine, VERSION};
+use crate::error::{ApiError, EngineError};
 use crate::ids::{Eci, Eid, PicoId, Rid};
-use crate::pico::{now_ms, EventIn, PicoError};
+use crate::mqtt::admin::MqttAdmin;
+use crate::pico::{EventIn, PicoError};
 use crate::rulesets::Entry as RulesetEntry;
+use crate::twilio::Twilio;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -21,20 +29,30 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use subtle::ConstantTimeEq as _;
 
-/// The state every handler gets.
+/// The state every handler of the contract's routes gets.
 #[derive(Clone)]
-pub(crate) struct AppState {
-    pub(crate) engine: Arc<Engine>,
+struct AppState {
+    engine: Arc<Engine>,
+    /// The Sky routes' Twilio behaviour (guard, TwiML answers).
+    twilio: Twilio,
     /// sha256 of the admin token: requests' tokens are hashed and the
     /// digests compared in constant time, so neither the token's bytes
     /// nor its length leak through timing.
     token_hash: [u8; 32],
 }
 
-/// The engine's routes.
+/// The app: the contract's routes, with the integrations' routers merged in.
 pub fn router(engine: Arc<Engine>, admin_token: &str) -> Router {
+    let twilio = Twilio::new(
+        engine.dispatch().clone(),
+        engine.settings().public_url.clone(),
+        engine.settings().twilio.clone(),
+    );
+    let mqtt = MqttAdmin::new(engine.dispatch().clone(), engine.mqtt().cloned());
+    let statics = engine.statics().cloned();
     let state = AppState {
         engine,
+        twilio: twilio.clone(),
         token_hash: Sha256::digest(admin_token.as_bytes()).into(),
     };
     let api = Router::new()
@@ -43,24 +61,18 @@ pub fn router(engine: Arc<Engine>, admin_token: &str) -> Router {
         .route("/rulesets/{rid}", get(get_ruleset))
         .route("/picos", post(new_pico))
         .route("/picos/{id}", get(get_pico).delete(delete_pico))
-        .route(
-            "/picos/{id}/mqtt",
-            get(crate::mqtt::admin::list)
-                .post(crate::mqtt::admin::subscribe)
-                .delete(crate::mqtt::admin::unsubscribe),
-        )
         .route("/picos/{id}/rulesets", post(install))
         .route("/picos/{id}/rulesets/{rid}", delete(uninstall))
         .route("/picos/{id}/channels", post(new_channel))
-        .route("/picos/{id}/sessions", get(list_sessions))
         .route("/channels/{eci}", delete(delete_channel))
-        .route("/outbox", get(list_outbox))
+        .with_state(state.clone())
+        .merge(crate::mqtt::admin::router(mqtt))
+        .merge(crate::twilio::admin::router(twilio))
         .fallback(no_route)
         // `layer`, not `route_layer`: unknown /api paths need the token
         // too, so they do not reveal which routes exist.
         .layer(middleware::from_fn_with_state(state.clone(), require_admin));
     Router::new()
-        .nest("/api", api)
         .route(
             "/sky/event/{eci}/{eid}/{domain}/{type}",
             get(sky_event).post(sky_event),
@@ -69,110 +81,11 @@ pub fn router(engine: Arc<Engine>, admin_token: &str) -> Router {
             "/sky/cloud/{eci}/{rid}/{function}",
             get(sky_query).post(sky_query),
         )
-        .route("/static/{*path}", get(crate::statics::serve_file))
-        .route(
-            "/static-loop/{*path}",
-            get(crate::statics::serve_loop).post(crate::statics::serve_loop),
-        )
-        .fallback(no_route)
         .with_state(state)
+        .nest("/api", api)
+        .merge(crate::statics::routes::router(statics))
+        .fallback(no_route)
         .layer(middleware::from_fn(json_refusals))
-}
-
-/// An error answer: a status and `{"error": "...", ...}`. Every failure
-/// of every route goes through here.
-#[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    body: Value,
-}
-
-impl ApiError {
-    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            body: json!({ "error": message.into() }),
-        }
-    }
-
-    fn bad_request(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, message)
-    }
-}
-
-impl From<EngineError> for ApiError {
-    fn from(e: EngineError) -> ApiError {
-        let status = match &e {
-            EngineError::UnknownEci(_)
-            | EngineError::UnknownPico(_)
-            | EngineError::UnknownRuleset(_) => StatusCode::NOT_FOUND,
-            EngineError::BrokenRuleset(rid, _) => {
-                return ApiError {
-                    status: StatusCode::CONFLICT,
-                    body: json!({"error": e.to_string(), "rid": rid}),
-                }
-            }
-            EngineError::Denied(_) => StatusCode::FORBIDDEN,
-            EngineError::BadRequest(_) | EngineError::Module(_) => StatusCode::BAD_REQUEST,
-            EngineError::Source(s) => {
-                return ApiError {
-                    status: StatusCode::BAD_REQUEST,
-                    body: json!({"error": s.message, "line": s.line, "col": s.col}),
-                }
-            }
-            EngineError::Pico(p) => match p {
-                PicoError::Gone(_) | PicoError::NotInstalled(_) | PicoError::UnknownRuleset(_) => {
-                    StatusCode::NOT_FOUND
-                }
-                PicoError::NotShared { .. } => StatusCode::FORBIDDEN,
-                PicoError::NotRunning { rid, message } => {
-                    tracing::warn!("{message}");
-                    return ApiError {
-                        status: StatusCode::SERVICE_UNAVAILABLE,
-                        body: json!({"error": message, "rid": rid}),
-                    };
-                }
-                PicoError::InUse { .. } | PicoError::ModuleNotInstalled { .. } => {
-                    StatusCode::CONFLICT
-                }
-                PicoError::Refused(ev) => {
-                    // The ruleset's own words about a configuration it
-                    // refuses: for the installer, not a position in KRL.
-                    return ApiError {
-                        status: StatusCode::BAD_REQUEST,
-                        body: json!({"error": ev.refusal().unwrap_or(&ev.message),
-                                     "rid": ev.rid}),
-                    };
-                }
-                PicoError::Eval(ev) => {
-                    // KRL runtime errors name the ruleset, rule, line, column.
-                    return ApiError {
-                        status: StatusCode::INTERNAL_SERVER_ERROR,
-                        body: json!({"error": e.to_string(), "rid": ev.rid, "rule": ev.rule,
-                                     "line": ev.line, "col": ev.col}),
-                    };
-                }
-                PicoError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-                PicoError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            },
-            EngineError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        if status.is_server_error() {
-            tracing::error!("{e}");
-        }
-        ApiError::new(status, e.to_string())
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut res = (self.status, Json(self.body)).into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
-            res.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        res
-    }
 }
 
 type ApiResult<T> = Result<T, ApiError>;
@@ -301,33 +214,6 @@ fn ruleset_json(entry: &RulesetEntry, with_source: bool) -> Value {
     v
 }
 
-/// `?state=` of `GET /api/outbox`.
-#[derive(serde::Deserialize)]
-struct OutboxQuery {
-    state: Option<String>,
-}
-
-/// `GET /api/outbox[?state=queued|sent|failed]`: the Twilio outbox,
-/// oldest first, without credentials.
-async fn list_outbox(
-    State(st): State<AppState>,
-    axum::extract::Query(q): axum::extract::Query<OutboxQuery>,
-) -> ApiResult<Json<Value>> {
-    let state = q.state.filter(|s| !s.is_empty());
-    if let Some(s) = &state {
-        if !["queued", "sent", "failed"].contains(&s.as_str()) {
-            return Err(ApiError::bad_request(format!(
-                "state must be queued, sent or failed, not {s:?}"
-            )));
-        }
-    }
-    let entries = crate::twilio::outbox::list(st.engine.store(), state.as_deref())
-        .map_err(EngineError::from)?;
-    Ok(Json(Value::Array(
-        entries.iter().map(|e| e.public()).collect(),
-    )))
-}
-
 async fn list_rulesets(State(st): State<AppState>) -> Json<Value> {
     let all: Vec<Value> = st
         .engine
@@ -377,17 +263,6 @@ async fn get_pico(State(st): State<AppState>, Path(id): Path<String>) -> ApiResu
     Ok(Json(
         serde_json::to_value(info).expect("PicoInfo serializes"),
     ))
-}
-
-/// `GET /api/picos/{id}/sessions`: the pico's stored call sessions
-/// (docs/twilio.md, call sessions).
-async fn list_sessions(
-    State(st): State<AppState>,
-    Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(Value::Array(
-        st.engine.call_sessions(&PicoId::new(id))?,
-    )))
 }
 
 async fn delete_pico(State(st): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
@@ -527,7 +402,8 @@ fn twilio_guard(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> ApiResult<()> {
-    crate::twilio::guard(&st.engine, eci, uri, headers, body)
+    st.twilio
+        .guard(eci, uri, headers, body)
         .map_err(|r| ApiError::new(r.status, r.message))
 }
 
@@ -549,9 +425,7 @@ async fn sky_event(
     }
     let attrs = match attributes(query.as_deref(), &headers, &body) {
         Ok(a) => a,
-        Err(e) if is_twilio => {
-            return crate::twilio::failure(&st.engine, e.status, &e.body.to_string())
-        }
+        Err(e) if is_twilio => return st.twilio.failure(e.status, &e.body.to_string()),
         Err(e) => return e.into_response(),
     };
     // Twilio's voice webhooks carry CallSid: `sms` then writes <Sms>.
@@ -571,15 +445,15 @@ async fn sky_event(
     };
     match st.engine.event(event).await {
         Ok(answer) if is_twilio || !answer.twiml.is_empty() => {
-            crate::twilio::reply(&st.engine, &eci, call, &answer.twiml)
+            st.twilio.reply(&eci, call, &answer.twiml)
         }
         Ok(answer) => Json(answer).into_response(),
         Err(EngineError::Pico(PicoError::Eval(ev))) if is_twilio => {
-            crate::twilio::eval_failure(&st.engine, &domain, &name, &ev)
+            st.twilio.eval_failure(&domain, &name, &ev)
         }
         Err(e) if is_twilio => {
             let e = ApiError::from(e);
-            crate::twilio::failure(&st.engine, e.status, &e.body.to_string())
+            st.twilio.failure(e.status, &e.body.to_string())
         }
         Err(e) => ApiError::from(e).into_response(),
     }
@@ -622,6 +496,7 @@ async fn sky_query(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderValue;
 
     fn headers(ct: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -677,32 +552,5 @@ mod tests {
             let err = attributes(None, &h, &Bytes::from(body)).unwrap_err();
             assert_eq!(err.status, StatusCode::BAD_REQUEST, "{ct} {body}");
         }
-    }
-
-    #[test]
-    fn errors_map_to_contract_statuses() {
-        let status = |e: EngineError| ApiError::from(e).status;
-        assert_eq!(
-            status(EngineError::UnknownEci(Eci::new("x"))),
-            StatusCode::NOT_FOUND
-        );
-        assert_eq!(
-            status(EngineError::Denied("no".into())),
-            StatusCode::FORBIDDEN
-        );
-        assert_eq!(
-            status(PicoError::NotInstalled(Rid::new("r")).into()),
-            StatusCode::NOT_FOUND
-        );
-        assert_eq!(
-            status(
-                PicoError::NotShared {
-                    rid: Rid::new("r"),
-                    name: "f".into()
-                }
-                .into()
-            ),
-            StatusCode::FORBIDDEN
-        );
     }
 }

@@ -1,6 +1,9 @@
 //! Picos at run time: one tokio task and one mailbox per pico. Uses:
-//! `store`, `rulesets`, `host`, `schedule`, `ids`, krl_lang's evaluator
-//! (`engine::PicoRuntime`), tokio.
+//! `host`, `store`, `rulesets`, `schedule`, `ids`, `clock`, `outbound`,
+//! the integrations' state the host writes through (`mqtt::Mqtt`,
+//! `twilio::outbox`, `statics`), `twilio::twiml` (the verbs of an
+//! answer), krl_lang's evaluator (`engine::PicoRuntime`), tokio. Nothing
+//! above it: the way to a pico from above is `dispatch`.
 //!
 //! The task ([`Actor`]) owns the pico's in-memory state (its
 //! `PicoRuntime`: installed rulesets with their globals evaluated, and its
@@ -33,6 +36,8 @@ use serde_json::{Map, Value};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
+
+use crate::clock::now_ms;
 
 /// How many messages may wait in one pico's mailbox before senders wait.
 const MAILBOX: usize = 1024;
@@ -90,7 +95,7 @@ pub struct EventAnswer {
     pub directives: Vec<Value>,
     /// The TwiML verbs among them (`twilio:` actions), for a TwiML reply.
     #[serde(skip)]
-    pub twiml: Vec<crate::twilio::twiml::Verb>,
+    pub twiml: Vec<krl_lang::modules::twilio::reply::Verb>,
 }
 
 /// What can go wrong inside a pico.
@@ -195,8 +200,9 @@ pub struct PicoContext {
     pub store: Store,
     /// Registered rulesets.
     pub registry: Arc<Registry>,
-    /// Events the rules send to channels (`event:send`): the engine
-    /// delivers them, checking each channel and its policy.
+    /// Events the rules send to channels (`event:send`): the dispatch
+    /// delivers them (`Dispatch::deliver_sent`), checking each channel
+    /// and its policy.
     pub outbox: mpsc::UnboundedSender<EventIn>,
     /// Bounds on each evaluation (steps, call depth, raised events).
     pub limits: Limits,
@@ -985,33 +991,6 @@ fn ruleset_installed_event(rid: &Rid, eci: Eci) -> EventIn {
         attrs,
         time_ms: now_ms(),
     }
-}
-
-/// How far the engine's clock is ahead of the system clock, in ms: 0
-/// unless `krl serve --clock` set it ([`set_clock`]).
-static CLOCK_OFFSET_MS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
-
-/// The system clock, ms since the Unix epoch.
-fn system_ms() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64() * 1000.0)
-        .unwrap_or(0.0)
-}
-
-/// Makes the engine's clock read `start_ms` (ms since the Unix epoch)
-/// now and advance in real time from there (`krl serve --clock`, a
-/// testing aid): every [`now_ms`] of the process follows it, so
-/// `time:now()`, event times, schedules and the outbox agree.
-pub fn set_clock(start_ms: i64) {
-    let offset = start_ms - system_ms() as i64;
-    CLOCK_OFFSET_MS.store(offset, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// The engine's clock, ms since the Unix epoch: the system clock, moved
-/// by `krl serve --clock` if it was given.
-pub fn now_ms() -> f64 {
-    system_ms() + CLOCK_OFFSET_MS.load(std::sync::atomic::Ordering::Relaxed) as f64
 }
 
 #[cfg(test)]

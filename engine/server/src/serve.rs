@@ -1,6 +1,8 @@
 //! `krl serve`: opens the data folder, makes sure of the root pico, binds
 //! the listener, prints the start-up lines, serves until SIGINT/SIGTERM,
-//! then drains and flushes. Uses: `store`, `engine`, `http`, `ids`, tokio,
+//! then drains and flushes; starts the integrations' background tasks
+//! (the MQTT connection, the Twilio outbox's sender). Uses: `store`,
+//! `engine`, `http`, `mqtt`, `twilio::sender`, `clock`, `ids`, tokio,
 //! axum.
 //!
 //! Shutdown order (as in mini-redis): stop accepting, let in-flight
@@ -82,7 +84,7 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
 
 async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     if let Some(start) = cfg.clock_start_ms {
-        crate::pico::set_clock(start);
+        crate::clock::set_clock(start);
     }
     // The store first: a second `krl serve` on the same folder must fail
     // on the lock, before it takes a port or prints anything.
@@ -158,13 +160,14 @@ async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     // The MQTT connection: sends the queue, delivers messages as events.
     if let Some(m) = &mqtt {
         tokio::spawn(crate::mqtt::client::run(
-            std::sync::Arc::downgrade(&engine),
+            engine.dispatch().downgrade(),
             m.clone(),
         ));
     }
     // The Twilio outbox's sender: resumes queued entries at once.
-    tokio::spawn(crate::twilio::outbox::run(
-        std::sync::Arc::downgrade(&engine),
+    tokio::spawn(crate::twilio::sender::run(
+        engine.dispatch().downgrade(),
+        engine.outbox_config().wake.clone(),
         cfg.twilio_api_url.clone(),
         cfg.http_timeout,
     ));

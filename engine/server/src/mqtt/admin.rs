@@ -10,20 +10,51 @@
 //!   subscription.
 //!
 //! A bad body or filter is 400, an unknown pico 404, and with `--no-mqtt`
-//! a subscription is 409 (there is nothing to subscribe to).
+//! a subscription is 409 (there is nothing to subscribe to). `http` nests
+//! this router under `/api`, behind its guard. Uses: `mqtt` (the handle,
+//! `subs`), `dispatch`, `error`, `store`, `ids`, axum.
 
 use super::subs::{self, SubRecord};
-use super::Cmd;
-use crate::engine::EngineError;
-use crate::http::{ApiError, AppState};
+use super::{Cmd, Mqtt};
+use crate::dispatch::Dispatch;
+use crate::error::{ApiError, EngineError};
 use crate::ids::PicoId;
 use crate::store::{Key, WriteBuf};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
-use axum::Json;
+use axum::routing::get;
+use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// The state of the MQTT admin routes.
+#[derive(Clone)]
+pub struct MqttAdmin {
+    dispatch: Dispatch,
+    /// `None` with `--no-mqtt`.
+    mqtt: Option<Arc<Mqtt>>,
+}
+
+impl MqttAdmin {
+    /// The routes' state: picos are looked up through `dispatch`;
+    /// subscriptions go to `mqtt` (`None`: MQTT is off).
+    pub fn new(dispatch: Dispatch, mqtt: Option<Arc<Mqtt>>) -> MqttAdmin {
+        MqttAdmin { dispatch, mqtt }
+    }
+}
+
+/// The MQTT admin routes, with their state; `http` nests them under
+/// `/api`.
+pub fn router(state: MqttAdmin) -> Router {
+    Router::new()
+        .route(
+            "/picos/{id}/mqtt",
+            get(list).post(subscribe).delete(unsubscribe),
+        )
+        .with_state(state)
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -48,13 +79,13 @@ fn parse<T: for<'de> Deserialize<'de>>(body: &Bytes, what: &str) -> Result<T, Ap
 }
 
 /// `GET /api/picos/{id}/mqtt`.
-pub(crate) async fn list(
-    State(st): State<AppState>,
+async fn list(
+    State(st): State<MqttAdmin>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = PicoId::new(id);
-    st.engine.pico(&id)?;
-    let subs = subs::of_pico(st.engine.store(), &id).map_err(EngineError::from)?;
+    st.dispatch.pico_record(&id)?;
+    let subs = subs::of_pico(st.dispatch.store(), &id).map_err(EngineError::from)?;
     Ok(Json(Value::Array(
         subs.into_iter()
             .map(|(filter, qos)| json!({"filter": filter, "qos": qos}))
@@ -63,8 +94,8 @@ pub(crate) async fn list(
 }
 
 /// `POST /api/picos/{id}/mqtt`.
-pub(crate) async fn subscribe(
-    State(st): State<AppState>,
+async fn subscribe(
+    State(st): State<MqttAdmin>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
@@ -83,13 +114,13 @@ pub(crate) async fn subscribe(
         Some(v) => return Err(bad(format!("qos must be 0 or 1, not {v}"))),
     };
     krl_lang::modules::mqtt::check_filter(&req.filter).map_err(bad)?;
-    st.engine.pico(&id)?;
-    let Some(mqtt) = st.engine.mqtt() else {
+    st.dispatch.pico_record(&id)?;
+    let Some(mqtt) = &st.mqtt else {
         return Err(ApiError::new(StatusCode::CONFLICT, MQTT_OFF));
     };
     let mut buf = WriteBuf::new();
     buf.put(Key::mqtt_sub(&id, &req.filter), &SubRecord { qos });
-    st.engine
+    st.dispatch
         .store()
         .commit(buf)
         .await
@@ -105,8 +136,8 @@ pub(crate) async fn subscribe(
 const MQTT_OFF: &str = "MQTT is off in this engine (krl serve --no-mqtt): nothing to subscribe to";
 
 /// `DELETE /api/picos/{id}/mqtt`.
-pub(crate) async fn unsubscribe(
-    State(st): State<AppState>,
+async fn unsubscribe(
+    State(st): State<MqttAdmin>,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
     body: Bytes,
@@ -131,8 +162,8 @@ pub(crate) async fn unsubscribe(
                 .filter
         }
     };
-    st.engine.pico(&id)?;
-    let store = st.engine.store();
+    st.dispatch.pico_record(&id)?;
+    let store = st.dispatch.store();
     let key = Key::mqtt_sub(&id, &filter);
     if store
         .get::<SubRecord>(&key)
@@ -147,7 +178,7 @@ pub(crate) async fn unsubscribe(
     let mut buf = WriteBuf::new();
     buf.remove(key);
     store.commit(buf).await.map_err(EngineError::from)?;
-    if let Some(mqtt) = st.engine.mqtt() {
+    if let Some(mqtt) = &st.mqtt {
         mqtt.send(Cmd::Committed {
             pico: id,
             publishes: Vec::new(),

@@ -39,9 +39,10 @@
 use super::queue::{self, Entry};
 use super::subs::{self, Index};
 use super::{Cmd, Mqtt};
-use crate::engine::Engine;
+use crate::clock::now_ms;
+use crate::dispatch::WeakDispatch;
 use crate::ids::{Eid, PicoId};
-use crate::pico::{now_ms, EventAnswer, EventIn, PicoError};
+use crate::pico::{EventAnswer, EventIn, PicoError};
 use crate::store::{FlushTicket, Key, Store, WriteBuf};
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Outgoing, Packet, Publish, QoS};
 use serde::{Deserialize, Serialize};
@@ -50,7 +51,7 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -132,7 +133,7 @@ type ConnEvent = (u64, Result<Event, String>);
 type Flush = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 struct Task {
-    engine: Weak<Engine>,
+    dispatch: WeakDispatch,
     mqtt: Arc<Mqtt>,
     store: Store,
     index: Index,
@@ -168,14 +169,14 @@ struct Task {
 
 /// Runs the connection until the engine is dropped or stopped. Started by
 /// `krl serve`.
-pub async fn run(engine: Weak<Engine>, mqtt: Arc<Mqtt>) {
+pub async fn run(dispatch: WeakDispatch, mqtt: Arc<Mqtt>) {
     let Some(mut cmds) = mqtt.cmd_rx.lock().expect("no panics under the lock").take() else {
         return;
     };
     let store = mqtt.store.clone();
     let (events_tx, mut events) = mpsc::unbounded_channel();
     let mut task = Task {
-        engine,
+        dispatch,
         mqtt: mqtt.clone(),
         store: store.clone(),
         index: Index::default(),
@@ -235,7 +236,7 @@ pub async fn run(engine: Weak<Engine>, mqtt: Arc<Mqtt>) {
             }
             () = sleep_until_opt(reconnect) => task.connect(),
         }
-        if task.engine.strong_count() == 0 {
+        if task.dispatch.is_gone() {
             task.stop().await;
             return;
         }
@@ -654,7 +655,7 @@ impl Task {
 
     /// A message from the broker: an event on every subscribed pico.
     async fn message(&mut self, p: Publish) {
-        let Some(engine) = self.engine.upgrade() else {
+        let Some(dispatch) = self.dispatch.upgrade() else {
             return;
         };
         let mark = Mark {
@@ -744,7 +745,7 @@ impl Task {
                     serde_json::to_value(&mark).unwrap_or(Value::Null),
                 )
             });
-            match engine.pico_handle(&pico).event_marked(event, m).await {
+            match dispatch.handle(&pico).event_marked(event, m).await {
                 Ok(rx) => {
                     waits.push(rx);
                     if qos1 {

@@ -6,7 +6,7 @@
 //! start-up error. Also turns connection failures into log text that
 //! names the way out (a certificate from an unknown CA, a refused login).
 
-use super::BrokerUrl;
+use super::url::BrokerUrl;
 use rumqttc::{ConnectReturnCode, ConnectionError, TlsError};
 use rustls::pki_types::pem::{self, PemObject as _};
 use rustls::pki_types::CertificateDer;

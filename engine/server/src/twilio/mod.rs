@@ -1,18 +1,27 @@
-//! Twilio at the HTTP edge: the TwiML reply to an event ([`twiml`]),
-//! `X-Twilio-Signature` checks ([`signature`]), and the glue the Sky
-//! routes call: which token guards a channel ([`guard`]), and the TwiML
-//! answers for success ([`reply`]) and failure ([`eval_failure`],
-//! [`failure`]). Uses: `engine` (settings, the store's channel records),
-//! `ids`, krl_lang, axum, clap, tracing. docs/twilio.md tells the story.
+//! Twilio: the TwiML reply to an event ([`twiml`]), `X-Twilio-Signature`
+//! checks ([`signature`]), the durable outbox of REST requests
+//! ([`outbox`]: the entries rules queue; [`sender`]: the task that sends
+//! them), the admin routes ([`admin`]: `GET /api/outbox`,
+//! `GET /api/picos/{id}/sessions`), and here the settings and flags and
+//! the webhook glue the Sky routes call ([`Twilio`]): which token guards a
+//! channel and the TwiML answers for success and failure. Twilio's
+//! webhooks are the contract's Sky routes
+//! (`/sky/event/{eci}/none/twilio/{type}`), which stay in `http`; this
+//! module gives them their Twilio behaviour. docs/twilio.md tells the
+//! story.
 //!
-//! `twiml` and `signature` name nothing else of this crate; this module
-//! is called by `http` only.
+//! Layers: `twiml` and `signature` name nothing else of this crate;
+//! `outbox` names only `store`, `ids`, `clock` and `twiml` (the host
+//! writes its entries); `sender`, `admin` and this file use the
+//! `dispatch` layer (and `error`), never `engine` or `http`.
 
+pub mod admin;
 pub mod outbox;
+pub mod sender;
 pub mod signature;
 pub use krl_lang::modules::twilio::reply as twiml;
 
-use crate::engine::Engine;
+use crate::dispatch::Dispatch;
 use crate::ids::Eci;
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -121,52 +130,6 @@ pub struct Refusal {
     pub message: String,
 }
 
-/// Twilio request validation of a Sky request to `eci` (http-api.md):
-/// when the channel carries a Twilio auth token, or the engine has one,
-/// the request must carry a valid `X-Twilio-Signature` for the public URL
-/// plus `uri`'s path and query; otherwise 403 and nothing is raised. An
-/// unknown channel is left to the route (404), unless the engine's token
-/// applies, which is checked first.
-pub fn guard(
-    engine: &Engine,
-    eci: &Eci,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<(), Refusal> {
-    let channel = engine.store().channel(eci).map_err(|e| Refusal {
-        status: StatusCode::INTERNAL_SERVER_ERROR,
-        message: e.to_string(),
-    })?;
-    let settings = engine.settings();
-    let Some(token) = token_for(
-        channel
-            .as_ref()
-            .and_then(|c| c.twilio_auth_token.as_deref()),
-        settings.twilio.auth_token.as_deref(),
-    ) else {
-        return Ok(());
-    };
-    let target = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
-    let url = signature::request_url(&settings.public_url, target);
-    let req = signature::SignedRequest {
-        url: &url,
-        signature: headers
-            .get(signature::HEADER)
-            .map(|v| v.to_str().unwrap_or("")),
-        form: is_form(headers),
-        body,
-    };
-    signature::check(token, &req).map_err(|why| {
-        // The URL used, never the token (twilio.md 3.5).
-        tracing::warn!(%eci, %url, "Twilio request refused: {why}");
-        Refusal {
-            status: StatusCode::FORBIDDEN,
-            message: why.to_string(),
-        }
-    })
-}
-
 /// Is the body `application/x-www-form-urlencoded` (parameters ignored)?
 fn is_form(headers: &HeaderMap) -> bool {
     headers
@@ -179,6 +142,129 @@ fn is_form(headers: &HeaderMap) -> bool {
         })
 }
 
+/// The Twilio side of the HTTP edge: what the Sky routes ask of it
+/// ([`Twilio::guard`], the TwiML answers) and the state of its admin
+/// routes ([`admin::router`]). Cheap to clone.
+#[derive(Clone)]
+pub struct Twilio {
+    dispatch: Dispatch,
+    /// `--public-url`: signatures and TwiML URLs are made for it.
+    public_url: String,
+    settings: TwilioSettings,
+}
+
+impl Twilio {
+    /// The webhook glue and admin routes over `dispatch`, for an engine
+    /// reached at `public_url` with `settings`.
+    pub fn new(dispatch: Dispatch, public_url: String, settings: TwilioSettings) -> Twilio {
+        Twilio {
+            dispatch,
+            public_url,
+            settings,
+        }
+    }
+
+    /// Twilio request validation of a Sky request to `eci` (http-api.md):
+    /// when the channel carries a Twilio auth token, or the engine has one,
+    /// the request must carry a valid `X-Twilio-Signature` for the public URL
+    /// plus `uri`'s path and query; otherwise 403 and nothing is raised. An
+    /// unknown channel is left to the route (404), unless the engine's token
+    /// applies, which is checked first.
+    pub fn guard(
+        &self,
+        eci: &Eci,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<(), Refusal> {
+        let channel = self.dispatch.store().channel(eci).map_err(|e| Refusal {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: e.to_string(),
+        })?;
+        let Some(token) = token_for(
+            channel
+                .as_ref()
+                .and_then(|c| c.twilio_auth_token.as_deref()),
+            self.settings.auth_token.as_deref(),
+        ) else {
+            return Ok(());
+        };
+        let target = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
+        let url = signature::request_url(&self.public_url, target);
+        let req = signature::SignedRequest {
+            url: &url,
+            signature: headers
+                .get(signature::HEADER)
+                .map(|v| v.to_str().unwrap_or("")),
+            form: is_form(headers),
+            body,
+        };
+        signature::check(token, &req).map_err(|why| {
+            // The URL used, never the token (twilio.md 3.5).
+            tracing::warn!(%eci, %url, "Twilio request refused: {why}");
+            Refusal {
+                status: StatusCode::FORBIDDEN,
+                message: why.to_string(),
+            }
+        })
+    }
+
+    /// The answer to an event that produced `verbs` (or is a `twilio` event):
+    /// the TwiML document, or, when a `raw_response` is not well-formed, the
+    /// apology (the error is logged).
+    pub fn reply(&self, eci: &Eci, call: bool, verbs: &[twiml::Verb]) -> Response {
+        let cx = twiml::ReplyContext {
+            public_url: &self.public_url,
+            eci: eci.as_str(),
+            call,
+        };
+        match twiml::render(verbs, &cx) {
+            Ok(doc) => {
+                if doc.len() > 64 * 1024 {
+                    // Twilio refuses documents over 64 KB (error 11750).
+                    tracing::warn!(%eci, bytes = doc.len(), "TwiML reply is over Twilio's 64 KB limit");
+                }
+                xml(StatusCode::OK, doc)
+            }
+            Err(e) => {
+                tracing::error!(
+                    %eci,
+                    rid = %e.rid,
+                    rule = %e.rule,
+                    line = e.line.unwrap_or(0),
+                    col = e.col.unwrap_or(0),
+                    "TwiML reply failed: twilio:raw_response: {}",
+                    e.message
+                );
+                xml(StatusCode::OK, twiml::apology(&self.settings.apology))
+            }
+        }
+    }
+
+    /// The answer to a `twilio` event whose evaluation failed: 200 with the
+    /// apology, so that the caller hears it; the error is logged with where
+    /// it happened.
+    pub fn eval_failure(&self, domain: &str, name: &str, e: &EvalError) -> Response {
+        tracing::error!(
+            rid = %e.rid,
+            rule = e.rule.as_deref().unwrap_or("-"),
+            line = e.line.unwrap_or(0),
+            col = e.col.unwrap_or(0),
+            "event {domain}:{name} failed: {}",
+            e.message
+        );
+        xml(StatusCode::OK, twiml::apology(&self.settings.apology))
+    }
+
+    /// The answer to a `twilio` event refused before evaluation (unknown
+    /// channel, policy, bad body, ...): its status, with the apology as a
+    /// valid TwiML body.
+    pub fn failure(&self, status: StatusCode, message: &str) -> Response {
+        tracing::warn!("twilio event refused ({status}): {message}");
+        xml(status, twiml::apology(&self.settings.apology))
+    }
+}
+
 /// A TwiML answer.
 pub fn xml(status: StatusCode, body: String) -> Response {
     (
@@ -187,65 +273,6 @@ pub fn xml(status: StatusCode, body: String) -> Response {
         body,
     )
         .into_response()
-}
-
-/// The answer to an event that produced `verbs` (or is a `twilio` event):
-/// the TwiML document, or, when a `raw_response` is not well-formed, the
-/// apology (the error is logged).
-pub fn reply(engine: &Engine, eci: &Eci, call: bool, verbs: &[twiml::Verb]) -> Response {
-    let settings = engine.settings();
-    let cx = twiml::ReplyContext {
-        public_url: &settings.public_url,
-        eci: eci.as_str(),
-        call,
-    };
-    match twiml::render(verbs, &cx) {
-        Ok(doc) => {
-            if doc.len() > 64 * 1024 {
-                // Twilio refuses documents over 64 KB (error 11750).
-                tracing::warn!(%eci, bytes = doc.len(), "TwiML reply is over Twilio's 64 KB limit");
-            }
-            xml(StatusCode::OK, doc)
-        }
-        Err(e) => {
-            tracing::error!(
-                %eci,
-                rid = %e.rid,
-                rule = %e.rule,
-                line = e.line.unwrap_or(0),
-                col = e.col.unwrap_or(0),
-                "TwiML reply failed: twilio:raw_response: {}",
-                e.message
-            );
-            xml(StatusCode::OK, twiml::apology(&settings.twilio.apology))
-        }
-    }
-}
-
-/// The answer to a `twilio` event whose evaluation failed: 200 with the
-/// apology, so that the caller hears it; the error is logged with where
-/// it happened.
-pub fn eval_failure(engine: &Engine, domain: &str, name: &str, e: &EvalError) -> Response {
-    tracing::error!(
-        rid = %e.rid,
-        rule = e.rule.as_deref().unwrap_or("-"),
-        line = e.line.unwrap_or(0),
-        col = e.col.unwrap_or(0),
-        "event {domain}:{name} failed: {}",
-        e.message
-    );
-    xml(
-        StatusCode::OK,
-        twiml::apology(&engine.settings().twilio.apology),
-    )
-}
-
-/// The answer to a `twilio` event refused before evaluation (unknown
-/// channel, policy, bad body, ...): its status, with the apology as a
-/// valid TwiML body.
-pub fn failure(engine: &Engine, status: StatusCode, message: &str) -> Response {
-    tracing::warn!("twilio event refused ({status}): {message}");
-    xml(status, twiml::apology(&engine.settings().twilio.apology))
 }
 
 #[cfg(test)]

@@ -1,0 +1,140 @@
+//! The engine facade: the state every route shares (the dispatch of
+//! pico tasks, the registered rulesets, the root pico, the settings and
+//! the integrations' handles) and, behind it, the operations of the admin
+//! API and the Sky routes, independent of HTTP. Uses: `dispatch`, `pico`,
+//! `store`, `rulesets`, `policy`, `error`, `ids`, `clock`; and, to wire
+//! them at start-up, `outbound`, `twilio::outbox`, `statics`, `mqtt`.
+//!
+//! * this file: the shared state ([`Engine`], [`Settings`]) and accessors;
+//! * `open`: start-up wiring ([`Engine::open`]) and [`Engine::shutdown`];
+//! * `ops`: the operations behind the routes (events, queries, rulesets,
+//!   picos, installs, channels).
+//!
+//! The pico registry and the generic event path (channel, policy,
+//! mailbox) are the `dispatch` layer's; the integrations' routes and
+//! tasks are in their own folders (`twilio`, `mqtt`, `statics`).
+//!
+//! # Locks
+//!
+//! The event and query path takes no global lock (see `dispatch`).
+//! Operations that change the pico tree (new/delete pico, new/delete
+//! channel, register) hold `admin`, an async mutex, so two of them never
+//! interleave their read-modify-write of pico records. Installs do not
+//! need it: a pico's installs are written only by its own task.
+
+mod open;
+mod ops;
+#[cfg(test)]
+mod tests;
+
+use crate::dispatch::Dispatch;
+use crate::ids::{Eci, PicoId, Rid};
+use crate::mqtt::Mqtt;
+use crate::rulesets::Registry;
+use crate::statics::StaticFiles;
+use crate::store::{EngineMeta, Store};
+use crate::twilio::outbox::OutboxConfig;
+use krl_lang::engine::Limits;
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The engine's version, reported by `GET /api/engine`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Settings from the command line: the evaluator's limits, and what later
+/// modules use (Twilio, MQTT, static files). Kept here so that they are in
+/// one place.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    /// Bounds on each evaluation (`--max-ops`, `--max-depth`,
+    /// `--max-raised`), given to every pico's `PicoRuntime`.
+    pub limits: Limits,
+    /// Time limit of one `http:` request (`--http-timeout`); `None`:
+    /// [`crate::outbound::DEFAULT_TIMEOUT`].
+    pub http_timeout: Option<std::time::Duration>,
+    /// Base URL the outside world uses (Twilio signatures, TwiML URLs).
+    pub public_url: String,
+    /// Base of Twilio's REST API.
+    pub twilio_api_url: String,
+    /// Twilio webhooks: engine-wide auth token, apology (docs/twilio.md).
+    pub twilio: crate::twilio::TwilioSettings,
+    /// Embedded MQTT broker address (`None` with `--no-mqtt`).
+    pub mqtt_listen: Option<String>,
+    /// External broker URL instead of the embedded one.
+    pub mqtt_url: Option<String>,
+    /// The MQTT side (`mqtt::Mqtt`, made by `serve`); `None`: `mqtt:`
+    /// actions and the admin routes say MQTT is off.
+    pub mqtt: Option<Arc<Mqtt>>,
+    /// Folder served under `/static/`.
+    pub static_dir: Option<PathBuf>,
+}
+
+/// `GET /api/picos/{id}`.
+#[derive(Clone, Debug, Serialize)]
+pub struct PicoInfo {
+    /// Its id.
+    pub id: PicoId,
+    /// Its name.
+    pub name: String,
+    /// Its parent (`null` for the root).
+    pub parent: Option<PicoId>,
+    /// Its children, oldest first.
+    pub children: Vec<PicoId>,
+    /// The rids of its installed rulesets, in install order.
+    pub rulesets: Vec<Rid>,
+    /// Its channels' ecis, oldest first.
+    pub channels: Vec<Eci>,
+}
+
+/// The shared state of a running engine.
+pub struct Engine {
+    /// The pico tasks and the way to them.
+    dispatch: Dispatch,
+    registry: Arc<Registry>,
+    admin: tokio::sync::Mutex<()>,
+    meta: EngineMeta,
+    settings: Settings,
+    /// The Twilio outbox's settings and wake-up (also in every pico's
+    /// context).
+    outbox: Arc<OutboxConfig>,
+    /// The static folder (`--static`), if any.
+    statics: Option<Arc<StaticFiles>>,
+}
+
+impl Engine {
+    /// Root pico and eci.
+    pub fn meta(&self) -> &EngineMeta {
+        &self.meta
+    }
+
+    /// The command-line settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The dispatch of pico tasks, for the integrations.
+    pub fn dispatch(&self) -> &Dispatch {
+        &self.dispatch
+    }
+
+    /// The static folder (`--static`), if any.
+    pub fn statics(&self) -> Option<&Arc<StaticFiles>> {
+        self.statics.as_ref()
+    }
+
+    /// The MQTT side, unless it is off (`--no-mqtt`).
+    pub fn mqtt(&self) -> Option<&Arc<Mqtt>> {
+        self.settings.mqtt.as_ref()
+    }
+
+    /// The Twilio outbox's settings and wake-up (`twilio::outbox`).
+    pub fn outbox_config(&self) -> &Arc<OutboxConfig> {
+        &self.outbox
+    }
+
+    /// The store (for start-up and shutdown).
+    pub fn store(&self) -> &Store {
+        self.dispatch.store()
+    }
+}

@@ -1,0 +1,335 @@
+//! The operations behind the routes: events and queries (through the
+//! dispatch: channel, policy, mailbox), registering rulesets, the pico
+//! tree, installs and channels.
+
+use super::{Engine, PicoInfo};
+use crate::clock::now_ms;
+use crate::error::{EngineError, Result};
+use crate::ids::{Eci, PicoId, Rid};
+use crate::pico::{EventAnswer, EventIn, PicoError};
+use crate::policy::Policy;
+use crate::rulesets::{Entry as RulesetEntry, Registered};
+use crate::store::{ChannelRecord, Key, PicoRecord, WriteBuf};
+use serde_json::{Map, Value};
+use std::sync::Arc;
+
+impl Engine {
+    /// Raises an event on the pico behind `event.eci`, if its policy lets
+    /// it through.
+    pub async fn event(&self, event: EventIn) -> Result<EventAnswer> {
+        self.dispatch.event(event).await
+    }
+
+    /// Calls a shared function of `rid` on the pico behind `eci`.
+    pub async fn query(
+        &self,
+        eci: &Eci,
+        rid: Rid,
+        name: String,
+        args: Map<String, Value>,
+    ) -> Result<Value> {
+        self.dispatch.query(eci, rid, name, args).await
+    }
+
+    /// Registers (or registers again) a ruleset from KRL source.
+    pub async fn register(&self, source: &str) -> Result<Arc<Registered>> {
+        let registered = Arc::new(Registered::prepare(source, now_ms() as u64)?);
+        let _admin = self.admin.lock().await;
+        // Under the lock: two registrations cannot form a cycle together.
+        self.registry
+            .check_uses(&registered)
+            .map_err(EngineError::Module)?;
+        let mut buf = WriteBuf::new();
+        buf.put(Key::ruleset(&registered.rid), &registered.record());
+        self.store().commit(buf).await?;
+        // In the registry only once durable: a pico never runs a ruleset
+        // that a crash could take back.
+        self.registry.insert(registered.clone());
+        Ok(registered)
+    }
+
+    /// All registered rulesets, broken ones too, sorted by rid.
+    pub fn rulesets(&self) -> Vec<RulesetEntry> {
+        self.registry.entries()
+    }
+
+    /// One registered ruleset, ready or broken.
+    pub fn ruleset_entry(&self, rid: &Rid) -> Result<RulesetEntry> {
+        self.registry
+            .entry(rid)
+            .ok_or_else(|| EngineError::UnknownRuleset(rid.clone()))
+    }
+
+    /// One registered ruleset that compiles.
+    pub fn ruleset(&self, rid: &Rid) -> Result<Arc<Registered>> {
+        match self.ruleset_entry(rid)? {
+            RulesetEntry::Ready(r) => Ok(r),
+            RulesetEntry::Broken(b) => {
+                Err(EngineError::BrokenRuleset(b.rid.clone(), b.error.clone()))
+            }
+        }
+    }
+
+    /// Makes a pico, a child of `parent` (default: the root), with one
+    /// channel. Answers its id and that channel's eci.
+    pub async fn new_pico(
+        &self,
+        parent: Option<PicoId>,
+        name: Option<String>,
+    ) -> Result<(PicoId, Eci)> {
+        let parent = parent.unwrap_or_else(|| self.meta.root_pico.clone());
+        let _admin = self.admin.lock().await;
+        let mut parent_rec = self.dispatch.pico_record(&parent)?;
+        let id = PicoId::random();
+        let eci = Eci::random();
+        let mut buf = WriteBuf::new();
+        let name = name.unwrap_or_else(|| "pico".into());
+        new_pico_records(
+            &mut buf,
+            &id,
+            &name,
+            Some(&parent),
+            &eci,
+            vec!["system".into()],
+        );
+        parent_rec.children.push(id.clone());
+        buf.put(Key::pico(&parent), &parent_rec);
+        self.store().commit(buf).await?;
+        Ok((id, eci))
+    }
+
+    /// Makes a pico as [`Engine::new_pico`] does, with `rulesets` (rid,
+    /// config) installed in that order; all or nothing. Everything that
+    /// can be checked is checked before anything is made: each rid is
+    /// registered and compiles (404, 409), each config is an object, no
+    /// rid is listed twice, and each ruleset's modules are listed before
+    /// it (they must be on the same pico). If an install still fails (its
+    /// globals fail), the pico is deleted again and the error answered, so
+    /// no pico and no channel is left behind.
+    pub async fn new_pico_with_rulesets(
+        &self,
+        parent: Option<PicoId>,
+        name: Option<String>,
+        rulesets: Vec<(Rid, Option<Value>)>,
+    ) -> Result<(PicoId, Eci)> {
+        let mut planned: Vec<(Rid, Value)> = Vec::new();
+        for (rid, config) in rulesets {
+            let config = install_config(config)?;
+            let ruleset = self.ruleset(&rid)?;
+            if planned.iter().any(|(r, _)| r == &rid) {
+                return Err(EngineError::BadRequest(format!(
+                    "ruleset {rid} is listed twice"
+                )));
+            }
+            if let Some(module) = ruleset
+                .uses()
+                .find(|u| !planned.iter().any(|(r, _)| r.as_str() == *u))
+            {
+                return Err(PicoError::ModuleNotInstalled {
+                    rid,
+                    module: Rid::new(module),
+                }
+                .into());
+            }
+            planned.push((rid, config));
+        }
+        let (id, eci) = self.new_pico(parent, name).await?;
+        for (rid, config) in planned {
+            if let Err(e) = self.dispatch.handle(&id).install(rid.clone(), config).await {
+                tracing::warn!(pico = %id, %rid, "new pico not made: install failed: {e}");
+                if let Err(d) = self.delete_pico(&id).await {
+                    tracing::error!(pico = %id, "cannot delete the half-made pico: {d}");
+                }
+                return Err(e.into());
+            }
+        }
+        Ok((id, eci))
+    }
+
+    /// A pico's record, installs and channels.
+    pub fn pico(&self, id: &PicoId) -> Result<PicoInfo> {
+        let rec = self.dispatch.pico_record(id)?;
+        let rulesets = self
+            .store()
+            .installs(id)?
+            .into_iter()
+            .map(|i| i.rid)
+            .collect();
+        Ok(PicoInfo {
+            id: id.clone(),
+            name: rec.name,
+            parent: rec.parent,
+            children: rec.children,
+            rulesets,
+            channels: rec.channels,
+        })
+    }
+
+    /// Deletes a pico with its children, channels, installs, variables and
+    /// schedules. The root cannot be deleted.
+    pub async fn delete_pico(&self, id: &PicoId) -> Result<()> {
+        if id == &self.meta.root_pico {
+            return Err(EngineError::BadRequest(
+                "the root pico cannot be deleted".into(),
+            ));
+        }
+        let _admin = self.admin.lock().await;
+        let rec = self.dispatch.pico_record(id)?;
+        // The subtree, parents before children.
+        let mut doomed = vec![(id.clone(), rec.clone())];
+        let mut at = 0;
+        while at < doomed.len() {
+            for child in doomed[at].1.children.clone() {
+                if let Some(r) = self.store().pico(&child)? {
+                    doomed.push((child, r));
+                }
+            }
+            at += 1;
+        }
+        // 1. Cut the subtree off: no pico record (new tasks refuse), no
+        //    channel (events get 404), parent no longer lists it.
+        let mut buf = WriteBuf::new();
+        for (pico, r) in &doomed {
+            buf.remove(Key::pico(pico));
+            for eci in &r.channels {
+                buf.remove(Key::channel(eci));
+            }
+        }
+        if let Some(parent) = &rec.parent {
+            if let Some(mut p) = self.store().pico(parent)? {
+                p.children.retain(|c| c != id);
+                buf.put(Key::pico(parent), &p);
+            }
+        }
+        self.store().apply(buf)?;
+        // 2. Let the tasks finish what they have queued, and end.
+        for (pico, _) in &doomed {
+            self.dispatch.stop(pico).await;
+        }
+        // 3. Nobody writes these picos' state any more: drop it. (A crash
+        //    between 1 and 3 leaves unreachable keys behind, nothing else.)
+        let mut buf = WriteBuf::new();
+        for (pico, _) in &doomed {
+            buf.remove(Key::installs(pico));
+            for prefix in Key::pico_state(pico) {
+                buf.remove_prefix(self.store(), &prefix)?;
+            }
+        }
+        self.store().commit(buf).await?;
+        Ok(())
+    }
+
+    /// Installs a registered ruleset on a pico (again, if it is there:
+    /// the config is replaced), then the pico gets
+    /// `wrangler:ruleset_installed`.
+    pub async fn install(&self, id: &PicoId, rid: Rid, config: Option<Value>) -> Result<()> {
+        let config = install_config(config)?;
+        self.dispatch.pico_record(id)?;
+        self.ruleset(&rid)?;
+        Ok(self.dispatch.handle(id).install(rid, config).await?)
+    }
+
+    /// Uninstalls a ruleset from a pico, dropping its variables there.
+    pub async fn uninstall(&self, id: &PicoId, rid: Rid) -> Result<()> {
+        self.dispatch.pico_record(id)?;
+        Ok(self.dispatch.handle(id).uninstall(rid).await?)
+    }
+
+    /// Adds a channel to a pico.
+    pub async fn new_channel(
+        &self,
+        id: &PicoId,
+        tags: Vec<String>,
+        policy: Option<Value>,
+        twilio_auth_token: Option<String>,
+    ) -> Result<Eci> {
+        let policy = match policy {
+            None | Some(Value::Null) => None,
+            Some(p) => {
+                Policy::from_json(&p).map_err(EngineError::BadRequest)?;
+                Some(p)
+            }
+        };
+        let _admin = self.admin.lock().await;
+        let mut rec = self.dispatch.pico_record(id)?;
+        let eci = Eci::random();
+        rec.channels.push(eci.clone());
+        let mut buf = WriteBuf::new();
+        buf.put(Key::pico(id), &rec);
+        buf.put(
+            Key::channel(&eci),
+            &ChannelRecord {
+                pico: id.clone(),
+                tags,
+                policy,
+                twilio_auth_token,
+            },
+        );
+        self.store().commit(buf).await?;
+        Ok(eci)
+    }
+
+    /// Deletes a channel. The root's first channel stays.
+    pub async fn delete_channel(&self, eci: &Eci) -> Result<()> {
+        if eci == &self.meta.root_eci {
+            return Err(EngineError::BadRequest(
+                "the root pico's first channel cannot be deleted".into(),
+            ));
+        }
+        let _admin = self.admin.lock().await;
+        let ch = self
+            .store()
+            .channel(eci)?
+            .ok_or_else(|| EngineError::UnknownEci(eci.clone()))?;
+        let mut buf = WriteBuf::new();
+        buf.remove(Key::channel(eci));
+        if let Some(mut rec) = self.store().pico(&ch.pico)? {
+            rec.channels.retain(|c| c != eci);
+            buf.put(Key::pico(&ch.pico), &rec);
+        }
+        self.store().commit(buf).await?;
+        Ok(())
+    }
+}
+
+/// An install's config: a JSON object (none or `null`: `{}`).
+fn install_config(config: Option<Value>) -> Result<Value> {
+    match config {
+        None | Some(Value::Null) => Ok(Value::Object(Map::new())),
+        Some(c @ Value::Object(_)) => Ok(c),
+        Some(_) => Err(EngineError::BadRequest(
+            "config must be a JSON object".into(),
+        )),
+    }
+}
+
+/// The records of a new pico: the pico, its installs (none) and its first
+/// channel (no policy: allows everything).
+pub(super) fn new_pico_records(
+    buf: &mut WriteBuf,
+    id: &PicoId,
+    name: &str,
+    parent: Option<&PicoId>,
+    eci: &Eci,
+    tags: Vec<String>,
+) {
+    buf.put(
+        Key::pico(id),
+        &PicoRecord {
+            name: name.to_string(),
+            parent: parent.cloned(),
+            children: Vec::new(),
+            channels: vec![eci.clone()],
+        },
+    );
+    buf.put(Key::installs(id), &Vec::<()>::new());
+    buf.put(
+        Key::channel(eci),
+        &ChannelRecord {
+            pico: id.clone(),
+            tags,
+            policy: None,
+            twilio_auth_token: None,
+        },
+    );
+}
