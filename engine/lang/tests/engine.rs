@@ -870,3 +870,43 @@ fn dial_nouns_are_twiml_verbs_through_the_module_and_a_classic_alias() {
         ]
     );
 }
+
+#[test]
+fn meta_host_is_the_engines_public_base_url() {
+    let src = r#"ruleset a { meta { shares host } global { host = function() { meta:host } } }"#;
+    let (mut pico, mut host, rid) = install(src);
+    let q = |pico: &mut PicoRuntime, host: &mut MemoryHost| {
+        pico.query(&rid, "host", &Map::new(), host)
+            .map(|v| v.to_json())
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    assert_eq!(q(&mut pico, &mut host), json!(null));
+    host.base_url = Some("https://krl.example.com/".into());
+    assert_eq!(q(&mut pico, &mut host), json!("https://krl.example.com"));
+}
+
+#[test]
+fn every_registered_member_resolves_and_the_checker_knows_it() {
+    // one table: what the registry has, the compiler resolves and the
+    // checks accept, in the position its kind allows
+    let registry = krl_lang::engine::registry();
+    for module in registry.modules().iter().filter(|m| !m.domain.is_empty()) {
+        for m in module.members {
+            let src = if m.is_function() {
+                format!("ruleset a {{ global {{ f = function() {{ {}:{}() }} }} }}", module.domain, m.name)
+            } else {
+                format!(
+                    "ruleset a {{ rule r {{ select when a b {}:{}() }} }}",
+                    module.domain, m.name
+                )
+            };
+            let ast = krl_lang::syntax::parse_ruleset(&src).expect("parses");
+            let errors: Vec<String> = krl_lang::engine::check(&ast)
+                .into_iter()
+                .filter(|d| d.is_error())
+                .map(|d| d.message)
+                .collect();
+            assert!(errors.is_empty(), "{}:{}: {errors:?}", module.domain, m.name);
+        }
+    }
+}

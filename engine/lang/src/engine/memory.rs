@@ -36,6 +36,8 @@ pub struct MemoryHost {
     /// Answers `http:` requests when set (tests); otherwise they fail.
     #[allow(clippy::type_complexity)]
     pub http: Option<Box<dyn FnMut(&HttpRequest) -> Value + Send>>,
+    /// The public base URL (`meta:host`); `None`: the engine has none.
+    pub base_url: Option<String>,
     seed: u64,
     ids: u64,
 }
@@ -162,6 +164,9 @@ impl Host for MemoryHost {
         self.sent
             .push((eci.to_string(), domain.to_string(), name.to_string(), attrs));
         Ok(self.new_id())
+    }
+    fn base_url(&mut self) -> Option<String> {
+        self.base_url.clone()
     }
     fn twilio(&mut self) -> Option<&mut dyn TwilioHost> {
         Some(self)
