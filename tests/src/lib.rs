@@ -1,14 +1,21 @@
-//! End-to-end tests live in tests/tests/; this library holds what they
-//! share: finding the `krl` binary, scratch directories, and a running
-//! `krl serve` ([`Server`]).
+//! The end-to-end tests are one test binary, tests/tests/e2e (a module
+//! per area); this library holds what they share, compiled once: finding
+//! the `krl` binary, scratch directories, a running `krl serve`
+//! ([`Server`]) and its client ([`api`]), fake HTTP servers
+//! ([`fake_http`]), the phone ([`phone`]) and MQTT clients and brokers
+//! ([`mqtt`]).
 //!
 //! Why a crate of its own, and how it finds the binary: docs/layout.md.
 
+pub mod api;
 pub mod fake_http;
+pub mod mqtt;
+pub mod phone;
 
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -48,16 +55,37 @@ pub fn krl_device_bin() -> &'static Path {
     })
 }
 
+/// `krl-test-broker` (src/bin of this crate): cargo builds a package's
+/// binaries before its integration tests and puts them next to the
+/// profile's `deps` folder, where the test executable is; built here if
+/// it is not there.
+pub fn krl_test_broker_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let name = format!("krl-test-broker{}", std::env::consts::EXE_SUFFIX);
+        let built = profile_dir().join(name);
+        if built.is_file() {
+            return built;
+        }
+        build_bin("krl-tests", "krl-test-broker")
+    })
+}
+
+/// target/<profile dir>: the test executable is
+/// target/<profile dir>/deps/<name>-<hash>.
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable has a path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("test executables live in target/<profile>/deps")
+        .to_path_buf()
+}
+
 /// Builds `bin` of `package` with the profile and target directory this
 /// test executable was built with (a no-op when it is up to date) and
 /// answers its path.
 fn build_bin(package: &str, bin: &str) -> PathBuf {
-    // The test executable is target/<profile dir>/deps/<name>-<hash>.
-    let exe = std::env::current_exe().expect("the test executable has a path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test executables live in target/<profile>/deps");
+    let profile_dir = profile_dir();
     let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
         Some("debug") | None => "dev",
         Some(other) => other,
@@ -103,9 +131,13 @@ pub fn krl() -> Command {
 pub struct ScratchDir(PathBuf);
 
 impl ScratchDir {
-    /// A directory named after `name` and this process.
+    /// A directory named after `name`, this process and a number of its
+    /// own: all the tests run in one process, and two of them may pick
+    /// the same name.
     pub fn new(name: &str) -> ScratchDir {
-        let dir = std::env::temp_dir().join(format!("krl-tests-{name}-{}", std::process::id()));
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("krl-tests-{name}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("creating a scratch directory");
         ScratchDir(dir)

@@ -3,9 +3,7 @@
 //! ruleset's message and leaves the pico as it was; anywhere else the
 //! call is an ordinary runtime error.
 
-mod common;
-
-use common::{server, str_of, Api};
+use krl_tests::api::{server, str_of, Api};
 use serde_json::json;
 
 const PICKY: &str = r#"ruleset io.example.picky {

@@ -2,10 +2,8 @@
 //! made with those rulesets installed, or not at all (no pico, no
 //! channel, no entry in its parent's children).
 
-mod common;
-
-use common::{server_at, str_of, Api};
 use krl::store::{Key, Store};
+use krl_tests::api::{server_at, str_of, Api};
 use krl_tests::ScratchDir;
 use serde_json::json;
 

@@ -6,11 +6,9 @@
 //! survive a restart, and are a positioned runtime error in an event with
 //! no `CallSid`.
 
-mod common;
-
-use common::{read, server, server_at, str_of, wait_for, Api};
 use krl::ids::PicoId;
 use krl::store::{Key, Store};
+use krl_tests::api::{read, server, server_at, str_of, wait_for, Api};
 use krl_tests::fake_http::form_encode;
 use reqwest::blocking::Client;
 use serde_json::{json, Value};

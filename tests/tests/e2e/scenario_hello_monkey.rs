@@ -5,11 +5,8 @@
 //! replies, and `notification status` → `twilio:send_sms` reaching a fake
 //! Twilio API.
 
-mod common;
-mod phone_common;
-
-use common::{server, str_of, wait_for, Api};
-use phone_common::{call, calls, heard, line, register, serve_args, sms, try_line, FakeTwilio};
+use krl_tests::api::{server, str_of, wait_for, Api};
+use krl_tests::phone::{call, calls, heard, line, register, serve_args, sms, try_line, FakeTwilio};
 use serde_json::json;
 use std::time::Duration;
 
@@ -22,7 +19,7 @@ fn callers_are_greeted_by_name_and_asked_their_favorite_number() {
     let (_dir, s) = server("monkey-calls", &serve_args(&[]));
     let api = Api::new(&s);
     let rid = register(&api, "hello_monkey.krl");
-    let (eci, pico) = phone_common::line_and_pico(&api, &rid, json!({}));
+    let (eci, pico) = krl_tests::phone::line_and_pico(&api, &rid, json!({}));
 
     let got = calls(
         &s,
@@ -62,15 +59,15 @@ fn callers_are_greeted_by_name_and_asked_their_favorite_number() {
     assert_eq!(heard(&got[3]), want);
 
     // The seed's Gather: one key, posted to monkey_handle; the woman's voice.
-    let g = phone_common::attrs_of(&got[1], "gather");
+    let g = krl_tests::phone::attrs_of(&got[1], "gather");
     assert_eq!(g["numDigits"], "1");
     assert_eq!(
-        phone_common::short(g["action"].as_str().unwrap()),
+        krl_tests::phone::short(g["action"].as_str().unwrap()),
         "twilio/monkey_handle"
     );
     // The numbers given are kept per caller (asked on the pico's own
     // channel: the Twilio one takes only signed requests).
-    let own = phone_common::system_eci(&api, &pico);
+    let own = krl_tests::phone::system_eci(&api, &pico);
     let (status, fav) = api.query(&own, "io.krl.hello_monkey", "favorites", json!({}));
     assert_eq!(status, 200, "{fav}");
     assert_eq!(fav, json!({"+8015552311": "7", "+911": "3"}));

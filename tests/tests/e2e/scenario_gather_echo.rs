@@ -2,11 +2,8 @@
 //! digits read back, and a silent caller asked again up to `max_tries`
 //! (counted in a call session variable), then told goodbye.
 
-mod common;
-mod phone_common;
-
-use common::{server, Api};
-use phone_common::{call, heard, line, register, serve_args};
+use krl_tests::api::{server, Api};
+use krl_tests::phone::{call, heard, line, register, serve_args};
 use serde_json::json;
 
 fn asked() -> Vec<String> {

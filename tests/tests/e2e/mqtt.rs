@@ -7,14 +7,11 @@
 //! publishes loses none of them.
 //!
 //! `KRL_TEST_MOSQUITTO=1` runs the same tests against mosquitto
-//! (mqtt_common).
+//! (`krl_tests::mqtt`).
 
-mod common;
-mod mqtt_common;
-
-use common::{server, server_at, wait_for, Api, TOKEN};
+use krl_tests::api::{server, server_at, wait_for, Api, TOKEN};
+use krl_tests::mqtt::{engine_broker, mosquitto_mode, port_of, TestBroker, Watcher};
 use krl_tests::ScratchDir;
-use mqtt_common::{engine_broker, mosquitto_mode, port_of, TestBroker, Watcher};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -401,7 +398,7 @@ const FLOOD: &str = r#"ruleset io.example.flood {
 #[test]
 fn a_full_queue_refuses_publishes_with_a_clear_error() {
     // A broker that is not there: everything stays queued.
-    let nobody = format!("mqtt://127.0.0.1:{}", mqtt_common::free_port());
+    let nobody = format!("mqtt://127.0.0.1:{}", krl_tests::mqtt::free_port());
     let (_dir, s) = server("mqtt-full", &["--mqtt-url", &nobody]);
     let api = Api::new(&s);
     api.register_ok(FLOOD);

@@ -4,9 +4,7 @@
 //! fingerprinted URL, which follows a rewritten file without a restart;
 //! `/static-loop/<path>` hold music; unsafe paths are refused.
 
-mod common;
-
-use common::{server, Api};
+use krl_tests::api::{server, Api};
 use reqwest::blocking::Client;
 use serde_json::json;
 

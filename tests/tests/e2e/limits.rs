@@ -1,9 +1,7 @@
 //! `--max-ops`, `--max-depth`, `--max-raised`: runaway rulesets answer a
 //! clear KRL error (with rid, rule, line, col) and the pico goes on.
 
-mod common;
-
-use common::{server, Api};
+use krl_tests::api::{server, Api};
 use serde_json::{json, Value};
 
 const LIMITS: &str = r#"ruleset io.example.limits {

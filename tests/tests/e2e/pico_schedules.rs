@@ -6,11 +6,9 @@
 //! learns what fired by asking the witness only, and waits for an event
 //! scheduled on the witness itself rather than for a guessed delay.
 
-mod common;
-
-use common::{server_at, wait_for, Api};
 use krl::ids::PicoId;
 use krl::store::{Key, Store};
+use krl_tests::api::{server_at, wait_for, Api};
 use krl_tests::ScratchDir;
 use serde_json::{json, Value};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

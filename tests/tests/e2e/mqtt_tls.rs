@@ -15,12 +15,9 @@
 //! (`.ci/run`) and skip otherwise. The start-up errors of a bad
 //! `--mqtt-ca` need no broker and always run.
 
-mod common;
-mod mqtt_common;
-
-use common::{server, server_at, wait_for, Api};
+use krl_tests::api::{server, server_at, wait_for, Api};
+use krl_tests::mqtt::{free_port, mosquitto_mode, spawn_mosquitto, Watcher};
 use krl_tests::{krl, ScratchDir, Server};
-use mqtt_common::{free_port, mosquitto_mode, spawn_mosquitto, Watcher};
 use rumqttc::{MqttOptions, TlsConfiguration, Transport};
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::CertificateDer;

@@ -1,10 +1,7 @@
-//! What the end-to-end test files share: an HTTP client for the admin API
-//! and the Sky routes of one running `krl serve`, and small helpers.
-//! (`server.rs` predates this module and keeps its own copy.)
+//! An HTTP client for the admin API and the Sky routes of one running
+//! `krl serve`, and small helpers.
 
-#![allow(dead_code)] // each test file uses a part
-
-use krl_tests::{ScratchDir, Server};
+use crate::{ScratchDir, Server};
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};

@@ -6,9 +6,7 @@
 //! after a restart. `twilio:call` (`call_started` with the new `CallSid`,
 //! `call_failed`), MMS (`MediaUrl` fields), and no credentials in the log.
 
-mod common;
-
-use common::{server, server_at, wait_for, Api};
+use krl_tests::api::{server, server_at, wait_for, Api};
 use krl_tests::fake_http::{read_request, write_response};
 use krl_tests::{workspace_root, ScratchDir};
 use serde_json::{json, Value};
@@ -556,7 +554,7 @@ impl DebugServer {
         let mut child = Command::new(krl_tests::krl_bin())
             .args(["serve", "--listen", "127.0.0.1:0", "--no-mqtt", "--data"])
             .arg(dir.path().join("data"))
-            .args(["--admin-token", common::TOKEN])
+            .args(["--admin-token", krl_tests::api::TOKEN])
             .args(args)
             .env_remove("KRL_ADMIN_TOKEN")
             .env_remove("KRL_TWILIO_AUTH_TOKEN")
@@ -613,9 +611,9 @@ fn credentials_never_reach_the_log_even_at_trace() {
     // The admin API by hand: `Api` wants a `krl_tests::Server`.
     let c = reqwest::blocking::Client::new();
     let admin = |path: &str, ct: &str, body: String| {
-        let (status, body) = common::send(
+        let (status, body) = krl_tests::api::send(
             c.post(format!("{}{path}", d.url))
-                .bearer_auth(common::TOKEN)
+                .bearer_auth(krl_tests::api::TOKEN)
                 .header("content-type", ct)
                 .body(body),
         );
@@ -629,7 +627,10 @@ fn credentials_never_reach_the_log_even_at_trace() {
         "application/json",
         json!({"name": "t"}).to_string(),
     );
-    let (id, eci) = (common::str_of(&pico["id"]), common::str_of(&pico["eci"]));
+    let (id, eci) = (
+        krl_tests::api::str_of(&pico["id"]),
+        krl_tests::api::str_of(&pico["eci"]),
+    );
     for rid in ["twilio_sms", "io.example.outbox_results"] {
         admin(
             &format!("/api/picos/{id}/rulesets"),
@@ -638,7 +639,7 @@ fn credentials_never_reach_the_log_even_at_trace() {
         );
     }
     let sky = |path: String, body: Value| {
-        common::send(
+        krl_tests::api::send(
             c.post(format!("{}{path}", d.url))
                 .header("content-type", "application/json")
                 .body(body.to_string()),

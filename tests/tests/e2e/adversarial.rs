@@ -2,9 +2,7 @@
 //! a 4xx with a JSON `{"error"}` message, and a bad event leaves the
 //! pico's state readable and the engine running.
 
-mod common;
-
-use common::{read, server, Api, TOKEN};
+use krl_tests::api::{read, server, Api, TOKEN};
 use reqwest::blocking::Client;
 use serde_json::Value;
 
@@ -176,7 +174,7 @@ fn a_pico_stuck_in_a_regex_holds_neither_other_picos_nor_the_shutdown() {
         .build()
         .unwrap();
     let fast_of_stuck = format!("{}/sky/cloud/{stuck_eci}/io.adv.regex/fast", s.url);
-    common::wait_for(
+    krl_tests::api::wait_for(
         "the stuck pico to be busy",
         std::time::Duration::from_secs(60),
         || quick.get(&fast_of_stuck).send().is_err().then_some(()),

@@ -5,9 +5,7 @@
 //! action runs: the caller hears the apology and the log names the
 //! ruleset, rule, line and column.
 
-mod common;
-
-use common::{server, str_of, wait_for, Api};
+use krl_tests::api::{server, str_of, wait_for, Api};
 use reqwest::blocking::Client;
 use serde_json::json;
 use std::time::Duration;

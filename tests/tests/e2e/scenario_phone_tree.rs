@@ -3,11 +3,8 @@
 //! `krl serve`: each option, other keys and silence repeating the prompt
 //! up to its limit, and install configs refused with their reasons.
 
-mod common;
-mod phone_common;
-
-use common::{server, Api};
-use phone_common::{call, calls, heard, line, register, requests, serve_args, try_line};
+use krl_tests::api::{server, Api};
+use krl_tests::phone::{call, calls, heard, line, register, requests, serve_args, try_line};
 use serde_json::{json, Value};
 
 const PROMPT: &str = "say: Press 1 to talk to a person. Press 2 to join the conference line. \
@@ -70,7 +67,7 @@ fn each_option_of_the_phone_tree() {
         );
     }
     // The Gather asks for one key and posts it to the choice.
-    let g = phone_common::attrs_of(&heard_all[0], "gather");
+    let g = krl_tests::phone::attrs_of(&heard_all[0], "gather");
     assert_eq!(g["numDigits"], "1");
     assert!(
         g["action"]

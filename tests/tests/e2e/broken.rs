@@ -8,11 +8,9 @@
 //! with the engine's own store code (`krl::store`), so the keys are the
 //! real ones.
 
-mod common;
-
-use common::{server_at, str_of, wait_for, Api};
 use krl::ids::Rid;
 use krl::store::{Key, Store, WriteBuf};
+use krl_tests::api::{server_at, str_of, wait_for, Api};
 use krl_tests::ScratchDir;
 use serde_json::json;
 use std::time::Duration;

@@ -2,9 +2,7 @@
 //! advances in real time (docs/server.md). Rules see it through
 //! `time:now()`; a bad value stops the start with a message.
 
-mod common;
-
-use common::{server, str_of, Api};
+use krl_tests::api::{server, str_of, Api};
 use krl_tests::{ScratchDir, Server};
 use serde_json::json;
 

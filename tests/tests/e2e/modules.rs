@@ -3,9 +3,7 @@
 //! refused at registration, and at run time the module must be installed
 //! on the same pico.
 
-mod common;
-
-use common::{server, server_at, str_of, Api};
+use krl_tests::api::{server, server_at, str_of, Api};
 use krl_tests::ScratchDir;
 use serde_json::json;
 

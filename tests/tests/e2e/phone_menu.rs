@@ -3,11 +3,8 @@
 //! `krl serve`, with every Dial outcome posted to the Dial's action and a
 //! no-input loop that gives up after its maximum.
 
-mod common;
-mod phone_common;
-
-use common::{server, str_of, Api};
-use phone_common::{call, calls, heard, line_and_pico, requests, serve_args};
+use krl_tests::api::{server, str_of, Api};
+use krl_tests::phone::{call, calls, heard, line_and_pico, requests, serve_args};
 use serde_json::json;
 
 const MENUS: &str = r#"ruleset io.example.three_levels {
@@ -166,7 +163,7 @@ fn three_levels_every_dial_outcome_and_a_no_input_loop() {
         );
     }
     // The Dial's action got each DialCallStatus (the rule kept them).
-    let own = phone_common::system_eci(&api, &pico);
+    let own = krl_tests::phone::system_eci(&api, &pico);
     let (status, kept) = api.query(&own, &rid, "kept", json!({}));
     assert_eq!(status, 200, "{kept}");
     let mut kept: Vec<String> = serde_json::from_value(kept).unwrap();

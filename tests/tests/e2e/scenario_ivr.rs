@@ -8,14 +8,11 @@
 //! day and the all-day shorthand, hours on every kind of section, and
 //! invalid configurations refused naming the section and field.
 
-mod common;
-mod phone_common;
-
-use common::{server, wait_for, Api};
-use krl_tests::{ScratchDir, Server};
-use phone_common::{
+use krl_tests::api::{server, wait_for, Api};
+use krl_tests::phone::{
     attrs_of, call, calls, heard, line, register, requests, serve_args, try_line, FakeTwilio,
 };
+use krl_tests::{ScratchDir, Server};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -234,7 +231,7 @@ fn every_menu_option_and_redirect_path() {
     let g = attrs_of(&got[0], "gather");
     assert_eq!(g["numDigits"], "1");
     assert_eq!(
-        phone_common::short(g["action"].as_str().unwrap()),
+        krl_tests::phone::short(g["action"].as_str().unwrap()),
         "twilio/ivr_option?loop=1"
     );
     // krl call's summary: round trips in ms and µs.
@@ -254,7 +251,7 @@ fn every_menu_option_and_redirect_path() {
     let r = attrs_of(&got[1], "record");
     assert_eq!(
         (
-            phone_common::short(r["action"].as_str().unwrap()),
+            krl_tests::phone::short(r["action"].as_str().unwrap()),
             &r["timeout"],
             &r["maxLength"]
         ),

@@ -1,4 +1,4 @@
-//! What the MQTT end-to-end tests share (`tests/tests/mqtt*.rs`):
+//! What the MQTT end-to-end tests share (`tests/tests/e2e/mqtt*.rs`):
 //! external MQTT clients that watch and publish, and brokers the tests
 //! control.
 //!
@@ -10,9 +10,7 @@
 //! (`mosquitto -c CONF`: one loopback listener, anonymous, persistence in
 //! a scratch folder) and the engine gets `--mqtt-url`.
 
-#![allow(dead_code)] // each test file uses a part
-
-use krl_tests::ScratchDir;
+use crate::ScratchDir;
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -88,7 +86,7 @@ impl Watcher {
     }
 
     /// The same with options of the caller's (TLS, credentials:
-    /// `tests/tests/mqtt_tls.rs`); keep-alive and packet size are set here.
+    /// `tests/tests/e2e/mqtt_tls.rs`); keep-alive and packet size are set here.
     pub fn with_options(mut opts: MqttOptions, filters: &[&str]) -> Watcher {
         opts.set_keep_alive(Duration::from_secs(5))
             .set_max_packet_size(1 << 20, 1 << 20);
@@ -234,7 +232,7 @@ impl TestBroker {
             );
             self.child = Some(spawn_mosquitto(&self.dir, self.port, &conf, false));
         } else {
-            let mut child = Command::new(env!("CARGO_BIN_EXE_krl-test-broker"))
+            let mut child = Command::new(crate::krl_test_broker_bin())
                 .arg(self.port.to_string())
                 .args(&self.watch)
                 .stdin(Stdio::null())

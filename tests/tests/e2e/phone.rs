@@ -3,9 +3,7 @@
 //! and a channel guarded by a Twilio auth token; the phone signs over the
 //! public URL, connects to the real one, and follows the call.
 
-mod common;
-
-use common::{server, str_of, Api};
+use krl_tests::api::{server, str_of, Api};
 use krl_tests::{krl, workspace_root, Server};
 use serde_json::{json, Value};
 use std::process::Output;

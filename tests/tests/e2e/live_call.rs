@@ -10,11 +10,9 @@
 //! reads the work's result from the call session. If the work fails the
 //! call goes to an apology step instead.
 
-mod common;
-
 use base64::Engine as _;
-use common::{server, wait_for, Api};
 use hmac::{Hmac, Mac};
+use krl_tests::api::{server, wait_for, Api};
 use krl_tests::fake_http::{form_encode, read_request, write_response};
 use krl_tests::ScratchDir;
 use reqwest::blocking::Client;

@@ -3,11 +3,10 @@
 //! as "friend", in the configured voice, and the pico keeps the last 20
 //! calling numbers.
 
-mod common;
-mod phone_common;
-
-use common::{server, Api};
-use phone_common::{attrs_of, call, calls, heard, line_and_pico, register, serve_args, system_eci};
+use krl_tests::api::{server, Api};
+use krl_tests::phone::{
+    attrs_of, call, calls, heard, line_and_pico, register, serve_args, system_eci,
+};
 use serde_json::json;
 
 #[test]

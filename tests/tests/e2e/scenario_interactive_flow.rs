@@ -15,11 +15,9 @@
 //! who hung up while on hold, every state reachable by its event type,
 //! fingerprinted audio URLs that follow the files, and a refused config.
 
-mod common;
-
 use base64::Engine as _;
-use common::{server_at, str_of, wait_for, Api};
 use hmac::{Hmac, Mac};
+use krl_tests::api::{server_at, str_of, wait_for, Api};
 use krl_tests::fake_http::{read_request, write_response};
 use krl_tests::{krl, workspace_root, ScratchDir, Server};
 use reqwest::blocking::Client;

@@ -6,15 +6,12 @@
 //! `<Response/>`; a 161-character body publishes nothing and answers a
 //! polite message.
 
-mod common;
-mod mqtt_common;
-
 use base64::Engine as _;
-use common::{server, wait_for, Api};
 use hmac::{Hmac, Mac};
+use krl_tests::api::{server, wait_for, Api};
 use krl_tests::fake_http::{read_request, write_response};
+use krl_tests::mqtt::{engine_broker, port_of, Watcher};
 use krl_tests::{krl_device_bin, workspace_root};
-use mqtt_common::{engine_broker, port_of, Watcher};
 use serde_json::{json, Value};
 use sha1::Sha1;
 use std::io::{BufRead, BufReader};

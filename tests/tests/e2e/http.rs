@@ -4,9 +4,7 @@
 //! `http:get` (query string, `parseJSON`, a followed redirect), and a
 //! request that gets no answer within `--http-timeout`.
 
-mod common;
-
-use common::{server, str_of, Api};
+use krl_tests::api::{server, str_of, Api};
 use serde_json::{json, Value};
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};

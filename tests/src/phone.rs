@@ -5,11 +5,9 @@
 //! the public URL, the transcript in short form, and a fake of Twilio's
 //! REST API that records what the outbox sends.
 
-#![allow(dead_code)] // each scenario file uses a part
-
-use crate::common::{str_of, Api};
-use krl_tests::fake_http::{read_request, write_response};
-use krl_tests::{krl, workspace_root, Server};
+use crate::api::{str_of, Api};
+use crate::fake_http::{read_request, write_response};
+use crate::{krl, workspace_root, Server};
 use serde_json::{json, Value};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
