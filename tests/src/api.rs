@@ -49,13 +49,21 @@ pub fn server_at(data: &std::path::Path, args: &[&str]) -> Server {
 
 /// Waits (at most `limit`) until `f` answers `Some`: a condition, not a
 /// guessed delay. Panics with `what` on time-out.
-pub fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+pub fn wait_for<T>(what: &str, limit: Duration, f: impl FnMut() -> Option<T>) -> T {
+    poll(limit, f).unwrap_or_else(|| panic!("timed out waiting for {what}"))
+}
+
+/// Asks `f` every 20 ms until it answers `Some` (that answer) or `limit`
+/// has passed (`None`).
+pub fn poll<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let end = Instant::now() + limit;
     loop {
         if let Some(v) = f() {
-            return v;
+            return Some(v);
         }
-        assert!(Instant::now() < end, "timed out waiting for {what}");
+        if Instant::now() >= end {
+            return None;
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -119,10 +127,31 @@ impl<'a> Api<'a> {
         )
     }
 
-    /// Registers KRL source that must be accepted.
-    pub fn register_ok(&self, src: &str) {
+    /// Registers KRL source that must be accepted: its rid.
+    pub fn register_ok(&self, src: &str) -> String {
         let (status, body) = self.register(src);
         assert_eq!(status, 200, "{body}");
+        str_of(&body["rid"])
+    }
+
+    /// Registers `src` (must be accepted) and installs it on a new pico:
+    /// (pico id, eci).
+    pub fn pico_with(&self, src: &str) -> (String, String) {
+        let rid = self.register_ok(src);
+        let (pico, eci) = self.new_pico();
+        self.install_ok(&pico, &rid);
+        (pico, eci)
+    }
+
+    /// A new channel of `pico` guarded by the Twilio auth token `token`
+    /// (tagged `twilio`): its eci.
+    pub fn twilio_channel(&self, pico: &str, token: &str) -> String {
+        let (status, ch) = self.post(
+            &format!("/api/picos/{pico}/channels"),
+            json!({"tags": ["twilio"], "twilio_auth_token": token}),
+        );
+        assert_eq!(status, 200, "{ch}");
+        str_of(&ch["eci"])
     }
 
     /// A new pico under the root: (id, eci).
@@ -145,15 +174,47 @@ impl<'a> Api<'a> {
 
     /// Raises `domain:kind` with JSON attributes.
     pub fn event(&self, eci: &str, domain: &str, kind: &str, attrs: Value) -> (u16, Value) {
-        send(
-            self.c
-                .post(format!(
-                    "{}/sky/event/{eci}/none/{domain}/{kind}",
-                    self.s.url
-                ))
-                .header("content-type", "application/json")
-                .body(attrs.to_string()),
+        self.event_with(
+            eci,
+            domain,
+            kind,
+            Some(("application/json", &attrs.to_string())),
         )
+    }
+
+    /// Raises `domain:kind` with a body of a content type (none: no body).
+    pub fn event_with(
+        &self,
+        eci: &str,
+        domain: &str,
+        kind: &str,
+        body: Option<(&str, &str)>,
+    ) -> (u16, Value) {
+        let mut req = self.c.post(format!(
+            "{}/sky/event/{eci}/none/{domain}/{kind}",
+            self.s.url
+        ));
+        if let Some((content_type, body)) = body {
+            req = req
+                .header("content-type", content_type)
+                .body(body.to_string());
+        }
+        send(req)
+    }
+
+    /// A `twilio` event as Twilio posts it, unsigned (a form): status and
+    /// body (TwiML).
+    pub fn twilio(&self, eci: &str, kind: &str, params: &[(&str, &str)]) -> (u16, String) {
+        let url = format!("{}/sky/event/{eci}/none/twilio/{kind}", self.s.url);
+        let res = crate::twilio::post(&url, params, None);
+        let status = res.status().as_u16();
+        (status, res.text().expect("reading the answer"))
+    }
+
+    /// `GET` a path without the admin token (a Sky query with its
+    /// arguments in the query string, a static file, ...).
+    pub fn get_public(&self, path: &str) -> (u16, Value) {
+        send(self.c.get(format!("{}{path}", self.s.url)))
     }
 
     /// Calls `rid/function` with JSON arguments.

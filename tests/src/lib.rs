@@ -2,7 +2,8 @@
 //! per area); this library holds what they share, compiled once: finding
 //! the `krl` binary, scratch directories, a running `krl serve`
 //! ([`Server`]) and its client ([`api`]), fake HTTP servers
-//! ([`fake_http`]), the phone ([`phone`]) and MQTT clients and brokers
+//! ([`fake_http`]), Twilio's side of webhooks and its REST API
+//! ([`twilio`]), the phone ([`phone`]) and MQTT clients and brokers
 //! ([`mqtt`]).
 //!
 //! Why a crate of its own, and how it finds the binary: docs/layout.md.
@@ -11,6 +12,7 @@ pub mod api;
 pub mod fake_http;
 pub mod mqtt;
 pub mod phone;
+pub mod twilio;
 
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::{Path, PathBuf};
@@ -117,6 +119,13 @@ fn build_bin(package: &str, bin: &str) -> PathBuf {
         "cargo build -p {package} failed: {status}"
     );
     profile_dir.join(format!("{bin}{}", std::env::consts::EXE_SUFFIX))
+}
+
+/// The text of `path` (relative to the workspace root): a shipped
+/// ruleset, a fixture.
+pub fn source(path: &str) -> String {
+    let path = workspace_root().join(path);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// A `krl` command, run from the workspace root.
@@ -320,6 +329,25 @@ impl Server {
     pub fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// SIGTERM (a clean stop: it drains and flushes), then
+    /// [`Server::wait_exit`].
+    pub fn terminate(self) -> Option<i32> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("running kill");
+        assert!(status.success(), "kill -TERM: {status}");
+        self.wait_exit()
+    }
+
+    /// Waits (at most 30 s) for a line of its stderr for which `pred`
+    /// holds, and answers it; panics with `what` on time-out.
+    pub fn log_line(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        api::wait_for(what, Duration::from_secs(30), || {
+            self.stderr().lines().find(|l| pred(l)).map(str::to_string)
+        })
     }
 
     /// Waits for the process to exit (after a signal) and answers its exit

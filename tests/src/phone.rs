@@ -1,16 +1,11 @@
-//! What the seed scenario tests share (`scenario_phone_tree.rs`,
-//! `scenario_ivr.rs`, `scenario_hello_monkey.rs`): a phone line (a pico
-//! with a shipped ruleset and a channel guarded by a Twilio auth token),
-//! calls and texts through the `krl call` / `krl sms` binaries signed over
-//! the public URL, the transcript in short form, and a fake of Twilio's
-//! REST API that records what the outbox sends.
+//! What the phone tests share (`scenario_*.rs`, `phone*.rs`): a phone
+//! line (a pico with a shipped ruleset and a channel guarded by a Twilio
+//! auth token), calls and texts through the `krl call` / `krl sms`
+//! binaries signed over the public URL, and the transcript in short form.
 
 use crate::api::{str_of, Api};
-use crate::fake_http::{read_request, write_response};
-use crate::{krl, workspace_root, Server};
+use crate::{krl, source, Server};
 use serde_json::{json, Value};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
 
 /// What Twilio believes the engine's address is (behind a TLS proxy).
 pub const PUBLIC: &str = "https://ivr.example.test";
@@ -26,11 +21,7 @@ pub fn serve_args<'a>(more: &[&'a str]) -> Vec<&'a str> {
 
 /// Registers `rulesets/<file>` (once per server is enough; again is harmless).
 pub fn register(api: &Api, file: &str) -> String {
-    let path = workspace_root().join("rulesets").join(file);
-    let src = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let (status, body) = api.register(&src);
-    assert_eq!(status, 200, "registering {file}: {body}");
-    str_of(&body["rid"])
+    api.register_ok(&source(&format!("rulesets/{file}")))
 }
 
 /// Installs `rid` with `config` on a new pico: the admin API's answer.
@@ -53,12 +44,7 @@ pub fn line(api: &Api, rid: &str, config: Value) -> String {
 pub fn line_and_pico(api: &Api, rid: &str, config: Value) -> (String, String) {
     let (status, body, pico) = try_line(api, rid, config);
     assert_eq!(status, 200, "install {rid}: {body}");
-    let (status, ch) = api.post(
-        &format!("/api/picos/{pico}/channels"),
-        json!({"tags": ["twilio"], "twilio_auth_token": AUTH}),
-    );
-    assert_eq!(status, 200, "{ch}");
-    (str_of(&ch["eci"]), pico)
+    (api.twilio_channel(&pico, AUTH), pico)
 }
 
 /// The pico's first (system) channel, unguarded: for queries.
@@ -72,9 +58,15 @@ pub fn system_eci(api: &Api, pico: &str) -> String {
 /// `--from`, `--dial-status`), signed with [`AUTH`] over [`PUBLIC`]; must
 /// run to its end. The transcript's JSON lines.
 pub fn call(s: &Server, eci: &str, args: &[&str]) -> Vec<Value> {
+    call_as(s, PUBLIC, AUTH, eci, args)
+}
+
+/// [`call`] signed with `auth` over `public` (the server's
+/// `--public-url`).
+pub fn call_as(s: &Server, public: &str, auth: &str, eci: &str, args: &[&str]) -> Vec<Value> {
     let out = krl()
-        .args(["call", eci, "--json", "--auth-token", AUTH])
-        .args(["--url", &s.url, "--public-url", PUBLIC])
+        .args(["call", eci, "--json", "--auth-token", auth])
+        .args(["--url", &s.url, "--public-url", public])
         .args(args)
         .env_remove("KRL_URL")
         .output()
@@ -85,7 +77,12 @@ pub fn call(s: &Server, eci: &str, args: &[&str]) -> Vec<Value> {
         String::from_utf8_lossy(&out.stderr),
         String::from_utf8_lossy(&out.stdout)
     );
-    String::from_utf8_lossy(&out.stdout)
+    transcript(&out.stdout)
+}
+
+/// The JSON lines of `krl call --json`'s output.
+pub fn transcript(stdout: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect()
@@ -104,14 +101,24 @@ pub fn calls(s: &Server, calls: &[(&str, Vec<&str>)]) -> Vec<Vec<Value>> {
 
 /// The call as heard: `say: text`, `play: url`, `pause: 2`, `gather`,
 /// `digits: 1`, `no input`, `dial: +1555...`, `record`, `redirect: URL`,
-/// `hangup`, `end`. Requests and the summary are left out.
+/// `hangup`, `end`, with the engine's callback URLs in [`short`] form.
+/// Requests and the summary are left out.
 pub fn heard(lines: &[Value]) -> Vec<String> {
+    heard_with(lines, short)
+}
+
+/// [`heard`] with every URL in full.
+pub fn heard_in_full(lines: &[Value]) -> Vec<String> {
+    heard_with(lines, str::to_string)
+}
+
+fn heard_with(lines: &[Value], url: fn(&str) -> String) -> Vec<String> {
     lines
         .iter()
         .filter_map(|l| {
             let verb = l.get("verb")?.as_str()?;
             Some(match l.get("text").and_then(Value::as_str) {
-                Some(t) => format!("{verb}: {}", short(t)),
+                Some(t) => format!("{verb}: {}", url(t)),
                 None => verb.to_string(),
             })
         })
@@ -121,10 +128,24 @@ pub fn heard(lines: &[Value]) -> Vec<String> {
 /// The event of each request, `twilio/` and what follows it (`inbound_call`,
 /// `ivr_menu?loop=2`, ...).
 pub fn requests(lines: &[Value]) -> Vec<String> {
+    requests_with(lines, short)
+}
+
+/// The URL of each request, in full.
+pub fn requests_in_full(lines: &[Value]) -> Vec<String> {
+    requests_with(lines, str::to_string)
+}
+
+fn requests_with(lines: &[Value], url: fn(&str) -> String) -> Vec<String> {
     lines
         .iter()
-        .filter_map(|l| l.get("request")?.as_str().map(short))
+        .filter_map(|l| l.get("request")?.as_str().map(url))
         .collect()
+}
+
+/// Owned strings, to compare with what [`heard`] answers.
+pub fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
 }
 
 /// A callback URL of the engine without its base: `twilio/TYPE?QUERY`.
@@ -161,99 +182,4 @@ pub fn sms(s: &Server, eci: &str, body: &str, from: &str) -> Vec<String> {
         .lines()
         .map(str::to_string)
         .collect()
-}
-
-/// A request the fake Twilio API received: path, Authorization header,
-/// form fields.
-#[derive(Clone, Debug)]
-pub struct Sent {
-    /// `/2010-04-01/Accounts/AC.../Messages.json`
-    pub path: String,
-    /// `Basic ...`
-    pub auth: String,
-    /// The form, in order.
-    pub form: Vec<(String, String)>,
-}
-
-impl Sent {
-    /// The form field `name`.
-    pub fn field(&self, name: &str) -> &str {
-        self.form
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or_else(|| panic!("no {name} in {:?}", self.form))
-    }
-}
-
-/// A fake of Twilio's REST API on 127.0.0.1: records each request and
-/// answers 201 with a fresh `SM...` sid, as Twilio does; under `/twiml`
-/// it is another TwiML application instead (`<Say>Another system
-/// answers.</Say><Hangup/>`).
-pub struct FakeTwilio {
-    port: u16,
-    seen: Arc<Mutex<Vec<Sent>>>,
-}
-
-impl FakeTwilio {
-    /// Starts it on a free port.
-    pub fn start() -> FakeTwilio {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("binding the fake");
-        let port = listener.local_addr().unwrap().port();
-        let seen: Arc<Mutex<Vec<Sent>>> = Arc::default();
-        let log = seen.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { continue };
-                let log = log.clone();
-                std::thread::spawn(move || {
-                    let _ = answer(stream, &log);
-                });
-            }
-        });
-        FakeTwilio { port, seen }
-    }
-
-    /// Its base URL (`--twilio-api-url`).
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// The REST requests it received so far (not the `/twiml` ones).
-    pub fn sent(&self) -> Vec<Sent> {
-        let seen = self.seen.lock().unwrap();
-        seen.iter()
-            .filter(|s| !s.path.starts_with("/twiml"))
-            .cloned()
-            .collect()
-    }
-}
-
-fn answer(stream: std::net::TcpStream, log: &Mutex<Vec<Sent>>) -> std::io::Result<()> {
-    let req = read_request(&stream)?;
-    let path = req.target.clone();
-    let n = {
-        let mut l = log.lock().unwrap();
-        l.push(Sent {
-            path: path.clone(),
-            auth: req.header("authorization").unwrap_or("").to_string(),
-            form: req.form(),
-        });
-        l.len()
-    };
-    // Another TwiML application (an IVR's redirect elsewhere), or the API.
-    if path.starts_with("/twiml") {
-        let twiml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
-                     <Response><Say>Another system answers.</Say><Hangup/></Response>";
-        write_response(&stream, "200 OK", "text/xml", &[], twiml)
-    } else {
-        let sid = json!({"sid": format!("SM{n:032}"), "status": "queued"});
-        write_response(
-            &stream,
-            "201 Created",
-            "application/json",
-            &[],
-            &sid.to_string(),
-        )
-    }
 }

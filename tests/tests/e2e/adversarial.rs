@@ -71,7 +71,7 @@ fn wrong_methods_bad_segments_and_big_bodies_get_json_errors() {
 fn a_value_too_deep_to_store_is_a_runtime_error_and_the_variable_stays_readable() {
     let (_dir, s) = server("adv-deep-store", &[]);
     let api = Api::new(&s);
-    api.register_ok(
+    let (_, eci) = api.pico_with(
         r#"ruleset io.adv.deep {
   meta { shares size }
   global {
@@ -82,8 +82,6 @@ fn a_value_too_deep_to_store_is_a_runtime_error_and_the_variable_stays_readable(
     always { ent:x := wrap(1, event:attrs{"n"}.as("Number")) } }
 }"#,
     );
-    let (pico, eci) = api.new_pico();
-    api.install_ok(&pico, "io.adv.deep");
 
     // 100 levels: stored and read back ("[" * 100 + "1" + "]" * 100).
     let (status, body) = api.event(&eci, "adv", "deep", serde_json::json!({"n": 100}));
@@ -116,7 +114,7 @@ fn a_value_too_deep_to_store_is_a_runtime_error_and_the_variable_stays_readable(
 fn very_deep_values_do_not_overflow_the_stack() {
     let (_dir, s) = server("adv-very-deep", &[]);
     let api = Api::new(&s);
-    api.register_ok(
+    let (_, eci) = api.pico_with(
         r#"ruleset io.adv.very_deep {
   meta { shares deep, same, path }
   global {
@@ -127,8 +125,6 @@ fn very_deep_values_do_not_overflow_the_stack() {
   }
 }"#,
     );
-    let (pico, eci) = api.new_pico();
-    api.install_ok(&pico, "io.adv.very_deep");
     let q = |f: &str| api.query(&eci, "io.adv.very_deep", f, serde_json::json!({}));
     assert_eq!(q("deep"), (200, serde_json::json!(1)));
     assert_eq!(q("same"), (200, serde_json::json!(true)));
@@ -143,7 +139,7 @@ fn very_deep_values_do_not_overflow_the_stack() {
 fn a_pico_stuck_in_a_regex_holds_neither_other_picos_nor_the_shutdown() {
     let (_dir, s) = server("adv-regex", &[]);
     let api = Api::new(&s);
-    api.register_ok(
+    let (_, stuck_eci) = api.pico_with(
         r#"ruleset io.adv.regex {
   meta { shares slow, fast }
   global {
@@ -152,8 +148,6 @@ fn a_pico_stuck_in_a_regex_holds_neither_other_picos_nor_the_shutdown() {
   }
 }"#,
     );
-    let (stuck, stuck_eci) = api.new_pico();
-    api.install_ok(&stuck, "io.adv.regex");
     let (other, other_eci) = api.new_pico();
     api.install_ok(&other, "io.adv.regex");
 
@@ -184,13 +178,8 @@ fn a_pico_stuck_in_a_regex_holds_neither_other_picos_nor_the_shutdown() {
     assert_eq!((status, body), (200, serde_json::json!(42)));
 
     drop(api);
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &s.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
     assert_eq!(
-        s.wait_exit(),
+        s.terminate(),
         Some(0),
         "the engine stops despite the stuck pico"
     );
@@ -202,7 +191,7 @@ fn a_pico_stuck_in_a_regex_holds_neither_other_picos_nor_the_shutdown() {
 fn strings_that_grow_without_bound_are_a_runtime_error() {
     let (_dir, s) = server("adv-big-strings", &[]);
     let api = Api::new(&s);
-    api.register_ok(
+    let (_, eci) = api.pico_with(
         r#"ruleset io.adv.strings {
   meta { shares doubled, joined }
   global {
@@ -212,8 +201,6 @@ fn strings_that_grow_without_bound_are_a_runtime_error() {
   }
 }"#,
     );
-    let (pico, eci) = api.new_pico();
-    api.install_ok(&pico, "io.adv.strings");
     let q = |f: &str, n: u32| api.query(&eci, "io.adv.strings", f, serde_json::json!({"n": n}));
     assert_eq!(q("doubled", 20), (200, serde_json::json!(1 << 20)));
     let (status, body) = q("doubled", 40);

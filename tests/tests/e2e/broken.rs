@@ -10,10 +10,9 @@
 
 use krl::ids::Rid;
 use krl::store::{Key, Store, WriteBuf};
-use krl_tests::api::{server_at, str_of, wait_for, Api};
+use krl_tests::api::{server_at, str_of, Api};
 use krl_tests::ScratchDir;
 use serde_json::json;
-use std::time::Duration;
 
 const OK: &str = r#"ruleset io.example.ok {
   meta { shares hello }
@@ -45,6 +44,13 @@ const OTHER: &str = r#"ruleset io.example.other {
 }
 "#;
 
+/// Raises `echo hello` (it must be answered): the directives.
+fn echo_hello(api: &Api, eci: &str) -> Vec<serde_json::Value> {
+    let (status, body) = api.event(eci, "echo", "hello", json!({}));
+    assert_eq!(status, 200, "{body}");
+    body["directives"].as_array().cloned().unwrap_or_default()
+}
+
 #[test]
 fn a_ruleset_that_no_longer_compiles_is_marked_broken_and_the_rest_runs() {
     let dir = ScratchDir::new("broken");
@@ -57,13 +63,8 @@ fn a_ruleset_that_no_longer_compiles_is_marked_broken_and_the_rest_runs() {
         let (pico, eci) = api.new_pico();
         api.install_ok(&pico, "io.example.ok");
         api.install_ok(&pico, "io.example.fragile");
-        let (status, body) = api.event(&eci, "echo", "hello", json!({}));
-        assert_eq!(status, 200, "{body}");
-        assert_eq!(
-            body["directives"].as_array().map(Vec::len),
-            Some(2),
-            "{body}"
-        );
+        let directives = echo_hello(&api, &eci);
+        assert_eq!(directives.len(), 2, "{directives:?}");
         s.kill();
         (pico, eci)
     };
@@ -87,14 +88,9 @@ fn a_ruleset_that_no_longer_compiles_is_marked_broken_and_the_rest_runs() {
 
     let s = server_at(&data, &[]);
     let api = Api::new(&s);
-    wait_for(
-        "the log to name the broken ruleset",
-        Duration::from_secs(10),
-        || {
-            let log = s.stderr();
-            (log.contains("io.example.fragile") && log.contains("no longer compiles")).then_some(())
-        },
-    );
+    s.log_line("the log to name the broken ruleset", |l| {
+        l.contains("io.example.fragile") && l.contains("no longer compiles")
+    });
 
     // The admin API shows it broken, with line and column.
     let (status, list) = api.get("/api/rulesets");
@@ -123,14 +119,9 @@ fn a_ruleset_that_no_longer_compiles_is_marked_broken_and_the_rest_runs() {
     assert_eq!(one["source"], json!(OLD_SOURCE));
 
     // The pico runs its other ruleset; the broken one answers its error.
-    let (status, body) = api.event(&eci, "echo", "hello", json!({}));
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(
-        body["directives"].as_array().map(Vec::len),
-        Some(1),
-        "{body}"
-    );
-    assert_eq!(body["directives"][0]["name"], json!("ok"));
+    let directives = echo_hello(&api, &eci);
+    assert_eq!(directives.len(), 1, "{directives:?}");
+    assert_eq!(directives[0]["name"], json!("ok"));
     let (status, body) = api.query(&eci, "io.example.ok", "hello", json!({}));
     assert_eq!((status, body), (200, json!("still here")));
     let (status, body) = api.query(&eci, "io.example.fragile", "hits", json!({}));
@@ -164,11 +155,6 @@ fn a_ruleset_that_no_longer_compiles_is_marked_broken_and_the_rest_runs() {
     assert!(list[0].get("broken").is_none(), "{list}");
     let (status, body) = api.query(&eci, "io.example.fragile", "hits", json!({}));
     assert_eq!((status, body), (200, json!(1)));
-    let (status, body) = api.event(&eci, "echo", "hello", json!({}));
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(
-        body["directives"].as_array().map(Vec::len),
-        Some(2),
-        "{body}"
-    );
+    let directives = echo_hello(&api, &eci);
+    assert_eq!(directives.len(), 2, "{directives:?}");
 }

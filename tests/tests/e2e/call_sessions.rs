@@ -9,7 +9,7 @@
 use krl::ids::PicoId;
 use krl::store::{Key, Store};
 use krl_tests::api::{read, server, server_at, str_of, wait_for, Api};
-use krl_tests::fake_http::form_encode;
+use krl_tests::twilio;
 use reqwest::blocking::Client;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -61,14 +61,13 @@ const IVR: &str = r#"ruleset io.example.ivr {
 }
 "#;
 
-/// Posts a Twilio webhook (form body) and returns the TwiML.
-fn twilio(c: &Client, url: &str, eci: &str, kind: &str, params: &[(&str, &str)]) -> String {
-    let res = c
-        .post(format!("{url}/sky/event/{eci}/none/twilio/{kind}"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form_encode(params))
-        .send()
-        .expect("posting a webhook");
+/// Posts a Twilio webhook (form body, unsigned) and returns the TwiML.
+fn twilio(url: &str, eci: &str, kind: &str, params: &[(&str, &str)]) -> String {
+    let res = twilio::post(
+        &format!("{url}/sky/event/{eci}/none/twilio/{kind}"),
+        params,
+        None,
+    );
     let status = res.status().as_u16();
     let body = res.text().unwrap();
     assert_eq!(status, 200, "{kind}: {body}");
@@ -84,9 +83,8 @@ fn says(twiml: &str) -> Vec<String> {
         .collect()
 }
 
-fn answer(c: &Client, url: &str, eci: &str, call: &str, from: &str) {
+fn answer(url: &str, eci: &str, call: &str, from: &str) {
     let twiml = twilio(
-        c,
         url,
         eci,
         "inbound_call",
@@ -95,9 +93,8 @@ fn answer(c: &Client, url: &str, eci: &str, call: &str, from: &str) {
     assert!(twiml.contains("<Gather"), "{twiml}");
 }
 
-fn pick(c: &Client, url: &str, eci: &str, call: &str, digit: &str) -> String {
+fn pick(url: &str, eci: &str, call: &str, digit: &str) -> String {
     let twiml = twilio(
-        c,
         url,
         eci,
         "pick",
@@ -110,9 +107,8 @@ fn pick(c: &Client, url: &str, eci: &str, call: &str, digit: &str) -> String {
     says(&twiml).join("|")
 }
 
-fn peek(c: &Client, url: &str, eci: &str, call: &str) -> String {
+fn peek(url: &str, eci: &str, call: &str) -> String {
     let twiml = twilio(
-        c,
         url,
         eci,
         "peek",
@@ -122,9 +118,7 @@ fn peek(c: &Client, url: &str, eci: &str, call: &str) -> String {
 }
 
 fn setup(api: &Api) -> (String, String) {
-    api.register_ok(IVR);
-    let (pico, eci) = api.new_pico();
-    api.install_ok(&pico, "io.example.ivr");
+    let (pico, eci) = api.pico_with(IVR);
     (pico, eci)
 }
 
@@ -133,28 +127,27 @@ fn two_calls_on_one_pico_keep_their_own_session_across_gathers() {
     let (_dir, s) = server("call_sessions_two", &[]);
     let api = Api::new(&s);
     let (_, eci) = setup(&api);
-    let c = Client::new();
     let url = s.url.as_str();
 
     // interleaved, step by step
-    answer(&c, url, &eci, "CA1", "+15550001");
-    answer(&c, url, &eci, "CA2", "+15550002");
-    assert_eq!(pick(&c, url, &eci, "CA1", "1"), "+15550001 picked 1");
-    assert_eq!(pick(&c, url, &eci, "CA2", "2"), "+15550002 picked 2");
-    assert_eq!(pick(&c, url, &eci, "CA1", "3"), "+15550001 picked 1,3");
-    assert_eq!(pick(&c, url, &eci, "CA2", "4"), "+15550002 picked 2,4");
+    answer(url, &eci, "CA1", "+15550001");
+    answer(url, &eci, "CA2", "+15550002");
+    assert_eq!(pick(url, &eci, "CA1", "1"), "+15550001 picked 1");
+    assert_eq!(pick(url, &eci, "CA2", "2"), "+15550002 picked 2");
+    assert_eq!(pick(url, &eci, "CA1", "3"), "+15550001 picked 1,3");
+    assert_eq!(pick(url, &eci, "CA2", "4"), "+15550002 picked 2,4");
 
     // and at the same time, from two threads
     std::thread::scope(|scope| {
         for (call, from, digit) in [("CA3", "+15550003", "5"), ("CA4", "+15550004", "6")] {
-            let (c, eci) = (c.clone(), eci.clone());
+            let eci = eci.clone();
             scope.spawn(move || {
-                answer(&c, url, &eci, call, from);
+                answer(url, &eci, call, from);
                 let mut expected = Vec::new();
                 for _ in 0..8 {
                     expected.push(digit);
                     assert_eq!(
-                        pick(&c, url, &eci, call, digit),
+                        pick(url, &eci, call, digit),
                         format!("{from} picked {}", expected.join(","))
                     );
                 }
@@ -174,15 +167,13 @@ fn the_completed_status_callback_ends_the_session_after_its_rules() {
     let (_dir, s) = server("call_sessions_completed", &[]);
     let api = Api::new(&s);
     let (_, eci) = setup(&api);
-    let c = Client::new();
     let url = s.url.as_str();
-    answer(&c, url, &eci, "CA1", "+15550001");
-    answer(&c, url, &eci, "CA2", "+15550002");
-    pick(&c, url, &eci, "CA1", "7");
+    answer(url, &eci, "CA1", "+15550001");
+    answer(url, &eci, "CA2", "+15550002");
+    pick(url, &eci, "CA1", "7");
 
     // a status that is not the end keeps it
     let twiml = twilio(
-        &c,
         url,
         &eci,
         "status",
@@ -191,7 +182,6 @@ fn the_completed_status_callback_ends_the_session_after_its_rules() {
     assert_eq!(says(&twiml), ["status with step picked"]);
     // `completed`: its own rules still see the session ...
     let twiml = twilio(
-        &c,
         url,
         &eci,
         "status",
@@ -203,11 +193,11 @@ fn the_completed_status_callback_ends_the_session_after_its_rules() {
     );
     assert_eq!(says(&twiml), ["status with step picked"]);
     // ... and the next event of that call finds nothing
-    assert_eq!(peek(&c, url, &eci, "CA1"), "step none, picked ");
+    assert_eq!(peek(url, &eci, "CA1"), "step none, picked ");
     let (status, body) = api.query(&eci, "io.example.ivr", "step", json!({"CallSid": "CA1"}));
     assert_eq!((status, body), (200, Value::Null));
     // the other call is untouched
-    assert_eq!(peek(&c, url, &eci, "CA2"), "step menu, picked ");
+    assert_eq!(peek(url, &eci, "CA2"), "step menu, picked ");
 }
 
 /// A rule that fails on the `completed` status callback does not keep the
@@ -227,10 +217,9 @@ fn a_failing_completed_callback_still_ends_the_session() {
 }"#,
     );
     api.install_ok(&pico, "io.example.failing_status");
-    let c = Client::new();
     let url = s.url.as_str();
-    answer(&c, url, &eci, "CA1", "+15550001");
-    answer(&c, url, &eci, "CA2", "+15550002");
+    answer(url, &eci, "CA1", "+15550001");
+    answer(url, &eci, "CA2", "+15550002");
     let listed = |api: &Api| {
         let (status, body) = api.get(&format!("/api/picos/{pico}/sessions"));
         assert_eq!(status, 200, "{body}");
@@ -247,7 +236,6 @@ fn a_failing_completed_callback_still_ends_the_session() {
     // `robot` is not a voice: the event fails (the caller hears the
     // apology), and CA1's session ends all the same
     let twiml = twilio(
-        &c,
         url,
         &eci,
         "status",
@@ -259,8 +247,8 @@ fn a_failing_completed_callback_still_ends_the_session() {
     );
     assert!(twiml.contains("<Say"), "the apology: {twiml}");
     assert_eq!(listed(&api), ["CA2"]);
-    assert_eq!(peek(&c, url, &eci, "CA1"), "step none, picked ");
-    assert_eq!(peek(&c, url, &eci, "CA2"), "step menu, picked ");
+    assert_eq!(peek(url, &eci, "CA1"), "step none, picked ");
+    assert_eq!(peek(url, &eci, "CA2"), "step menu, picked ");
 }
 
 #[test]
@@ -268,10 +256,9 @@ fn sessions_expire_after_the_ttl_and_are_swept() {
     let (dir, s) = server("call_sessions_ttl", &["--call-session-ttl", "0.5"]);
     let api = Api::new(&s);
     let (pico, eci) = setup(&api);
-    let c = Client::new();
     let url = s.url.as_str();
-    answer(&c, url, &eci, "CA1", "+15550001");
-    assert_eq!(pick(&c, url, &eci, "CA1", "1"), "+15550001 picked 1");
+    answer(url, &eci, "CA1", "+15550001");
+    assert_eq!(pick(url, &eci, "CA1", "1"), "+15550001 picked 1");
 
     // The admin API lists what is stored: the session, not yet expired.
     let sessions = |api: &Api| {
@@ -298,7 +285,7 @@ fn sessions_expire_after_the_ttl_and_are_swept() {
 
     // A second call expires the same way (that a read past the expiry
     // finds nothing even before the sweep is a unit test in host.rs).
-    answer(&c, url, &eci, "CA2", "+15550002");
+    answer(url, &eci, "CA2", "+15550002");
     wait_for("the second session to expire", LIMIT, || {
         let (_, body) = api.query(&eci, "io.example.ivr", "step", json!({"CallSid": "CA2"}));
         body.is_null().then_some(())
@@ -309,13 +296,8 @@ fn sessions_expire_after_the_ttl_and_are_swept() {
 
     // and the store holds no trace of either (a clean stop flushes; the
     // clients go first, so no idle connection holds up the drain)
-    drop((api, c));
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &s.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert_eq!(s.wait_exit(), Some(0));
+    drop(api);
+    assert_eq!(s.terminate(), Some(0));
     let store = Store::open(&dir.path().join("data")).unwrap();
     let pico = PicoId::new(pico);
     assert!(store.keys(&Key::sessions(&pico)).unwrap().is_empty());
@@ -335,23 +317,21 @@ fn sessions_survive_a_restart() {
     let s = server_at(&data, &[]);
     let api = Api::new(&s);
     let (_, eci) = setup(&api);
-    let c = Client::new();
-    answer(&c, &s.url, &eci, "CA1", "+15550001");
-    assert_eq!(pick(&c, &s.url, &eci, "CA1", "4"), "+15550001 picked 4");
+    answer(&s.url, &eci, "CA1", "+15550001");
+    assert_eq!(pick(&s.url, &eci, "CA1", "4"), "+15550001 picked 4");
     // answered means durable: a kill -9 loses nothing
     s.kill();
 
     let s = server_at(&data, &[]);
-    assert_eq!(pick(&c, &s.url, &eci, "CA1", "2"), "+15550001 picked 4,2");
-    assert_eq!(peek(&c, &s.url, &eci, "CA1"), "step picked, picked 4,2");
+    assert_eq!(pick(&s.url, &eci, "CA1", "2"), "+15550001 picked 4,2");
+    assert_eq!(peek(&s.url, &eci, "CA1"), "step picked, picked 4,2");
     twilio(
-        &c,
         &s.url,
         &eci,
         "status",
         &[("CallSid", "CA1"), ("CallStatus", "completed")],
     );
-    assert_eq!(peek(&c, &s.url, &eci, "CA1"), "step none, picked ");
+    assert_eq!(peek(&s.url, &eci, "CA1"), "step none, picked ");
 }
 
 #[test]
@@ -372,14 +352,10 @@ fn session_variables_in_an_event_without_a_call_are_a_positioned_error() {
     assert_eq!((&body["line"], &body["col"]), (&json!(40), &json!(37)));
 
     // a twilio event without one answers the apology (and logs the error)
-    let c = Client::new();
-    let twiml = twilio(&c, &s.url, &eci, "peek", &[("From", "+15550001")]);
+    let twiml = twilio(&s.url, &eci, "peek", &[("From", "+15550001")]);
     assert_eq!(says(&twiml), ["Sorry, something went wrong."]);
-    wait_for("the error in the log", LIMIT, || {
-        s.stderr()
-            .lines()
-            .any(|l| l.contains("this event has no CallSid") && l.contains("peek"))
-            .then_some(())
+    s.log_line("the error in the log", |l| {
+        l.contains("this event has no CallSid") && l.contains("peek")
     });
     // a query without a CallSid argument is a 500 naming it
     let res = Client::new()

@@ -24,9 +24,7 @@ fn time_now_starts_at_the_given_instant() {
     // 09:30 MST, the morning Denver moves its clocks forward (02:00 → 03:00).
     let (_dir, s) = server("clock", &["--clock", "2026-03-08T09:30:00-07:00"]);
     let api = Api::new(&s);
-    api.register_ok(CLOCK);
-    let (pico, eci) = api.new_pico();
-    api.install_ok(&pico, "io.example.clock");
+    let (_, eci) = api.pico_with(CLOCK);
 
     let (status, now) = api.query(&eci, "io.example.clock", "now", json!({}));
     assert_eq!(status, 200, "{now}");

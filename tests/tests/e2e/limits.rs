@@ -53,9 +53,7 @@ fn runaway_raises_recursion_and_work_are_stopped_and_the_pico_goes_on() {
         ],
     );
     let api = Api::new(&s);
-    api.register_ok(LIMITS);
-    let (pico, eci) = api.new_pico();
-    api.install_ok(&pico, "io.example.limits");
+    let (_, eci) = api.pico_with(LIMITS);
     let hello = |api: &Api| {
         let (status, body) = api.event(&eci, "echo", "hello", json!({}));
         assert_eq!(status, 200, "{body}");

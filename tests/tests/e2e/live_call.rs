@@ -10,17 +10,13 @@
 //! reads the work's result from the call session. If the work fails the
 //! call goes to an apology step instead.
 
-use base64::Engine as _;
-use hmac::{Hmac, Mac};
 use krl_tests::api::{server, wait_for, Api};
-use krl_tests::fake_http::{form_encode, read_request, write_response};
+use krl_tests::fake_http::{Fake, Reply};
+use krl_tests::twilio::{self, basic_auth, FakeApi};
 use krl_tests::ScratchDir;
 use reqwest::blocking::Client;
 use serde_json::{json, Value};
-use sha1::Sha1;
-use std::net::TcpListener;
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Mutex};
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(30);
@@ -74,35 +70,15 @@ const WEATHER: &str = r#"ruleset io.example.weather_line {
 
 // ------------------------------------------------------------ helpers
 
-/// Twilio's signature (twilio.md 3.1).
-fn signature(url: &str, params: &[(&str, &str)]) -> String {
-    let mut sorted = params.to_vec();
-    sorted.sort();
-    let mut data = url.to_string();
-    for (k, v) in sorted {
-        data.push_str(k);
-        data.push_str(v);
-    }
-    let mut mac = Hmac::<Sha1>::new_from_slice(AUTH.as_bytes()).unwrap();
-    mac.update(data.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-}
-
 /// Posts a webhook to `path` (public path) as Twilio does: form body,
 /// signed over `PUBLIC + path`. Returns status and body.
-fn webhook(c: &Client, base: &str, path: &str, params: &[(&str, &str)]) -> (u16, String) {
-    let body = form_encode(params);
-    let res = c
-        .post(format!("{base}{path}"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header(
-            "X-Twilio-Signature",
-            signature(&format!("{PUBLIC}{path}"), params),
-        )
-        .body(body)
-        .send()
-        .expect("posting a webhook");
-    (res.status().as_u16(), res.text().unwrap())
+fn webhook(base: &str, path: &str, params: &[(&str, &str)]) -> (u16, String) {
+    twilio::webhook(
+        &format!("{base}{path}"),
+        &format!("{PUBLIC}{path}"),
+        AUTH,
+        params,
+    )
 }
 
 /// The parameters of every voice request of the call.
@@ -118,98 +94,16 @@ fn call_params(status: &str) -> Vec<(&'static str, &str)> {
     ]
 }
 
-/// A request one of the local servers received.
-#[derive(Clone, Debug)]
-struct Seen {
-    method: String,
-    path: String,
-    auth: String,
-    form: Vec<(String, String)>,
-}
-
-impl Seen {
-    fn field(&self, name: &str) -> Option<&str> {
-        self.form
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// One request off `stream`, as recorded.
-fn read_seen(stream: &std::net::TcpStream) -> std::io::Result<Seen> {
-    let req = read_request(stream)?;
-    Ok(Seen {
-        auth: req.header("authorization").unwrap_or("").to_string(),
-        form: req.form(),
-        method: req.method,
-        path: req.target,
-    })
-}
-
-/// A local server that records each request and answers it with what
-/// `answers` hands it: `Gate` answers only when the test releases it,
-/// `Twilio` answers at once as Twilio's REST API does.
-struct Local {
-    url: String,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-impl Local {
-    fn start(mut answer_of: impl FnMut(&Seen) -> (u16, String) + Send + 'static) -> Local {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
-        let log = seen.clone();
-        std::thread::spawn(move || {
-            // one at a time: the gate's answer may wait for the test
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { continue };
-                let Ok(req) = read_seen(&stream) else {
-                    continue;
-                };
-                log.lock().unwrap().push(req.clone());
-                let (status, body) = answer_of(&req);
-                let _ = write_response(
-                    &stream,
-                    &format!("{status} X"),
-                    "application/json",
-                    &[],
-                    &body,
-                );
-            }
-        });
-        Local { url, seen }
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
 /// The slow work: `GET /weather` is answered with what the test sends
 /// through the returned channel, not before.
-fn gate() -> (Local, mpsc::Sender<(u16, String)>) {
+fn gate() -> (Fake, mpsc::Sender<(u16, String)>) {
     let (tx, rx) = mpsc::channel::<(u16, String)>();
-    let local = Local::start(move |_| rx.recv().unwrap_or((503, "gone".into())));
-    (local, tx)
-}
-
-/// Twilio's REST API: a call update answers 200 with the call resource.
-fn fake_twilio() -> Local {
-    Local::start(|req| {
-        let sid = req
-            .path
-            .rsplit('/')
-            .next()
-            .unwrap_or("")
-            .trim_end_matches(".json")
-            .to_string();
-        (
-            200,
-            json!({"sid": sid, "status": "in-progress", "account_sid": ACCOUNT}).to_string(),
-        )
-    })
+    let rx = Mutex::new(rx);
+    let fake = Fake::start(move |_, _| {
+        let (status, body) = rx.lock().unwrap().recv().unwrap_or((503, "gone".into()));
+        Reply::text(status, "application/json", body)
+    });
+    (fake, tx)
 }
 
 struct Line {
@@ -222,7 +116,7 @@ struct Line {
 
 /// `krl serve` with the static folder, the engine-wide auth token and the
 /// fake API; the weather line installed with `weather_url`.
-fn line(name: &str, twilio: &Local, weather_url: &str) -> Line {
+fn line(name: &str, twilio: &FakeApi, weather_url: &str) -> Line {
     let statics = ScratchDir::new(&format!("{name}-static"));
     statics.file("hold.mp3", "ID3 hold music, looped");
     let static_dir = statics.path().to_str().unwrap().to_string();
@@ -236,7 +130,7 @@ fn line(name: &str, twilio: &Local, weather_url: &str) -> Line {
             "--twilio-account-sid",
             ACCOUNT,
             "--twilio-api-url",
-            &twilio.url,
+            &twilio.url(),
             "--static",
             &static_dir,
         ],
@@ -279,9 +173,9 @@ fn line(name: &str, twilio: &Local, weather_url: &str) -> Line {
 
 /// The call comes in: the answer is the hold message and the looped
 /// music, at once (the slow work has not answered yet).
-fn ring(l: &Line, c: &Client) {
+fn ring(l: &Line) {
     let path = format!("/sky/event/{}/none/twilio/inbound_call", l.eci);
-    let (status, twiml) = webhook(c, &l.s.url, &path, &call_params("ringing"));
+    let (status, twiml) = webhook(&l.s.url, &path, &call_params("ringing"));
     assert_eq!(status, 200, "{twiml}");
     assert_eq!(
         twiml,
@@ -296,30 +190,34 @@ fn ring(l: &Line, c: &Client) {
 
 /// Waits for the call update at the fake API and checks it; returns its
 /// `Url`.
-fn redirected(twilio: &Local) -> String {
+fn redirected(twilio: &FakeApi) -> String {
     let req = wait_for("the call update at the fake Twilio API", LIMIT, || {
         twilio.seen().first().cloned()
     });
     assert_eq!(req.method, "POST");
     assert_eq!(
-        req.path,
+        req.target,
         format!("/2010-04-01/Accounts/{ACCOUNT}/Calls/{CALL}.json")
     );
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{ACCOUNT}:{AUTH}"));
-    assert_eq!(req.auth, format!("Basic {basic}"));
-    assert_eq!(req.field("Method"), Some("POST"), "{:?}", req.form);
-    let url = req.field("Url").expect("a Url").to_string();
+    assert_eq!(req.auth(), basic_auth(ACCOUNT, AUTH));
+    assert_eq!(
+        req.field("Method").as_deref(),
+        Some("POST"),
+        "{:?}",
+        req.form()
+    );
+    let url = req.field("Url").expect("a Url");
     assert_eq!(twilio.seen().len(), 1, "one update only");
     url
 }
 
 /// Twilio requests the new document from `url` (signed, the standard
 /// call parameters); the TwiML it gets.
-fn follow(l: &Line, c: &Client, url: &str) -> String {
+fn follow(l: &Line, url: &str) -> String {
     let path = url
         .strip_prefix(PUBLIC)
         .unwrap_or_else(|| panic!("{url} is not under the public URL"));
-    let (status, twiml) = webhook(c, &l.s.url, path, &call_params("in-progress"));
+    let (status, twiml) = webhook(&l.s.url, path, &call_params("in-progress"));
     assert_eq!(status, 200, "{twiml}");
     twiml
 }
@@ -338,18 +236,21 @@ fn outbox_state(l: &Line) -> Value {
 
 #[test]
 fn hold_music_then_the_finished_work_moves_the_call_on() {
-    let twilio = fake_twilio();
+    let twilio = FakeApi::start();
     let (weather, release) = gate();
-    let l = line("live_call_ok", &twilio, &format!("{}/weather", weather.url));
-    let c = Client::new();
-    ring(&l, &c);
+    let l = line(
+        "live_call_ok",
+        &twilio,
+        &format!("{}/weather", weather.url()),
+    );
+    ring(&l);
 
     // The work has started (the lookup reached the slow server) and the
     // caller is on hold: nothing has gone to Twilio yet.
     wait_for("the slow work to start", LIMIT, || {
         (weather.seen().len() == 1).then_some(())
     });
-    assert_eq!(weather.seen()[0].path, "/weather");
+    assert_eq!(weather.seen()[0].target, "/weather");
     assert!(twilio.seen().is_empty(), "{:?}", twilio.seen());
 
     // The work finishes: the call is moved on through Twilio's REST API.
@@ -369,7 +270,7 @@ fn hold_music_then_the_finished_work_moves_the_call_on() {
     // Twilio fetches the next step: it reads the work's result from the
     // call session.
     assert_eq!(
-        follow(&l, &c, &url),
+        follow(&l, &url),
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>\
          <Say>The weather: Sunny and 75 degrees</Say><Hangup/></Response>"
     );
@@ -377,15 +278,14 @@ fn hold_music_then_the_finished_work_moves_the_call_on() {
 
 #[test]
 fn failed_work_moves_the_call_to_an_apology() {
-    let twilio = fake_twilio();
+    let twilio = FakeApi::start();
     let (weather, release) = gate();
     let l = line(
         "live_call_fail",
         &twilio,
-        &format!("{}/weather", weather.url),
+        &format!("{}/weather", weather.url()),
     );
-    let c = Client::new();
-    ring(&l, &c);
+    ring(&l);
     wait_for("the slow work to start", LIMIT, || {
         (weather.seen().len() == 1).then_some(())
     });
@@ -400,7 +300,7 @@ fn failed_work_moves_the_call_to_an_apology() {
         format!("{PUBLIC}/sky/event/{}/none/twilio/weather_failed", l.eci)
     );
     assert_eq!(
-        follow(&l, &c, &url),
+        follow(&l, &url),
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>\
          <Say>Sorry, we could not get the weather. Goodbye.</Say><Hangup/></Response>"
     );

@@ -9,11 +9,11 @@
 //! `KRL_TEST_MOSQUITTO=1` runs the same tests against mosquitto
 //! (`krl_tests::mqtt`).
 
-use krl_tests::api::{server, server_at, wait_for, Api, TOKEN};
+use krl_tests::api::{poll, server, server_at, wait_for, Api, TOKEN};
 use krl_tests::mqtt::{engine_broker, mosquitto_mode, port_of, TestBroker, Watcher};
 use krl_tests::ScratchDir;
 use serde_json::{json, Value};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -77,9 +77,7 @@ fn setup(name: &str) -> Setup {
         assert_eq!(port, b.port, "the line names the external broker");
     }
     let api = Api::new(&s);
-    api.register_ok(DEVICE);
-    let (pico, eci) = api.new_pico();
-    api.install_ok(&pico, RID);
+    let (pico, eci) = api.pico_with(DEVICE);
     Setup {
         _dir: dir,
         s,
@@ -94,6 +92,30 @@ fn log(api: &Api, eci: &str) -> Vec<Value> {
     let (status, v) = api.query(eci, RID, "log", json!({}));
     assert_eq!(status, 200, "{v}");
     v.as_array().cloned().unwrap_or_default()
+}
+
+/// Waits until the pico behind `eci` gets what `p` publishes on `topic`:
+/// a subscription reaches the broker a moment after the answer that made
+/// it. Numbered QoS 0 probes go out, each given half a second to show in
+/// the pico's log, until one does; the earlier ones on the topic are then
+/// in the log or lost (one publisher, one topic: in order), so no probe
+/// is still on its way to count among the test's messages.
+fn until_subscribed(api: &Api, eci: &str, p: &Watcher, topic: &str, what: &str) {
+    let deadline = Instant::now() + LIMIT;
+    for n in 1.. {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        let probe = json!(format!("probe {n}"));
+        p.publish(topic, probe.as_str().unwrap(), 0);
+        let arrived = poll(Duration::from_millis(500), || {
+            log(api, eci)
+                .iter()
+                .any(|m| m["topic"] == topic && m["payload"] == probe)
+                .then_some(())
+        });
+        if arrived.is_some() {
+            return;
+        }
+    }
 }
 
 /// Waits until the pico's log has at least `n` entries; answers it.
@@ -205,19 +227,10 @@ fn krl_and_admin_subscriptions_become_events_with_decoded_payloads() {
     let p = Watcher::new(t.port, "publisher-subscribe", &[]);
     // The subscriptions reach the broker a moment after the answers:
     // publish until the first arrives (QoS 0 markers, then real ones).
-    wait_for("the KRL subscription to be active", LIMIT, || {
-        p.publish("krl/in", "probe", 0);
-        std::thread::sleep(Duration::from_millis(50));
-        (!log(&api, &t.eci).is_empty()).then_some(())
-    });
-    wait_for("the admin subscription to be active", LIMIT, || {
-        p.publish("admin/x/in", "probe", 0);
-        std::thread::sleep(Duration::from_millis(50));
-        log(&api, &t.eci)
-            .iter()
-            .any(|m| m["topic"] == "admin/x/in")
-            .then_some(())
-    });
+    let active = "the KRL subscription to be active";
+    until_subscribed(&api, &t.eci, &p, "krl/in", active);
+    let active = "the admin subscription to be active";
+    until_subscribed(&api, &t.eci, &p, "admin/x/in", active);
     let before = log(&api, &t.eci).len();
     p.publish(
         "krl/in",
@@ -306,9 +319,7 @@ fn subscriptions_survive_a_restart() {
     let (pico, eci) = {
         let s = server_at(&data, &flags);
         let api = Api::new(&s);
-        api.register_ok(DEVICE);
-        let (pico, eci) = api.new_pico();
-        api.install_ok(&pico, RID);
+        let (pico, eci) = api.pico_with(DEVICE);
         api.event(&eci, "t", "subscribe", json!({"filter": "kept/#"}));
         s.kill();
         (pico, eci)
@@ -319,11 +330,8 @@ fn subscriptions_survive_a_restart() {
     assert_eq!(subs, json!([{"filter": "kept/#", "qos": 1}]));
     let port = port_of(s.mqtt.as_deref().unwrap());
     let p = Watcher::new(port, "publisher-restart", &[]);
-    wait_for("the stored subscription to be active again", LIMIT, || {
-        p.publish("kept/a", "again", 0);
-        std::thread::sleep(Duration::from_millis(50));
-        (!log(&api, &eci).is_empty()).then_some(())
-    });
+    let active = "the stored subscription to be active again";
+    until_subscribed(&api, &eci, &p, "kept/a", active);
     drop(broker);
 }
 
@@ -332,9 +340,7 @@ fn no_mqtt_makes_the_actions_a_clear_runtime_error() {
     let (_dir, s) = server("mqtt-off", &["--no-mqtt"]);
     assert_eq!(s.mqtt, None);
     let api = Api::new(&s);
-    api.register_ok(DEVICE);
-    let (pico, eci) = api.new_pico();
-    api.install_ok(&pico, RID);
+    let (pico, eci) = api.pico_with(DEVICE);
     let (status, body) = api.event(
         &eci,
         "t",
@@ -401,9 +407,7 @@ fn a_full_queue_refuses_publishes_with_a_clear_error() {
     let nobody = format!("mqtt://127.0.0.1:{}", krl_tests::mqtt::free_port());
     let (_dir, s) = server("mqtt-full", &["--mqtt-url", &nobody]);
     let api = Api::new(&s);
-    api.register_ok(FLOOD);
-    let (pico, eci) = api.new_pico();
-    api.install_ok(&pico, "io.example.flood");
+    let (_, eci) = api.pico_with(FLOOD);
     let (status, body) = api.event(&eci, "t", "flood", json!({"n": 9_999}));
     assert_eq!(status, 200, "{body}");
     let (status, body) = api.event(&eci, "t", "flood", json!({"n": 2}));
@@ -431,20 +435,15 @@ fn engine_killed_while_messages_arrive_processes_each_exactly_once() {
     let flags = ["--mqtt-url", url.as_str()];
     let s = server_at(&data, &flags);
     let api = Api::new(&s);
-    api.register_ok(DEVICE);
-    let (pico, eci) = api.new_pico();
-    api.install_ok(&pico, RID);
+    let (pico, eci) = api.pico_with(DEVICE);
     let (status, body) = api.post(
         &format!("/api/picos/{pico}/mqtt"),
         json!({"filter": "in/#", "qos": 1}),
     );
     assert_eq!(status, 200, "{body}");
     let publisher = Watcher::persistent(broker.port, "kill-publisher", &[]);
-    wait_for("the subscription to be active", LIMIT, || {
-        publisher.publish("in/probe", "probe", 0);
-        std::thread::sleep(Duration::from_millis(50));
-        (!log(&api, &eci).is_empty()).then_some(())
-    });
+    let active = "the subscription to be active";
+    until_subscribed(&api, &eci, &publisher, "in/probe", active);
     let probes = log(&api, &eci).len();
     const N: u64 = 400;
     let sender = {
@@ -512,9 +511,7 @@ fn broker_restarted_under_qos1_publishes_loses_none() {
     let url = broker.url();
     let (_dir, s) = server("mqtt-broker-restart", &["--mqtt-url", &url]);
     let api = Api::new(&s);
-    api.register_ok(COUNTER);
-    let (pico, eci) = api.new_pico();
-    api.install_ok(&pico, "io.example.counter");
+    let (_, eci) = api.pico_with(COUNTER);
     // mosquitto: a persistent subscriber, whose session the broker keeps
     // (with its queued messages) across the restart
     let watcher =

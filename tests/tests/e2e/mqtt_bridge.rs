@@ -6,19 +6,14 @@
 //! `<Response/>`; a 161-character body publishes nothing and answers a
 //! polite message.
 
-use base64::Engine as _;
-use hmac::{Hmac, Mac};
 use krl_tests::api::{server, wait_for, Api};
-use krl_tests::fake_http::{read_request, write_response};
 use krl_tests::mqtt::{engine_broker, port_of, Watcher};
-use krl_tests::{krl_device_bin, workspace_root};
+use krl_tests::twilio::{self, signature, FakeApi};
+use krl_tests::{krl_device_bin, source};
 use serde_json::{json, Value};
-use sha1::Sha1;
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const SID: &str = "ACbridge0000000000000000000000001";
@@ -26,71 +21,6 @@ const AUTH: &str = "bridge-auth-token";
 const DEVICE_NUMBER: &str = "+15550001111";
 const SENDER: &str = "+15557654321";
 const LIMIT: Duration = Duration::from_secs(30);
-
-/// A request the fake got: its path and its form.
-type Request = (String, Vec<(String, String)>);
-
-/// A fake Twilio REST API: answers 201 with a fresh sid and remembers
-/// each request's path and form.
-struct FakeTwilio {
-    port: u16,
-    seen: Arc<Mutex<Vec<Request>>>,
-}
-
-impl FakeTwilio {
-    fn start() -> FakeTwilio {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let seen: Arc<Mutex<Vec<Request>>> = Arc::default();
-        let log = seen.clone();
-        std::thread::spawn(move || {
-            for (n, stream) in listener.incoming().enumerate() {
-                let Ok(stream) = stream else { continue };
-                let log = log.clone();
-                std::thread::spawn(move || {
-                    let _ = answer(stream, &log, n);
-                });
-            }
-        });
-        FakeTwilio { port, seen }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// The forms of the messages sent so far.
-    fn messages(&self) -> Vec<Vec<(String, String)>> {
-        self.seen
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(path, _)| path.ends_with("/Messages.json"))
-            .map(|(_, f)| f.clone())
-            .collect()
-    }
-}
-
-fn answer(stream: std::net::TcpStream, log: &Mutex<Vec<Request>>, n: usize) -> std::io::Result<()> {
-    let req = read_request(&stream)?;
-    log.lock().unwrap().push((req.target.clone(), req.form()));
-    let reply = json!({"sid": format!("SM{n:032}"), "status": "queued"}).to_string();
-    write_response(&stream, "201 Created", "application/json", &[], &reply)
-}
-
-/// Twilio's signature: HMAC-SHA1 of the URL and the sorted parameters.
-fn signature(url: &str, params: &[(&str, &str)]) -> String {
-    let mut sorted = params.to_vec();
-    sorted.sort();
-    let mut data = url.to_string();
-    for (k, v) in sorted {
-        data.push_str(k);
-        data.push_str(v);
-    }
-    let mut mac = Hmac::<Sha1>::new_from_slice(AUTH.as_bytes()).unwrap();
-    mac.update(data.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-}
 
 /// A signed SMS webhook as Twilio sends it: (status, body).
 fn sms(api: &Api, eci: &str, body: &str, message_sid: &str) -> (u16, String) {
@@ -105,14 +35,7 @@ fn sms(api: &Api, eci: &str, body: &str, message_sid: &str) -> (u16, String) {
         ("NumMedia", "0"),
         ("SmsStatus", "received"),
     ];
-    let res = reqwest::blocking::Client::new()
-        .post(&url)
-        .header("X-Twilio-Signature", signature(&url, &params))
-        .form(&params)
-        .send()
-        .unwrap();
-    let status = res.status().as_u16();
-    (status, res.text().unwrap())
+    twilio::webhook(&url, &url, AUTH, &params)
 }
 
 /// A running `krl-device`, killed when dropped.
@@ -167,15 +90,9 @@ impl Drop for Device {
     }
 }
 
-fn form_value<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    form.iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
 #[test]
 fn sms_to_device_and_back_through_krl_serve_and_krl_device() {
-    let fake = FakeTwilio::start();
+    let fake = FakeApi::start();
     let (_broker, mut flags) = engine_broker("mqtt-bridge");
     flags.extend(
         [
@@ -192,11 +109,7 @@ fn sms_to_device_and_back_through_krl_serve_and_krl_device() {
     let (_dir, s) = server("mqtt-bridge", &flags);
     let port = port_of(s.mqtt.as_deref().expect("MQTT is on"));
     let api = Api::new(&s);
-    let src = std::fs::read_to_string(workspace_root().join("rulesets/sms_device_bridge.krl"))
-        .expect("the shipped ruleset");
-    api.register_ok(&src);
-    let (pico, eci) = api.new_pico();
-    api.install_ok(&pico, "io.krl.sms_device_bridge");
+    let (pico, eci) = api.pico_with(&source("rulesets/sms_device_bridge.krl"));
     // installing subscribed the pico to `twilio`
     let (_, subs) = api.get(&format!("/api/picos/{pico}/mqtt"));
     assert_eq!(subs, json!([{"filter": "twilio", "qos": 1}]));
@@ -245,18 +158,12 @@ fn sms_to_device_and_back_through_krl_serve_and_krl_device() {
     let sent = wait_for("the reversed SMS at the fake Twilio API", LIMIT, || {
         fake.messages()
             .into_iter()
-            .find(|f| form_value(f, "To") == Some(SENDER))
+            .find(|m| m.field("To").as_deref() == Some(SENDER))
     });
-    assert_eq!(form_value(&sent, "To"), Some(SENDER));
-    assert_eq!(form_value(&sent, "From"), Some(DEVICE_NUMBER));
-    assert_eq!(form_value(&sent, "Body"), Some(reversed.as_str()));
-    let paths: Vec<String> = fake
-        .seen
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(p, _)| p.clone())
-        .collect();
+    assert_eq!(sent.field("To").as_deref(), Some(SENDER));
+    assert_eq!(sent.field("From").as_deref(), Some(DEVICE_NUMBER));
+    assert_eq!(sent.field("Body"), Some(reversed.clone()));
+    let paths: Vec<String> = fake.seen().into_iter().map(|r| r.target).collect();
     assert!(
         paths
             .iter()
@@ -302,7 +209,7 @@ fn sms_to_device_and_back_through_krl_serve_and_krl_device() {
         let url = format!("{}/sky/cloud/{eci}/io.krl.sms_device_bridge/{f}", api.s.url);
         let res = reqwest::blocking::Client::new()
             .get(&url)
-            .header("X-Twilio-Signature", signature(&url, &[]))
+            .header("X-Twilio-Signature", signature(AUTH, &url, &[]))
             .send()
             .unwrap();
         assert_eq!(res.status().as_u16(), 200);
@@ -320,9 +227,7 @@ fn the_bridge_refuses_a_wildcard_topic_and_subscribes_to_its_configured_one() {
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let (_dir, s) = server("mqtt-bridge-config", &flags);
     let api = Api::new(&s);
-    let src = std::fs::read_to_string(workspace_root().join("rulesets/sms_device_bridge.krl"))
-        .expect("the shipped ruleset");
-    api.register_ok(&src);
+    api.register_ok(&source("rulesets/sms_device_bridge.krl"));
     let (pico, _) = api.new_pico();
     let path = format!("/api/picos/{pico}/rulesets");
     let (status, body) = api.post(

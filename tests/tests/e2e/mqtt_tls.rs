@@ -233,9 +233,7 @@ impl Drop for TlsBroker {
 
 /// Registers the ruleset and installs it in a new pico: its channel.
 fn device(api: &Api) -> String {
-    api.register_ok(RULESET);
-    let (pico, eci) = api.new_pico();
-    api.install_ok(&pico, RID);
+    let (_, eci) = api.pico_with(RULESET);
     eci
 }
 
@@ -247,11 +245,8 @@ fn log(api: &Api, eci: &str) -> Vec<Value> {
 
 /// The first `mqtt: cannot connect` line of the engine's log.
 fn connect_failure(s: &Server) -> String {
-    wait_for("a `mqtt: cannot connect` log line", LIMIT, || {
-        s.stderr()
-            .lines()
-            .find(|l| l.contains("mqtt: cannot connect"))
-            .map(str::to_string)
+    s.log_line("a `mqtt: cannot connect` log line", |l| {
+        l.contains("mqtt: cannot connect")
     })
 }
 

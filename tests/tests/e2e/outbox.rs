@@ -7,121 +7,25 @@
 //! `call_failed`), MMS (`MediaUrl` fields), and no credentials in the log.
 
 use krl_tests::api::{server, server_at, wait_for, Api};
-use krl_tests::fake_http::{read_request, write_response};
-use krl_tests::{workspace_root, ScratchDir};
+use krl_tests::fake_http::Reply;
+use krl_tests::twilio::{basic_auth, FakeApi};
+use krl_tests::{source, ScratchDir};
 use serde_json::{json, Value};
-use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const SID: &str = "ACtest0001";
 const AUTH: &str = "sekret-token";
 const LIMIT: Duration = Duration::from_secs(30);
-
-/// A request the fake received.
-#[derive(Clone, Debug)]
-struct Seen {
-    path: String,
-    auth: String,
-    form: Vec<(String, String)>,
-    /// When its body had arrived.
-    at: Instant,
-}
-
-/// A scripted answer: status (0: hang, then close), extra headers, body.
-type Answer = (u16, Vec<(&'static str, &'static str)>, String);
-
-/// A fake Twilio REST API on 127.0.0.1: answers scripted answers first,
-/// then 201 with a fresh sid (`CA...` for `Calls.json`, else `SM...`).
-struct Fake {
-    port: u16,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-impl Fake {
-    fn start(script: Vec<Answer>) -> Fake {
-        Fake::start_on(0, script)
-    }
-
-    fn start_on(port: u16, script: Vec<Answer>) -> Fake {
-        let listener = TcpListener::bind(("127.0.0.1", port)).expect("binding the fake");
-        let port = listener.local_addr().unwrap().port();
-        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
-        let script = Arc::new(Mutex::new(VecDeque::from(script)));
-        let log = seen.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { continue };
-                let (log, script) = (log.clone(), script.clone());
-                std::thread::spawn(move || {
-                    let _ = serve_one(stream, &log, &script);
-                });
-            }
-        });
-        Fake { port, seen }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-fn serve_one(
-    stream: std::net::TcpStream,
-    log: &Mutex<Vec<Seen>>,
-    script: &Mutex<VecDeque<Answer>>,
-) -> std::io::Result<()> {
-    let req = read_request(&stream)?;
-    let prefix = if req.target.ends_with("/Calls.json") {
-        "CA"
-    } else {
-        "SM"
-    };
-    let n = {
-        let mut l = log.lock().unwrap();
-        l.push(Seen {
-            path: req.target.clone(),
-            auth: req.header("authorization").unwrap_or("").to_string(),
-            form: req.form(),
-            at: Instant::now(),
-        });
-        l.len()
-    };
-    let (status, headers, body) = script.lock().unwrap().pop_front().unwrap_or_else(|| {
-        (
-            201,
-            vec![],
-            json!({"sid": format!("{prefix}{n:032}"), "status": "queued"}).to_string(),
-        )
-    });
-    if status == 0 {
-        // A hanging server: no answer for longer than the engine waits.
-        std::thread::sleep(Duration::from_secs(4));
-        return Ok(());
-    }
-    write_response(
-        &stream,
-        &format!("{status} X"),
-        "application/json",
-        &headers,
-        &body,
-    )
-}
+const RESULTS_RID: &str = "io.example.outbox_results";
+const CALLS_RID: &str = "io.example.outbox_calls";
 
 /// The seed ruleset with real-looking keys.
 fn seed() -> String {
-    std::fs::read_to_string(
-        workspace_root().join("engine/lang/tests/fixtures/seed003_twilio_sms.krl"),
-    )
-    .unwrap()
-    .replace("<account SID here>", SID)
-    .replace("<auth token here>", AUTH)
+    source("engine/lang/tests/fixtures/seed003_twilio_sms.krl")
+        .replace("<account SID here>", SID)
+        .replace("<auth token here>", AUTH)
 }
 
 /// Keeps what the outbox reports.
@@ -148,7 +52,7 @@ fn setup(api: &Api) -> String {
     api.register_ok(RESULTS);
     let (pico, eci) = api.new_pico();
     api.install_ok(&pico, "twilio_sms");
-    api.install_ok(&pico, "io.example.outbox_results");
+    api.install_ok(&pico, RESULTS_RID);
     eci
 }
 
@@ -162,45 +66,58 @@ fn notify(api: &Api, eci: &str, to: &str) {
     assert_eq!(status, 200, "{body}");
 }
 
-fn results(api: &Api, eci: &str, which: &str) -> Vec<Value> {
-    let (status, body) = api.query(eci, "io.example.outbox_results", which, json!({}));
+/// The results ruleset's (or [`calls_ruleset`]'s) list `which`.
+fn reports(api: &Api, eci: &str, rid: &str, which: &str) -> Vec<Value> {
+    let (status, body) = api.query(eci, rid, which, json!({}));
     assert_eq!(status, 200, "{body}");
     body.as_array().cloned().unwrap_or_default()
 }
 
+/// [`reports`], once there are some.
+fn first_reports(api: &Api, eci: &str, rid: &str, which: &str, what: &str) -> Vec<Value> {
+    wait_for(what, LIMIT, || {
+        let r = reports(api, eci, rid, which);
+        (!r.is_empty()).then_some(r)
+    })
+}
+
+fn results(api: &Api, eci: &str, which: &str) -> Vec<Value> {
+    reports(api, eci, RESULTS_RID, which)
+}
+
+/// The one request the fake received: to `.../Accounts/SID/{resource}`,
+/// with the test credentials. Its form.
+fn only_request(fake: &FakeApi, resource: &str) -> Vec<(String, String)> {
+    let seen = fake.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(
+        seen[0].target,
+        format!("/2010-04-01/Accounts/{SID}/{resource}")
+    );
+    assert_eq!(seen[0].auth(), basic());
+    seen[0].form()
+}
+
 fn basic() -> String {
-    use base64::Engine as _;
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{SID}:{AUTH}"))
-    )
+    basic_auth(SID, AUTH)
+}
+
+/// A form as pairs of `&str`, to compare.
+fn pairs(form: &[(String, String)]) -> Vec<(&str, &str)> {
+    form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 
 #[test]
 fn seed_send_sms_reaches_twilio_and_sms_sent_comes_back() {
-    let fake = Fake::start(vec![]);
+    let fake = FakeApi::start();
     let (_dir, s) = server("outbox-ok", &["--twilio-api-url", &fake.url()]);
     let api = Api::new(&s);
     let eci = setup(&api);
     notify(&api, &eci, "+15558675310");
-    let sent = wait_for("sms_sent", LIMIT, || {
-        let r = results(&api, &eci, "sent");
-        (!r.is_empty()).then_some(r)
-    });
-    let seen = fake.seen();
-    assert_eq!(seen.len(), 1);
+    let sent = first_reports(&api, &eci, RESULTS_RID, "sent", "sms_sent");
+    let form = only_request(&fake, "Messages.json");
     assert_eq!(
-        seen[0].path,
-        format!("/2010-04-01/Accounts/{SID}/Messages.json")
-    );
-    assert_eq!(seen[0].auth, basic());
-    let form: Vec<(&str, &str)> = seen[0]
-        .form
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    assert_eq!(
-        form,
+        pairs(&form),
         vec![
             ("To", "+15558675310"),
             ("From", "+15005550006"),
@@ -227,26 +144,16 @@ fn seed_send_sms_reaches_twilio_and_sms_sent_comes_back() {
 fn server_errors_and_429_are_retried_and_sent_once() {
     // The 429's Retry-After (3 s) is three times the backoff after a
     // first attempt (1 s + up to 10%): the wait shows it was honoured.
-    let fake = Fake::start(vec![
-        (
-            429,
-            vec![("retry-after", "3")],
-            json!({"code": 20429, "message": "Too many"}).to_string(),
-        ),
-        (
-            500,
-            vec![],
-            json!({"code": 20500, "message": "Internal"}).to_string(),
-        ),
+    let fake = FakeApi::scripted(vec![
+        Reply::json(429, &json!({"code": 20429, "message": "Too many"}))
+            .with_header("retry-after", "3"),
+        Reply::json(500, &json!({"code": 20500, "message": "Internal"})),
     ]);
     let (_dir, s) = server("outbox-retry", &["--twilio-api-url", &fake.url()]);
     let api = Api::new(&s);
     let eci = setup(&api);
     notify(&api, &eci, "+15558675310");
-    let sent = wait_for("sms_sent after retries", LIMIT, || {
-        let r = results(&api, &eci, "sent");
-        (!r.is_empty()).then_some(r)
-    });
+    let sent = first_reports(&api, &eci, RESULTS_RID, "sent", "sms_sent after retries");
     let seen = fake.seen();
     assert_eq!(seen.len(), 3, "429, 500, then 201");
     let waited = seen[1].at - seen[0].at;
@@ -265,19 +172,15 @@ fn server_errors_and_429_are_retried_and_sent_once() {
 
 #[test]
 fn a_400_fails_at_once_with_twilios_code() {
-    let fake = Fake::start(vec![(
+    let fake = FakeApi::scripted(vec![Reply::json(
         400,
-        vec![],
-        json!({"code": 21211, "message": "Invalid 'To' Phone Number", "status": 400}).to_string(),
+        &json!({"code": 21211, "message": "Invalid 'To' Phone Number", "status": 400}),
     )]);
     let (_dir, s) = server("outbox-400", &["--twilio-api-url", &fake.url()]);
     let api = Api::new(&s);
     let eci = setup(&api);
     notify(&api, &eci, "+1");
-    let failed = wait_for("sms_failed", LIMIT, || {
-        let r = results(&api, &eci, "failed");
-        (!r.is_empty()).then_some(r)
-    });
+    let failed = first_reports(&api, &eci, RESULTS_RID, "failed", "sms_failed");
     assert_eq!(failed[0]["code"], 21211);
     assert_eq!(failed[0]["message"], "Invalid 'To' Phone Number");
     let (_, list) = api.get("/api/outbox?state=failed");
@@ -312,13 +215,16 @@ fn kill_9_with_the_api_down_then_restart_sends_exactly_once() {
         eci
     };
     s.kill();
-    let fake = Fake::start_on(port, vec![]);
+    let fake = FakeApi::start_on(port, vec![]);
     let s = server_at(&data, &["--twilio-api-url", &api_url]);
     let api = Api::new(&s);
-    let sent = wait_for("sms_sent after the restart", LIMIT, || {
-        let r = results(&api, &eci, "sent");
-        (!r.is_empty()).then_some(r)
-    });
+    let sent = first_reports(
+        &api,
+        &eci,
+        RESULTS_RID,
+        "sent",
+        "sms_sent after the restart",
+    );
     assert_eq!(sent.len(), 1);
     assert_eq!(fake.seen().len(), 1);
     let (_, list) = api.get("/api/outbox");
@@ -330,7 +236,7 @@ fn kill_9_with_the_api_down_then_restart_sends_exactly_once() {
 
 #[test]
 fn a_hanging_api_times_out_and_is_retried() {
-    let fake = Fake::start(vec![(0, vec![], String::new())]);
+    let fake = FakeApi::scripted(vec![Reply::Hang(Duration::from_secs(4))]);
     let (_dir, s) = server(
         "outbox-hang",
         &["--twilio-api-url", &fake.url(), "--http-timeout", "1"],
@@ -338,10 +244,7 @@ fn a_hanging_api_times_out_and_is_retried() {
     let api = Api::new(&s);
     let eci = setup(&api);
     notify(&api, &eci, "+15558675310");
-    let sent = wait_for("sms_sent after a timeout", LIMIT, || {
-        let r = results(&api, &eci, "sent");
-        (!r.is_empty()).then_some(r)
-    });
+    let sent = first_reports(&api, &eci, RESULTS_RID, "sent", "sms_sent after a timeout");
     assert_eq!(sent.len(), 1);
     assert_eq!(fake.seen().len(), 2, "the hung request, then the retry");
     let (_, list) = api.get("/api/outbox");
@@ -392,16 +295,12 @@ const PUBLIC: &str = "https://krl.example.com";
 
 /// A pico with [`calls_ruleset`]: its eci.
 fn setup_calls(api: &Api) -> String {
-    api.register_ok(&calls_ruleset());
-    let (pico, eci) = api.new_pico();
-    api.install_ok(&pico, "io.example.outbox_calls");
+    let (_, eci) = api.pico_with(&calls_ruleset());
     eci
 }
 
 fn calls(api: &Api, eci: &str, which: &str) -> Vec<Value> {
-    let (status, body) = api.query(eci, "io.example.outbox_calls", which, json!({}));
-    assert_eq!(status, 200, "{body}");
-    body.as_array().cloned().unwrap_or_default()
+    reports(api, eci, CALLS_RID, which)
 }
 
 fn ring(api: &Api, eci: &str, to: &str) {
@@ -409,16 +308,9 @@ fn ring(api: &Api, eci: &str, to: &str) {
     assert_eq!(status, 200, "{body}");
 }
 
-fn form_of(seen: &Seen) -> Vec<(&str, &str)> {
-    seen.form
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect()
-}
-
 #[test]
 fn twilio_call_posts_to_calls_json_and_call_started_carries_the_call_sid() {
-    let fake = Fake::start(vec![]);
+    let fake = FakeApi::start();
     let (_dir, s) = server(
         "outbox-call",
         &["--twilio-api-url", &fake.url(), "--public-url", PUBLIC],
@@ -426,21 +318,12 @@ fn twilio_call_posts_to_calls_json_and_call_started_carries_the_call_sid() {
     let api = Api::new(&s);
     let eci = setup_calls(&api);
     ring(&api, &eci, "+15558675310");
-    let started = wait_for("call_started", LIMIT, || {
-        let r = calls(&api, &eci, "started");
-        (!r.is_empty()).then_some(r)
-    });
-    let seen = fake.seen();
-    assert_eq!(seen.len(), 1);
-    assert_eq!(
-        seen[0].path,
-        format!("/2010-04-01/Accounts/{SID}/Calls.json")
-    );
-    assert_eq!(seen[0].auth, basic());
+    let started = first_reports(&api, &eci, CALLS_RID, "started", "call_started");
+    let form = only_request(&fake, "Calls.json");
     // The event type became the channel's event URL under --public-url.
     let url = format!("{PUBLIC}/sky/event/{eci}/none/twilio/answered");
     assert_eq!(
-        form_of(&seen[0]),
+        pairs(&form),
         vec![
             ("To", "+15558675310"),
             ("From", "+15005550006"),
@@ -462,10 +345,9 @@ fn twilio_call_posts_to_calls_json_and_call_started_carries_the_call_sid() {
 
 #[test]
 fn a_refused_call_raises_call_failed_with_twilios_code_and_is_not_retried() {
-    let fake = Fake::start(vec![(
+    let fake = FakeApi::scripted(vec![Reply::json(
         400,
-        vec![],
-        json!({"code": 21215, "message": "Geo Permission not enabled", "status": 400}).to_string(),
+        &json!({"code": 21215, "message": "Geo Permission not enabled", "status": 400}),
     )]);
     let (_dir, s) = server(
         "outbox-call-400",
@@ -474,10 +356,7 @@ fn a_refused_call_raises_call_failed_with_twilios_code_and_is_not_retried() {
     let api = Api::new(&s);
     let eci = setup_calls(&api);
     ring(&api, &eci, "+2125550100");
-    let failed = wait_for("call_failed", LIMIT, || {
-        let r = calls(&api, &eci, "failed");
-        (!r.is_empty()).then_some(r)
-    });
+    let failed = first_reports(&api, &eci, CALLS_RID, "failed", "call_failed");
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0]["code"], 21215);
     assert_eq!(failed[0]["message"], "Geo Permission not enabled");
@@ -497,7 +376,7 @@ fn a_refused_call_raises_call_failed_with_twilios_code_and_is_not_retried() {
 
 #[test]
 fn send_sms_with_media_posts_one_media_url_field_per_url() {
-    let fake = Fake::start(vec![]);
+    let fake = FakeApi::start();
     let (_dir, s) = server("outbox-mms", &["--twilio-api-url", &fake.url()]);
     let api = Api::new(&s);
     let eci = setup_calls(&api);
@@ -512,19 +391,10 @@ fn send_sms_with_media_posts_one_media_url_field_per_url() {
         json!({"to": "+15558675310", "media": media}),
     );
     assert_eq!(status, 200, "{body}");
-    let sent = wait_for("sms_sent", LIMIT, || {
-        let r = calls(&api, &eci, "sent");
-        (!r.is_empty()).then_some(r)
-    });
-    let seen = fake.seen();
-    assert_eq!(seen.len(), 1);
+    let sent = first_reports(&api, &eci, CALLS_RID, "sent", "sms_sent");
+    let form = only_request(&fake, "Messages.json");
     assert_eq!(
-        seen[0].path,
-        format!("/2010-04-01/Accounts/{SID}/Messages.json")
-    );
-    assert_eq!(seen[0].auth, basic());
-    assert_eq!(
-        form_of(&seen[0]),
+        pairs(&form),
         vec![
             ("To", "+15558675310"),
             ("From", "+15005550006"),
@@ -594,16 +464,12 @@ impl Drop for DebugServer {
 #[test]
 fn credentials_never_reach_the_log_even_at_trace() {
     // A retried 429, then a 400: the outbox logs a warning for each.
-    let fake = Fake::start(vec![
-        (
-            429,
-            vec![("retry-after", "0")],
-            json!({"code": 20429, "message": "Too many"}).to_string(),
-        ),
-        (
+    let fake = FakeApi::scripted(vec![
+        Reply::json(429, &json!({"code": 20429, "message": "Too many"}))
+            .with_header("retry-after", "0"),
+        Reply::json(
             400,
-            vec![],
-            json!({"code": 21211, "message": "Invalid 'To' Phone Number"}).to_string(),
+            &json!({"code": 21211, "message": "Invalid 'To' Phone Number"}),
         ),
     ]);
     let dir = ScratchDir::new("outbox-log");
@@ -631,7 +497,7 @@ fn credentials_never_reach_the_log_even_at_trace() {
         krl_tests::api::str_of(&pico["id"]),
         krl_tests::api::str_of(&pico["eci"]),
     );
-    for rid in ["twilio_sms", "io.example.outbox_results"] {
+    for rid in ["twilio_sms", RESULTS_RID] {
         admin(
             &format!("/api/picos/{id}/rulesets"),
             "application/json",
@@ -658,7 +524,7 @@ fn credentials_never_reach_the_log_even_at_trace() {
         (r.as_array().is_some_and(|a| !a.is_empty())).then_some(())
     });
     assert_eq!(fake.seen().len(), 2);
-    assert_eq!(fake.seen()[1].auth, basic(), "the token did go to Twilio");
+    assert_eq!(fake.seen()[1].auth(), basic(), "the token did go to Twilio");
     let log = std::fs::read_to_string(&d.log).unwrap();
     // The log was captured, at trace (reqwest's and hyper's too), with
     // the outbox's warnings.

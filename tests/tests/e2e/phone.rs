@@ -3,9 +3,10 @@
 //! and a channel guarded by a Twilio auth token; the phone signs over the
 //! public URL, connects to the real one, and follows the call.
 
-use krl_tests::api::{server, str_of, Api};
-use krl_tests::{krl, workspace_root, Server};
-use serde_json::{json, Value};
+use krl_tests::api::{server, Api};
+use krl_tests::phone::{heard_in_full, transcript};
+use krl_tests::{krl, source, Server};
+use serde_json::Value;
 use std::process::Output;
 
 /// What Twilio believes the engine's address is (behind a proxy).
@@ -24,23 +25,12 @@ const SMS_ECHO: &str = r#"ruleset io.example.sms_echo {
 /// A pico with `src` (registered) installed, and a channel of it that
 /// carries the Twilio auth token.
 fn twilio_pico(api: &Api, src: &str) -> String {
-    let (status, body) = api.register(src);
-    assert_eq!(status, 200, "{body}");
-    let rid = str_of(&body["rid"]);
-    let (id, _) = api.new_pico();
-    let (status, body) = api.install(&id, &rid);
-    assert_eq!(status, 200, "{body}");
-    let (status, ch) = api.post(
-        &format!("/api/picos/{id}/channels"),
-        json!({"tags": ["twilio"], "twilio_auth_token": AUTH}),
-    );
-    assert_eq!(status, 200, "{ch}");
-    str_of(&ch["eci"])
+    let (id, _) = api.pico_with(src);
+    api.twilio_channel(&id, AUTH)
 }
 
 fn hello_monkey() -> String {
-    let path = workspace_root().join("engine/lang/tests/fixtures/seed003_hello_monkey_gather.krl");
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    source("engine/lang/tests/fixtures/seed003_hello_monkey_gather.krl")
 }
 
 /// Runs `krl` with the connection flags of `s` and `args`.
@@ -52,28 +42,6 @@ fn phone(s: &Server, cmd: &str, args: &[&str]) -> Output {
         .env_remove("KRL_URL")
         .output()
         .expect("running krl")
-}
-
-/// The transcript's JSON lines.
-fn lines(out: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
-}
-
-/// The verbs heard, as `verb: text` (requests and the summary left out).
-fn heard(lines: &[Value]) -> Vec<String> {
-    lines
-        .iter()
-        .filter_map(|l| {
-            let verb = l.get("verb")?.as_str()?;
-            Some(match l.get("text").and_then(Value::as_str) {
-                Some(t) => format!("{verb}: {t}"),
-                None => verb.to_string(),
-            })
-        })
-        .collect()
 }
 
 #[test]
@@ -98,9 +66,9 @@ fn krl_call_plays_hello_monkey_and_follows_the_gather() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    let l = lines(&out);
+    let l = transcript(&out.stdout);
     assert_eq!(
-        heard(&l),
+        heard_in_full(&l),
         [
             "say: Hello Big Bird",
             "gather",

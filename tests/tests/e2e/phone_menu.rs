@@ -3,8 +3,8 @@
 //! `krl serve`, with every Dial outcome posted to the Dial's action and a
 //! no-input loop that gives up after its maximum.
 
-use krl_tests::api::{server, str_of, Api};
-use krl_tests::phone::{call, calls, heard, line_and_pico, requests, serve_args};
+use krl_tests::api::{server, Api};
+use krl_tests::phone::{call, calls, heard, line_and_pico, requests, serve_args, strings};
 use serde_json::json;
 
 const MENUS: &str = r#"ruleset io.example.three_levels {
@@ -102,17 +102,11 @@ const TOP: &str = "say: Press 1 for sales. Press 2 for support.";
 const SUPPORT: &str = "say: Press 1 for billing. Press 2 for technical help.";
 const TECHNICAL: &str = "say: Press 1 for hardware. Press 2 for software.";
 
-fn s(v: &[&str]) -> Vec<String> {
-    v.iter().map(|x| x.to_string()).collect()
-}
-
 #[test]
 fn three_levels_every_dial_outcome_and_a_no_input_loop() {
     let (_dir, srv) = server("phone-menu", &serve_args(&[]));
     let api = Api::new(&srv);
-    let (status, body) = api.register(MENUS);
-    assert_eq!(status, 200, "{body}");
-    let rid = str_of(&body["rid"]);
+    let rid = api.register_ok(MENUS);
     let (eci, pico) = line_and_pico(&api, &rid, json!({}));
 
     // Down all three levels to the hardware desk, once per Dial outcome.
@@ -134,7 +128,7 @@ fn three_levels_every_dial_outcome_and_a_no_input_loop() {
         })
         .collect();
     for (got, (status, said)) in calls(&srv, &runs).iter().zip(outcomes) {
-        let want = s(&[
+        let want = strings(&[
             "gather",
             TOP,
             "digits: 2",
@@ -183,7 +177,7 @@ fn three_levels_every_dial_outcome_and_a_no_input_loop() {
     ));
     assert_eq!(
         got,
-        s(&[
+        strings(&[
             "gather",
             TOP,
             "digits: 9",
@@ -201,11 +195,14 @@ fn three_levels_every_dial_outcome_and_a_no_input_loop() {
     // Silence at the second level: asked again up to the maximum (two
     // silences), then goodbye on the third.
     let got = call(&srv, &eci, &["--digits", "2,,,"]);
-    let mut want = s(&["gather", TOP, "digits: 2"]);
+    let mut want = strings(&["gather", TOP, "digits: 2"]);
     for _ in 0..3 {
-        want.extend(s(&["gather", SUPPORT, "no input"]));
+        want.extend(strings(&["gather", SUPPORT, "no input"]));
         want.push("redirect: twilio/silence?menu=support".to_string());
     }
-    want.extend(s(&["say: We did not hear from you. Goodbye.", "hangup"]));
+    want.extend(strings(&[
+        "say: We did not hear from you. Goodbye.",
+        "hangup",
+    ]));
     assert_eq!(heard(&got), want);
 }

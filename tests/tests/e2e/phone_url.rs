@@ -4,49 +4,27 @@
 //! The phone follows a relative Gather action and a Redirect as Twilio
 //! does.
 
-use krl_tests::fake_http::{read_request, write_response};
+use krl_tests::fake_http::{Fake, Reply, Request};
 use krl_tests::krl;
-use serde_json::Value;
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
+use krl_tests::phone::{heard_in_full, transcript};
+use krl_tests::twilio::signature;
 
 const AUTH: &str = "0123456789abcdef0123456789abcdef";
-
-/// Requests seen: (path, form, signature valid).
-type Seen = Arc<Mutex<Vec<(String, Vec<(String, String)>, bool)>>>;
 
 /// A voice and messaging app on a free port: `/voice` asks for a key
 /// (relative action `gathered`), `/gathered` redirects to `/bye?d=DIGITS`,
 /// `/bye` says the key and hangs up, `/sms` echoes the body.
-fn app() -> (String, Seen) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let seen: Seen = Arc::default();
-    let (b, s) = (base.clone(), seen.clone());
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let _ = answer(stream, &b, &s);
-        }
-    });
-    (base, seen)
+fn app() -> Fake {
+    Fake::start(|req, _| Reply::text(200, "text/xml", twiml(req)))
 }
 
-fn answer(stream: std::net::TcpStream, base: &str, seen: &Seen) -> std::io::Result<()> {
-    let req = read_request(&stream)?;
-    let (target, form) = (req.target.clone(), req.form());
-    let sig = req.header("x-twilio-signature").unwrap_or("");
-    let valid = krl::twilio::signature::validate(AUTH, &format!("{base}{target}"), &form, sig);
-    let field = |n: &str| {
-        form.iter()
-            .find(|(k, _)| k == n)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
-    let twiml = match req.path() {
+fn twiml(req: &Request) -> String {
+    let field = |n: &str| req.field(n).unwrap_or_default();
+    match req.path() {
         "/app/voice" => r#"<Response><Gather action="gathered" numDigits="1"><Say>Press a key.</Say></Gather><Say>Nothing pressed.</Say></Response>"#.to_string(),
         "/app/gathered" => format!("<Response><Redirect>/app/bye?d={}</Redirect></Response>", field("Digits")),
         "/app/bye" => {
-            let d = target.split("d=").nth(1).unwrap_or("");
+            let d = req.target.split("d=").nth(1).unwrap_or("");
             format!("<Response><Say>You pressed {d}.</Say><Hangup/></Response>")
         }
         "/app/sms" => format!("<Response><Message>Echo: {}</Message></Response>", field("Body")),
@@ -59,9 +37,15 @@ fn answer(stream: std::net::TcpStream, base: &str, seen: &Seen) -> std::io::Resu
             field("Digits")
         ),
         _ => "<Response/>".to_string(),
-    };
-    seen.lock().unwrap().push((target, form, valid));
-    write_response(&stream, "200 OK", "text/xml", &[], &twiml)
+    }
+}
+
+/// Whether `req` carries Twilio's signature over its own URL at `app`.
+fn signed(app: &Fake, req: &Request) -> bool {
+    let form = req.form();
+    let params: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let url = format!("{}{}", app.url(), req.target);
+    req.header("x-twilio-signature") == Some(signature(AUTH, &url, &params).as_str())
 }
 
 fn run(args: &[&str]) -> (bool, String, String) {
@@ -79,7 +63,8 @@ fn run(args: &[&str]) -> (bool, String, String) {
 
 #[test]
 fn krl_call_url_plays_any_webhook_signed_over_its_url() {
-    let (base, seen) = app();
+    let app = app();
+    let base = app.url();
     let url = format!("{base}/app/voice");
     let (ok, out, err) = run(&[
         "call",
@@ -91,19 +76,8 @@ fn krl_call_url_plays_any_webhook_signed_over_its_url() {
         "--json",
     ]);
     assert!(ok, "{err}\n{out}");
-    let heard: Vec<String> = out
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter_map(|v| {
-            let verb = v.get("verb")?.as_str()?.to_string();
-            Some(match v.get("text").and_then(Value::as_str) {
-                Some(t) => format!("{verb}: {t}"),
-                None => verb,
-            })
-        })
-        .collect();
     assert_eq!(
-        heard,
+        heard_in_full(&transcript(out.as_bytes())),
         [
             "gather",
             "say: Press a key.",
@@ -113,26 +87,27 @@ fn krl_call_url_plays_any_webhook_signed_over_its_url() {
             "hangup"
         ]
     );
-    let seen = seen.lock().unwrap();
-    let paths: Vec<&str> = seen.iter().map(|(p, _, _)| p.as_str()).collect();
+    let seen = app.seen();
+    let paths: Vec<&str> = seen.iter().map(|r| r.target.as_str()).collect();
     assert_eq!(paths, ["/app/voice", "/app/gathered", "/app/bye?d=5"]);
-    assert!(seen.iter().all(|(_, _, valid)| *valid), "{seen:?}");
-    let digits = seen[1].1.iter().find(|(k, _)| k == "Digits").unwrap();
-    assert_eq!(digits.1, "5");
+    assert!(seen.iter().all(|r| signed(&app, r)), "{seen:?}");
+    assert_eq!(seen[1].field("Digits").as_deref(), Some("5"));
 }
 
 #[test]
 fn krl_sms_url_with_body_prints_the_reply() {
-    let (base, seen) = app();
-    let url = format!("{base}/app/sms");
+    let app = app();
+    let url = format!("{}/app/sms", app.url());
     let (ok, out, err) = run(&["sms", &url, "--body", "hi there", "--auth-token", AUTH]);
     assert!(ok, "{err}");
     assert_eq!(out.trim(), "Echo: hi there");
-    let seen = seen.lock().unwrap();
+    let seen = app.seen();
     assert_eq!(seen.len(), 1);
-    assert!(seen[0].2, "the signature is over the webhook's URL");
+    assert!(
+        signed(&app, &seen[0]),
+        "the signature is over the webhook's URL"
+    );
     // the positional body still works; both at once is refused
-    drop(seen);
     let (ok, out, _) = run(&["sms", &url, "positional"]);
     assert!(ok);
     assert_eq!(out.trim(), "Echo: positional");
@@ -146,21 +121,12 @@ fn krl_sms_url_with_body_prints_the_reply() {
 /// actionOnEmptyResult="true" silence still posts the action.
 #[test]
 fn krl_call_speaks_to_gathers_that_listen() {
-    let (base, _) = app();
+    let app = app();
     let says = |path: &str, input: &str| -> Vec<String> {
-        let url = format!("{base}{path}");
+        let url = format!("{}{path}", app.url());
         let (ok, out, err) = run(&["call", &url, "--digits", input, "--json"]);
         assert!(ok, "{err}");
-        out.lines()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap())
-            .filter_map(|v| {
-                let verb = v.get("verb")?.as_str()?.to_string();
-                Some(match v.get("text").and_then(Value::as_str) {
-                    Some(t) => format!("{verb}: {t}"),
-                    None => verb,
-                })
-            })
-            .collect()
+        heard_in_full(&transcript(out.as_bytes()))
     };
     assert_eq!(
         says("/app/ask", "speech:sales please"),

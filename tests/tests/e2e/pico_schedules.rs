@@ -109,12 +109,7 @@ fn deleting_a_pico_cancels_its_scheduled_events() {
     );
 
     // Its schedules are gone from the store too.
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &s.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert_eq!(s.wait_exit(), Some(0));
+    assert_eq!(s.terminate(), Some(0));
     let store = Store::open(&data).unwrap();
     let doomed = PicoId::new(doomed);
     assert!(store.keys(&Key::schedules(&doomed)).unwrap().is_empty());

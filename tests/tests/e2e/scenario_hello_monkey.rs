@@ -6,13 +6,10 @@
 //! Twilio API.
 
 use krl_tests::api::{server, str_of, wait_for, Api};
-use krl_tests::phone::{call, calls, heard, line, register, serve_args, sms, try_line, FakeTwilio};
+use krl_tests::phone::{call, calls, heard, line, register, serve_args, sms, strings, try_line};
+use krl_tests::twilio::FakeApi;
 use serde_json::json;
 use std::time::Duration;
-
-fn strings(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| s.to_string()).collect()
-}
 
 #[test]
 fn callers_are_greeted_by_name_and_asked_their_favorite_number() {
@@ -127,7 +124,7 @@ fn a_text_gets_the_greeting_back() {
 
 #[test]
 fn notification_status_sends_an_sms_through_twilio() {
-    let twilio = FakeTwilio::start();
+    let twilio = FakeApi::start();
     let api_url = twilio.url();
     let (_dir, s) = server(
         "monkey-notify",
@@ -161,17 +158,17 @@ fn notification_status_sends_an_sms_through_twilio() {
     );
     assert_eq!(status, 200, "{body}");
     let sent = wait_for("two SMS", Duration::from_secs(20), || {
-        let sent = twilio.sent();
+        let sent = twilio.seen();
         (sent.len() == 2).then_some(sent)
     });
     let mut got: Vec<(String, String, String, String)> = sent
         .iter()
         .map(|m| {
             (
-                m.path.clone(),
-                m.field("To").to_string(),
-                m.field("From").to_string(),
-                m.field("Body").to_string(),
+                m.target.clone(),
+                m.field("To").unwrap_or_default(),
+                m.field("From").unwrap_or_default(),
+                m.field("Body").unwrap_or_default(),
             )
         })
         .collect();
@@ -237,5 +234,5 @@ fn notification_status_sends_an_sms_through_twilio() {
             Some("from_number: must be a phone number such as +15559999")
         )
     );
-    assert_eq!(twilio.sent().len(), 2);
+    assert_eq!(twilio.seen().len(), 2);
 }

@@ -15,16 +15,14 @@
 //! who hung up while on hold, every state reachable by its event type,
 //! fingerprinted audio URLs that follow the files, and a refused config.
 
-use base64::Engine as _;
-use hmac::{Hmac, Mac};
 use krl_tests::api::{server_at, str_of, wait_for, Api};
-use krl_tests::fake_http::{read_request, write_response};
-use krl_tests::{krl, workspace_root, ScratchDir, Server};
+use krl_tests::fake_http::{Fake, Reply};
+use krl_tests::phone::{call_as, heard_in_full, requests_in_full, strings};
+use krl_tests::twilio::{self, basic_auth, FakeApi};
+use krl_tests::{source, ScratchDir, Server};
 use reqwest::blocking::Client;
 use serde_json::{json, Value};
-use sha1::Sha1;
-use std::net::{TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// What Twilio believes the engine's address is (behind a proxy).
@@ -48,110 +46,32 @@ const HOURS: &str = "Our hours are 09:00 to 17:00, Monday, Tuesday, Wednesday, T
 
 // ------------------------------------------------------------ local servers
 
-/// What a local server answers: a status and a JSON body, or nothing (the
-/// connection is held open past the engine's `--http-timeout`).
-enum Reply {
-    Json(u16, Value),
-    Hang,
-}
-
-/// A request a local server saw: method, path with query, form body.
-#[derive(Clone, Debug)]
-struct Seen {
-    method: String,
-    path: String,
-    auth: String,
-    form: Vec<(String, String)>,
-}
-
-/// A tiny HTTP/1.1 server on 127.0.0.1 (one request per connection) that
-/// records requests and answers with `answer(&request)`.
-struct Local {
-    url: String,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-impl Local {
-    fn start(answer: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Local {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("binding a local server");
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
-        let (log, answer) = (seen.clone(), Arc::new(answer));
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { return };
-                let (log, answer) = (log.clone(), answer.clone());
-                std::thread::spawn(move || {
-                    let _ = serve_one(stream, &log, &*answer);
-                });
-            }
-        });
-        Local { url, seen }
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-fn serve_one(
-    stream: TcpStream,
-    log: &Mutex<Vec<Seen>>,
-    answer: &dyn Fn(&Seen) -> Reply,
-) -> std::io::Result<()> {
-    let req = read_request(&stream)?;
-    let seen = Seen {
-        auth: req.header("authorization").unwrap_or("").to_string(),
-        form: req.form(),
-        method: req.method,
-        path: req.target,
-    };
-    log.lock().unwrap().push(seen.clone());
-    match answer(&seen) {
-        Reply::Json(status, body) => write_response(
-            &stream,
-            &format!("{status} X"),
-            "application/json",
-            &[],
-            &body.to_string(),
-        ),
-        Reply::Hang => {
-            std::thread::sleep(Duration::from_secs(5));
-            Ok(())
-        }
-    }
-}
-
 /// The slow work's server: `/forecast` answers JSON, `/broken` 500,
-/// `/slow` nothing.
-fn upstream() -> Local {
-    Local::start(|r| {
-        if r.path.starts_with("/forecast") {
-            Reply::Json(
+/// `/slow` nothing (the connection is held open past the engine's
+/// `--http-timeout`).
+fn upstream() -> Fake {
+    Fake::start(|r, _| {
+        if r.target.starts_with("/forecast") {
+            Reply::json(
                 200,
-                json!({"text": "Sunny & warm, a high of 75.", "source": "test"}),
+                &json!({"text": "Sunny & warm, a high of 75.", "source": "test"}),
             )
-        } else if r.path.starts_with("/broken") {
-            Reply::Json(500, json!({"error": "upstream exploded"}))
+        } else if r.target.starts_with("/broken") {
+            Reply::json(500, &json!({"error": "upstream exploded"}))
         } else {
-            Reply::Hang
+            Reply::Hang(Duration::from_secs(5))
         }
     })
 }
 
-/// Twilio's REST API: 200 for every call redirect, or 400 (Twilio's
-/// 21220, "call is not in-progress") when `hung_up`.
-fn fake_twilio(hung_up: bool) -> Local {
-    Local::start(move |_| {
-        if hung_up {
-            Reply::Json(
-                400,
-                json!({"code": 21220, "message": "Call is not in-progress. Cannot redirect.", "status": 400}),
-            )
-        } else {
-            Reply::Json(200, json!({"sid": "CAredirected", "status": "in-progress"}))
-        }
-    })
+/// Twilio's REST API; when `hung_up`, it refuses the call redirect with
+/// 400 (Twilio's 21220, "call is not in-progress").
+fn fake_twilio(hung_up: bool) -> FakeApi {
+    let refused = Reply::json(
+        400,
+        &json!({"code": 21220, "message": "Call is not in-progress. Cannot redirect.", "status": 400}),
+    );
+    FakeApi::scripted(if hung_up { vec![refused] } else { vec![] })
 }
 
 // ------------------------------------------------------------ the engine
@@ -258,33 +178,14 @@ impl Ivr {
             .lock()
             .unwrap()
             .push((system.clone(), id.clone()));
-        let (status, ch) = api.post(
-            &format!("/api/picos/{id}/channels"),
-            json!({"tags": ["twilio"], "twilio_auth_token": AUTH}),
-        );
-        assert_eq!(status, 200, "{ch}");
-        (str_of(&ch["eci"]), system)
+        (api.twilio_channel(&id, AUTH), system)
     }
 
     /// Plays a call with `krl call` (JSON transcript): its lines.
     fn call(&self, eci: &str, extra: &[&str]) -> Vec<Value> {
-        let out = krl()
-            .args(["call", eci, "--json", "--auth-token", AUTH])
-            .args(["--url", &self.s.url, "--public-url", PUBLIC])
-            .args(["--from", "+13035550142"])
-            .args(extra)
-            .env_remove("KRL_URL")
-            .output()
-            .expect("running krl call");
-        assert!(
-            out.status.success(),
-            "krl call failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-            .collect()
+        let mut args = vec!["--from", "+13035550142"];
+        args.extend_from_slice(extra);
+        call_as(&self.s, PUBLIC, AUTH, eci, &args)
     }
 
     /// A call's record, its session variable `session:call` (a query on
@@ -342,63 +243,14 @@ impl Ivr {
             params.push(("CallStatus", "in-progress"));
         }
         params.extend_from_slice(more);
-        let res = Client::new()
-            .post(format!("{}{path}", self.s.url))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("X-Twilio-Signature", sign(url, &params))
-            .body(
-                params
-                    .iter()
-                    .map(|(k, v)| format!("{k}={}", v.replace('+', "%2B")))
-                    .collect::<Vec<_>>()
-                    .join("&"),
-            )
-            .send()
-            .unwrap();
-        assert_eq!(res.status().as_u16(), 200);
-        res.text().unwrap()
+        let (status, twiml) = twilio::webhook(&format!("{}{path}", self.s.url), url, AUTH, &params);
+        assert_eq!(status, 200, "{twiml}");
+        twiml
     }
 }
 
 fn ruleset() -> String {
-    let path = workspace_root().join("rulesets/interactive_flow.krl");
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-/// Twilio's signature over the URL and the sorted form parameters.
-fn sign(url: &str, params: &[(&str, &str)]) -> String {
-    let mut sorted = params.to_vec();
-    sorted.sort();
-    let mut data = url.to_string();
-    for (k, v) in sorted {
-        data.push_str(k);
-        data.push_str(v);
-    }
-    let mut mac = Hmac::<Sha1>::new_from_slice(AUTH.as_bytes()).unwrap();
-    mac.update(data.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-}
-
-/// The verbs heard, as `verb: text` (requests and summary left out).
-fn heard(lines: &[Value]) -> Vec<String> {
-    lines
-        .iter()
-        .filter_map(|l| {
-            let verb = l.get("verb")?.as_str()?;
-            Some(match l.get("text").and_then(Value::as_str) {
-                Some(t) => format!("{verb}: {t}"),
-                None => verb.to_string(),
-            })
-        })
-        .collect()
-}
-
-/// The URLs requested, in order.
-fn requests(lines: &[Value]) -> Vec<String> {
-    lines
-        .iter()
-        .filter_map(|l| l.get("request").and_then(Value::as_str).map(String::from))
-        .collect()
+    source("rulesets/interactive_flow.krl")
 }
 
 /// The public URL of state (event type) `state` on channel `eci`.
@@ -421,21 +273,17 @@ fn menu(v: &str) -> Vec<String> {
     ]
 }
 
-fn strings(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| s.to_string()).collect()
-}
-
 // ------------------------------------------------------------ the tests
 
 #[test]
 fn menu_transitions_lunch_special_hours_and_goodbye() {
     let twilio = fake_twilio(false);
-    let ivr = Ivr::start("menu", MONDAY_MORNING_DENVER, &twilio.url);
+    let ivr = Ivr::start("menu", MONDAY_MORNING_DENVER, &twilio.url());
     let (eci, system) = ivr.number(json!({}));
 
     // 1 → lunch special, 1 → hours (an end state)
     let l = ivr.call(&eci, &["--digits", "1,1"]);
-    let v = fingerprint(&heard(&l)[1]);
+    let v = fingerprint(&heard_in_full(&l)[1]);
     let mut want = menu(&v);
     want.extend(strings(&[
         "digits: 1",
@@ -449,7 +297,7 @@ fn menu_transitions_lunch_special_hours_and_goodbye() {
         format!("say: {BYE}"),
         "hangup".into(),
     ]);
-    assert_eq!(heard(&l), want, "{l:?}");
+    assert_eq!(heard_in_full(&l), want, "{l:?}");
     // the Gathers post to their states' input events, on the public URL
     let gathers: Vec<&Value> = l.iter().filter(|x| x["verb"] == "gather").collect();
     assert_eq!(
@@ -464,7 +312,7 @@ fn menu_transitions_lunch_special_hours_and_goodbye() {
     );
     let real = |state: &str| format!("{}/sky/event/{eci}/none/twilio/{state}", ivr.s.url);
     assert_eq!(
-        requests(&l),
+        requests_in_full(&l),
         [
             real("inbound_call"),
             real("main_menu_input"),
@@ -474,7 +322,7 @@ fn menu_transitions_lunch_special_hours_and_goodbye() {
 
     // 1 → lunch special, anything else → goodbye
     let l = ivr.call(&eci, &["--digits", "1,5"]);
-    let h = heard(&l);
+    let h = heard_in_full(&l);
     assert_eq!(
         h[h.len() - 4..],
         strings(&[
@@ -495,7 +343,7 @@ fn menu_transitions_lunch_special_hours_and_goodbye() {
         format!("say: {BYE}"),
         "hangup".into(),
     ]);
-    assert_eq!(heard(&l), want);
+    assert_eq!(heard_in_full(&l), want);
 
     // end states clear the call's record
     assert_eq!(ivr.live_calls(&system), Vec::<String>::new());
@@ -504,12 +352,12 @@ fn menu_transitions_lunch_special_hours_and_goodbye() {
 #[test]
 fn invalid_and_missing_input_are_retried_up_to_max_tries() {
     let twilio = fake_twilio(false);
-    let ivr = Ivr::start("retry", MONDAY_MORNING_DENVER, &twilio.url);
+    let ivr = Ivr::start("retry", MONDAY_MORNING_DENVER, &twilio.url());
     let (eci, system) = ivr.number(json!({}));
 
     // 9 (not an option), nothing, 7: three tries, then goodbye
     let l = ivr.call(&eci, &["--digits", "9,,7"]);
-    let h = heard(&l);
+    let h = heard_in_full(&l);
     let v = fingerprint(&h[1]);
     let mut want = menu(&v);
     want.push("digits: 9".into());
@@ -531,7 +379,7 @@ fn invalid_and_missing_input_are_retried_up_to_max_tries() {
 
     // a wrong key, then a right one: the menu goes on
     let l = ivr.call(&eci, &["--digits", "0,2"]);
-    let h = heard(&l);
+    let h = heard_in_full(&l);
     assert!(
         h.contains(&"say: Sorry, that is not an option.".to_string()),
         "{h:?}"
@@ -543,7 +391,7 @@ fn invalid_and_missing_input_are_retried_up_to_max_tries() {
         ivr.number(json!({"max_tries": 1, "welcome_audio": null, "company": "Bar & Grill"}));
     let l = ivr.call(&eci1, &["--digits", "8"]);
     assert_eq!(
-        heard(&l),
+        heard_in_full(&l),
         strings(&[
             "gather",
             "say: Welcome to Bar & Grill.",
@@ -567,36 +415,36 @@ fn business_hours_branch_at_fixed_instants_in_two_time_zones() {
         ]
     };
     // Monday 10:30 in Denver is Tuesday 01:30 in Tokyo.
-    let ivr = Ivr::start("hours-am", MONDAY_MORNING_DENVER, &twilio.url);
+    let ivr = Ivr::start("hours-am", MONDAY_MORNING_DENVER, &twilio.url());
     let (denver, _) = ivr.number(json!({}));
     let (tokyo, _) = ivr.number(json!({"tz": "Asia/Tokyo", "company": "Tokyo Foo"}));
     let l = ivr.call(&denver, &["--digits", ""]);
     assert_eq!(
-        heard(&l)[..3],
-        menu(&fingerprint(&heard(&l)[1]))[..],
+        heard_in_full(&l)[..3],
+        menu(&fingerprint(&heard_in_full(&l)[1]))[..],
         "{l:?}"
     );
     let l = ivr.call(&tokyo, &[]);
-    assert_eq!(heard(&l), closed("Tokyo Foo"), "{l:?}");
+    assert_eq!(heard_in_full(&l), closed("Tokyo Foo"), "{l:?}");
     // the branching state rendered nothing: one request, straight to closed
-    assert_eq!(requests(&l).len(), 1);
+    assert_eq!(requests_in_full(&l).len(), 1);
     drop(ivr);
 
     // Monday 18:30 in Denver is Tuesday 09:30 in Tokyo.
-    let ivr = Ivr::start("hours-pm", MONDAY_EVENING_DENVER, &twilio.url);
+    let ivr = Ivr::start("hours-pm", MONDAY_EVENING_DENVER, &twilio.url());
     let (denver, _) = ivr.number(json!({}));
     let (tokyo, _) = ivr.number(json!({"tz": "Asia/Tokyo", "company": "Tokyo Foo"}));
     let l = ivr.call(&denver, &[]);
-    assert_eq!(heard(&l), closed("Foo Corp"), "{l:?}");
+    assert_eq!(heard_in_full(&l), closed("Foo Corp"), "{l:?}");
     let l = ivr.call(&tokyo, &["--digits", ""]);
-    assert_eq!(heard(&l)[2], format!("say: {MENU}"), "{l:?}");
+    assert_eq!(heard_in_full(&l)[2], format!("say: {MENU}"), "{l:?}");
 
     // Days and hours come from the config: closed on Mondays.
     let (weekends, _) = ivr
         .number(json!({"open_days": [0, 6], "opens": "00:00", "closes": "23:59", "company": "W"}));
     let l = ivr.call(&weekends, &[]);
     assert_eq!(
-        heard(&l)[0],
+        heard_in_full(&l)[0],
         "say: Thanks for calling W. We are closed right now. Our hours are 00:00 to 23:59, Sunday, Saturday."
     );
 }
@@ -604,7 +452,7 @@ fn business_hours_branch_at_fixed_instants_in_two_time_zones() {
 #[test]
 fn is_open_follows_daylight_saving_in_the_zone() {
     let twilio = fake_twilio(false);
-    let ivr = Ivr::start("dst", MONDAY_MORNING_DENVER, &twilio.url);
+    let ivr = Ivr::start("dst", MONDAY_MORNING_DENVER, &twilio.url());
     let (_, system) = ivr.number(json!({}));
     let api = Api::new(&ivr.s);
     let open = |when: &str| {
@@ -628,10 +476,10 @@ fn is_open_follows_daylight_saving_in_the_zone() {
 /// The lookup state: please hold, the hold-music endpoint (a looping
 /// fingerprinted Play), and the call's record waiting. Returns the CallSid
 /// the fake Twilio API was asked to redirect and the Url it was given.
-fn hold_then_redirect(ivr: &Ivr, twilio: &Local, eci: &str) -> (String, String) {
+fn hold_then_redirect(ivr: &Ivr, twilio: &FakeApi, eci: &str) -> (String, String) {
     let before = twilio.seen().len();
     let l = ivr.call(eci, &["--digits", "3"]);
-    let h = heard(&l);
+    let h = heard_in_full(&l);
     let hold = fingerprint(&h[h.len() - 2]);
     let tail = strings(&[
         "digits: 3",
@@ -641,7 +489,7 @@ fn hold_then_redirect(ivr: &Ivr, twilio: &Local, eci: &str) -> (String, String) 
         "end",
     ]);
     assert_eq!(h[h.len() - 5..], tail[..], "{l:?}");
-    let r = requests(&l);
+    let r = requests_in_full(&l);
     assert_eq!(
         r.last().unwrap(),
         &format!("{}/static-loop/hold.mp3", ivr.s.url)
@@ -654,25 +502,25 @@ fn hold_then_redirect(ivr: &Ivr, twilio: &Local, eci: &str) -> (String, String) 
     assert_eq!(seen.method, "POST");
     let prefix = format!("/2010-04-01/Accounts/{ACCOUNT}/Calls/");
     let sid = seen
-        .path
+        .target
         .strip_prefix(&prefix)
         .and_then(|p| p.strip_suffix(".json"))
-        .unwrap_or_else(|| panic!("not a call redirect: {}", seen.path))
+        .unwrap_or_else(|| panic!("not a call redirect: {}", seen.target))
         .to_string();
     assert!(sid.starts_with("CA") && sid.len() == 34, "{sid}");
-    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{ACCOUNT}:{AUTH}"));
-    assert_eq!(seen.auth, format!("Basic {basic}"));
-    assert_eq!(seen.form.len(), 1, "{:?}", seen.form);
-    assert_eq!(seen.form[0].0, "Url");
-    (sid, seen.form[0].1.clone())
+    assert_eq!(seen.auth(), basic_auth(ACCOUNT, AUTH));
+    let form = seen.form();
+    assert_eq!(form.len(), 1, "{form:?}");
+    assert_eq!(form[0].0, "Url");
+    (sid, form[0].1.clone())
 }
 
 #[test]
 fn lookup_success_moves_the_live_call_to_the_result() {
     let twilio = fake_twilio(false);
     let up = upstream();
-    let ivr = Ivr::start("lookup-ok", MONDAY_MORNING_DENVER, &twilio.url);
-    let (eci, system) = ivr.number(json!({"lookup_url": format!("{}/forecast", up.url)}));
+    let ivr = Ivr::start("lookup-ok", MONDAY_MORNING_DENVER, &twilio.url());
+    let (eci, system) = ivr.number(json!({"lookup_url": format!("{}/forecast", up.url())}));
 
     let (sid, url) = hold_then_redirect(&ivr, &twilio, &eci);
     assert_eq!(url, state_url(&eci, "lookup_done"));
@@ -680,7 +528,7 @@ fn lookup_success_moves_the_live_call_to_the_result() {
     let asked = up.seen();
     assert_eq!(asked.len(), 1);
     assert_eq!(
-        (asked[0].method.as_str(), asked[0].path.as_str()),
+        (asked[0].method.as_str(), asked[0].target.as_str()),
         ("GET", "/forecast?From=%2B13035550142")
     );
     let rec = ivr.record(&system, &sid);
@@ -714,8 +562,8 @@ const APOLOGY: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response>\
 fn lookup_failure_500_moves_the_live_call_to_the_apology() {
     let twilio = fake_twilio(false);
     let up = upstream();
-    let ivr = Ivr::start("lookup-500", MONDAY_MORNING_DENVER, &twilio.url);
-    let (eci, system) = ivr.number(json!({"lookup_url": format!("{}/broken", up.url)}));
+    let ivr = Ivr::start("lookup-500", MONDAY_MORNING_DENVER, &twilio.url());
+    let (eci, system) = ivr.number(json!({"lookup_url": format!("{}/broken", up.url())}));
 
     let (sid, url) = hold_then_redirect(&ivr, &twilio, &eci);
     assert_eq!(url, state_url(&eci, "lookup_failed"));
@@ -734,8 +582,8 @@ fn lookup_failure_500_moves_the_live_call_to_the_apology() {
 fn lookup_time_out_is_settled_with_the_apology() {
     let twilio = fake_twilio(false);
     let up = upstream();
-    let ivr = Ivr::start("lookup-slow", MONDAY_MORNING_DENVER, &twilio.url);
-    let (eci, system) = ivr.number(json!({"lookup_url": format!("{}/slow", up.url)}));
+    let ivr = Ivr::start("lookup-slow", MONDAY_MORNING_DENVER, &twilio.url());
+    let (eci, system) = ivr.number(json!({"lookup_url": format!("{}/slow", up.url())}));
 
     // the http:get times out (--http-timeout 0.5): the work event fails
     // and writes nothing; the settle event after it moves the call
@@ -766,8 +614,8 @@ fn lookup_time_out_is_settled_with_the_apology() {
 fn a_caller_who_hung_up_on_hold_fails_the_redirect_once() {
     let twilio = fake_twilio(true);
     let up = upstream();
-    let ivr = Ivr::start("hung-up", MONDAY_MORNING_DENVER, &twilio.url);
-    let (eci, system) = ivr.number(json!({"lookup_url": format!("{}/forecast", up.url)}));
+    let ivr = Ivr::start("hung-up", MONDAY_MORNING_DENVER, &twilio.url());
+    let (eci, system) = ivr.number(json!({"lookup_url": format!("{}/forecast", up.url())}));
     let (_sid, _) = hold_then_redirect(&ivr, &twilio, &eci);
     // Twilio refuses (400, 21220): the outbox gives up at once, without
     // retrying, and twilio:call_redirect_failed (which carries the CallSid)
@@ -787,22 +635,28 @@ fn a_caller_who_hung_up_on_hold_fails_the_redirect_once() {
 #[test]
 fn every_state_is_routable_by_its_event_type() {
     let twilio = fake_twilio(false);
-    let ivr = Ivr::start("routable", MONDAY_EVENING_DENVER, &twilio.url);
+    let ivr = Ivr::start("routable", MONDAY_EVENING_DENVER, &twilio.url());
     let (eci, _) = ivr.number(json!({}));
     // closed in the evening, but a call redirected into main_menu gets it
     let l = ivr.call(&eci, &["--type", "main_menu", "--digits", "2"]);
-    let h = heard(&l);
+    let h = heard_in_full(&l);
     assert_eq!(h[2], format!("say: {MENU}"));
     assert_eq!(h[h.len() - 3], format!("say: {HOURS}"));
     let l = ivr.call(&eci, &["--type", "lunch_special", "--digits", "9"]);
-    assert_eq!(heard(&l)[1], "say: Our lunch special is a hamburger.");
+    assert_eq!(
+        heard_in_full(&l)[1],
+        "say: Our lunch special is a hamburger."
+    );
     // the branching state too: evening → closed
     let l = ivr.call(&eci, &["--type", "check_hours"]);
-    assert!(heard(&l)[0].contains("We are closed right now."), "{l:?}");
+    assert!(
+        heard_in_full(&l)[0].contains("We are closed right now."),
+        "{l:?}"
+    );
     // a live-call redirect target, for a call the engine does not know
     let l = ivr.call(&eci, &["--type", "lookup_done"]);
     assert_eq!(
-        heard(&l)[0],
+        heard_in_full(&l)[0],
         "say: Sorry, the result is no longer available."
     );
 }
@@ -810,9 +664,9 @@ fn every_state_is_routable_by_its_event_type() {
 #[test]
 fn audio_urls_are_fingerprinted_and_follow_the_files() {
     let twilio = fake_twilio(false);
-    let ivr = Ivr::start("audio", MONDAY_MORNING_DENVER, &twilio.url);
+    let ivr = Ivr::start("audio", MONDAY_MORNING_DENVER, &twilio.url());
     let (eci, _) = ivr.number(json!({}));
-    let first = heard(&ivr.call(&eci, &[]))[1].clone();
+    let first = heard_in_full(&ivr.call(&eci, &[]))[1].clone();
     let v1 = fingerprint(&first);
     assert_eq!(first, format!("play: {PUBLIC}/static/welcome.mp3?v={v1}"));
     let c = Client::new();
@@ -830,7 +684,7 @@ fn audio_urls_are_fingerprinted_and_follow_the_files() {
 
     // a new recording: the next call plays a new URL, no restart
     std::fs::write(ivr.audio.join("welcome.mp3"), b"ID3 welcome, second take").unwrap();
-    let second = heard(&ivr.call(&eci, &[]))[1].clone();
+    let second = heard_in_full(&ivr.call(&eci, &[]))[1].clone();
     let v2 = fingerprint(&second);
     assert_ne!(v1, v2);
     assert_eq!(second, format!("play: {PUBLIC}/static/welcome.mp3?v={v2}"));
@@ -846,7 +700,7 @@ fn audio_urls_are_fingerprinted_and_follow_the_files() {
 #[test]
 fn invalid_configs_are_refused_at_install_naming_the_setting() {
     let twilio = fake_twilio(false);
-    let ivr = Ivr::start("bad-config", MONDAY_MORNING_DENVER, &twilio.url);
+    let ivr = Ivr::start("bad-config", MONDAY_MORNING_DENVER, &twilio.url());
     let api = Api::new(&ivr.s);
     let (_, engine) = api.get("/api/engine");
     let root = str_of(&engine["root_pico"]);
@@ -907,7 +761,7 @@ fn invalid_configs_are_refused_at_install_naming_the_setting() {
 #[test]
 fn call_records_end_with_the_call_or_expire() {
     let twilio = fake_twilio(false);
-    let ivr = Ivr::start("forget", MONDAY_MORNING_DENVER, &twilio.url);
+    let ivr = Ivr::start("forget", MONDAY_MORNING_DENVER, &twilio.url());
     let (eci, system) = ivr.number(json!({}));
     let a = "CA000000000000000000000000000000aa";
     let b = "CA000000000000000000000000000000bb";

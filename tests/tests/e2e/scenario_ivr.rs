@@ -10,8 +10,9 @@
 
 use krl_tests::api::{server, wait_for, Api};
 use krl_tests::phone::{
-    attrs_of, call, calls, heard, line, register, requests, serve_args, try_line, FakeTwilio,
+    attrs_of, call, calls, heard, line, register, requests, serve_args, strings, try_line,
 };
+use krl_tests::twilio::{basic_auth, FakeApi};
 use krl_tests::{ScratchDir, Server};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -74,10 +75,6 @@ fn config(tz: &str) -> Value {
     })
 }
 
-fn strings(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| s.to_string()).collect()
-}
-
 /// What the caller hears from the welcome to the menu's prompt, the first time.
 const MENU: [&str; 6] = [
     "say: Thanks for calling Acme.",
@@ -102,7 +99,7 @@ fn every_menu_option_and_redirect_path() {
     let (_dir, s, rid) = ivr_server("ivr-options", MONDAY_11_DENVER, &[]);
     let api = Api::new(&s);
     // "elsewhere" is another TwiML application: here a local fake.
-    let other = FakeTwilio::start();
+    let other = FakeApi::start();
     let mut c = config("America/Denver");
     c["action_elsewhere"]["path"] = json!(format!("{}/twiml/other", other.url()));
     let eci = line(&api, &rid, c);
@@ -430,7 +427,7 @@ fn no_input_loops_the_menu_to_the_maximum_then_its_action() {
 
 #[test]
 fn the_voicemail_alert_reaches_twilio_with_its_exact_text() {
-    let twilio = FakeTwilio::start();
+    let twilio = FakeApi::start();
     let api_url = twilio.url();
     let (_dir, s, rid) = ivr_server(
         "ivr-voicemail",
@@ -476,31 +473,24 @@ fn the_voicemail_alert_reaches_twilio_with_its_exact_text() {
         );
     }
     let sent = wait_for("two SMS alerts", Duration::from_secs(20), || {
-        let sent = twilio.sent();
+        let sent = twilio.seen();
         (sent.len() == 2).then_some(sent)
     });
     let by_account = |sid: &str| {
         sent.iter()
-            .find(|m| m.path == format!("/2010-04-01/Accounts/{sid}/Messages.json"))
+            .find(|m| m.target == format!("/2010-04-01/Accounts/{sid}/Messages.json"))
             .unwrap_or_else(|| panic!("no message for {sid}: {sent:?}"))
             .clone()
-    };
-    use base64::Engine as _;
-    let basic = |u: &str, p: &str| {
-        format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
-        )
     };
     for (sid, token, from) in [
         ("ACivr0001", "ivr-token", "+15550001"),
         ("ACengine000", "engine-token", "+447700900123"),
     ] {
         let m = by_account(sid);
-        assert_eq!(m.auth, basic(sid, token));
-        assert_eq!(m.field("To"), "+15557770000");
-        assert_eq!(m.field("From"), "+15559990000");
-        let body = m.field("Body");
+        assert_eq!(m.auth(), basic_auth(sid, token));
+        assert_eq!(m.field("To").as_deref(), Some("+15557770000"));
+        assert_eq!(m.field("From").as_deref(), Some("+15559990000"));
+        let body = m.field("Body").unwrap_or_default();
         let prefix = format!("New voicemail from {from}: ");
         let link = body
             .strip_prefix(&prefix)

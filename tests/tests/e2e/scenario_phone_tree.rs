@@ -4,7 +4,9 @@
 //! up to its limit, and install configs refused with their reasons.
 
 use krl_tests::api::{server, Api};
-use krl_tests::phone::{call, calls, heard, line, register, requests, serve_args, try_line};
+use krl_tests::phone::{
+    call, calls, heard, line, register, requests, serve_args, strings, try_line,
+};
 use serde_json::{json, Value};
 
 const PROMPT: &str = "say: Press 1 to talk to a person. Press 2 to join the conference line. \
@@ -13,10 +15,6 @@ const PROMPT: &str = "say: Press 1 to talk to a person. Press 2 to join the conf
 fn config() -> Value {
     json!({"person": "+15551230000", "conference": "team-line",
            "recording": "https://audio.example.org/jiggy.mp3"})
-}
-
-fn strings(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| s.to_string()).collect()
 }
 
 #[test]

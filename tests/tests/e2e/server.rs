@@ -3,11 +3,10 @@
 //! restarts after a crash, and the CLI wrappers. Each test runs its own
 //! server on port 0 with its own data folder.
 
+use krl_tests::api::{send, server, server_at, str_of, Api, TOKEN};
 use krl_tests::{krl, ScratchDir, Server};
-use reqwest::blocking::{Client, RequestBuilder, Response};
+use reqwest::blocking::Client;
 use serde_json::{json, Value};
-
-const TOKEN: &str = "test-token";
 
 const HELLO: &str = r#"ruleset io.example.hello {
   meta {
@@ -37,111 +36,14 @@ fn http() -> Client {
     Client::new()
 }
 
-/// Status and body (JSON when it parses, else a JSON string).
-fn read(res: Response) -> (u16, Value) {
-    let status = res.status().as_u16();
-    let text = res.text().expect("reading the body");
-    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    (status, body)
-}
-
-fn send(req: RequestBuilder) -> (u16, Value) {
-    read(req.send().expect("sending the request"))
-}
-
-struct Api<'a> {
-    s: &'a Server,
-    c: Client,
-}
-
-impl<'a> Api<'a> {
-    fn new(s: &'a Server) -> Api<'a> {
-        Api { s, c: http() }
-    }
-    fn get(&self, path: &str) -> (u16, Value) {
-        send(
-            self.c
-                .get(format!("{}{path}", self.s.url))
-                .bearer_auth(&self.s.admin_token),
-        )
-    }
-    fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        send(
-            self.c
-                .post(format!("{}{path}", self.s.url))
-                .bearer_auth(&self.s.admin_token)
-                .header("content-type", "application/json")
-                .body(body.to_string()),
-        )
-    }
-    fn delete(&self, path: &str) -> (u16, Value) {
-        send(
-            self.c
-                .delete(format!("{}{path}", self.s.url))
-                .bearer_auth(&self.s.admin_token),
-        )
-    }
-    fn register(&self, src: &str) -> (u16, Value) {
-        send(
-            self.c
-                .post(format!("{}/api/rulesets", self.s.url))
-                .bearer_auth(&self.s.admin_token)
-                .header("content-type", "text/plain")
-                .body(src.to_string()),
-        )
-    }
-    fn new_pico(&self) -> (String, String) {
-        let (status, body) = self.post("/api/picos", json!({"name": "t"}));
-        assert_eq!(status, 200, "{body}");
-        (str_of(&body["id"]), str_of(&body["eci"]))
-    }
-    fn event(
-        &self,
-        eci: &str,
-        domain: &str,
-        kind: &str,
-        body: Option<(&str, &str)>,
-    ) -> (u16, Value) {
-        let mut req = self.c.post(format!(
-            "{}/sky/event/{eci}/none/{domain}/{kind}",
-            self.s.url
-        ));
-        if let Some((ct, b)) = body {
-            req = req.header("content-type", ct).body(b.to_string());
-        }
-        send(req)
-    }
-}
-
 /// Registers HELLO, makes a pico with it installed; answers (pico, eci).
 fn hello_pico(api: &Api) -> (String, String) {
-    assert_eq!(api.register(HELLO).0, 200);
-    let (pico, eci) = api.new_pico();
-    let (status, body) = api.post(
-        &format!("/api/picos/{pico}/rulesets"),
-        json!({"rid": "io.example.hello"}),
-    );
-    assert_eq!(status, 200, "{body}");
-    (pico, eci)
+    api.pico_with(HELLO)
 }
 
+/// `GET /sky/cloud/ECI/io.example.hello/FUNCTION`.
 fn query(s: &Server, eci: &str, function: &str) -> (u16, Value) {
-    send(http().get(format!(
-        "{}/sky/cloud/{eci}/io.example.hello/{function}",
-        s.url
-    )))
-}
-
-fn str_of(v: &Value) -> String {
-    v.as_str()
-        .unwrap_or_else(|| panic!("expected a string, got {v}"))
-        .to_string()
-}
-
-fn server(name: &str) -> (ScratchDir, Server) {
-    let dir = ScratchDir::new(name);
-    let s = Server::start(&dir.path().join("data"), &["--admin-token", TOKEN]);
-    (dir, s)
+    Api::new(s).get_public(&format!("/sky/cloud/{eci}/io.example.hello/{function}"))
 }
 
 #[test]
@@ -164,14 +66,14 @@ fn start_up_prints_listening_root_eci_and_a_generated_token() {
 
 #[test]
 fn given_admin_token_is_not_printed() {
-    let (_dir, s) = server("given-token");
+    let (_dir, s) = server("given-token", &[]);
     assert!(!s.token_was_printed);
     assert_eq!(Api::new(&s).get("/api/engine").0, 200);
 }
 
 #[test]
 fn admin_without_token_is_401() {
-    let (_dir, s) = server("no-token");
+    let (_dir, s) = server("no-token", &[]);
     let (status, body) = send(http().get(format!("{}/api/engine", s.url)));
     assert_eq!(status, 401);
     assert!(body["error"].is_string(), "{body}");
@@ -181,7 +83,7 @@ fn admin_without_token_is_401() {
 
 #[test]
 fn admin_with_wrong_token_is_401() {
-    let (_dir, s) = server("wrong-token");
+    let (_dir, s) = server("wrong-token", &[]);
     for token in ["nope", "test-token-and-more", ""] {
         let (status, _) = send(
             http()
@@ -194,7 +96,7 @@ fn admin_with_wrong_token_is_401() {
 
 #[test]
 fn register_good_ruleset_answers_rid_version_and_hash() {
-    let (_dir, s) = server("register-good");
+    let (_dir, s) = server("register-good", &[]);
     let api = Api::new(&s);
     let (status, body) = api.register(HELLO);
     assert_eq!(status, 200, "{body}");
@@ -217,7 +119,7 @@ fn register_good_ruleset_answers_rid_version_and_hash() {
 
 #[test]
 fn bad_ruleset_is_400_with_line_and_col() {
-    let (_dir, s) = server("register-bad");
+    let (_dir, s) = server("register-bad", &[]);
     let (status, body) = Api::new(&s).register(BAD);
     assert_eq!(status, 400, "{body}");
     assert_eq!(
@@ -230,7 +132,7 @@ fn bad_ruleset_is_400_with_line_and_col() {
 
 #[test]
 fn pico_tree_and_channels() {
-    let (_dir, s) = server("picos");
+    let (_dir, s) = server("picos", &[]);
     let api = Api::new(&s);
     let (parent, parent_eci) = api.new_pico();
     let (status, child) = api.post("/api/picos", json!({"parent": parent, "name": "kid"}));
@@ -252,21 +154,21 @@ fn pico_tree_and_channels() {
     );
     assert_eq!(status, 200, "{ch}");
     let eci = str_of(&ch["eci"]);
-    assert_eq!(api.event(&eci, "echo", "hello", None).0, 200);
+    assert_eq!(api.event_with(&eci, "echo", "hello", None).0, 200);
     assert_eq!(api.delete(&format!("/api/channels/{eci}")).0, 204);
-    assert_eq!(api.event(&eci, "echo", "hello", None).0, 404);
+    assert_eq!(api.event_with(&eci, "echo", "hello", None).0, 404);
 
     // Deleting the parent takes the child and the channels with it.
     assert_eq!(api.delete(&format!("/api/picos/{parent}")).0, 204);
     assert_eq!(api.get(&format!("/api/picos/{parent}")).0, 404);
     assert_eq!(api.get(&format!("/api/picos/{child_id}")).0, 404);
-    assert_eq!(api.event(&parent_eci, "echo", "hello", None).0, 404);
+    assert_eq!(api.event_with(&parent_eci, "echo", "hello", None).0, 404);
     assert_eq!(api.get("/api/picos/no-such-pico").0, 404);
 }
 
 #[test]
 fn event_answers_eid_and_directives() {
-    let (_dir, s) = server("event");
+    let (_dir, s) = server("event", &[]);
     let api = Api::new(&s);
     let (status, body) = send(http().get(format!(
         "{}/sky/event/{}/my-eid/echo/hello?a=1",
@@ -276,7 +178,7 @@ fn event_answers_eid_and_directives() {
     assert_eq!(body["eid"], json!("my-eid"));
     assert!(body["directives"].is_array(), "{body}");
     // `none` gets an eid assigned.
-    let (status, body) = api.event(
+    let (status, body) = api.event_with(
         &s.root_eci,
         "echo",
         "hello",
@@ -289,7 +191,7 @@ fn event_answers_eid_and_directives() {
             .is_some_and(|e| !e.is_empty() && e != "none"),
         "{body}"
     );
-    let (status, _) = api.event(
+    let (status, _) = api.event_with(
         &s.root_eci,
         "echo",
         "hello",
@@ -300,7 +202,7 @@ fn event_answers_eid_and_directives() {
 
 #[test]
 fn twilio_event_answers_twiml() {
-    let (_dir, s) = server("twilio");
+    let (_dir, s) = server("twilio", &[]);
     let res = http()
         .post(format!(
             "{}/sky/event/{}/none/twilio/sms",
@@ -318,9 +220,9 @@ fn twilio_event_answers_twiml() {
 
 #[test]
 fn unknown_eci_is_404() {
-    let (_dir, s) = server("unknown-eci");
+    let (_dir, s) = server("unknown-eci", &[]);
     let api = Api::new(&s);
-    let (status, body) = api.event("no-such-eci", "echo", "hello", None);
+    let (status, body) = api.event_with("no-such-eci", "echo", "hello", None);
     assert_eq!(status, 404, "{body}");
     assert!(body["error"].is_string(), "{body}");
     let (status, _) = send(http().get(format!("{}/sky/cloud/no-such-eci/io.x/f", s.url)));
@@ -329,7 +231,7 @@ fn unknown_eci_is_404() {
 
 #[test]
 fn bad_bodies_are_400() {
-    let (_dir, s) = server("bad-body");
+    let (_dir, s) = server("bad-body", &[]);
     let api = Api::new(&s);
     for (ct, body) in [
         ("application/json", "{\"a\": "),
@@ -337,7 +239,7 @@ fn bad_bodies_are_400() {
         ("application/json", "\"text\""),
         ("text/plain", "hello"),
     ] {
-        let (status, answer) = api.event(&s.root_eci, "echo", "hello", Some((ct, body)));
+        let (status, answer) = api.event_with(&s.root_eci, "echo", "hello", Some((ct, body)));
         assert_eq!(status, 400, "{ct} {body}: {answer}");
         assert!(answer["error"].is_string(), "{answer}");
     }
@@ -354,7 +256,7 @@ fn bad_bodies_are_400() {
 
 #[test]
 fn policy_denial_is_403() {
-    let (_dir, s) = server("policy");
+    let (_dir, s) = server("policy", &[]);
     let api = Api::new(&s);
     let (pico, _) = api.new_pico();
     let policy = json!({
@@ -368,11 +270,11 @@ fn policy_denial_is_403() {
     );
     assert_eq!(status, 200, "{ch}");
     let eci = str_of(&ch["eci"]);
-    assert_eq!(api.event(&eci, "echo", "hello", None).0, 200);
-    let (status, body) = api.event(&eci, "echo", "secret", None);
+    assert_eq!(api.event_with(&eci, "echo", "hello", None).0, 200);
+    let (status, body) = api.event_with(&eci, "echo", "secret", None);
     assert_eq!(status, 403, "{body}");
     assert!(body["error"].is_string(), "{body}");
-    assert_eq!(api.event(&eci, "other", "hello", None).0, 403);
+    assert_eq!(api.event_with(&eci, "other", "hello", None).0, 403);
     let (status, _) = send(http().get(format!("{}/sky/cloud/{eci}/io.example.hello/other", s.url)));
     assert_eq!(status, 403);
     // A malformed policy is refused when the channel is made.
@@ -385,7 +287,7 @@ fn policy_denial_is_403() {
 
 #[test]
 fn install_unknown_rid_is_404() {
-    let (_dir, s) = server("install-unknown");
+    let (_dir, s) = server("install-unknown", &[]);
     let api = Api::new(&s);
     let (pico, _) = api.new_pico();
     let (status, body) = api.post(
@@ -403,7 +305,7 @@ fn install_unknown_rid_is_404() {
 
 #[test]
 fn install_uninstall_and_query_errors() {
-    let (_dir, s) = server("install");
+    let (_dir, s) = server("install", &[]);
     let api = Api::new(&s);
     let (pico, eci) = api.new_pico();
     let q = |f: &str| {
@@ -445,7 +347,7 @@ fn install_uninstall_and_query_errors() {
 
 #[test]
 fn second_serve_on_the_same_data_fails_clearly() {
-    let (dir, _first) = server("locked");
+    let (dir, _first) = server("locked", &[]);
     let second = Server::try_start(&dir.path().join("data"), &["--admin-token", TOKEN]);
     let failure = match second {
         Ok(_) => panic!("a second krl serve started on the same data folder"),
@@ -463,7 +365,7 @@ fn second_serve_on_the_same_data_fails_clearly() {
 fn restart_after_kill_keeps_rulesets_picos_and_channels() {
     let dir = ScratchDir::new("restart");
     let data = dir.path().join("data");
-    let s = Server::start(&data, &["--admin-token", TOKEN]);
+    let s = server_at(&data, &[]);
     let api = Api::new(&s);
     assert_eq!(api.register(HELLO).0, 200);
     let (pico, eci) = api.new_pico();
@@ -484,7 +386,7 @@ fn restart_after_kill_keeps_rulesets_picos_and_channels() {
     let (_, before) = api.get(&format!("/api/picos/{pico}"));
     s.kill(); // SIGKILL: no shutdown code runs
 
-    let s = Server::start(&data, &["--admin-token", TOKEN]);
+    let s = server_at(&data, &[]);
     let api = Api::new(&s);
     assert_eq!(s.root_eci, root_eci, "same root eci after a restart");
     let (status, after) = api.get(&format!("/api/picos/{pico}"));
@@ -494,29 +396,24 @@ fn restart_after_kill_keeps_rulesets_picos_and_channels() {
     assert_eq!(after["rulesets"], json!(["io.example.hello"]));
     let (_, list) = api.get("/api/rulesets");
     assert_eq!(list[0]["rid"], json!("io.example.hello"));
-    assert_eq!(api.event(&eci, "echo", "hello", None).0, 200);
-    assert_eq!(api.event(&limited, "no", "x", None).0, 403);
+    assert_eq!(api.event_with(&eci, "echo", "hello", None).0, 200);
+    assert_eq!(api.event_with(&limited, "no", "x", None).0, 403);
 }
 
 #[test]
 fn sigterm_drains_and_exits_0() {
-    let (dir, s) = server("sigterm");
+    let (dir, s) = server("sigterm", &[]);
     let (pico, _) = Api::new(&s).new_pico();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &s.pid().to_string()])
-        .status()
-        .expect("running kill");
-    assert!(status.success());
-    assert_eq!(s.wait_exit(), Some(0));
+    assert_eq!(s.terminate(), Some(0));
     // The data is there after a clean stop too, and the lock is released.
-    let s = Server::start(&dir.path().join("data"), &["--admin-token", TOKEN]);
+    let s = server_at(&dir.path().join("data"), &[]);
     assert_eq!(Api::new(&s).get(&format!("/api/picos/{pico}")).0, 200);
 }
 
 #[test]
 fn cli_registers_makes_picos_installs_and_sends_events() {
     let dir = ScratchDir::new("cli");
-    let s = Server::start(&dir.path().join("data"), &["--admin-token", TOKEN]);
+    let s = server_at(&dir.path().join("data"), &[]);
     let file = dir.file("hello.krl", HELLO);
     let run = |args: &[&str]| {
         let out = krl()
@@ -573,10 +470,10 @@ fn cli_registers_makes_picos_installs_and_sends_events() {
 
 #[test]
 fn rules_answer_directives_and_queries_answer_values() {
-    let (_dir, s) = server("krl");
+    let (_dir, s) = server("krl", &[]);
     let api = Api::new(&s);
     let (_, eci) = hello_pico(&api);
-    let (status, body) = api.event(
+    let (status, body) = api.event_with(
         &eci,
         "echo",
         "hello",
@@ -616,7 +513,7 @@ fn rules_answer_directives_and_queries_answer_values() {
 
 #[test]
 fn concurrent_events_to_one_pico_run_one_at_a_time() {
-    let (_dir, s) = server("ordering");
+    let (_dir, s) = server("ordering", &[]);
     let api = Api::new(&s);
     let (_, eci) = hello_pico(&api);
     // 32 clients x 10 events each, at once: no update may be lost, and
@@ -661,12 +558,12 @@ fn concurrent_events_to_one_pico_run_one_at_a_time() {
 fn answered_events_survive_kill_9() {
     let dir = ScratchDir::new("durable");
     let data = dir.path().join("data");
-    let s = Server::start(&data, &["--admin-token", TOKEN]);
+    let s = server_at(&data, &[]);
     let (_, eci) = hello_pico(&Api::new(&s));
     for _ in 0..5 {
-        assert_eq!(Api::new(&s).event(&eci, "echo", "hello", None).0, 200);
+        assert_eq!(Api::new(&s).event_with(&eci, "echo", "hello", None).0, 200);
     }
     s.kill();
-    let s = Server::start(&data, &["--admin-token", TOKEN]);
+    let s = server_at(&data, &[]);
     assert_eq!(query(&s, &eci, "hits"), (200, json!(5)));
 }

@@ -44,26 +44,20 @@ fn static_files_fingerprints_and_twiml() {
     let d = dir.to_str().unwrap();
     let (_data, s) = server("static-files-srv", &["--static", d, "--public-url", PUBLIC]);
     let api = Api::new(&s);
-    api.register_ok(IVR);
-    let (pico, eci) = api.new_pico();
-    api.install_ok(&pico, "io.example.ivr");
+    let (_, eci) = api.pico_with(IVR);
     let c = Client::new();
 
     // the rule's TwiML plays the fingerprinted URL
-    let twiml = |c: &Client| {
-        let res = c
-            .post(format!(
-                "{}/sky/event/{eci}/none/twilio/inbound_call",
-                s.url
-            ))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body("CallSid=CA1&From=%2B15550001111")
-            .send()
-            .unwrap();
-        assert_eq!(res.status().as_u16(), 200);
-        res.text().unwrap()
+    let twiml = || {
+        let (status, twiml) = api.twilio(
+            &eci,
+            "inbound_call",
+            &[("CallSid", "CA1"), ("From", "+15550001111")],
+        );
+        assert_eq!(status, 200, "{twiml}");
+        twiml
     };
-    let first = twiml(&c);
+    let first = twiml();
     assert!(
         first.contains(&format!("<Play>{PUBLIC}/static/intro.mp3?v=")),
         "{first}"
@@ -112,7 +106,7 @@ fn static_files_fingerprints_and_twiml() {
 
     // rewrite the file: the next event's URL changes, the old ?v= is stale
     std::fs::write(dir.join("intro.mp3"), b"ID3 second, longer version").unwrap();
-    let second = twiml(&c);
+    let second = twiml();
     let h2 = hash_in(&second);
     assert_ne!(h1, h2, "{second}");
     let res = c
@@ -165,9 +159,7 @@ fn static_files_fingerprints_and_twiml() {
 fn url_for_without_static_is_a_clear_error() {
     let (_data, s) = server("static-none", &[]);
     let api = Api::new(&s);
-    api.register_ok(IVR);
-    let (pico, eci) = api.new_pico();
-    api.install_ok(&pico, "io.example.ivr");
+    let (_, eci) = api.pico_with(IVR);
     let (status, err) = api.query(&eci, "io.example.ivr", "url", json!({"f": "intro.mp3"}));
     assert_ne!(status, 200, "{err}");
     assert!(err.to_string().contains("--static"), "{err}");

@@ -6,17 +6,14 @@
 //! (twilio.md 3.1) over the `--public-url`, never over the address the
 //! test really connects to.
 
-use base64::Engine as _;
-use hmac::{Hmac, Mac};
-use krl_tests::fake_http::form_encode;
-use krl_tests::{workspace_root, ScratchDir, Server};
+use krl_tests::api::{server, wait_for, Api};
+use krl_tests::twilio::{self, signature};
+use krl_tests::{source, ScratchDir, Server};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::reader::Reader;
 use reqwest::blocking::{Client, Response};
 use serde_json::{json, Value};
-use sha1::Sha1;
-
-const TOKEN: &str = "test-token";
+use std::time::Duration;
 /// What Twilio believes the engine's address is (behind a proxy).
 const PUBLIC: &str = "https://krl.example.test";
 const AUTH: &str = "9f86d081884c7d659a2feaa0c55ad015";
@@ -34,22 +31,6 @@ const CALLS: &str = r#"ruleset io.example.calls {
 
 // ------------------------------------------------------------ helpers
 
-/// Twilio's signature (twilio.md 3.1): HMAC-SHA1 of the URL followed by
-/// each name and its distinct values, names and values sorted, base64.
-fn twilio_signature(token: &str, url: &str, params: &[(&str, &str)]) -> String {
-    let mut sorted: Vec<(&str, &str)> = params.to_vec();
-    sorted.sort();
-    sorted.dedup();
-    let mut data = url.to_string();
-    for (k, v) in sorted {
-        data.push_str(k);
-        data.push_str(v);
-    }
-    let mut mac = Hmac::<Sha1>::new_from_slice(token.as_bytes()).unwrap();
-    mac.update(data.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-}
-
 /// The parameters of a ringing inbound call from `from`.
 fn call_params(from: &str) -> Vec<(&str, &str)> {
     vec![
@@ -66,96 +47,56 @@ fn call_params(from: &str) -> Vec<(&str, &str)> {
     ]
 }
 
+/// A client of `s` as Twilio and as the admin.
 struct Twilio<'a> {
     s: &'a Server,
-    c: Client,
+    api: Api<'a>,
 }
 
 impl<'a> Twilio<'a> {
     fn new(s: &'a Server) -> Twilio<'a> {
         Twilio {
             s,
-            c: Client::new(),
+            api: Api::new(s),
         }
     }
 
-    fn admin(&self, path: &str, ct: &str, body: String) -> Value {
-        let res = self
-            .c
-            .post(format!("{}{path}", self.s.url))
-            .bearer_auth(&self.s.admin_token)
-            .header("content-type", ct)
-            .body(body)
-            .send()
-            .unwrap();
-        let status = res.status().as_u16();
-        let text = res.text().unwrap();
-        assert_eq!(status, 200, "POST {path}: {text}");
-        serde_json::from_str(&text).unwrap()
-    }
-
+    /// Registers `src`: its rid.
     fn register(&self, src: &str) -> String {
-        self.admin("/api/rulesets", "text/plain", src.to_string())["rid"]
-            .as_str()
-            .unwrap()
-            .to_string()
+        self.api.register_ok(src)
     }
 
     /// A pico with `rids` installed: its id and first channel.
     fn pico(&self, rids: &[&str]) -> (String, String) {
-        let p = self.admin("/api/picos", "application/json", "{}".into());
-        let id = p["id"].as_str().unwrap().to_string();
+        let (id, eci) = self.api.new_pico();
         for rid in rids {
-            self.admin(
-                &format!("/api/picos/{id}/rulesets"),
-                "application/json",
-                json!({ "rid": rid }).to_string(),
-            );
+            self.api.install_ok(&id, rid);
         }
-        (id, p["eci"].as_str().unwrap().to_string())
+        (id, eci)
     }
 
     /// A channel of pico `id` that carries the Twilio auth token.
     fn twilio_channel(&self, id: &str) -> String {
-        let ch = self.admin(
-            &format!("/api/picos/{id}/channels"),
-            "application/json",
-            json!({"tags": ["twilio"], "twilio_auth_token": AUTH}).to_string(),
-        );
-        ch["eci"].as_str().unwrap().to_string()
+        self.api.twilio_channel(id, AUTH)
     }
 
     /// POSTs a form to `path` (public path and query) with `signature`.
     fn post(&self, path: &str, params: &[(&str, &str)], signature: Option<&str>) -> Response {
-        let mut req = self
-            .c
-            .post(format!("{}{path}", self.s.url))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("user-agent", "TwilioProxy/1.1")
-            .body(form_encode(params));
-        if let Some(sig) = signature {
-            req = req.header("X-Twilio-Signature", sig);
-        }
-        req.send().unwrap()
+        twilio::post(&format!("{}{path}", self.s.url), params, signature)
     }
 
     /// POSTs a form to `path`, signed as Twilio signs it for the public URL.
     fn signed_post(&self, path: &str, params: &[(&str, &str)]) -> Response {
-        let sig = twilio_signature(AUTH, &format!("{PUBLIC}{path}"), params);
+        let sig = signature(AUTH, &format!("{PUBLIC}{path}"), params);
         self.post(path, params, Some(&sig))
     }
 
     fn calls(&self, eci: &str) -> Value {
-        let res = self
-            .c
-            .get(format!(
-                "{}/sky/cloud/{eci}/io.example.calls/calls",
-                self.s.url
-            ))
-            .send()
-            .unwrap();
-        assert_eq!(res.status().as_u16(), 200);
-        res.json().unwrap()
+        let (status, calls) = self
+            .api
+            .get_public(&format!("/sky/cloud/{eci}/io.example.calls/calls"));
+        assert_eq!(status, 200, "{calls}");
+        calls
     }
 }
 
@@ -255,16 +196,13 @@ fn assert_twiml(actual: &str, expected_inner: &str) {
 }
 
 fn start(name: &str, args: &[&str]) -> (ScratchDir, Server) {
-    let dir = ScratchDir::new(name);
-    let mut all = vec!["--admin-token", TOKEN, "--public-url", PUBLIC];
+    let mut all = vec!["--public-url", PUBLIC];
     all.extend_from_slice(args);
-    let s = Server::start(&dir.path().join("data"), &all);
-    (dir, s)
+    server(name, &all)
 }
 
 fn hello_monkey() -> String {
-    let path = workspace_root().join("engine/lang/tests/fixtures/seed003_hello_monkey_gather.krl");
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    source("engine/lang/tests/fixtures/seed003_hello_monkey_gather.krl")
 }
 
 // -------------------------------------------------------------- tests
@@ -323,18 +261,9 @@ fn hello_monkey_answers_a_signed_call_and_its_gather_callback() {
 fn the_seeds_first_hello_monkey_with_its_brace_greets_big_bird_and_hangs_up() {
     let (_dir, s) = start("twilio-monkey-1", &[]);
     let t = Twilio::new(&s);
-    let path =
-        workspace_root().join("engine/lang/tests/fixtures/seed003_hello_monkey_as_scraped.krl");
-    let scraped = std::fs::read_to_string(&path).unwrap();
-    let res =
-        t.c.post(format!("{}/api/rulesets", s.url))
-            .bearer_auth(TOKEN)
-            .header("content-type", "text/plain")
-            .body(scraped.clone())
-            .send()
-            .unwrap();
-    assert_eq!(res.status().as_u16(), 400);
-    let err: Value = res.json().unwrap();
+    let scraped = source("engine/lang/tests/fixtures/seed003_hello_monkey_as_scraped.krl");
+    let (status, err) = t.api.register(&scraped);
+    assert_eq!(status, 400, "{err}");
     assert!(
         err.to_string().contains("never closed"),
         "a positioned error naming the unclosed brace: {err}"
@@ -365,7 +294,7 @@ fn unsigned_forged_and_replayed_requests_are_403_and_raise_nothing() {
     let eci = t.twilio_channel(&id);
     let path = format!("/sky/event/{eci}/none/twilio/inbound_call");
     let params = call_params("+8015552311");
-    let good = twilio_signature(AUTH, &format!("{PUBLIC}{path}"), &params);
+    let good = signature(AUTH, &format!("{PUBLIC}{path}"), &params);
 
     let refused = |res: Response, why: &str| {
         let status = res.status().as_u16();
@@ -384,11 +313,11 @@ fn unsigned_forged_and_replayed_requests_are_403_and_raise_nothing() {
         t.post(&path, &params, Some("RSOYDt4T1cUTdK1PDd93/VVr8B8=")),
         "forged",
     );
-    let wrong_token = twilio_signature("another-token", &format!("{PUBLIC}{path}"), &params);
+    let wrong_token = signature("another-token", &format!("{PUBLIC}{path}"), &params);
     refused(t.post(&path, &params, Some(&wrong_token)), "wrong token");
     // Signed for the address the server listens on: the engine checks
     // against --public-url only, never the Host header.
-    let by_host = twilio_signature(AUTH, &format!("{}{path}", s.url), &params);
+    let by_host = signature(AUTH, &format!("{}{path}", s.url), &params);
     refused(t.post(&path, &params, Some(&by_host)), "host-based URL");
     // A good signature replayed with other parameters or to another URL.
     let mut changed = params.clone();
@@ -401,11 +330,10 @@ fn unsigned_forged_and_replayed_requests_are_403_and_raise_nothing() {
     let other = format!("/sky/event/{eci}/none/twilio/monkey_handle");
     refused(t.post(&other, &params, Some(&good)), "other URL");
     // Queries on the guarded channel need a signature too.
-    let res =
-        t.c.get(format!("{}/sky/cloud/{eci}/io.example.calls/calls", s.url))
-            .send()
-            .unwrap();
-    assert_eq!(res.status().as_u16(), 403);
+    let (status, _) = t
+        .api
+        .get_public(&format!("/sky/cloud/{eci}/io.example.calls/calls"));
+    assert_eq!(status, 403);
 
     // Nothing ran; the good request still works.
     assert_eq!(t.calls(&first_eci), json!(0));
@@ -431,9 +359,10 @@ fn get_webhooks_are_signed_over_the_url_with_its_query() {
     let path = format!(
         "/sky/event/{eci}/none/twilio/monkey_handle?CallSid=CA1&From=%2B8015552311&Digits=42"
     );
-    let sig = twilio_signature(AUTH, &format!("{PUBLIC}{path}"), &[]);
+    let sig = signature(AUTH, &format!("{PUBLIC}{path}"), &[]);
     let get = |sig: &str| {
-        t.c.get(format!("{}{path}", s.url))
+        Client::new()
+            .get(format!("{}{path}", s.url))
             .header("X-Twilio-Signature", sig)
             .send()
             .unwrap()
@@ -461,14 +390,12 @@ fn a_failing_rule_on_a_twilio_event_answers_an_apology() {
     assert_twiml(&body, "<Say>Oops &amp; sorry.</Say>");
     assert!(!body.contains("never said"));
     // The error is logged with where it happened (the server logs warn+).
-    let mut logged = String::new();
-    for _ in 0..50 {
-        logged = s.stderr();
-        if logged.contains("io.example.fragile_phone") {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
+    let logged = wait_for("the error in the log", Duration::from_secs(30), || {
+        let logged = s.stderr();
+        logged
+            .contains("io.example.fragile_phone")
+            .then_some(logged)
+    });
     for part in ["io.example.fragile_phone", "answer", "line=5"] {
         assert!(logged.contains(part), "{part} in:\n{logged}");
     }

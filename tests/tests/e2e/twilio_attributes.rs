@@ -5,10 +5,8 @@
 //! action runs: the caller hears the apology and the log names the
 //! ruleset, rule, line and column.
 
-use krl_tests::api::{server, str_of, wait_for, Api};
-use reqwest::blocking::Client;
+use krl_tests::api::{server, str_of, Api};
 use serde_json::json;
-use std::time::Duration;
 
 const GREETER: &str = r#"ruleset io.example.greeter {
   rule answer {
@@ -60,22 +58,12 @@ fn static_values_are_refused_at_registration_and_computed_ones_when_they_run() {
     assert_eq!((status, body), (200, json!([])));
 
     // run time: the value comes from the call
-    api.register_ok(GREETER);
-    let (pico, eci) = api.new_pico();
-    api.install_ok(&pico, "io.example.greeter");
-    let c = Client::new();
+    let (_, eci) = api.pico_with(GREETER);
     let call = |voice: &str| {
-        let res = c
-            .post(format!(
-                "{}/sky/event/{eci}/none/twilio/inbound_call",
-                s.url
-            ))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(format!("CallSid=CA1&From=%2B15550001&Voice={voice}"))
-            .send()
-            .unwrap();
-        assert_eq!(res.status().as_u16(), 200);
-        res.text().unwrap()
+        let params = [("CallSid", "CA1"), ("From", "+15550001"), ("Voice", voice)];
+        let (status, twiml) = api.twilio(&eci, "inbound_call", &params);
+        assert_eq!(status, 200, "{twiml}");
+        twiml
     };
     let twiml = call("Polly.Joanna");
     assert!(
@@ -87,11 +75,8 @@ fn static_values_are_refused_at_registration_and_computed_ones_when_they_run() {
         twiml.contains("<Say>Sorry, something went wrong.</Say>"),
         "{twiml}"
     );
-    let logged = wait_for("the error in the log", Duration::from_secs(30), || {
-        s.stderr()
-            .lines()
-            .find(|l| l.contains("`twilio:say` attribute `voice` must be"))
-            .map(str::to_string)
+    let logged = s.log_line("the error in the log", |l| {
+        l.contains("`twilio:say` attribute `voice` must be")
     });
     for part in [
         "rid=io.example.greeter",
@@ -142,21 +127,15 @@ fn raw_response_xml_is_checked_at_registration_and_when_the_reply_is_written() {
         "{body}"
     );
 
-    api.register_ok(RAW);
-    let (pico, eci) = api.new_pico();
-    api.install_ok(&pico, "io.example.raw");
-    let c = Client::new();
+    let (_, eci) = api.pico_with(RAW);
     let call = |extra: &str| {
-        let res = c
-            .post(format!(
-                "{}/sky/event/{eci}/none/twilio/inbound_call",
-                s.url
-            ))
-            .form(&[("CallSid", "CA1"), ("Extra", extra)])
-            .send()
-            .unwrap();
-        assert_eq!(res.status().as_u16(), 200);
-        res.text().unwrap()
+        let (status, twiml) = api.twilio(
+            &eci,
+            "inbound_call",
+            &[("CallSid", "CA1"), ("Extra", extra)],
+        );
+        assert_eq!(status, 200, "{twiml}");
+        twiml
     };
     let twiml = call("<Pause length=\"1\"/>");
     assert!(
@@ -170,12 +149,7 @@ fn raw_response_xml_is_checked_at_registration_and_when_the_reply_is_written() {
         twiml.contains("<Say>Sorry, something went wrong.</Say>") && !twiml.contains("Hello"),
         "{twiml}"
     );
-    let logged = wait_for("the error in the log", Duration::from_secs(30), || {
-        s.stderr()
-            .lines()
-            .find(|l| l.contains("TwiML reply failed"))
-            .map(str::to_string)
-    });
+    let logged = s.log_line("the error in the log", |l| l.contains("TwiML reply failed"));
     for part in [
         "rid=io.example.raw",
         "rule=answer",
