@@ -128,6 +128,15 @@ pub fn source(path: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// A free loopback port (bound, then let go).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("binding a free port")
+        .local_addr()
+        .expect("a bound address")
+        .port()
+}
+
 /// A `krl` command, run from the workspace root.
 pub fn krl() -> Command {
     let mut cmd = Command::new(krl_bin());

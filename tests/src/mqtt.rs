@@ -10,11 +10,11 @@
 //! (`mosquitto -c CONF`: one loopback listener, anonymous, persistence in
 //! a scratch folder) and the engine gets `--mqtt-url`.
 
-use crate::ScratchDir;
+use crate::{free_port, ScratchDir};
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
@@ -25,15 +25,6 @@ pub const WAIT: Duration = Duration::from_secs(30);
 /// Run against mosquitto (`KRL_TEST_MOSQUITTO=1`)?
 pub fn mosquitto_mode() -> bool {
     std::env::var("KRL_TEST_MOSQUITTO").is_ok_and(|v| v == "1")
-}
-
-/// A free loopback port (bound, then let go).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// `host:port` of an `mqtt://host:port` URL.

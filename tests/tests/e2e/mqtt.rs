@@ -404,7 +404,7 @@ const FLOOD: &str = r#"ruleset io.example.flood {
 #[test]
 fn a_full_queue_refuses_publishes_with_a_clear_error() {
     // A broker that is not there: everything stays queued.
-    let nobody = format!("mqtt://127.0.0.1:{}", krl_tests::mqtt::free_port());
+    let nobody = format!("mqtt://127.0.0.1:{}", krl_tests::free_port());
     let (_dir, s) = server("mqtt-full", &["--mqtt-url", &nobody]);
     let api = Api::new(&s);
     let (_, eci) = api.pico_with(FLOOD);

@@ -16,8 +16,8 @@
 //! `--mqtt-ca` need no broker and always run.
 
 use krl_tests::api::{server, server_at, wait_for, Api};
-use krl_tests::mqtt::{free_port, mosquitto_mode, spawn_mosquitto, Watcher};
-use krl_tests::{krl, ScratchDir, Server};
+use krl_tests::mqtt::{mosquitto_mode, spawn_mosquitto, Watcher};
+use krl_tests::{free_port, krl, ScratchDir, Server};
 use rumqttc::{MqttOptions, TlsConfiguration, Transport};
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::CertificateDer;

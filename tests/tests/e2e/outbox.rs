@@ -9,10 +9,9 @@
 use krl_tests::api::{server, server_at, wait_for, Api};
 use krl_tests::fake_http::Reply;
 use krl_tests::twilio::{basic_auth, FakeApi};
-use krl_tests::{source, ScratchDir};
+use krl_tests::{free_port, source, ScratchDir};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::time::Duration;
 
 const SID: &str = "ACtest0001";
@@ -194,11 +193,7 @@ fn a_400_fails_at_once_with_twilios_code() {
 #[test]
 fn kill_9_with_the_api_down_then_restart_sends_exactly_once() {
     // A port with nothing behind it (yet).
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let api_url = format!("http://127.0.0.1:{port}");
     let dir = ScratchDir::new("outbox-kill");
     let data = dir.path().join("data");
