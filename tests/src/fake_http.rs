@@ -1,10 +1,13 @@
-//! What the tests' small fake HTTP servers share (the fake Twilio REST
-//! APIs, TwiML apps, slow upstreams): reading one request off a socket,
+//! The tests' small fake HTTP servers (the fake Twilio REST API, TwiML
+//! apps, slow upstreams): [`Fake`] records every request and answers what
+//! the test's closure says; below it, reading one request off a socket,
 //! writing one answer, and `application/x-www-form-urlencoded` both ways.
-//! Each fake keeps its own routing and script.
 
+use serde_json::Value;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// One HTTP/1.1 request as a fake read it.
 #[derive(Clone, Debug)]
@@ -17,6 +20,8 @@ pub struct Request {
     pub headers: Vec<(String, String)>,
     /// The body (`Content-Length` bytes).
     pub body: Vec<u8>,
+    /// When the body had arrived.
+    pub at: Instant,
 }
 
 impl Request {
@@ -36,6 +41,167 @@ impl Request {
     /// The body as a form, in order (`+` is a space).
     pub fn form(&self) -> Vec<(String, String)> {
         form_decode(&String::from_utf8_lossy(&self.body))
+    }
+
+    /// The first form field `name`.
+    pub fn field(&self, name: &str) -> Option<String> {
+        self.form()
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+
+    /// The `Authorization` header, or empty.
+    pub fn auth(&self) -> &str {
+        self.header("authorization").unwrap_or("")
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// What a [`Fake`] does with a request.
+#[derive(Clone, Debug)]
+pub enum Reply {
+    /// Answers: status, `content-type`, more headers, body.
+    Answer {
+        status: u16,
+        content_type: String,
+        headers: Vec<(String, String)>,
+        body: String,
+    },
+    /// No answer: holds the connection this long (past the client's time
+    /// limit), then closes it.
+    Hang(Duration),
+    /// No answer: holds the connection until the client closes it.
+    HoldUntilClosed,
+}
+
+impl Reply {
+    /// `status` with a JSON body.
+    pub fn json(status: u16, body: &Value) -> Reply {
+        Reply::text(status, "application/json", body.to_string())
+    }
+
+    /// `status` with `body` of `content_type`.
+    pub fn text(status: u16, content_type: &str, body: impl Into<String>) -> Reply {
+        Reply::Answer {
+            status,
+            content_type: content_type.to_string(),
+            headers: Vec::new(),
+            body: body.into(),
+        }
+    }
+
+    /// The same answer with header `name: value` too.
+    pub fn with_header(mut self, name: &str, value: &str) -> Reply {
+        if let Reply::Answer { headers, .. } = &mut self {
+            headers.push((name.to_string(), value.to_string()));
+        }
+        self
+    }
+}
+
+/// A fake HTTP/1.1 server on 127.0.0.1: one request per connection, each
+/// on a thread of its own, recorded (in the order they arrived) before it
+/// is answered.
+pub struct Fake {
+    port: u16,
+    seen: Arc<Mutex<Vec<Request>>>,
+}
+
+impl Fake {
+    /// Starts one on a free port; `answer(request, n)` decides each reply
+    /// (`n`: how many requests it has received, this one included).
+    pub fn start(answer: impl Fn(&Request, usize) -> Reply + Send + Sync + 'static) -> Fake {
+        Fake::start_on(0, answer)
+    }
+
+    /// [`Fake::start`] on `port` (0: a free one), as when a test brings a
+    /// fake back on the port the engine was given.
+    pub fn start_on(
+        port: u16,
+        answer: impl Fn(&Request, usize) -> Reply + Send + Sync + 'static,
+    ) -> Fake {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("binding a fake");
+        let port = listener.local_addr().unwrap().port();
+        let seen: Arc<Mutex<Vec<Request>>> = Arc::default();
+        let (log, answer) = (seen.clone(), Arc::new(answer));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let (log, answer) = (log.clone(), answer.clone());
+                std::thread::spawn(move || {
+                    let _ = serve_one(stream, &log, &*answer);
+                });
+            }
+        });
+        Fake { port, seen }
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Its port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The requests so far.
+    pub fn seen(&self) -> Vec<Request> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+fn serve_one(
+    mut stream: TcpStream,
+    log: &Mutex<Vec<Request>>,
+    answer: &(dyn Fn(&Request, usize) -> Reply + Send + Sync),
+) -> std::io::Result<()> {
+    let req = read_request(&stream)?;
+    let n = {
+        let mut log = log.lock().unwrap();
+        log.push(req.clone());
+        log.len()
+    };
+    match answer(&req, n) {
+        Reply::Answer {
+            status,
+            content_type,
+            headers,
+            body,
+        } => {
+            let headers: Vec<(&str, &str)> = headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            let status = format!("{status} {}", reason(status));
+            write_response(&stream, &status, &content_type, &headers, &body)
+        }
+        Reply::Hang(how_long) => {
+            std::thread::sleep(how_long);
+            Ok(())
+        }
+        Reply::HoldUntilClosed => stream.read_to_end(&mut Vec::new()).map(drop),
+    }
+}
+
+/// The reason phrase of `status` (clients do not read it).
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        201 => "Created",
+        302 => "Found",
+        400 => "Bad Request",
+        404 => "Not Found",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Status",
     }
 }
 
@@ -70,6 +236,7 @@ pub fn read_request(stream: &TcpStream) -> std::io::Result<Request> {
         target,
         headers,
         body,
+        at: Instant::now(),
     })
 }
 

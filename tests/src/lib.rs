@@ -1,14 +1,23 @@
-//! End-to-end tests live in tests/tests/; this library holds what they
-//! share: finding the `krl` binary, scratch directories, and a running
-//! `krl serve` ([`Server`]).
+//! The end-to-end tests are one test binary, tests/tests/e2e (a module
+//! per area); this library holds what they share, compiled once: finding
+//! the `krl` binary, scratch directories, a running `krl serve`
+//! ([`Server`]) and its client ([`api`]), fake HTTP servers
+//! ([`fake_http`]), Twilio's side of webhooks and its REST API
+//! ([`twilio`]), the phone ([`phone`]) and MQTT clients and brokers
+//! ([`mqtt`]).
 //!
 //! Why a crate of its own, and how it finds the binary: docs/layout.md.
 
+pub mod api;
 pub mod fake_http;
+pub mod mqtt;
+pub mod phone;
+pub mod twilio;
 
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -48,16 +57,37 @@ pub fn krl_device_bin() -> &'static Path {
     })
 }
 
+/// `krl-test-broker` (src/bin of this crate): cargo builds a package's
+/// binaries before its integration tests and puts them next to the
+/// profile's `deps` folder, where the test executable is; built here if
+/// it is not there.
+pub fn krl_test_broker_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let name = format!("krl-test-broker{}", std::env::consts::EXE_SUFFIX);
+        let built = profile_dir().join(name);
+        if built.is_file() {
+            return built;
+        }
+        build_bin("krl-tests", "krl-test-broker")
+    })
+}
+
+/// target/<profile dir>: the test executable is
+/// target/<profile dir>/deps/<name>-<hash>.
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable has a path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("test executables live in target/<profile>/deps")
+        .to_path_buf()
+}
+
 /// Builds `bin` of `package` with the profile and target directory this
 /// test executable was built with (a no-op when it is up to date) and
 /// answers its path.
 fn build_bin(package: &str, bin: &str) -> PathBuf {
-    // The test executable is target/<profile dir>/deps/<name>-<hash>.
-    let exe = std::env::current_exe().expect("the test executable has a path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("test executables live in target/<profile>/deps");
+    let profile_dir = profile_dir();
     let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
         Some("debug") | None => "dev",
         Some(other) => other,
@@ -91,6 +121,22 @@ fn build_bin(package: &str, bin: &str) -> PathBuf {
     profile_dir.join(format!("{bin}{}", std::env::consts::EXE_SUFFIX))
 }
 
+/// The text of `path` (relative to the workspace root): a shipped
+/// ruleset, a fixture.
+pub fn source(path: &str) -> String {
+    let path = workspace_root().join(path);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A free loopback port (bound, then let go).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("binding a free port")
+        .local_addr()
+        .expect("a bound address")
+        .port()
+}
+
 /// A `krl` command, run from the workspace root.
 pub fn krl() -> Command {
     let mut cmd = Command::new(krl_bin());
@@ -103,9 +149,13 @@ pub fn krl() -> Command {
 pub struct ScratchDir(PathBuf);
 
 impl ScratchDir {
-    /// A directory named after `name` and this process.
+    /// A directory named after `name`, this process and a number of its
+    /// own: all the tests run in one process, and two of them may pick
+    /// the same name.
     pub fn new(name: &str) -> ScratchDir {
-        let dir = std::env::temp_dir().join(format!("krl-tests-{name}-{}", std::process::id()));
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("krl-tests-{name}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("creating a scratch directory");
         ScratchDir(dir)
@@ -288,6 +338,25 @@ impl Server {
     pub fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// SIGTERM (a clean stop: it drains and flushes), then
+    /// [`Server::wait_exit`].
+    pub fn terminate(self) -> Option<i32> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("running kill");
+        assert!(status.success(), "kill -TERM: {status}");
+        self.wait_exit()
+    }
+
+    /// Waits (at most 30 s) for a line of its stderr for which `pred`
+    /// holds, and answers it; panics with `what` on time-out.
+    pub fn log_line(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        api::wait_for(what, Duration::from_secs(30), || {
+            self.stderr().lines().find(|l| pred(l)).map(str::to_string)
+        })
     }
 
     /// Waits for the process to exit (after a signal) and answers its exit

@@ -1,6 +1,6 @@
 //! `krl-test-broker PORT [FILTER...]`: an MQTT broker (rumqttd) on
 //! 127.0.0.1:PORT for the end-to-end tests that must stop and start a
-//! broker under a running `krl serve` (tests/tests/mqtt.rs). Each FILTER
+//! broker under a running `krl serve` (tests/tests/e2e/mqtt.rs). Each FILTER
 //! is subscribed by an in-process watcher *before* the broker accepts
 //! connections, so no message published once it is up can be missed;
 //! every message the watcher gets is printed on stdout as a JSON line
