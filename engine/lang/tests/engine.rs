@@ -893,7 +893,10 @@ fn every_registered_member_resolves_and_the_checker_knows_it() {
     for module in registry.modules().iter().filter(|m| !m.domain.is_empty()) {
         for m in module.members {
             let src = if m.is_function() {
-                format!("ruleset a {{ global {{ f = function() {{ {}:{}() }} }} }}", module.domain, m.name)
+                format!(
+                    "ruleset a {{ global {{ f = function() {{ {}:{}() }} }} }}",
+                    module.domain, m.name
+                )
             } else {
                 format!(
                     "ruleset a {{ rule r {{ select when a b {}:{}() }} }}",
@@ -906,7 +909,12 @@ fn every_registered_member_resolves_and_the_checker_knows_it() {
                 .filter(|d| d.is_error())
                 .map(|d| d.message)
                 .collect();
-            assert!(errors.is_empty(), "{}:{}: {errors:?}", module.domain, m.name);
+            assert!(
+                errors.is_empty(),
+                "{}:{}: {errors:?}",
+                module.domain,
+                m.name
+            );
         }
     }
 }

@@ -138,3 +138,29 @@ fn a_ruleset_uses_a_module_installed_on_the_same_pico() {
         204
     );
 }
+
+/// `meta:host` (a native member added in one place, modules/meta.rs): the
+/// engine's public base URL, `--public-url` or else the bound address.
+#[test]
+fn meta_host_is_the_public_base_url() {
+    const HOST: &str = r#"ruleset io.example.host {
+  meta { shares host }
+  global { host = function() { meta:host } }
+}
+"#;
+    let (_dir, s) = server(
+        "meta_host",
+        &["--public-url", "https://krl.example.com/base/"],
+    );
+    let api = Api::new(&s);
+    let (_, eci) = api.pico_with(HOST);
+    let (status, v) = api.query(&eci, "io.example.host", "host", json!({}));
+    assert_eq!((status, v), (200, json!("https://krl.example.com/base")));
+
+    let (_dir, s) = server("meta_host_default", &[]);
+    let api = Api::new(&s);
+    let (_, eci) = api.pico_with(HOST);
+    let (status, v) = api.query(&eci, "io.example.host", "host", json!({}));
+    assert_eq!(status, 200);
+    assert_eq!(str_of(&v), s.url.trim_end_matches('/'));
+}
