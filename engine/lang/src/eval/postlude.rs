@@ -90,24 +90,8 @@ impl<'t, 'h> Eval<'t, 'h> {
                 for_rid,
                 attributes,
             } => {
-                let t = self.expr(event_type, env)?.to_krl_string();
-                let (d, t) = match domain {
-                    Some(d) => (d.to_string(), t),
-                    None => split_domain_type(&t)?,
-                };
-                let attrs = match attributes {
-                    None => Map::new(),
-                    Some(a) => match self.expr(a, env)? {
-                        Value::Null => Map::new(),
-                        Value::Map(m) => (*m).clone(),
-                        other => {
-                            return Err(RuntimeError::type_error(format!(
-                                "raise attributes must be a map, not {}",
-                                other.type_name()
-                            )))
-                        }
-                    },
-                };
+                let (d, t) = self.event_name(domain.as_deref(), event_type, env)?;
+                let attrs = self.event_attrs("raise", attributes.as_ref(), env)?;
                 let only = match for_rid {
                     Some(r) => Some(Arc::from(self.expr(r, env)?.to_krl_string().as_str())),
                     None => None,
@@ -122,24 +106,8 @@ impl<'t, 'h> Eval<'t, 'h> {
                 attributes,
                 setting,
             } => {
-                let t = self.expr(event_type, env)?.to_krl_string();
-                let (d, t) = match domain {
-                    Some(d) => (d.to_string(), t),
-                    None => split_domain_type(&t)?,
-                };
-                let attrs = match attributes {
-                    None => Value::from(Map::new()),
-                    Some(a) => match self.expr(a, env)? {
-                        Value::Null => Value::from(Map::new()),
-                        m @ Value::Map(_) => m,
-                        other => {
-                            return Err(RuntimeError::type_error(format!(
-                                "schedule attributes must be a map, not {}",
-                                other.type_name()
-                            )))
-                        }
-                    },
-                };
+                let (d, t) = self.event_name(domain.as_deref(), event_type, env)?;
+                let attrs = Value::from(self.event_attrs("schedule", attributes.as_ref(), env)?);
                 let eci = self.event.as_ref().map_or(String::new(), |e| e.eci.clone());
                 let mut event = Map::new();
                 event.insert(Arc::from("eci"), Value::from(eci));
@@ -205,6 +173,36 @@ impl<'t, 'h> Eval<'t, 'h> {
             Stmt::Last => return Ok(Flow::Last),
         }
         Ok(Flow::Next)
+    }
+
+    /// The domain and type of a raised or scheduled event (`raise d event
+    /// t`, or `raise event "d:t"`).
+    fn event_name(
+        &mut self,
+        domain: Option<&str>,
+        event_type: &Expr,
+        env: &Arc<Frame>,
+    ) -> R<(String, String)> {
+        let t = self.expr(event_type, env)?.to_krl_string();
+        match domain {
+            Some(d) => Ok((d.to_string(), t)),
+            None => split_domain_type(&t),
+        }
+    }
+
+    /// The attributes of a raised or scheduled event: a map, or none.
+    fn event_attrs(&mut self, what: &str, attributes: Option<&Expr>, env: &Arc<Frame>) -> R<Map> {
+        match attributes {
+            None => Ok(Map::new()),
+            Some(a) => match self.expr(a, env)? {
+                Value::Null => Ok(Map::new()),
+                Value::Map(m) => Ok((*m).clone()),
+                other => Err(RuntimeError::type_error(format!(
+                    "{what} attributes must be a map, not {}",
+                    other.type_name()
+                ))),
+            },
+        }
     }
 
     fn persistent_put(

@@ -19,26 +19,16 @@ static PAGE: Module = Module {
     ..Module::BLANK
 };
 
-static ENGINE: Module = Module {
-    domain: "engine",
-    doc: "classic engine: module (not supported)",
-    ..Module::BLANK
-};
+/// A module known by name only: every member "not supported".
+const fn known(domain: &'static str, doc: &'static str) -> Module {
+    Module {
+        domain,
+        doc,
+        ..Module::BLANK
+    }
+}
 
-static STDLIB: Module = Module {
-    domain: "stdlib",
-    doc: "not supported by this engine",
-    ..Module::BLANK
-};
-
-static URSA: Module = Module {
-    domain: "ursa",
-    doc: "not supported by this engine",
-    ..Module::BLANK
-};
-
-static DIDO: Module = Module {
-    domain: "dido",
-    doc: "not supported by this engine",
-    ..Module::BLANK
-};
+static ENGINE: Module = known("engine", "classic engine: module (not supported)");
+static STDLIB: Module = known("stdlib", "not supported by this engine");
+static URSA: Module = known("ursa", "not supported by this engine");
+static DIDO: Module = known("dido", "not supported by this engine");
