@@ -1,6 +1,7 @@
 //! What the evaluator sees of the world while a pico handles one event or
 //! query: [`PicoHost`], the engine's implementation of
-//! `krl_lang::engine::Host`. Uses: `store`, `ids`, krl_lang, rand,
+//! `krl_lang::engine::Host`. Uses: `store`, `ids`, `clock`, `outbound`,
+//! `effects` (the integrations, as trait objects), krl_lang, rand,
 //! tracing.
 //!
 //! Reads go through the write buffer to the store (so an event sees its
@@ -8,6 +9,7 @@
 //! batch when the evaluation ends. Events the rules send to channels
 //! (`event:send`) wait in an outbox that the pico hands to the engine.
 
+use crate::effects::{MqttChanges, MqttQueue, StaticUrls, TwilioOutbox};
 use crate::ids::{random_base62, Eci, Eid, PicoId};
 use crate::outbound::HttpClient;
 use crate::store::{Key, SessionRecord, Store, StoreError, WriteBuf};
@@ -46,17 +48,17 @@ pub struct PicoHost {
     /// Last id handed out by `new_id`, to keep ids increasing.
     last_id: u64,
     /// MQTT; `None`: `mqtt:` is off (`--no-mqtt`).
-    mqtt: Option<Arc<crate::mqtt::Mqtt>>,
+    mqtt: Option<Arc<dyn MqttQueue>>,
     /// What this evaluation published and (un)subscribed.
-    mqtt_changes: crate::mqtt::Changes,
+    mqtt_changes: MqttChanges,
     /// Outbound HTTP; `None`: `http:` is not supported here.
     http: Option<Arc<HttpClient>>,
     /// The Twilio outbox; `None`: `twilio:send_sms` ... not supported.
-    twilio: Option<Arc<crate::twilio::outbox::OutboxConfig>>,
+    twilio: Option<Arc<dyn TwilioOutbox>>,
     /// Set when a Twilio outbox entry was queued.
     twilio_queued: bool,
     /// The static folder (`twilio:url_for`); `None`: no `--static`.
-    statics: Option<Arc<crate::statics::StaticFiles>>,
+    statics: Option<Arc<dyn StaticUrls>>,
     /// How long a call session lives after its last write, in ms.
     session_ttl_ms: u64,
     /// The earliest expiry this evaluation wrote to a call session (the
@@ -123,7 +125,7 @@ impl PicoHost {
             schedules_changed: false,
             last_id,
             mqtt: None,
-            mqtt_changes: crate::mqtt::Changes::default(),
+            mqtt_changes: MqttChanges::default(),
             http: None,
             twilio: None,
             twilio_queued: false,
@@ -200,18 +202,18 @@ impl PicoHost {
     }
 
     /// The same host, with MQTT (`None`: `mqtt:` actions say it is off).
-    pub fn with_mqtt(mut self, mqtt: Option<Arc<crate::mqtt::Mqtt>>) -> PicoHost {
+    pub fn with_mqtt(mut self, mqtt: Option<Arc<dyn MqttQueue>>) -> PicoHost {
         self.mqtt = mqtt;
         self
     }
 
     /// Takes what the evaluation published and (un)subscribed, for the
     /// MQTT connection once the writes are applied.
-    pub fn take_mqtt(&mut self) -> crate::mqtt::Changes {
+    pub fn take_mqtt(&mut self) -> MqttChanges {
         std::mem::take(&mut self.mqtt_changes)
     }
 
-    fn mqtt_on(&self, what: &str) -> Result<Arc<crate::mqtt::Mqtt>, RuntimeError> {
+    fn mqtt_on(&self, what: &str) -> Result<Arc<dyn MqttQueue>, RuntimeError> {
         self.mqtt.clone().ok_or_else(|| {
             RuntimeError::new(format!(
                 "{what}: MQTT is off in this engine (krl serve --no-mqtt); start it without \
@@ -227,13 +229,13 @@ impl PicoHost {
     }
 
     /// The same host, queueing Twilio REST requests in the outbox.
-    pub fn with_twilio(mut self, cfg: Arc<crate::twilio::outbox::OutboxConfig>) -> PicoHost {
+    pub fn with_twilio(mut self, cfg: Arc<dyn TwilioOutbox>) -> PicoHost {
         self.twilio = Some(cfg);
         self
     }
 
     /// The same host, with the static folder (`twilio:url_for`).
-    pub fn with_statics(mut self, s: Option<Arc<crate::statics::StaticFiles>>) -> PicoHost {
+    pub fn with_statics(mut self, s: Option<Arc<dyn StaticUrls>>) -> PicoHost {
         self.statics = s;
         self
     }
@@ -420,7 +422,7 @@ impl Host for PicoHost {
         Ok(eid.to_string())
     }
     fn base_url(&mut self) -> Option<String> {
-        self.twilio.as_ref().map(|t| t.public_url.clone())
+        self.twilio.as_ref().map(|t| t.public_url().to_string())
     }
     fn twilio(&mut self) -> Option<&mut dyn TwilioHost> {
         Some(self)
@@ -488,8 +490,7 @@ impl TwilioHost for PicoHost {
         Ok(())
     }
 
-    /// `twilio:send_sms`, `twilio:call`, `twilio:redirect_call`: an entry
-    /// of the durable outbox, in this event's writes (`twilio::outbox`).
+    /// `twilio:url_for`: a file's URL under the static folder.
     fn static_url(&mut self, path: &str) -> Result<KrlValue, RuntimeError> {
         let s = self.statics.as_ref().ok_or_else(|| {
             RuntimeError::new(format!(
@@ -501,6 +502,8 @@ impl TwilioHost for PicoHost {
             .map_err(|e| RuntimeError::new(format!("twilio:url_for: {e}")))
     }
 
+    /// `twilio:send_sms`, `twilio:call`, `twilio:redirect_call`: an entry
+    /// of the durable outbox, in this event's writes (the Twilio outbox).
     fn twilio_rest(&mut self, request: &TwilioRequest) -> Result<KrlValue, RuntimeError> {
         let Some(cfg) = &self.twilio else {
             return Err(RuntimeError::new(format!(
@@ -508,7 +511,8 @@ impl TwilioHost for PicoHost {
                 request.action
             )));
         };
-        let v = crate::twilio::outbox::new_entry(cfg, &self.pico, request, &mut self.buf)
+        let v = cfg
+            .new_entry(&self.pico, request, &mut self.buf)
             .map_err(RuntimeError::new)?;
         self.twilio_queued = true;
         Ok(KrlValue::from_json(&v))
@@ -517,7 +521,7 @@ impl TwilioHost for PicoHost {
 
 impl MqttHost for PicoHost {
     /// `mqtt:publish`: an entry of the durable MQTT queue in this event's
-    /// writes, sent after they commit (`mqtt::client`).
+    /// writes, sent after they commit (by the MQTT connection).
     fn mqtt_publish(&mut self, request: &MqttPublish) -> Result<KrlValue, RuntimeError> {
         let mqtt = self.mqtt_on(&format!("mqtt:publish to {:?}", request.topic))?;
         let in_event = self.mqtt_changes.publishes.len();
@@ -530,19 +534,16 @@ impl MqttHost for PicoHost {
 
     /// `mqtt:subscribe`: the pico's subscription, stored with this event.
     fn mqtt_subscribe(&mut self, filter: &str, qos: u8) -> Result<KrlValue, RuntimeError> {
-        self.mqtt_on(&format!("mqtt:subscribe to {filter:?}"))?;
-        self.buf.put(
-            Key::mqtt_sub(&self.pico, filter),
-            &crate::mqtt::subs::SubRecord { qos },
-        );
+        let mqtt = self.mqtt_on(&format!("mqtt:subscribe to {filter:?}"))?;
+        mqtt.subscribe(&self.pico, filter, qos, &mut self.buf);
         self.mqtt_changes.subs.push((filter.to_string(), Some(qos)));
         Ok(KrlValue::Null)
     }
 
     /// `mqtt:unsubscribe`: drops the pico's subscription with this event.
     fn mqtt_unsubscribe(&mut self, filter: &str) -> Result<KrlValue, RuntimeError> {
-        self.mqtt_on(&format!("mqtt:unsubscribe from {filter:?}"))?;
-        self.buf.remove(Key::mqtt_sub(&self.pico, filter));
+        let mqtt = self.mqtt_on(&format!("mqtt:unsubscribe from {filter:?}"))?;
+        mqtt.unsubscribe(&self.pico, filter, &mut self.buf);
         self.mqtt_changes.subs.push((filter.to_string(), None));
         Ok(KrlValue::Null)
     }

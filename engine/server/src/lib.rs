@@ -11,39 +11,41 @@
 //! 1. [`ids`], [`clock`] — id newtypes and random ids; the engine's clock
 //!    (`--clock`). Leaves beside them, naming nothing of this crate:
 //!    [`policy`] (channel policies), [`outbound`] (reqwest for KRL's
-//!    `http:`), [`twilio::signature`], [`twilio::twiml`], [`mqtt::url`],
-//!    [`mqtt::broker`] (the embedded broker).
+//!    `http:`).
 //! 2. [`store`] — the only code that names sled: keys, records, write
 //!    buffers applied as one batch, group commit.
 //! 3. [`rulesets`], [`schedule`] — registered rulesets; scheduled events.
-//!    Here too the integrations' state that rules write through the host:
-//!    [`mqtt`] (the `Mqtt` handle, with [`mqtt::queue`], [`mqtt::subs`],
-//!    [`mqtt::tls`]), [`twilio::outbox`] (outbox entries), [`statics`]
-//!    (the static folder and its fingerprints).
-//! 4. [`host`] — the evaluator's view of the world (`krl_lang::engine::Host`)
+//! 4. [`effects`] — what an evaluation needs from the integrations, as
+//!    narrow traits the host and the pico hold as trait objects
+//!    ([`effects::TwilioOutbox`], [`effects::StaticUrls`],
+//!    [`effects::MqttQueue`]), and the plain data a commit hands them
+//!    ([`effects::MqttChanges`]). The integrations implement them;
+//!    `engine::open` plugs them in.
+//! 5. [`host`] — the evaluator's view of the world (`krl_lang::engine::Host`)
 //!    over the store and a write buffer.
-//! 5. [`pico`] — a tokio task and mailbox per pico running the evaluator.
-//! 6. [`error`] — `EngineError`, and `ApiError`: every route's failure
+//! 6. [`pico`] — a tokio task and mailbox per pico running the evaluator.
+//! 7. [`error`] — `EngineError`, and `ApiError`: every route's failure
 //!    answer (status and `{"error"}`).
-//! 7. [`dispatch`] — `Dispatch`, the cheap handle on the running picos:
+//! 8. [`dispatch`] — `Dispatch`, the cheap handle on the running picos:
 //!    pico tasks by id, events and queries through a channel and its
 //!    policy, delivery of the events rules send.
-//! 8. Integrations, each with its own router and state, reaching picos
-//!    only through `Dispatch`: [`twilio`] (the Sky routes' guard and TwiML
-//!    answers), [`twilio::admin`], [`twilio::sender`] (the outbox's sender
-//!    task); [`mqtt::client`] (the connection task), [`mqtt::admin`];
-//!    [`statics::routes`].
-//! 9. [`engine`] — the facade: shared state and settings, the operations
-//!    behind the routes (`engine::ops`), start-up wiring (`engine::open`).
-//! 10. [`http`] — the contract's routes (admin API, Sky), with the
+//! 9. Integrations, each a folder wholly above `dispatch` (nothing below
+//!    names it), with its own router and state, reaching picos only
+//!    through `Dispatch`: [`twilio`] (the Sky routes' guard and TwiML
+//!    answers, [`twilio::outbox`], [`twilio::sender`], [`twilio::admin`];
+//!    [`twilio::signature`] and [`twilio::twiml`] name nothing of this
+//!    crate), [`mqtt`] (the `Mqtt` handle, [`mqtt::queue`],
+//!    [`mqtt::subs`], [`mqtt::client`], [`mqtt::admin`]; [`mqtt::url`]
+//!    and [`mqtt::broker`], the embedded broker, name nothing of this
+//!    crate, [`mqtt::tls`] only `mqtt::url`), [`statics`] (the static
+//!    folder and its fingerprints, [`statics::routes`]).
+//! 10. [`engine`] — the facade: shared state and settings, the operations
+//!     behind the routes (`engine::ops`), start-up wiring (`engine::open`).
+//! 11. [`http`] — the contract's routes (admin API, Sky), with the
 //!     integrations' routers merged in.
-//! 11. [`serve`], [`client`], [`phone`] — `krl serve`; the CLI's HTTP
+//! 12. [`serve`], [`client`], [`phone`] — `krl serve`; the CLI's HTTP
 //!     clients (`krl ruleset register`, `krl event`, ...); `krl call` and
 //!     `krl sms`.
-//!
-//! One exception is left: `host.rs` still names `crate::pico::now_ms`
-//! (host → pico, upward), because host.rs is being changed elsewhere; it
-//! should name `crate::clock::now_ms`.
 //!
 //! docs/server.md tells the story: flags, the data folder, what is stored
 //! where, group commit, the CLI.
@@ -53,6 +55,7 @@
 pub mod client;
 pub mod clock;
 pub mod dispatch;
+pub mod effects;
 pub mod engine;
 pub mod error;
 pub mod host;

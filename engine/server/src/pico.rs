@@ -1,9 +1,9 @@
 //! Picos at run time: one tokio task and one mailbox per pico. Uses:
-//! `host`, `store`, `rulesets`, `schedule`, `ids`, `clock`, `outbound`,
-//! the integrations' state the host writes through (`mqtt::Mqtt`,
-//! `twilio::outbox`, `statics`), `twilio::twiml` (the verbs of an
-//! answer), krl_lang's evaluator (`engine::PicoRuntime`), tokio. Nothing
-//! above it: the way to a pico from above is `dispatch`.
+//! `host`, `effects` (the integrations the host writes through, as trait
+//! objects, and what a commit hands them), `store`, `rulesets`,
+//! `schedule`, `ids`, `clock`, `outbound`, krl_lang's evaluator
+//! (`engine::PicoRuntime`), tokio. Nothing above it: the way to a pico
+//! from above is `dispatch`.
 //!
 //! The task ([`Actor`]) owns the pico's in-memory state (its
 //! `PicoRuntime`: installed rulesets with their globals evaluated, and its
@@ -23,6 +23,7 @@
 //! writes are not flushed (see `Actor::durable_at`). An event that fails
 //! (a KRL runtime error) writes nothing: its buffer is dropped.
 
+use crate::effects::{MqttQueue, StaticUrls, TwilioOutbox};
 use crate::host::{krl_map, Outgoing, PicoHost};
 use crate::ids::{Eci, Eid, PicoId, Rid, TxnId};
 use crate::outbound::HttpClient;
@@ -209,11 +210,11 @@ pub struct PicoContext {
     /// Outbound HTTP (`http:`).
     pub http: Arc<HttpClient>,
     /// MQTT (`mqtt:publish`, `mqtt:subscribe`); `None` with `--no-mqtt`.
-    pub mqtt: Option<Arc<crate::mqtt::Mqtt>>,
+    pub mqtt: Option<Arc<dyn MqttQueue>>,
     /// The Twilio outbox (`twilio:send_sms`, ...).
-    pub twilio: Arc<crate::twilio::outbox::OutboxConfig>,
+    pub twilio: Arc<dyn TwilioOutbox>,
     /// The static folder (`--static`; `twilio:url_for`), if any.
-    pub statics: Option<Arc<crate::statics::StaticFiles>>,
+    pub statics: Option<Arc<dyn StaticUrls>>,
     /// How long a call session lives after its last write.
     pub session_ttl: std::time::Duration,
 }
@@ -697,10 +698,10 @@ impl Actor {
             self.durable_at = self.ctx.store.durable_after();
             if twilio_queued {
                 // The sender waits for a flush before it sends.
-                self.ctx.twilio.wake.notify_one();
+                self.ctx.twilio.committed();
             }
             if let Some(m) = &self.ctx.mqtt {
-                // Its publishes wait for a flush too (`mqtt::client`).
+                // Its publishes wait for a flush too (the MQTT connection).
                 m.committed(&self.id, mqtt_changes);
             }
             Some(self.ctx.store.flush_ticket())

@@ -24,7 +24,7 @@
 //! | `O` | outbox id | a Twilio REST request and its state (`twilio::outbox::Entry`; holds credentials) |
 //! | `V` | pico id, rid, CallSid, name | a call session variable (`session:name`) |
 //! | `W` | pico id, CallSid | a call session: [`SessionRecord`] (expiry, the rids that wrote) |
-//! | `Q` | queue id | an `mqtt:publish` waiting for the broker (`mqtt::queue::Entry`) |
+//! | `Q` | queue id | an `mqtt:publish` waiting for the broker (`effects::QueuedPublish`) |
 //! | `B` | pico id, topic filter | a pico's MQTT subscription (`mqtt::subs::SubRecord`) |
 //! | `D` | message seq, pico id | an MQTT delivery mark: the pico committed that message's event (`mqtt::client`) |
 //!

@@ -3,7 +3,9 @@
 //! the integrations' handles) and, behind it, the operations of the admin
 //! API and the Sky routes, independent of HTTP. Uses: `dispatch`, `pico`,
 //! `store`, `rulesets`, `policy`, `error`, `ids`, `clock`; and, to wire
-//! them at start-up, `outbound`, `twilio::outbox`, `statics`, `mqtt`.
+//! them at start-up, `outbound`, `twilio::outbox`, `statics`, `mqtt`
+//! (plugged into the picos' context as the `effects` traits they
+//! implement).
 //!
 //! * this file: the shared state ([`Engine`], [`Settings`]) and accessors;
 //! * `open`: start-up wiring ([`Engine::open`]) and [`Engine::shutdown`];

@@ -1,12 +1,14 @@
 //! Start-up wiring and shutdown: [`Engine::open`] makes the root pico on
 //! first start, the context every pico task gets (store, registry,
 //! limits, outbound HTTP and the integrations' handles: the Twilio
-//! outbox, MQTT, the static folder), the dispatch, and starts the picos
-//! that have timers or call sessions; [`Engine::shutdown`] stops them.
+//! outbox, MQTT, the static folder, plugged in as the `effects` traits
+//! they implement), the dispatch, and starts the picos that have timers
+//! or call sessions; [`Engine::shutdown`] stops them.
 
 use super::ops::new_pico_records;
 use super::{Engine, Settings};
 use crate::dispatch::Dispatch;
+use crate::effects::{MqttQueue, StaticUrls};
 use crate::error::{EngineError, Result};
 use crate::ids::{Eci, PicoId};
 use crate::outbound::HttpClient;
@@ -69,14 +71,14 @@ impl Engine {
             registry: registry.clone(),
             outbox,
             limits: settings.limits,
-            mqtt: settings.mqtt.clone(),
+            mqtt: settings.mqtt.clone().map(|m| -> Arc<dyn MqttQueue> { m }),
             http: HttpClient::new(
                 settings
                     .http_timeout
                     .unwrap_or(crate::outbound::DEFAULT_TIMEOUT),
             ),
             twilio: outbox_config.clone(),
-            statics: statics.clone(),
+            statics: statics.clone().map(|s| -> Arc<dyn StaticUrls> { s }),
             session_ttl: settings.twilio.call_session_ttl,
         });
         dispatch.deliver_sent(sent);

@@ -36,11 +36,12 @@
 //! message identical (topic and payload) to one in doubt, arriving within
 //! [`CATCH_UP`] of a reconnection that also redelivered nothing.
 
-use super::queue::{self, Entry};
+use super::queue;
 use super::subs::{self, Index};
 use super::{Cmd, Mqtt};
 use crate::clock::now_ms;
 use crate::dispatch::WeakDispatch;
+use crate::effects::QueuedPublish;
 use crate::ids::{Eid, PicoId};
 use crate::pico::{EventAnswer, EventIn, PicoError};
 use crate::store::{FlushTicket, Key, Store, WriteBuf};
@@ -142,12 +143,12 @@ struct Task {
     /// Has this process connected before?
     connected_once: bool,
     // publishing
-    ready: BTreeMap<String, Entry>,
-    unflushed: Vec<Entry>,
-    flushing: Option<(Vec<Entry>, Flush)>,
-    handed: VecDeque<Entry>,
-    collided: Option<Entry>,
-    inflight: HashMap<u16, Entry>,
+    ready: BTreeMap<String, QueuedPublish>,
+    unflushed: Vec<QueuedPublish>,
+    flushing: Option<(Vec<QueuedPublish>, Flush)>,
+    handed: VecDeque<QueuedPublish>,
+    collided: Option<QueuedPublish>,
+    inflight: HashMap<u16, QueuedPublish>,
     // the connection
     gen: u64,
     client: Option<AsyncClient>,
@@ -340,7 +341,7 @@ impl Task {
         self.connected = false;
         self.catch_up = None;
         self.acks_written.clear();
-        let back: Vec<Entry> = self
+        let back: Vec<QueuedPublish> = self
             .handed
             .drain(..)
             .chain(self.collided.take())

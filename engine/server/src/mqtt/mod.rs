@@ -3,9 +3,13 @@
 //! picos' topic subscriptions, whose messages become `mqtt message`
 //! events. docs/mqtt.md tells the story.
 //!
-//! This file is the shared handle ([`Mqtt`]) that every pico's host
-//! writes publishes and subscriptions through; it and the modules it uses
-//! name only `store`, `ids` and `clock`, so they sit below `host`:
+//! The whole folder sits above the `dispatch` layer: it reaches picos
+//! through `Dispatch`, never through `engine` or `http`, and nothing
+//! below `dispatch` names it. This file is the shared handle ([`Mqtt`])
+//! that every pico's host writes publishes and subscriptions through: it
+//! implements [`crate::effects::MqttQueue`], which is all the host and the
+//! pico know of it (`engine::open` plugs it in). Uses: `effects`,
+//! `store`, `ids`, `clock`.
 //!
 //! * [`url`]: the broker URL (`--mqtt-url`).
 //! * [`tls`]: rustls for `mqtts://`, the built-in roots or `--mqtt-ca`.
@@ -13,10 +17,6 @@
 //! * [`subs`]: subscriptions per pico (`B pico filter`).
 //! * [`broker`]: the embedded broker on `--mqtt-listen` (names nothing of
 //!   this crate).
-//!
-//! Above the `dispatch` layer (they reach picos through it, never through
-//! `engine` or `http`):
-//!
 //! * [`client`]: the connection task: connect, back off, subscribe, send
 //!   the queue in order, turn messages into events, acknowledge them once
 //!   every pico's writes are durable (`D seq pico` marks), in order.
@@ -33,6 +33,7 @@ pub mod url;
 
 pub use url::BrokerUrl;
 
+use crate::effects::{MqttChanges, MqttQueue, QueuedPublish};
 use crate::ids::{random_base62, PicoId};
 use crate::store::{Key, Store, StoreError, WriteBuf};
 use krl_lang::engine::MqttPublish;
@@ -52,7 +53,7 @@ pub(crate) enum Cmd {
     /// subscription changes (`Some(qos)`: subscribed, `None`: dropped).
     Committed {
         pico: PicoId,
-        publishes: Vec<queue::Entry>,
+        publishes: Vec<QueuedPublish>,
         subs: Vec<(String, Option<u8>)>,
     },
     /// A message's events are all processed (see `client`).
@@ -152,55 +153,6 @@ impl Mqtt {
         format!("{id:016x}")
     }
 
-    /// `mqtt:publish` from a rule of `pico`: checks the bound (counting
-    /// `in_event` publishes of this event not yet committed) and puts the
-    /// entry in `buf`. The rule gets `{"id", "status": "queued"}`.
-    pub fn new_publish(
-        &self,
-        pico: &PicoId,
-        req: &MqttPublish,
-        in_event: usize,
-        buf: &mut WriteBuf,
-    ) -> Result<(queue::Entry, Value), String> {
-        let waiting = self.queued() + in_event;
-        if waiting >= MAX_QUEUED {
-            return Err(format!(
-                "mqtt:publish to {:?}: the outgoing queue is full ({waiting} messages wait for \
-                 the broker {}, at most {MAX_QUEUED}); the message was not queued",
-                req.topic,
-                self.broker.display()
-            ));
-        }
-        let entry = queue::Entry {
-            id: self.next_id(),
-            pico: pico.clone(),
-            rid: req.rid.clone(),
-            topic: req.topic.clone(),
-            payload: req.payload.clone(),
-            qos: req.qos,
-            retain: req.retain,
-            created_ms: crate::clock::now_ms(),
-        };
-        buf.put(Key::mqtt_queue(&entry.id), &entry);
-        let answer = serde_json::json!({"id": entry.id, "status": "queued"});
-        Ok((entry, answer))
-    }
-
-    /// After a pico applied a batch: hands its publishes and subscription
-    /// changes to the connection task, in commit order.
-    pub fn committed(&self, pico: &PicoId, changes: Changes) {
-        if changes.publishes.is_empty() && changes.subs.is_empty() {
-            return;
-        }
-        self.queued
-            .fetch_add(changes.publishes.len(), Ordering::SeqCst);
-        let _ = self.cmd.send(Cmd::Committed {
-            pico: pico.clone(),
-            publishes: changes.publishes,
-            subs: changes.subs,
-        });
-    }
-
     pub(crate) fn send(&self, cmd: Cmd) {
         let _ = self.cmd.send(cmd);
     }
@@ -224,11 +176,60 @@ impl Mqtt {
     }
 }
 
-/// What one evaluation changed on the MQTT side (collected by the host).
-#[derive(Debug, Default)]
-pub struct Changes {
-    /// Publishes, in order.
-    pub publishes: Vec<queue::Entry>,
-    /// Subscriptions: `Some(qos)` subscribed, `None` unsubscribed.
-    pub subs: Vec<(String, Option<u8>)>,
+/// What the hosts and picos see of MQTT (`engine::open` plugs it in).
+impl MqttQueue for Mqtt {
+    /// The rule gets `{"id", "status": "queued"}`.
+    fn new_publish(
+        &self,
+        pico: &PicoId,
+        req: &MqttPublish,
+        in_event: usize,
+        buf: &mut WriteBuf,
+    ) -> Result<(QueuedPublish, Value), String> {
+        let waiting = self.queued() + in_event;
+        if waiting >= MAX_QUEUED {
+            return Err(format!(
+                "mqtt:publish to {:?}: the outgoing queue is full ({waiting} messages wait for \
+                 the broker {}, at most {MAX_QUEUED}); the message was not queued",
+                req.topic,
+                self.broker.display()
+            ));
+        }
+        let entry = QueuedPublish {
+            id: self.next_id(),
+            pico: pico.clone(),
+            rid: req.rid.clone(),
+            topic: req.topic.clone(),
+            payload: req.payload.clone(),
+            qos: req.qos,
+            retain: req.retain,
+            created_ms: crate::clock::now_ms(),
+        };
+        buf.put(Key::mqtt_queue(&entry.id), &entry);
+        let answer = serde_json::json!({"id": entry.id, "status": "queued"});
+        Ok((entry, answer))
+    }
+
+    fn subscribe(&self, pico: &PicoId, filter: &str, qos: u8, buf: &mut WriteBuf) {
+        buf.put(Key::mqtt_sub(pico, filter), &subs::SubRecord { qos });
+    }
+
+    fn unsubscribe(&self, pico: &PicoId, filter: &str, buf: &mut WriteBuf) {
+        buf.remove(Key::mqtt_sub(pico, filter));
+    }
+
+    /// Hands the publishes and subscription changes to the connection
+    /// task.
+    fn committed(&self, pico: &PicoId, changes: MqttChanges) {
+        if changes.is_empty() {
+            return;
+        }
+        self.queued
+            .fetch_add(changes.publishes.len(), Ordering::SeqCst);
+        let _ = self.cmd.send(Cmd::Committed {
+            pico: pico.clone(),
+            publishes: changes.publishes,
+            subs: changes.subs,
+        });
+    }
 }

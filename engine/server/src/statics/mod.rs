@@ -2,8 +2,10 @@
 //! `/static/<path>`, path safety, content types, and fingerprints (the
 //! first 16 hex digits of the sha256 of a file's content) for
 //! `twilio:url_for` and the `?v=` cache rule, cached by (path, mtime,
-//! size) so the event path does not hash a file on every call. Uses: sha2
-//! only; the host reads it (`twilio:url_for`), so it sits below `host`.
+//! size) so the event path does not hash a file on every call. Uses:
+//! `effects`, sha2. The host reads it (`twilio:url_for`) only through
+//! [`crate::effects::StaticUrls`], which [`StaticFiles`] implements
+//! (`engine::open` plugs it in), so the folder sits above `dispatch`.
 //!
 //! [`routes`] serves the folder over HTTP (`/static/...`,
 //! `/static-loop/...`). See docs/twilio.md ("Audio files") and
@@ -11,6 +13,7 @@
 
 pub mod routes;
 
+use crate::effects::StaticUrls;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
@@ -125,6 +128,13 @@ impl StaticFiles {
     /// How many fingerprints are cached (tests).
     pub fn cached(&self) -> usize {
         self.cache.lock().expect("cache lock").len()
+    }
+}
+
+/// What the hosts see of the folder (`twilio:url_for`).
+impl StaticUrls for StaticFiles {
+    fn url_for(&self, path: &str) -> Result<String, String> {
+        StaticFiles::url_for(self, path).map_err(|e| e.to_string())
     }
 }
 

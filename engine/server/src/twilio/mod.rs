@@ -10,10 +10,13 @@
 //! module gives them their Twilio behaviour. docs/twilio.md tells the
 //! story.
 //!
-//! Layers: `twiml` and `signature` name nothing else of this crate;
-//! `outbox` names only `store`, `ids`, `clock` and `twiml` (the host
-//! writes its entries); `sender`, `admin` and this file use the
-//! `dispatch` layer (and `error`), never `engine` or `http`.
+//! Layers: the whole folder sits above the `dispatch` layer, and nothing
+//! below `dispatch` names it. `twiml` and `signature` name nothing else
+//! of this crate; `outbox` names `effects` (its `OutboxConfig` is the
+//! [`crate::effects::TwilioOutbox`] the host writes entries through),
+//! `store`, `ids`, `clock` and `twiml`; `sender`, `admin` and this file
+//! use the `dispatch` layer (and `error`, `pico`, `host`), never `engine`
+//! or `http`.
 
 pub mod admin;
 pub mod outbox;

@@ -1,17 +1,20 @@
 //! The durable Twilio outbox's entries: `twilio:send_sms`, `twilio:call`
 //! and `twilio:redirect_call` from rules are stored here with the event's
 //! writes, and sent to Twilio's REST API by the sender (`sender`) once
-//! the event that asked for them is on disk. Uses: `store`, `ids`,
-//! `clock`, `twilio::twiml` (callback URLs). docs/twilio.md tells the
-//! story.
+//! the event that asked for them is on disk. Uses: `effects`, `store`,
+//! `ids`, `clock`, `twilio::twiml` (callback URLs). docs/twilio.md tells
+//! the story.
 //!
-//! The host ([`crate::host::PicoHost`]) stores an [`Entry`] (state
+//! [`OutboxConfig`] implements [`crate::effects::TwilioOutbox`], which is
+//! all the host and the pico know of the outbox (`engine::open` plugs it
+//! in): the host ([`crate::host::PicoHost`]) stores an [`Entry`] (state
 //! `queued`) in the event's write buffer ([`new_entry`]); the rule gets
 //! `{"id", "status": "queued"}`. The pico wakes the sender
 //! ([`OutboxConfig::wake`]) after the buffer is applied. The admin API
 //! lists the entries ([`list`], `GET /api/outbox`).
 
 use crate::clock::now_ms;
+use crate::effects::TwilioOutbox;
 use crate::ids::{random_base62, Eci, PicoId};
 use crate::store::{Key, Store, WriteBuf};
 use krl_lang::engine::TwilioRequest;
@@ -131,6 +134,27 @@ impl std::fmt::Debug for OutboxConfig {
             .field("auth_token", &self.auth_token.as_ref().map(|_| "<set>"))
             .field("public_url", &self.public_url)
             .finish()
+    }
+}
+
+/// What the hosts and picos see of the outbox.
+impl TwilioOutbox for OutboxConfig {
+    fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    fn new_entry(
+        &self,
+        pico: &PicoId,
+        request: &TwilioRequest,
+        buf: &mut WriteBuf,
+    ) -> Result<Value, String> {
+        new_entry(self, pico, request, buf)
+    }
+
+    /// Wakes the sender.
+    fn committed(&self) {
+        self.wake.notify_one();
     }
 }
 
