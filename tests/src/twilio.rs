@@ -1,5 +1,5 @@
 //! Twilio's side, as the tests play it: webhooks signed as Twilio signs
-//! them (docs/twilio.md 3.1), and a fake of its REST API
+//! them (docs/spec/twilio.md 3.1), and a fake of its REST API
 //! (`--twilio-api-url`) that records what the engine sends.
 //!
 //! [`signature`] is the tests' one signer; it is written here from the
@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 
 /// `X-Twilio-Signature` of a request to `url` with the form `params`
-/// (docs/twilio.md 3.1): base64 of the HMAC-SHA1, keyed by the auth
+/// (docs/spec/twilio.md 3.1): base64 of the HMAC-SHA1, keyed by the auth
 /// token, of the URL followed by each parameter name and its distinct
 /// values, names and values sorted. A GET, or a body that is not a form:
 /// no `params`.

@@ -7,7 +7,7 @@ use crate::runtime::select::RuleState;
 use crate::runtime::{Map, RuntimeError, Value};
 use crate::syntax::ast::Level;
 use std::sync::Arc;
-/// An event as the engine received it (language 5).
+/// An event as the engine received it (docs/spec/krl-language.md 5).
 #[derive(Clone, Debug)]
 pub struct Event {
     /// The domain.
@@ -24,7 +24,7 @@ pub struct Event {
     pub time_ms: f64,
 }
 
-/// A directive of the event's response (language 9.5).
+/// A directive of the event's response (docs/spec/krl-language.md 9.5).
 #[derive(Clone, Debug)]
 pub struct Directive {
     /// Its name.
@@ -201,7 +201,7 @@ pub struct TwilioRequest {
     pub action: String,
     /// The form parameters Twilio's API takes (`To`, `From`, `Body`,
     /// `MediaUrl`, `Url`, ...), URLs still as the rule wrote them (an event
-    /// type such as `"menu"` is resolved by the engine, language 10.9.4).
+    /// type such as `"menu"` is resolved by the engine, docs/spec/krl-language.md 10.9.4).
     pub params: Vec<(String, String)>,
     /// For `redirect_call`: the call's SID.
     pub call_sid: Option<String>,
@@ -216,7 +216,7 @@ pub struct TwilioRequest {
     pub rule: Option<String>,
 }
 
-/// An `http:` request with its options decoded (krl-stdlib.md 8.6).
+/// An `http:` request with its options decoded (docs/spec/krl-stdlib.md 8.6).
 #[derive(Clone, Debug, Default)]
 pub struct HttpRequest {
     /// `GET`, `HEAD`, `POST`, `PUT`, `PATCH`, `DELETE`.

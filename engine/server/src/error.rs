@@ -35,7 +35,7 @@ pub enum EngineError {
     #[error("{0}")]
     BadRequest(String),
     /// A ruleset's `use module` cannot be satisfied: a module that is not
-    /// registered, or a dependency cycle (language 8.1).
+    /// registered, or a dependency cycle (docs/spec/krl-language.md 8.1).
     #[error("{0}")]
     Module(String),
     /// KRL that does not parse or check.

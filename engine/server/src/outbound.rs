@@ -1,4 +1,4 @@
-//! Outbound HTTP for KRL's `http:` module (krl-stdlib.md 8.6): the
+//! Outbound HTTP for KRL's `http:` module (docs/spec/krl-stdlib.md 8.6): the
 //! engine's side of `Host::http`. Uses: reqwest (blocking, rustls), tokio
 //! (only to step aside from its worker), krl_lang's `HttpRequest` and
 //! `Value`.

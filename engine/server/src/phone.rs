@@ -1,6 +1,6 @@
 //! `krl call` and `krl sms`: a local phone for trying IVRs against a
 //! running `krl serve` (docs/twilio.md, "Trying an IVR locally"). It
-//! posts webhooks as Twilio does (form parameters of twilio.md 1.3/1.5,
+//! posts webhooks as Twilio does (form parameters of docs/spec/twilio.md 1.3/1.5,
 //! signed with `X-Twilio-Signature` when given a token), reads the TwiML
 //! answers (quick-xml) and follows the call: Gather, Redirect, Dial and
 //! Record callbacks, until Hangup/Reject or the end of a document.

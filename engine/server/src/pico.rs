@@ -518,7 +518,7 @@ impl Actor {
     }
 
     /// Resolves `use module` rids: rulesets installed and running on this
-    /// pico (language 8.1: a module must be installed on the same pico),
+    /// pico (docs/spec/krl-language.md 8.1: a module must be installed on the same pico),
     /// as of now.
     fn modules(&self) -> impl Fn(&str) -> Option<Arc<krl_lang::engine::Ruleset>> {
         let running: Vec<(Rid, Arc<krl_lang::engine::Ruleset>)> = self
@@ -610,7 +610,7 @@ impl Actor {
     /// (a broken one included): the registry holds the newest `Arc`, so a
     /// pointer comparison per installed ruleset is all it costs when
     /// nothing changed. Rulesets that use a refreshed one as a module
-    /// re-import it (language 9.9); modules precede their users in
+    /// re-import it (docs/spec/krl-language.md 9.9); modules precede their users in
     /// install order, so one pass in that order does it.
     fn refresh(&mut self) {
         let mut changed: Vec<Rid> = Vec::new();

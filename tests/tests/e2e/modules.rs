@@ -1,4 +1,4 @@
-//! `use module` through the server (language 8.1): a module must be
+//! `use module` through the server (docs/spec/krl-language.md 8.1): a module must be
 //! registered before the ruleset that uses it, dependency cycles are
 //! refused at registration, and at run time the module must be installed
 //! on the same pico.

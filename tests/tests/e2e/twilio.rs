@@ -3,7 +3,7 @@
 //! callback comes back as a `twilio` event; unsigned, forged and replayed
 //! requests are 403 and raise nothing; a failing rule answers an apology
 //! in valid TwiML. Requests are signed here as Twilio signs them
-//! (twilio.md 3.1) over the `--public-url`, never over the address the
+//! (docs/spec/twilio.md 3.1) over the `--public-url`, never over the address the
 //! test really connects to.
 
 use krl_tests::api::{server, wait_for, Api};
@@ -401,7 +401,7 @@ fn a_failing_rule_on_a_twilio_event_answers_an_apology() {
     }
 }
 
-/// krl-language.md 10.2: the classic "Pizza line" ruleset, as written.
+/// docs/spec/krl-language.md 10.2: the classic "Pizza line" ruleset, as written.
 #[test]
 fn classic_pizza_line_of_the_language_spec() {
     const PIZZA: &str = r#"ruleset a77x1 {

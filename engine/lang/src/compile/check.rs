@@ -1,4 +1,4 @@
-//! The lints: checks over the AST that need no scopes (krl-language.md
+//! The lints: checks over the AST that need no scopes (docs/spec/krl-language.md
 //! 3.3, 3.6, 4.10, 7.1) — meta, duplicate and reserved names, classic
 //! constructs, argument order, event expressions. Names are resolved, and
 //! their errors found, once, by the compile pass ([`super`]). A ruleset
@@ -188,7 +188,7 @@ impl Checker {
         }
     }
 
-    /// A block of declarations in the current frame (language 4.10).
+    /// A block of declarations in the current frame (docs/spec/krl-language.md 4.10).
     fn decls(&mut self, decls: &[Decl]) {
         let mut first: HashMap<&str, Span> = HashMap::new();
         for d in decls {

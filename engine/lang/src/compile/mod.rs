@@ -91,7 +91,7 @@ pub struct Compiled {
     pub global_frame_size: usize,
     /// Active rules in order.
     pub rules: Vec<Rule>,
-    /// What `__testing` answers unless a global overrides it (language 9.8).
+    /// What `__testing` answers unless a global overrides it (docs/spec/krl-language.md 9.8).
     pub testing: Value,
 }
 
@@ -447,7 +447,7 @@ impl Compiler {
         }
     }
 
-    /// A block of declarations in the current frame (language 4.10).
+    /// A block of declarations in the current frame (docs/spec/krl-language.md 4.10).
     fn block(&mut self, decls: &[ast::Decl]) -> CResult<Vec<(u16, Expr)>> {
         // Later names get their slots now; only function bodies see them.
         let mut reserved = Vec::with_capacity(decls.len());

@@ -1,6 +1,6 @@
 //! Running rulesets: [`compile`] turns source into a shared [`Compiled`]
 //! ruleset; a [`PicoRuntime`] holds one pico's installed instances and
-//! processes its events and queries (krl-language.md 9). All I/O —
+//! processes its events and queries (docs/spec/krl-language.md 9). All I/O —
 //! entity and app variables, rule states, the clock, randomness, logs —
 //! goes through the [`Host`] the engine passes in, so this module has no
 //! sled, no tokio and no network.

@@ -228,7 +228,7 @@ impl PicoRuntime {
     }
 
     /// Processes one event: every installed ruleset, then raised events,
-    /// breadth first (language 9.2).
+    /// breadth first (docs/spec/krl-language.md 9.2).
     pub fn event(
         &mut self,
         event: impl Into<Arc<Event>>,

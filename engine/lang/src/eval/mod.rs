@@ -71,7 +71,7 @@ impl Frame {
     }
 }
 
-/// Bounds on one evaluation (language 9.4, issue "Limits").
+/// Bounds on one evaluation (docs/spec/krl-language.md 9.4, issue "Limits").
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     /// Expression steps per event.

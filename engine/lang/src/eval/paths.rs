@@ -31,7 +31,7 @@ pub fn binary(op: BinOp, a: &Value, b: &Value) -> R<Value> {
     })
 }
 
-/// `x{path}`: a key or an array of keys (language 4.3).
+/// `x{path}`: a key or an array of keys (docs/spec/krl-language.md 4.3).
 pub fn path_get(v: &Value, path: &Value) -> Value {
     match path {
         Value::Array(keys) => {
@@ -68,7 +68,7 @@ fn path_keys(path: &Value) -> Vec<String> {
     }
 }
 
-/// Sets `value` at `path` in `v`, creating maps as needed (language 7.2).
+/// Sets `value` at `path` in `v`, creating maps as needed (docs/spec/krl-language.md 7.2).
 pub fn path_set(v: &Value, path: &Value, value: Value) -> Value {
     set_in(v, &path_keys(path), value)
 }
@@ -108,7 +108,7 @@ fn set_in(v: &Value, keys: &[String], value: Value) -> Value {
     }
 }
 
-/// Removes the entry at `path` (language 7.2 `clear ent:x{path}`).
+/// Removes the entry at `path` (docs/spec/krl-language.md 7.2 `clear ent:x{path}`).
 pub fn path_delete(v: &Value, path: &Value) -> Value {
     fn del(v: &Value, keys: &[String]) -> Value {
         let Some((first, rest)) = keys.split_first() else {

@@ -1,4 +1,4 @@
-//! `math:` (krl-stdlib.md 8.4): rounding, Base64, hashes and HMACs.
+//! `math:` (docs/spec/krl-stdlib.md 8.4): rounding, Base64, hashes and HMACs.
 //!
 //! Numbers are read with `N(x)` (a value with no number gives null, as
 //! NaN does in the reference). Rounding at a precision shifts the decimal

@@ -1,4 +1,4 @@
-//! `random:` (krl-stdlib.md 8.5): ids, words and numbers, drawn from the
+//! `random:` (docs/spec/krl-stdlib.md 8.5): ids, words and numbers, drawn from the
 //! engine's source of randomness ([`Env::random`]) so tests can fix it.
 
 use super::math::js_round;

@@ -47,7 +47,7 @@ impl RuntimeError {
         }
     }
 
-    /// A `TypeError` (krl-stdlib.md 0).
+    /// A `TypeError` (docs/spec/krl-stdlib.md 0).
     #[cold]
     pub fn type_error(message: impl Into<String>) -> RuntimeError {
         RuntimeError::new(format!("TypeError: {}", message.into()))

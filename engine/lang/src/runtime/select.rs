@@ -1,4 +1,4 @@
-//! The event-expression matcher of `select when` (krl-language.md 5).
+//! The event-expression matcher of `select when` (docs/spec/krl-language.md 5).
 //!
 //! An event expression compiles, once per rule, to a small
 //! non-deterministic state machine ([`Matcher`], immutable and shared): a
@@ -57,7 +57,7 @@ pub struct EventView<'a> {
     pub time_ms: f64,
 }
 
-/// The state of one rule's machine on one pico (krl-language.md 5.5).
+/// The state of one rule's machine on one pico (docs/spec/krl-language.md 5.5).
 /// Plain data: persist it as JSON between events.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]

@@ -1,4 +1,4 @@
-//! KRL values (krl-language.md 2): null, boolean, number, string, array,
+//! KRL values (docs/spec/krl-language.md 2): null, boolean, number, string, array,
 //! map (insertion ordered), regex, function and action, with the
 //! conversions every operator and library function uses — string
 //! conversion `S(x)`, number conversion `N(x)`, truthiness, deep equality
@@ -121,7 +121,7 @@ impl fmt::Debug for Value {
 }
 
 impl PartialEq for Value {
-    /// Deep equality (language 2.6).
+    /// Deep equality (docs/spec/krl-language.md 2.6).
     fn eq(&self, other: &Value) -> bool {
         equals(self, other)
     }
@@ -164,7 +164,7 @@ impl From<Map> for Value {
 }
 
 impl Value {
-    /// A number; NaN becomes null (language 2.3).
+    /// A number; NaN becomes null (docs/spec/krl-language.md 2.3).
     pub fn number(n: f64) -> Value {
         if n.is_nan() {
             Value::Null
@@ -188,7 +188,7 @@ impl Value {
         }
     }
 
-    /// JavaScript truthiness (language 2.2).
+    /// JavaScript truthiness (docs/spec/krl-language.md 2.2).
     pub fn truthy(&self) -> bool {
         match self {
             Value::Null => false,
@@ -212,7 +212,7 @@ impl Value {
         }
     }
 
-    /// String conversion `S(x)` (language 2.4).
+    /// String conversion `S(x)` (docs/spec/krl-language.md 2.4).
     pub fn to_krl_string(&self) -> String {
         match self {
             Value::Str(s) => s.to_string(),
@@ -227,7 +227,7 @@ impl Value {
         }
     }
 
-    /// Number conversion `N(x)` (language 2.5); `None` is "no number".
+    /// Number conversion `N(x)` (docs/spec/krl-language.md 2.5); `None` is "no number".
     pub fn to_number(&self) -> Option<f64> {
         match self {
             Value::Number(n) => Some(*n),
@@ -240,7 +240,7 @@ impl Value {
         }
     }
 
-    /// The value as JSON (language 2.7): functions and actions are dropped
+    /// The value as JSON (docs/spec/krl-language.md 2.7): functions and actions are dropped
     /// from maps and become null in arrays; regexes become `{}`.
     pub fn to_json(&self) -> serde_json::Value {
         use serde_json::Value as J;
@@ -287,7 +287,7 @@ pub fn json_number(n: f64) -> serde_json::Value {
     }
 }
 
-/// JavaScript's `Number.prototype.toString` (language 2.3).
+/// JavaScript's `Number.prototype.toString` (docs/spec/krl-language.md 2.3).
 pub fn number_to_string(n: f64) -> String {
     if n == 0.0 {
         return "0".into();
@@ -301,7 +301,7 @@ pub fn number_to_string(n: f64) -> String {
     ryu_js::Buffer::new().format(n).to_string()
 }
 
-/// JavaScript `Number(s)` after trimming; `None` for NaN (language 2.5).
+/// JavaScript `Number(s)` after trimming; `None` for NaN (docs/spec/krl-language.md 2.5).
 pub fn parse_js_number(s: &str) -> Option<f64> {
     let t = s.trim();
     if t.is_empty() {
@@ -332,7 +332,7 @@ pub fn parse_js_number(s: &str) -> Option<f64> {
     t.parse::<f64>().ok().filter(|n| !n.is_nan())
 }
 
-/// Deep equality without coercion (language 2.6).
+/// Deep equality without coercion (docs/spec/krl-language.md 2.6).
 pub fn equals(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Null, Value::Null) => true,

@@ -56,7 +56,7 @@ pub struct Ruleset {
     pub span: Span,
 }
 
-/// A classic construct that is parsed and ignored (krl-language.md 10).
+/// A classic construct that is parsed and ignored (docs/spec/krl-language.md 10).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Ignored {
     /// What it was, e.g. `dispatch` or `logging`.
@@ -75,7 +75,7 @@ pub struct MetaProp {
     pub span: Span,
 }
 
-/// The meta properties of krl-language.md 3.3 and 10.4.
+/// The meta properties of docs/spec/krl-language.md 3.3 and 10.4.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "type")]
 pub enum MetaKind {
@@ -288,7 +288,7 @@ pub enum AggregateKind {
     Repeat,
 }
 
-/// Kinds of event expressions (krl-language.md 5.1).
+/// Kinds of event expressions (docs/spec/krl-language.md 5.1).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "type")]
 pub enum EventKind {
@@ -566,7 +566,7 @@ pub struct EventRef {
     pub attributes: Option<Expr>,
 }
 
-/// Postlude statements (krl-language.md 6.5, 10.6).
+/// Postlude statements (docs/spec/krl-language.md 6.5, 10.6).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "type")]
 pub enum StmtKind {
@@ -639,7 +639,7 @@ pub struct Expr {
     pub span: Span,
 }
 
-/// Infix operators (krl-language.md 4.1, 4.4).
+/// Infix operators (docs/spec/krl-language.md 4.1, 4.4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum BinOp {
     /// `||`

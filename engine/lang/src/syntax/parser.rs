@@ -226,7 +226,7 @@ fn build_ruleset(p: P) -> Result<Ruleset> {
                     match g.as_rule() {
                         R::decl => global.push(build_decl(g)?),
                         R::classic_dataset => {
-                            // A dataset binds its name to null (krl-language.md 10.4).
+                            // A dataset binds its name to null (docs/spec/krl-language.md 10.4).
                             let sp = span(&g);
                             ignored.push(Ignored {
                                 what: "dataset".into(),
@@ -1435,7 +1435,7 @@ fn build_string(p: P) -> Result<Expr> {
     Ok(Expr { kind, span: sp })
 }
 
-/// Decodes the escapes of string text (krl-language.md 1.6, 1.7, 10.3).
+/// Decodes the escapes of string text (docs/spec/krl-language.md 1.6, 1.7, 10.3).
 fn decode_text(raw: &str, rk: R) -> String {
     if !raw.contains('\\') {
         return raw.to_string();

@@ -1,6 +1,6 @@
 //! Reserved words and operator words (docs/spec/krl-language.md 1.4).
 
-/// Reserved words: never a variable, parameter or rule name (language 1.4
+/// Reserved words: never a variable, parameter or rule name (docs/spec/krl-language.md 1.4
 /// group 1).
 pub const RESERVED: &[&str] = &[
     "defaction",
@@ -13,7 +13,7 @@ pub const RESERVED: &[&str] = &[
     "false",
 ];
 
-/// Operator words (language 1.4 group 2): fine as rule names, event types
+/// Operator words (docs/spec/krl-language.md 1.4 group 2): fine as rule names, event types
 /// and method names, but always read as the operator in an expression, so
 /// declaring a variable with one of these names is refused.
 pub const OPERATOR_WORDS: &[&str] = &[

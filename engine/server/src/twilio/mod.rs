@@ -167,7 +167,7 @@ impl Twilio {
         }
     }
 
-    /// Twilio request validation of a Sky request to `eci` (http-api.md):
+    /// Twilio request validation of a Sky request to `eci` (docs/spec/http-api.md):
     /// when the channel carries a Twilio auth token, or the engine has one,
     /// the request must carry a valid `X-Twilio-Signature` for the public URL
     /// plus `uri`'s path and query; otherwise 403 and nothing is raised. An
@@ -203,7 +203,7 @@ impl Twilio {
             body,
         };
         signature::check(token, &req).map_err(|why| {
-            // The URL used, never the token (twilio.md 3.5).
+            // The URL used, never the token (docs/spec/twilio.md 3.5).
             tracing::warn!(%eci, %url, "Twilio request refused: {why}");
             Refusal {
                 status: StatusCode::FORBIDDEN,

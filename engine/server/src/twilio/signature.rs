@@ -1,4 +1,4 @@
-//! `X-Twilio-Signature` (twilio.md 3): HMAC-SHA1, keyed by the auth
+//! `X-Twilio-Signature` (docs/spec/twilio.md 3): HMAC-SHA1, keyed by the auth
 //! token, of the URL Twilio requested followed by the sorted form
 //! parameters, base64-encoded; or, for other bodies, of the URL alone
 //! with the body's SHA-256 in its `bodySHA256` query parameter. Uses:
@@ -164,7 +164,7 @@ pub struct SignedRequest<'a> {
     pub body: &'a [u8],
 }
 
-/// Checks a request's signature with `token` (twilio.md 3.1–3.3):
+/// Checks a request's signature with `token` (docs/spec/twilio.md 3.1–3.3):
 ///
 /// * the URL carries `bodySHA256`: the body's hash must match and the
 ///   signature covers the URL alone (3.2);

@@ -1,5 +1,5 @@
 //! The attributes each `twilio:` verb action takes, and the values each
-//! attribute accepts (twilio.md 2.3, 2.4; krl-language.md 10.9.2). The
+//! attribute accepts (docs/spec/twilio.md 2.3, 2.4; docs/spec/krl-language.md 10.9.2). The
 //! checker uses them for `with` modifiers and named arguments whose value
 //! is a literal (an error at registration, with line and column); the
 //! evaluator checks every value when the action runs (a runtime error
@@ -191,7 +191,7 @@ const NUMBER: &[Attr] = &[
     ("byoc", TEXT),
     ("machineDetection", TEXT),
 ];
-/// `<Client>`: the identity is the text (twilio.md 2.3, Dial nouns).
+/// `<Client>`: the identity is the text (docs/spec/twilio.md 2.3, Dial nouns).
 const CLIENT: &[Attr] = &[
     ("url", URL),
     ("method", METHOD),

@@ -1,4 +1,4 @@
-//! The TwiML reply (krl-language.md 10.9.2–10.9.4, twilio.md 2): the
+//! The TwiML reply (docs/spec/krl-language.md 10.9.2–10.9.4, docs/spec/twilio.md 2): the
 //! `twilio:` verb actions of an evaluation, recorded by the evaluator as
 //! TwiML directives, written as one `<Response>` document with quick-xml.
 //! The language half of the reply: the server only sends it.
@@ -19,7 +19,7 @@ use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, BytesText, Event};
 use quick_xml::writer::Writer;
 use std::collections::BTreeMap;
 
-/// The XML declaration every reply starts with (twilio.md 1.2).
+/// The XML declaration every reply starts with (docs/spec/twilio.md 1.2).
 pub const DECLARATION: &str = r#"<?xml version="1.0" encoding="UTF-8"?>"#;
 
 /// The empty reply: valid TwiML that makes Twilio do nothing (a call
@@ -110,7 +110,7 @@ fn at(line: Option<usize>, col: Option<usize>) -> String {
 
 /// The attributes of `dial_conference` that go on `<Dial>`; all others go
 /// on `<Conference>`. The language's list for `dial` (10.9.2) plus the
-/// attributes that only `<Dial>` has (twilio.md 2.3).
+/// attributes that only `<Dial>` has (docs/spec/twilio.md 2.3).
 const DIAL_ATTRS: &[&str] = &[
     "action",
     "method",
@@ -199,7 +199,7 @@ fn is_token(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-/// A callback URL (language 10.9.4): a value with `://` as is; one
+/// A callback URL (docs/spec/krl-language.md 10.9.4): a value with `://` as is; one
 /// starting with `/` after the public URL; an event type `TYPE` is
 /// `PUBLIC/sky/event/ECI/none/twilio/TYPE`; `domain:type` is
 /// `PUBLIC/sky/event/ECI/none/domain/type`; anything else as is.
@@ -222,7 +222,7 @@ pub fn callback_url(value: &str, public_url: &str, eci: &str) -> String {
     value.to_string()
 }
 
-/// The TwiML document for `verbs` (language 10.9.2/10.9.3): always
+/// The TwiML document for `verbs` (docs/spec/krl-language.md 10.9.2/10.9.3): always
 /// well-formed, `<Response/>` when there is nothing to say.
 pub fn render(verbs: &[Verb], cx: &ReplyContext) -> Result<String, TwimlError> {
     // A raw_response that is a whole document replaces everything (the

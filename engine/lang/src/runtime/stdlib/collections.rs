@@ -1,4 +1,4 @@
-//! Collections (krl-stdlib.md 5): size and access, building and changing,
+//! Collections (docs/spec/krl-stdlib.md 5): size and access, building and changing,
 //! iteration, ordering and slicing, set operations.
 //!
 //! Set operations and `unique`/`once`/`duplicates` use deep equality,
@@ -79,7 +79,7 @@ fn get_keys<'a>(x: &'a Value, keys: &[Arc<str>]) -> Option<&'a Value> {
     Some(cur)
 }
 
-/// Path read `x{path}` (language 4.3): `path` is a key or an array of keys;
+/// Path read `x{path}` (docs/spec/krl-language.md 4.3): `path` is a key or an array of keys;
 /// null when `x` is not a collection, a step is missing, or the path is
 /// empty. Never fails.
 pub fn get_path(x: &Value, path: &Value) -> Value {

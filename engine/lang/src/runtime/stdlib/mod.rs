@@ -1,5 +1,5 @@
-//! The KRL standard library (krl-stdlib.md 2–7) and the operators
-//! ([`ops`], krl-stdlib.md 1), as pure functions over [`Value`].
+//! The KRL standard library (docs/spec/krl-stdlib.md 2–7) and the operators
+//! ([`ops`], docs/spec/krl-stdlib.md 1), as pure functions over [`Value`].
 //!
 //! Every library function is a [`Builtin`]: a name, the parameter names
 //! (for named arguments) and a plain `fn`. [`function`] finds one by name;

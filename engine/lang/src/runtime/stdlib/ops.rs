@@ -1,4 +1,4 @@
-//! The operators (krl-stdlib.md 1, language 4.4) as functions for the
+//! The operators (docs/spec/krl-stdlib.md 1, docs/spec/krl-language.md 4.4) as functions for the
 //! evaluator. `&&`, `||`, `not` and unary `+` (which returns its operand
 //! unchanged) are the evaluator's own.
 //!

@@ -1,5 +1,5 @@
-//! Classic `pick(path, force_array)`: JSONPath selection (krl-stdlib.md 7,
-//! language 10.8).
+//! Classic `pick(path, force_array)`: JSONPath selection (docs/spec/krl-stdlib.md 7,
+//! docs/spec/krl-language.md 10.8).
 //!
 //! Supported: `$`; `.name` (any characters but `.`, `[`, `(`) and `.*`;
 //! `['name']` / `["name"]`; `[n]` (negative from the end); `[*]`;

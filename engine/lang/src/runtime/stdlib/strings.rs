@@ -1,4 +1,4 @@
-//! Strings (krl-stdlib.md 4). The receiver is converted with `S`, so these
+//! Strings (docs/spec/krl-stdlib.md 4). The receiver is converted with `S`, so these
 //! never fail on other types. Positions and lengths count characters
 //! (code points); regex offsets are converted accordingly.
 

@@ -1,4 +1,4 @@
-//! Values, types and debugging (krl-stdlib.md 2) and numbers (3).
+//! Values, types and debugging (docs/spec/krl-stdlib.md 2) and numbers (3).
 
 use super::{arg, array, finite, is_null, num, str_value};
 use crate::runtime::error::RuntimeError;
@@ -24,7 +24,7 @@ pub fn as_(_cx: &mut dyn Context, args: &[Value]) -> R {
         Value::Str(s) => &**s,
         _ => "",
     };
-    // Classic names (language 10.8).
+    // Classic names (docs/spec/krl-language.md 10.8).
     let name = match name {
         "str" => "String",
         "num" => "Number",
@@ -151,7 +151,7 @@ fn hex_number(n: f64) -> String {
     out
 }
 
-/// `typeof` of a value (language 2.1; the "Hex" quirk is not reproduced).
+/// `typeof` of a value (docs/spec/krl-language.md 2.1; the "Hex" quirk is not reproduced).
 fn typeof_name(x: &Value) -> &'static str {
     if is_null(x) {
         "Null"

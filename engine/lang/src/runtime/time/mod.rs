@@ -1,4 +1,4 @@
-//! `time:` (krl-stdlib.md 8.3): dates as ISO-8601 strings in UTC with
+//! `time:` (docs/spec/krl-stdlib.md 8.3): dates as ISO-8601 strings in UTC with
 //! milliseconds (`"2024-05-17T12:00:00.000Z"`).
 //!
 //! Dates are read like the reference (moment's ISO-8601 parser in strict

@@ -1,4 +1,4 @@
-//! The test vectors of twilio.md 3.4 (twilio-signature-vectors.json,
+//! The test vectors of docs/spec/twilio.md 3.4 (twilio-signature-vectors.json,
 //! computed with twilio-python 9.13.0's `RequestValidator`), copied here
 //! as literals.
 

@@ -649,7 +649,7 @@ fn callback_urls_apply_to_the_callback_attributes_only() {
     );
 }
 
-/// krl-language.md 10.2: what `welcome` produces for a call from +15550002.
+/// docs/spec/krl-language.md 10.2: what `welcome` produces for a call from +15550002.
 #[test]
 fn language_spec_10_2_classic_ruleset() {
     let out = render(
@@ -679,7 +679,7 @@ fn language_spec_10_2_classic_ruleset() {
     assert_xml(&out, &expected);
 }
 
-/// twilio.md 2.5, first example (our action URLs are absolute).
+/// docs/spec/twilio.md 2.5, first example (our action URLs are absolute).
 #[test]
 fn twilio_spec_2_5_gather_example() {
     let out = render(
@@ -711,7 +711,7 @@ fn twilio_spec_2_5_gather_example() {
     assert_xml(&out, &expected);
 }
 
-/// twilio.md 2.5, second example: Message nouns come from a raw fragment;
+/// docs/spec/twilio.md 2.5, second example: Message nouns come from a raw fragment;
 /// a plain `sms` writes the text itself.
 #[test]
 fn twilio_spec_2_5_message_example() {
