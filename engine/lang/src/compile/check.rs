@@ -520,13 +520,7 @@ impl Checker {
                 self.call_target(callee, args.len());
                 self.args(args);
             }
-            ExprKind::Method {
-                receiver,
-                domain,
-                name,
-                args,
-            } => {
-                let _ = (domain, name);
+            ExprKind::Method { receiver, args, .. } => {
                 self.expr(receiver);
                 self.args(args);
             }
