@@ -503,8 +503,17 @@ fn the_voicemail_alert_reaches_twilio_with_its_exact_text() {
             "{link}"
         );
     }
-    // The outbox saw them through.
-    let (_, out) = api.get("/api/outbox?state=sent");
+    // The outbox saw them through: it records "sent" after Twilio's answer
+    // reached it, so the fake may have seen both before the second is
+    // recorded; wait for the state asserted.
+    let out = wait_for(
+        "both alerts recorded as sent",
+        Duration::from_secs(20),
+        || {
+            let (_, out) = api.get("/api/outbox?state=sent");
+            (out.as_array().map(Vec::len) == Some(2)).then_some(out)
+        },
+    );
     assert_eq!(out.as_array().map(Vec::len), Some(2), "{out}");
 }
 
