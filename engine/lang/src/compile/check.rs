@@ -651,7 +651,7 @@ fn collect_setting_idents<'a>(e: &'a EventExpr, out: &mut Vec<&'a Ident>) {
     }
 }
 
-fn collect_settings(e: &EventExpr, out: &mut Vec<String>) {
+pub(super) fn collect_settings(e: &EventExpr, out: &mut Vec<String>) {
     let mut ids = Vec::new();
     collect_setting_idents(e, &mut ids);
     out.extend(ids.into_iter().map(|i| i.name.clone()));
@@ -754,6 +754,39 @@ mod tests {
             let errs = errors($src);
             assert!(errs.is_empty(), "unexpected errors {:?}", errs);
         }};
+    }
+
+    #[test]
+    fn one_pass_reports_every_error_of_a_ruleset_in_source_order() {
+        // names (compile pass), a lint, a module's literal check and an
+        // invalid regex, all in one run
+        let src = r#"ruleset a {
+  global { x = y z = w }
+  rule r {
+    select when a b
+    pre { m = "a".match(re#(#) }
+    twilio:say("hi", vioce = "alice")
+  }
+  rule r { select when a c noop() }
+}"#;
+        let got = errors(src);
+        assert_eq!(got.len(), 5, "{got:?}");
+        assert_eq!(got[0], "undefined name `y`");
+        assert_eq!(got[1], "undefined name `w`");
+        assert!(got[2].contains("regex") || got[2].contains("("), "{got:?}");
+        assert!(
+            got[3].starts_with("`twilio:say` has no attribute `vioce`"),
+            "{got:?}"
+        );
+        assert_eq!(got[4], "duplicate rule name `r`");
+    }
+
+    #[test]
+    fn testing_is_predefined_and_a_global_may_build_on_it() {
+        passes!(
+            r#"ruleset a { meta { shares __testing } global { __testing = __testing.put(["queries"], []) } }"#
+        );
+        passes!(r#"ruleset a { global { t = __testing{"events"} } }"#);
     }
 
     #[test]

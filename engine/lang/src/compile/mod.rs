@@ -518,11 +518,26 @@ impl Compiler {
                     Some(w) => Some(self.const_number(&w.amount)? * w.unit_ms as f64),
                     None => None,
                 };
-                let matcher = Matcher::compile(expr, within_ms)
-                    .map_err(|e| (e.span.unwrap_or(expr.span), e.message))?;
-                for name in matcher.setting_names() {
+                let matcher = match Matcher::compile(expr, within_ms) {
+                    Ok(m) => Some(m),
+                    Err(e) => {
+                        // reported; the rest of the rule is still compiled,
+                        // its setting names bound, for its own diagnostics
+                        self.error(e.span.unwrap_or(expr.span), e.message);
+                        None
+                    }
+                };
+                let names: Vec<Arc<str>> = match &matcher {
+                    Some(m) => m.setting_names().to_vec(),
+                    None => {
+                        let mut names = Vec::new();
+                        check::collect_settings(expr, &mut names);
+                        names.iter().map(|n| Arc::from(n.as_str())).collect()
+                    }
+                };
+                for name in &names {
                     let slot = self.alloc(name);
-                    setting_slots.push((Arc::from(name.as_ref()), slot));
+                    setting_slots.push((name.clone(), slot));
                 }
                 // In the order of `runtime::select::where_clauses`.
                 let mut wheres = Vec::new();
@@ -537,7 +552,10 @@ impl Compiler {
                         wheres.push(compiled?);
                     }
                 }
-                Selector::When { matcher, wheres }
+                match matcher {
+                    Some(matcher) => Selector::When { matcher, wheres },
+                    None => Selector::Never,
+                }
             }
             Some(ast::Select::Where { expr }) => Selector::Where(self.expr(expr)?),
             Some(ast::Select::Using { setting, .. }) => {
@@ -592,15 +610,15 @@ impl Compiler {
         if let Some(n) = const_arithmetic(e) {
             return Ok(n);
         }
-        match self.expr(e)? {
-            Expr::Const(v) => v
-                .to_number()
-                .ok_or_else(|| (e.span, "`within` needs a number".to_string())),
-            _ => Err((
-                e.span,
-                "`within` needs a constant amount (a number or arithmetic on numbers)".into(),
-            )),
-        }
+        let message = match self.expr(e)? {
+            Expr::Const(v) => match v.to_number() {
+                Some(n) => return Ok(n),
+                None => "`within` needs a number",
+            },
+            _ => "`within` needs a constant amount (a number or arithmetic on numbers)",
+        };
+        self.error(e.span, message);
+        Ok(0.0)
     }
 
     fn action_block(&mut self, b: &ast::ActionBlock) -> CResult<ActionBlock> {
@@ -1053,9 +1071,13 @@ impl Compiler {
                 }
                 Expr::Template(out)
             }
-            ExprKind::Regex { pattern, flags } => Expr::Const(Value::Regex(Arc::new(
-                Regex::new(pattern, flags).map_err(|err| (e.span, err.message))?,
-            ))),
+            ExprKind::Regex { pattern, flags } => match Regex::new(pattern, flags) {
+                Ok(re) => Expr::Const(Value::Regex(Arc::new(re))),
+                Err(err) => {
+                    self.error(e.span, err.message);
+                    Expr::Const(Value::Null)
+                }
+            },
             ExprKind::Array { items } => {
                 let items = items
                     .iter()
