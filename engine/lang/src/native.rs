@@ -54,9 +54,12 @@ pub enum Kind {
     Action(NativeFn),
     /// Usable as a function and as an action (`http:get`).
     Both(NativeFn),
-    /// A library function that is also a (different) action: classic
-    /// `append` is a no-op browser action in action positions.
-    LibraryAndAction(LibraryFn, NativeFn),
+    /// A library function that is also a no-op action whose arguments
+    /// are not evaluated (`noop`, classic `append`).
+    LibraryAndNoOp(LibraryFn),
+    /// An action that does nothing, its arguments not evaluated (the
+    /// classic browser actions).
+    NoOp,
 }
 
 /// One member of a module.
@@ -67,7 +70,8 @@ pub struct Member {
     pub params: &'static [&'static str],
     /// Function, property or action, and its code.
     pub kind: Kind,
-    /// Literal checks at registration.
+    /// Checks of its literal arguments at registration (calls in
+    /// expressions and in action positions alike).
     pub check: Option<CheckFn>,
     /// What reading it without a call runs, when not the member itself
     /// with no arguments (classic `event:attr` read bare is `event:attrs`).
@@ -115,13 +119,13 @@ impl Member {
     pub fn is_action(&self) -> bool {
         matches!(
             self.kind,
-            Kind::Action(_) | Kind::Both(_) | Kind::LibraryAndAction(..)
+            Kind::Action(_) | Kind::Both(_) | Kind::LibraryAndNoOp(_) | Kind::NoOp
         )
     }
 
     /// Can it run in an expression?
     pub fn is_function(&self) -> bool {
-        !matches!(self.kind, Kind::Action(_))
+        !matches!(self.kind, Kind::Action(_) | Kind::NoOp)
     }
 }
 

@@ -918,3 +918,20 @@ fn every_registered_member_resolves_and_the_checker_knows_it() {
         }
     }
 }
+
+#[test]
+fn send_directive_modifiers_never_rename_it_and_noop_actions_do_not_evaluate() {
+    let src = r#"ruleset a {
+  rule r {
+    select when a b
+    every {
+      send_directive("hello") with name = "other" and options = {"x": 1} and n = 2;
+      notify("x", keys:missing);
+      noop(keys:missing);
+    }
+  }
+}"#;
+    let (mut pico, mut host, _) = install(src);
+    let out = event(&mut pico, &mut host, "a", "b", json!({}));
+    assert_eq!(out, vec![json!({"name": "hello", "options": {"n": 2}})]);
+}

@@ -657,9 +657,6 @@ pub(super) fn collect_settings(e: &EventExpr, out: &mut Vec<String>) {
     out.extend(ids.into_iter().map(|i| i.name.clone()));
 }
 
-/// The value of a literal expression (`"woman"`, `3`, `-1`, `true`,
-/// `null`, a double-quoted string without `#{...}`); `None` for anything
-/// computed.
 /// The message for `DOMAIN:NAME` in an action position when NAME is no
 /// action of the module (one that refuses unknown names): the closest
 /// action as a hint, then the list.
@@ -696,6 +693,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+/// The value of a literal expression (`"woman"`, `3`, `-1`, `true`,
+/// `null`, a double-quoted string without `#{...}`); `None` for anything
+/// computed.
 pub(super) fn literal(e: &Expr) -> Option<crate::runtime::Value> {
     use crate::runtime::Value;
     Some(match &e.kind {
@@ -779,6 +779,43 @@ mod tests {
             "{got:?}"
         );
         assert_eq!(got[4], "duplicate rule name `r`");
+    }
+
+    #[test]
+    fn what_the_lints_and_the_pass_both_see_is_reported_once() {
+        let got = errors("ruleset a { rule r { select when any 3 (a b, c d) noop() } }");
+        assert_eq!(got.len(), 1, "{got:?}");
+        let got = errors("ruleset a { rule r { select when count 0 (a b) noop() } }");
+        assert_eq!(got.len(), 1, "{got:?}");
+    }
+
+    #[test]
+    fn names_in_meta_and_select_using_are_checked() {
+        fails!("ruleset a { meta { name foo } }", "undefined name `foo`");
+        fails!(
+            "ruleset a { meta { use module b version v } }",
+            "undefined name `v`"
+        );
+        fails!(
+            "ruleset a { rule r { select using nope setting(x) noop() } }",
+            "undefined name `nope`"
+        );
+    }
+
+    #[test]
+    fn library_functions_are_no_actions_nor_actions_functions() {
+        fails!(
+            r#"ruleset a { rule r { select when a b lc("x") } }"#,
+            "unknown action `lc`"
+        );
+        fails!(
+            r#"ruleset a { global { f = function() { send_directive("x") } } }"#,
+            "undefined name `send_directive`"
+        );
+        fails!(
+            "ruleset a { global { x = notify } }",
+            "undefined name `notify`"
+        );
     }
 
     #[test]

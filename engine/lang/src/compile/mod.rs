@@ -292,12 +292,6 @@ impl Compiler {
         );
     }
 
-    /// A call that fails when it runs (an action used as a function, or
-    /// the reverse): the warning said so.
-    fn failing_call(&mut self, domain: &str, name: &str, span: Span) -> CResult<NativeCall> {
-        self.native_call(&MISUSED, domain, name, &[], &[], false, span)
-    }
-
     fn resolve(&self, name: &str) -> Option<Resolved> {
         for (up, f) in self.frames.iter().rev().enumerate() {
             if let Some(&(index, bound)) = f.names.get(name) {
@@ -323,7 +317,7 @@ impl Compiler {
         }
         self.registry()
             .library(name)
-            .filter(|m| matches!(m.kind, Kind::Library(_) | Kind::LibraryAndAction(..)))
+            .filter(|m| matches!(m.kind, Kind::Library(_) | Kind::LibraryAndNoOp(_)))
             .map(Resolved::Library)
     }
 
@@ -382,8 +376,13 @@ impl Compiler {
         }
         for m in &rs.meta {
             match &m.kind {
-                MetaKind::Use { rid, with, .. } if self.registry().classic(&rid.name).is_some() => {
+                MetaKind::Use {
+                    rid, with, version, ..
+                } if self.registry().classic(&rid.name).is_some() => {
                     // `with twiliokeys = keys:twilio()`: the module's options
+                    if let Some(v) = version {
+                        self.expr(v)?;
+                    }
                     let module = self.registry().classic(&rid.name).expect("checked");
                     let mut w = Vec::new();
                     for d in with {
@@ -392,8 +391,14 @@ impl Compiler {
                     native_uses.push((module.domain, w));
                 }
                 MetaKind::Use {
-                    rid, alias, with, ..
+                    rid,
+                    alias,
+                    with,
+                    version,
                 } => {
+                    if let Some(v) = version {
+                        self.expr(v)?;
+                    }
                     let mut w = Vec::new();
                     for d in with {
                         w.push((Arc::from(d.name.name.as_str()), self.expr(&d.value)?));
@@ -406,6 +411,14 @@ impl Compiler {
                 }
                 MetaKind::Key { name, value } => {
                     key_decls.push((Arc::from(name.name.as_str()), self.expr(value)?))
+                }
+                // compiled for their diagnostics only (the strings are read
+                // above)
+                MetaKind::Name { value }
+                | MetaKind::Description { value }
+                | MetaKind::Author { value }
+                | MetaKind::Version { value } => {
+                    self.expr(value)?;
                 }
                 _ => {}
             }
@@ -558,7 +571,8 @@ impl Compiler {
                 }
             }
             Some(ast::Select::Where { expr }) => Selector::Where(self.expr(expr)?),
-            Some(ast::Select::Using { setting, .. }) => {
+            Some(ast::Select::Using { pattern, setting }) => {
+                self.expr(pattern)?;
                 for n in setting {
                     self.alloc(&n.name);
                 }
@@ -690,11 +704,13 @@ impl Compiler {
                 }
                 resolved => match self.registry().library(name) {
                     Some(m) if m.is_action() => native(self, "", m)?,
-                    _ if resolved.is_some() || name == "__testing" => {
+                    _ if resolved.is_some() => {
                         self.warn(
                             a.name.span,
                             format!("`{name}` is a function, not an action: it will fail when run"),
                         );
+                        // a library function is no action the compiler binds
+                        self.error(a.name.span, format!("unknown action `{name}`"));
                         native(self, "", &MISUSED)?
                     }
                     _ => {
@@ -735,7 +751,11 @@ impl Compiler {
                 self.error(a.name.span, check::unknown_action(domain, module, name));
                 return &MISUSED;
             }
-            return self.module_member(module, name).unwrap_or(&NOT_SUPPORTED);
+            // an open module's members (`keys:NAME`) are no actions
+            return self
+                .module_member(module, name)
+                .filter(|m| m.is_action())
+                .unwrap_or(&NOT_SUPPORTED);
         };
         if !member.is_action() {
             if module.unknown == Unknown::Refused {
@@ -748,29 +768,39 @@ impl Compiler {
             }
             return &NOT_SUPPORTED;
         }
-        if let Some(check) = member.check {
-            let call = CheckCall {
-                domain,
-                member,
-                positional: a
-                    .args
-                    .iter()
-                    .filter(|arg| arg.name.is_none())
-                    .map(|arg| (arg.value.span, check::literal(&arg.value)))
-                    .collect(),
-                named: a
-                    .args
-                    .iter()
-                    .filter_map(|arg| arg.name.as_ref().map(|n| (n, &arg.value)))
-                    .chain(a.modifiers.iter().map(|m| (&m.name, &m.value)))
-                    .map(|(n, v)| (n.name.as_str(), n.span, v.span, check::literal(v)))
-                    .collect(),
-            };
-            for (span, message) in check(&call) {
-                self.error(span, message);
-            }
-        }
+        self.run_check(member, domain, &a.args, &a.modifiers);
         member
+    }
+
+    /// The member's checks of its literal arguments, if it has any.
+    fn run_check(
+        &mut self,
+        member: &'static Member,
+        domain: &str,
+        args: &[ast::Arg],
+        modifiers: &[ast::Decl],
+    ) {
+        let Some(check) = member.check else {
+            return;
+        };
+        let call = CheckCall {
+            domain,
+            member,
+            positional: args
+                .iter()
+                .filter(|arg| arg.name.is_none())
+                .map(|arg| (arg.value.span, check::literal(&arg.value)))
+                .collect(),
+            named: args
+                .iter()
+                .filter_map(|arg| arg.name.as_ref().map(|n| (n, &arg.value)))
+                .chain(modifiers.iter().map(|m| (&m.name, &m.value)))
+                .map(|(n, v)| (n.name.as_str(), n.span, v.span, check::literal(v)))
+                .collect(),
+        };
+        for (span, message) in check(&call) {
+            self.error(span, message);
+        }
     }
 
     /// The native module `domain` names: a classic alias, or its own.
@@ -966,10 +996,6 @@ impl Compiler {
             }
             // always queryable; a global may override it
             None if name == "__testing" => Ok(Expr::Const(self.testing.clone())),
-            None if self.registry().library(name).is_some() => {
-                let call = self.failing_call("", name, span)?;
-                Ok(Expr::Native(Box::new(call)))
-            }
             None => {
                 self.undefined(name, span);
                 Ok(Expr::Const(Value::Null))
@@ -1174,7 +1200,7 @@ impl Compiler {
         match &callee.kind {
             ExprKind::Ident { name } => match self.resolve(name) {
                 Some(Resolved::Library(m)) => {
-                    let (Kind::Library(f) | Kind::LibraryAndAction(f, _)) = m.kind else {
+                    let (Kind::Library(f) | Kind::LibraryAndNoOp(f)) = m.kind else {
                         unreachable!("resolve gives library functions only")
                     };
                     let bound = self.native_call(m, "", name, args, &[], false, span)?;
@@ -1186,9 +1212,13 @@ impl Compiler {
                 Some(Resolved::Slot(..)) => {}
                 None if self.registry().library(name).is_some_and(Member::is_action) => {
                     self.action_as_function(callee.span, name);
-                    let mut call = self.native_call(&MISUSED, "", name, args, &[], false, span)?;
-                    call.span = callee.span;
-                    return Ok(Expr::Native(Box::new(call)));
+                    // not a name the compiler binds: refused even where the
+                    // misuse itself is only a warning
+                    if self.fn_depth > 0 {
+                        self.undefined(name, callee.span);
+                    }
+                    self.args(args)?;
+                    return Ok(Expr::Const(Value::Null));
                 }
                 None if self.where_attrs.contains(&name.as_str()) || name == "__testing" => {}
                 None if method => {
@@ -1218,7 +1248,11 @@ impl Compiler {
                             self.native_call(&MISUSED, domain, name, args, &[], false, span)?;
                         return Ok(Expr::Native(Box::new(call)));
                     }
-                    let call = self.native_call(m, domain, name, args, &[], false, span)?;
+                    self.run_check(m, domain, args, &[]);
+                    let mut call = self.native_call(m, domain, name, args, &[], false, span)?;
+                    // in an expression, named arguments that are no
+                    // parameter are ignored (and not evaluated)
+                    call.named.clear();
                     return Ok(Expr::Native(Box::new(call)));
                 }
             }

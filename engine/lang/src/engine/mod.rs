@@ -56,6 +56,9 @@ fn analyze(ast: &crate::syntax::ast::Ruleset) -> (Option<Compiled>, Vec<Diagnost
     let (compiled, more) = crate::compile::compile_ruleset(ast, registry());
     diags.extend(more);
     diags.sort_by_key(|d| (d.span.start, d.span.end));
+    // a lint and the compiler's matcher may find the same fault
+    let mut seen = std::collections::HashSet::new();
+    diags.retain(|d| seen.insert((d.span.start, d.span.end, d.message.clone())));
     (compiled, diags)
 }
 

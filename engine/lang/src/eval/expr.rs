@@ -300,6 +300,9 @@ impl<'t, 'h> Eval<'t, 'h> {
 
     /// A native member: its arguments evaluated, then its code.
     pub(super) fn native(&mut self, call: &NativeCall, env: &Arc<Frame>) -> R<Value> {
+        if matches!(call.member.kind, Kind::NoOp) {
+            return Ok(Value::Null);
+        }
         let mut values = Vec::with_capacity(call.args.len());
         for a in &call.args {
             values.push(self.expr(a, env)?);
@@ -319,7 +322,7 @@ impl<'t, 'h> Eval<'t, 'h> {
         let m = call.member;
         let r = match m.kind {
             _ if call.bare && m.bare.is_some() => (m.bare.expect("checked"))(self, &args),
-            Kind::Library(f) | Kind::LibraryAndAction(f, _) => f(self, &values),
+            Kind::Library(f) | Kind::LibraryAndNoOp(f) => f(self, &values),
             Kind::Function(f) => {
                 let now_ms = self.txn.host.now_ms();
                 let host = &mut *self.txn.host;
@@ -330,38 +333,19 @@ impl<'t, 'h> Eval<'t, 'h> {
                 };
                 f(&values, &mut env)
             }
-            Kind::Property(p) => Ok(p()),
+            Kind::Property(p) if values.is_empty() => Ok(p()),
+            Kind::Property(_) => Err(crate::native::not_supported(&call.domain, &call.name)),
             Kind::Native(f) | Kind::Action(f) | Kind::Both(f) => f(self, &args),
+            Kind::NoOp => Ok(Value::Null),
         };
         r.map_err(|e| e.at(call.span))
     }
 
-    /// A native action: its arguments evaluated, then its code.
+    /// A native action: its arguments evaluated, then its code (a no-op's
+    /// arguments are not evaluated).
     pub(super) fn native_action(&mut self, call: &NativeCall, env: &Arc<Frame>) -> R<Value> {
         match call.member.kind {
-            Kind::LibraryAndAction(_, f) => {
-                let bare = NativeCall {
-                    member: call.member,
-                    domain: call.domain.clone(),
-                    name: call.name.clone(),
-                    args: Vec::new(),
-                    named: Vec::new(),
-                    bare: false,
-                    span: call.span,
-                };
-                let args = NativeArgs {
-                    args: &[],
-                    named: &Map::new(),
-                    name: &bare.name,
-                    domain: &bare.domain,
-                    span: bare.span,
-                };
-                // evaluated for their effects, as any action's arguments
-                for a in &call.args {
-                    self.expr(a, env)?;
-                }
-                f(self, &args)
-            }
+            Kind::LibraryAndNoOp(_) | Kind::NoOp => Ok(Value::Null),
             _ => self.native(call, env),
         }
     }

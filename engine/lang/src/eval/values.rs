@@ -73,7 +73,7 @@ impl Callable for LibraryValue {
     }
     fn call(&self, cx: &mut dyn Context, args: Vec<Value>) -> Result<Value, RuntimeError> {
         match self.0.kind {
-            Kind::Library(f) | Kind::LibraryAndAction(f, _) => f(cx, &args),
+            Kind::Library(f) | Kind::LibraryAndNoOp(f) => f(cx, &args),
             _ => Err(RuntimeError::new(format!(
                 "{} is not a function",
                 self.0.name

@@ -40,20 +40,24 @@ pub fn module() -> &'static Module {
             .collect();
         members.push(Member {
             doc: "send_directive(name, options): adds a directive to the event's response",
-            ..Member::action("send_directive", &["name", "options"], send_directive)
+            // positional only: `name =`/`options =` arguments and `with`
+            // modifiers are options like any other name (and are skipped)
+            ..Member::action("send_directive", &[], send_directive)
         });
         for name in std::iter::once(&"noop").chain(BROWSER_ACTIONS) {
             // `noop` and `append` are also library functions: the function
             // in expressions, the no-op in action positions
             if let Some(m) = members.iter_mut().find(|m| m.name == *name) {
                 if let Kind::Library(f) = m.kind {
-                    m.kind = Kind::LibraryAndAction(f, |_, _| Ok(Value::Null));
+                    m.kind = Kind::LibraryAndNoOp(f);
                 }
                 continue;
             }
             members.push(Member {
+                name,
+                kind: Kind::NoOp,
                 doc: "a classic browser action: accepted and ignored",
-                ..Member::action(name, &[], |_, _| Ok(Value::Null))
+                ..Member::BLANK
             });
         }
         Module {
@@ -97,7 +101,7 @@ fn send_directive(cx: &mut dyn NativeCx, a: &NativeArgs) -> Result<Value, Runtim
 
 fn extend_options(options: &mut Map, named: &Map) {
     for (k, v) in named.iter() {
-        if !v.is_null() {
+        if !v.is_null() && !matches!(&**k, "name" | "options") {
             options.insert(k.clone(), v.clone());
         }
     }

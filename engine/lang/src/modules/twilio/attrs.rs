@@ -1,7 +1,7 @@
 //! The attributes each `twilio:` verb action takes, and the values each
 //! attribute accepts (docs/spec/twilio.md 2.3, 2.4; docs/spec/krl-language.md 10.9.2). The
-//! checker uses them for `with` modifiers and named arguments whose value
-//! is a literal (an error at registration, with line and column); the
+//! verbs' registration check (`check_verb` in [`super`]) uses them for
+//! `with` modifiers and named arguments whose value is a literal (an error at registration, with line and column); the
 //! evaluator checks every value when the action runs (a runtime error
 //! naming the ruleset, rule and position). docs/twilio.md lists them.
 

@@ -3,8 +3,9 @@
 //! one `<Response>` root) or a fragment inserted where the action ran
 //! (balanced elements, the five predefined entities and character
 //! references, no declaration or DOCTYPE). Read with quick-xml. The
-//! checker uses [`check_raw`] on string literals (an error at
-//! registration); the server's reply writer checks computed ones.
+//! verbs' registration check uses [`check_raw`] on string literals (an
+//! error at registration); the reply writer ([`super::reply`]) checks
+//! computed ones.
 
 use quick_xml::events::Event;
 use quick_xml::reader::Reader;

@@ -33,12 +33,12 @@
 //! `time:now(opts)` accepts `{"tz": zone}` like the reference but still
 //! returns UTC (an ISO string with `Z` is the same instant in any zone).
 //!
-//! Layout: this file holds the members table and the KRL-facing functions;
-//! `parse.rs` reads date strings, `zone.rs` turns instants into wall-clock
-//! fields in a time zone, `format.rs` writes ISO-8601 and `strftime` text,
-//! and `add.rs` does `time:add`'s calendar arithmetic. [`parse_ms`] and
-//! [`format_iso`] are the engine's one reading and writing of dates outside
-//! this module too (`schedule ... at`, the engine's `time:now()`).
+//! Layout: this file holds the KRL-facing functions of `time:` (its
+//! registry entry is `modules/time.rs`); `parse.rs` reads date strings,
+//! `zone.rs` turns instants into wall-clock fields in a time zone,
+//! `format.rs` writes ISO-8601 and `strftime` text, and `add.rs` does
+//! `time:add`'s calendar arithmetic. [`parse_ms`] and [`format_iso`] are
+//! the engine's one reading and writing of dates (`schedule ... at` too).
 
 mod add;
 mod format;
@@ -127,17 +127,15 @@ fn iso_value(ms: i64) -> Value {
 // ---------------------------------------------------------------------------
 // The members
 
-/// `time:now(opts)`: the current time. `opts`, if truthy, must be a map
-/// (`{"tz": zone}` is accepted and ignored: the result is UTC). (A compiled
-/// ruleset's `time:now()` is answered by the engine itself, with
-/// [`format_iso`], which rounds the clock to the nearest ms where this
-/// truncates it.)
+/// `time:now(opts)`: the current time, the clock rounded to the nearest
+/// ms. `opts`, if truthy, must be a map (`{"tz": zone}` is accepted and
+/// ignored: the result is UTC).
 pub fn now(args: &[Value], env: &mut Env) -> Result<Value, RuntimeError> {
     let opts = arg(args, 0);
     if opts.truthy() && !matches!(opts, Value::Map(_)) {
         return Err(given_instead("time:now", opts, "an opts map"));
     }
-    Ok(iso_value(clock_ms(env.now_ms)))
+    Ok(format_iso(env.now_ms).map_or(Value::Null, Value::from))
 }
 
 /// `time:new(date)`: a number is ms since the epoch (truncated), anything
@@ -259,7 +257,8 @@ mod tests {
     fn now_is_the_clock_in_utc() {
         assert_eq!(t("now", &[]), st("2024-05-17T12:00:00.000Z"));
         let at = |ms: f64| run_at(ms, &[0.5], "time", "now", &[]).unwrap();
-        assert_eq!(at(1_715_947_200_123.9), st("2024-05-17T12:00:00.123Z"));
+        assert_eq!(at(1_715_947_200_123.9), st("2024-05-17T12:00:00.124Z"));
+        assert_eq!(at(1_715_947_200_123.4), st("2024-05-17T12:00:00.123Z"));
         assert_eq!(at(0.0), st("1970-01-01T00:00:00.000Z"));
         // the reference's {"tz"} is accepted and ignored
         assert_eq!(
