@@ -25,7 +25,7 @@ pub struct Event {
 }
 
 /// A directive of the event's response (docs/spec/krl-language.md 9.5).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Directive {
     /// Its name.
     pub name: Arc<str>,

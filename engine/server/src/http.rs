@@ -444,8 +444,9 @@ async fn sky_event(
         time_ms: now_ms(),
     };
     match st.engine.event(event).await {
-        Ok(answer) if is_twilio || !answer.twiml.is_empty() => {
-            st.twilio.reply(&eci, call, &answer.twiml)
+        Ok(answer) if is_twilio || !answer.module_directives.is_empty() => {
+            let verbs = crate::twilio::twiml::verbs(&answer.module_directives);
+            st.twilio.reply(&eci, call, &verbs)
         }
         Ok(answer) => Json(answer).into_response(),
         Err(EngineError::Pico(PicoError::Eval(ev))) if is_twilio => {

@@ -94,9 +94,11 @@ pub struct EventAnswer {
     pub eid: Eid,
     /// What the rules that fired asked for, in order.
     pub directives: Vec<Value>,
-    /// The TwiML verbs among them (`twilio:` actions), for a TwiML reply.
+    /// The directives native modules recorded for their own replies
+    /// (`Directive::module`: the `twilio:` verbs of a TwiML answer), for
+    /// the integration that answers the request.
     #[serde(skip)]
-    pub twiml: Vec<krl_lang::modules::twilio::reply::Verb>,
+    pub module_directives: Vec<krl_lang::engine::Directive>,
 }
 
 /// What can go wrong inside a pico.
@@ -750,7 +752,12 @@ impl Actor {
                 let answer = EventAnswer {
                     eid: event.eid,
                     directives: outcome.directives.iter().map(|d| d.to_json()).collect(),
-                    twiml: krl_lang::modules::twilio::reply::verbs(&outcome.directives),
+                    module_directives: outcome
+                        .directives
+                        .iter()
+                        .filter(|d| d.module.is_some())
+                        .cloned()
+                        .collect(),
                 };
                 if let Some((key, value)) = mark {
                     host.buf().put(key, &value);
