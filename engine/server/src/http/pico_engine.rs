@@ -10,7 +10,7 @@
 //! `http` (its state, attributes and Twilio guard), `engine`, `error`,
 //! `pico`, `policy`, `ids`, `clock`, axum, serde_json.
 
-use super::{attributes, twilio_guard, AppState};
+use super::{attributes, twilio_guard, ApiResult, AppState};
 use crate::clock::now_ms;
 use crate::error::{ApiError, EngineError};
 use crate::ids::{Eci, Eid, Rid};
@@ -58,7 +58,7 @@ impl Request {
     /// The Twilio guard of the channel (a guarded channel is not opened
     /// by another route), then the attributes: query string and body, as
     /// the Sky routes read them.
-    fn attributes(&self, st: &AppState, eci: &Eci) -> Result<Map<String, Value>, Response> {
+    fn attributes(&self, st: &AppState, eci: &Eci) -> ApiResult<Map<String, Value>> {
         twilio_guard(st, eci, &self.uri, &self.headers, &self.body).map_err(pe_refusal)?;
         attributes(self.query.as_deref(), &self.headers, &self.body).map_err(pe_refusal)
     }
@@ -66,16 +66,16 @@ impl Request {
 
 /// A refusal of the http layer (400 body, Twilio guard) in the Pico
 /// Engine's form: its text after `Error: `.
-fn pe_refusal(mut e: ApiError) -> Response {
+fn pe_refusal(mut e: ApiError) -> ApiError {
     let text = e.body["error"].as_str().unwrap_or("refused").to_string();
     e.body["error"] = Value::String(format!("Error: {text}"));
-    e.into_response()
+    e
 }
 
 /// An engine failure with krl's status, its `error` in the Pico Engine's
 /// words where a client may match them; other fields of krl's answer
 /// (a runtime error's rid, rule, line, col) stay.
-fn pe_error(e: EngineError) -> Response {
+fn pe_error(e: EngineError) -> ApiError {
     let text = match &e {
         EngineError::UnknownEci(eci) => format!("ECI not found {eci}"),
         // Only when the channel changed after `check_channel` read it.
@@ -90,11 +90,11 @@ fn pe_error(e: EngineError) -> Response {
     };
     let mut api = ApiError::from(e);
     api.body["error"] = Value::String(format!("Error: {text}"));
-    api.into_response()
+    api
 }
 
-fn refuse(status: StatusCode, text: impl std::fmt::Display) -> Response {
-    ApiError::new(status, format!("Error: {text}")).into_response()
+fn refuse(status: StatusCode, text: impl std::fmt::Display) -> ApiError {
+    ApiError::new(status, format!("Error: {text}"))
 }
 
 /// The channel exists and its policy lets the event and the query (those
@@ -107,7 +107,7 @@ fn check_channel(
     eci: &Eci,
     event: Option<(&str, &str)>,
     query: Option<(&str, &str)>,
-) -> Result<(), Response> {
+) -> ApiResult<()> {
     let ch = match st.engine.store().channel(eci) {
         Ok(Some(ch)) => ch,
         Ok(None) => {
@@ -151,7 +151,7 @@ fn check_channel(
     Ok(())
 }
 
-fn policy_refusal(denied: bool) -> Response {
+fn policy_refusal(denied: bool) -> ApiError {
     let text = if denied {
         "Denied by channel policy"
     } else {
@@ -211,7 +211,7 @@ async fn event_now(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
+) -> ApiResult<Response> {
     let req = Request {
         uri,
         query,
@@ -219,20 +219,15 @@ async fn event_now(
         body,
     };
     let eci = Eci::new(eci);
-    let attrs = match req.attributes(&st, &eci) {
-        Ok(a) => a,
-        Err(res) => return res,
-    };
-    if let Err(res) = check_channel(&st, &eci, Some((&domain, &name)), None) {
-        return res;
-    }
+    let attrs = req.attributes(&st, &eci)?;
+    check_channel(&st, &eci, Some((&domain, &name)), None)?;
     let event = new_event(&eci, domain, name, attrs);
     let eid = event.eid.clone();
     let what = format!("{}:{} to {eci}", event.domain, event.name);
     let engine = st.engine.clone();
     let mut run = Box::pin(async move { engine.event(event).await });
     match poll_once(&mut run).await {
-        Some(Err(e)) => return pe_error(e),
+        Some(Err(e)) => return Err(pe_error(e)),
         Some(Ok(_)) => {}
         None => {
             tokio::spawn(async move {
@@ -242,7 +237,7 @@ async fn event_now(
             });
         }
     }
-    Json(Value::String(eid.to_string())).into_response()
+    Ok(Json(Value::String(eid.to_string())).into_response())
 }
 
 /// `/c/{eci}/event-wait/{domain}/{type}`: `{eid, directives}` once the
@@ -254,7 +249,7 @@ async fn event_wait(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
+) -> ApiResult<Response> {
     let req = Request {
         uri,
         query,
@@ -262,17 +257,14 @@ async fn event_wait(
         body,
     };
     let eci = Eci::new(eci);
-    let attrs = match req.attributes(&st, &eci) {
-        Ok(a) => a,
-        Err(res) => return res,
-    };
-    if let Err(res) = check_channel(&st, &eci, Some((&domain, &name)), None) {
-        return res;
-    }
-    match st.engine.event(new_event(&eci, domain, name, attrs)).await {
-        Ok(answer) => Json(answer).into_response(),
-        Err(e) => pe_error(e),
-    }
+    let attrs = req.attributes(&st, &eci)?;
+    check_channel(&st, &eci, Some((&domain, &name)), None)?;
+    let answer = st
+        .engine
+        .event(new_event(&eci, domain, name, attrs))
+        .await
+        .map_err(pe_error)?;
+    Ok(Json(answer).into_response())
 }
 
 /// `/c/{eci}/event/{domain}/{type}/query/{rid}/{name}`: the event, then
@@ -286,7 +278,7 @@ async fn event_query(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
+) -> ApiResult<Response> {
     let req = Request {
         uri,
         query,
@@ -294,19 +286,14 @@ async fn event_query(
         body,
     };
     let eci = Eci::new(eci);
-    let attrs = match req.attributes(&st, &eci) {
-        Ok(a) => a,
-        Err(res) => return res,
-    };
-    if let Err(res) = check_channel(&st, &eci, Some((&domain, &name)), Some((&rid, &function))) {
-        return res;
-    }
+    let attrs = req.attributes(&st, &eci)?;
+    check_channel(&st, &eci, Some((&domain, &name)), Some((&rid, &function)))?;
     let event = new_event(&eci, domain, name, attrs.clone());
     let engine = st.engine.clone();
     let mut raised = Box::pin(async move { engine.event(event).await });
     let first = poll_once(&mut raised).await;
     if let Some(Err(e)) = first {
-        return pe_error(e);
+        return Err(pe_error(e));
     }
     let engine = st.engine.clone();
     let q_eci = eci.clone();
@@ -317,17 +304,12 @@ async fn event_query(
         Some(r) => r,
         None => raised.await,
     };
-    if let Err(e) = raised {
-        return pe_error(e);
-    }
+    raised.map_err(pe_error)?;
     let value = match early {
         Some(v) => v,
         None => asked.await,
     };
-    match value {
-        Ok(v) => query_answer(v, None),
-        Err(e) => pe_error(e),
-    }
+    Ok(query_answer(value.map_err(pe_error)?, None))
 }
 
 /// `/c/{eci}/query/{rid}/{name}`: the value; `name.txt` and `name.html`
@@ -339,7 +321,7 @@ async fn query(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
+) -> ApiResult<Response> {
     let req = Request {
         uri,
         query,
@@ -347,10 +329,7 @@ async fn query(
         body,
     };
     let eci = Eci::new(eci);
-    let args = match req.attributes(&st, &eci) {
-        Ok(a) => a,
-        Err(res) => return res,
-    };
+    let args = req.attributes(&st, &eci)?;
     let (name, as_type) = if let Some(n) = function.strip_suffix(".txt") {
         (n, Some("text/plain; charset=utf-8"))
     } else if let Some(n) = function.strip_suffix(".html") {
@@ -358,15 +337,13 @@ async fn query(
     } else {
         (function.as_str(), None)
     };
-    if let Err(res) = check_channel(&st, &eci, None, Some((&rid, name))) {
-        return res;
-    }
+    check_channel(&st, &eci, None, Some((&rid, name)))?;
     match st
         .engine
         .query(&eci, Rid::new(rid), name.to_string(), args)
         .await
     {
-        Ok(v) => query_answer(v, as_type),
-        Err(e) => pe_error(e),
+        Ok(v) => Ok(query_answer(v, as_type)),
+        Err(e) => Err(pe_error(e)),
     }
 }
