@@ -367,6 +367,21 @@ fn channel_policies_refuse_with_the_pico_engine_texts() {
     assert_eq!((status, json_of(&body)), (403, not_allowed));
     assert_eq!(count(&c, &eci), json!(0));
 
+    // A channel guarded by a Twilio auth token takes no unsigned request.
+    let guarded = api.twilio_channel(&pico, "secret-token");
+    for path in [
+        format!("/c/{guarded}/event/c/bump"),
+        format!("/c/{guarded}/event-wait/c/bump"),
+        format!("/c/{guarded}/event/c/bump/query/{RID}/total"),
+        format!("/c/{guarded}/query/{RID}/total"),
+    ] {
+        let (status, _, body) = c.get(&path);
+        assert_eq!(status, 403, "{path}: {body}");
+        let error = str_of(&json_of(&body)["error"]);
+        assert!(error.starts_with("Error: "), "{path}: {error}");
+    }
+    assert_eq!(count(&c, &eci), json!(0));
+
     // What the policy lets through.
     let (status, _, body) = c.get(&format!("/c/{limited}/event/c/bump/query/{RID}/total"));
     assert_eq!((status, body.as_str()), (200, "1"));
