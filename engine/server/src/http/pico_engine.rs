@@ -162,8 +162,9 @@ fn policy_refusal(denied: bool) -> ApiError {
 
 /// Polls `fut` once. The dispatch's operations check the channel and
 /// queue their message in the pico's mailbox before their first wait
-/// (unless the mailbox is full), so after one poll a pending operation
-/// is queued: what is queued next runs after it.
+/// (a full mailbox: they take their place in tokio's first-come line
+/// for room), so after one poll a pending operation is queued, and what
+/// is queued next runs after it.
 async fn poll_once<F: Future + Unpin>(fut: &mut F) -> Option<F::Output> {
     std::future::poll_fn(|cx| {
         Poll::Ready(match Pin::new(&mut *fut).poll(cx) {
