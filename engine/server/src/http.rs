@@ -1,5 +1,6 @@
 //! HTTP: the axum routes of the contract (`/api/*` admin API with a
-//! bearer token, Sky `/sky/event` and `/sky/cloud`), request bodies to
+//! bearer token, Sky `/sky/event` and `/sky/cloud`, the Pico Engine's
+//! `/c/` routes in `pico_engine`), request bodies to
 //! attributes, and the one app: the contract's routes with the
 //! integrations' routers merged in (`mqtt::admin` and `twilio::admin`
 //! under `/api`, behind the same token; `statics::routes` at the root).
@@ -28,6 +29,8 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use subtle::ConstantTimeEq as _;
+
+mod pico_engine;
 
 /// The state every handler of the contract's routes gets.
 #[derive(Clone)]
@@ -81,7 +84,8 @@ pub fn router(engine: Arc<Engine>, admin_token: &str) -> Router {
             "/sky/cloud/{eci}/{rid}/{function}",
             get(sky_query).post(sky_query),
         )
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(pico_engine::router(state))
         .nest("/api", api)
         .merge(crate::statics::routes::router(statics))
         .fallback(no_route)

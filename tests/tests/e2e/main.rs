@@ -20,6 +20,7 @@ mod outbox;
 mod phone;
 mod phone_menu;
 mod phone_url;
+mod pico_engine_routes;
 mod pico_schedules;
 mod runtime_errors;
 mod scenario_caller_id_greeting;
