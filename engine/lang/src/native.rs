@@ -343,7 +343,8 @@ pub trait NativeCx: Context {
     fn in_query(&self) -> bool;
     /// The install configuration (`meta:rulesetConfig`).
     fn config(&self) -> Value;
-    /// A meta string of the ruleset (`name`, `description`, `author`).
+    /// A meta string of the ruleset (`name`, `description`, `author`,
+    /// `version`), null when it has none.
     fn meta_string(&self, key: &str) -> Value;
     /// The ruleset's classic keys.
     fn keys(&self) -> &Map;

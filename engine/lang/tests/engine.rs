@@ -935,3 +935,29 @@ fn send_directive_modifiers_never_rename_it_and_noop_actions_do_not_evaluate() {
     let out = event(&mut pico, &mut host, "a", "b", json!({}));
     assert_eq!(out, vec![json!({"name": "hello", "options": {"n": 2}})]);
 }
+
+#[test]
+fn ctx_knows_the_ruleset_and_the_pico() {
+    let src = r#"ruleset io.example.ctx {
+  meta { name "Ctx" version "1.2" shares info }
+  global {
+    info = function() {
+      {"rid": ctx:rid, "pico": ctx:picoId, "config": ctx:rid_config,
+       "version": ctx:rid_version, "name": ctx:rid_name, "author": ctx:rid_author}
+    }
+  }
+}"#;
+    let rs = ruleset(src);
+    let mut pico = PicoRuntime::new("p1");
+    let mut host = MemoryHost::new(0.0);
+    pico.install(rs, Value::from_json(&json!({"a": 1})), &|_| None, &mut host)
+        .expect("installs");
+    let v = pico
+        .query("io.example.ctx", "info", &Map::new(), &mut host)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        v.to_json(),
+        json!({"rid": "io.example.ctx", "pico": "p1", "config": {"a": 1},
+               "version": "1.2", "name": "Ctx", "author": null})
+    );
+}

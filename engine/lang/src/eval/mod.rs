@@ -188,6 +188,14 @@ impl NativeCx for Eval<'_, '_> {
         self.inst.config.clone()
     }
     fn meta_string(&self, key: &str) -> Value {
+        if key == "version" {
+            return self
+                .inst
+                .compiled
+                .version
+                .as_deref()
+                .map_or(Value::Null, Value::from);
+        }
         self.inst
             .compiled
             .meta_strings
