@@ -230,6 +230,9 @@ impl Module {
 /// Every native module, looked up by domain.
 pub struct Registry {
     modules: Vec<&'static Module>,
+    /// The modules that have an after-event hook (most have none: the
+    /// event loop walks only these).
+    hooked: Vec<&'static Module>,
     by_domain: HashMap<&'static str, &'static Module>,
     library: HashMap<&'static str, &'static Member>,
 }
@@ -248,8 +251,14 @@ impl Registry {
                 }
             }
         }
+        let hooked = modules
+            .iter()
+            .copied()
+            .filter(|m| m.after_event.is_some())
+            .collect();
         Registry {
             modules,
+            hooked,
             by_domain,
             library,
         }
@@ -274,6 +283,11 @@ impl Registry {
             .iter()
             .find(|m| m.classic_rids.contains(&rid))
             .copied()
+    }
+
+    /// The modules with an after-event hook.
+    pub fn hooked(&self) -> &[&'static Module] {
+        &self.hooked
     }
 
     /// Every module, the library first.

@@ -108,7 +108,7 @@ impl Dispatch {
     }
 
     /// The channel `eci` with its policy, or [`EngineError::UnknownEci`].
-    fn channel_record(&self, eci: &Eci) -> Result<(ChannelRecord, Option<Policy>)> {
+    pub fn channel_record(&self, eci: &Eci) -> Result<(ChannelRecord, Option<Policy>)> {
         let ch = self
             .store()
             .channel(eci)?

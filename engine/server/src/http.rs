@@ -474,28 +474,34 @@ async fn sky_query(
 ) -> ApiResult<Response> {
     twilio_guard(&st, &Eci::new(eci.clone()), &uri, &headers, &body)?;
     let args = attributes(query.as_deref(), &headers, &body)?;
-    let (name, as_type) = if let Some(n) = function.strip_suffix(".txt") {
-        (n, Some("text/plain; charset=utf-8"))
-    } else if let Some(n) = function.strip_suffix(".html") {
-        (n, Some("text/html; charset=utf-8"))
-    } else {
-        (function.as_str(), None)
-    };
+    let (name, as_type) = function_type(&function);
     let value = st
         .engine
         .query(&Eci::new(eci), Rid::new(rid), name.to_string(), args)
         .await?;
-    Ok(match as_type {
-        None => Json(value).into_response(),
-        Some(ct) => {
-            // A string is sent as is; anything else as its JSON text.
-            let text = match value {
-                Value::String(s) => s,
-                other => other.to_string(),
-            };
-            ([(header::CONTENT_TYPE, ct)], text).into_response()
-        }
-    })
+    Ok(typed_answer(value, as_type))
+}
+
+/// A query's function name and the content type its suffix asks for:
+/// `f.txt` text, `f.html` HTML, `f` JSON (`None`).
+fn function_type(function: &str) -> (&str, Option<&'static str>) {
+    if let Some(n) = function.strip_suffix(".txt") {
+        (n, Some("text/plain; charset=utf-8"))
+    } else if let Some(n) = function.strip_suffix(".html") {
+        (n, Some("text/html; charset=utf-8"))
+    } else {
+        (function, None)
+    }
+}
+
+/// A query's value as JSON, or with a content type a string as is and
+/// anything else as its JSON text.
+fn typed_answer(value: Value, as_type: Option<&'static str>) -> Response {
+    match (value, as_type) {
+        (value, None) => Json(value).into_response(),
+        (Value::String(s), Some(ct)) => ([(header::CONTENT_TYPE, ct)], s).into_response(),
+        (other, Some(ct)) => ([(header::CONTENT_TYPE, ct)], other.to_string()).into_response(),
+    }
 }
 
 #[cfg(test)]

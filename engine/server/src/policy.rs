@@ -76,14 +76,25 @@ fn matches(pattern: &str, value: &str) -> bool {
     pattern == "*" || pattern == value
 }
 
+/// What a policy says of one event or query.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// It may pass.
+    Allowed,
+    /// A `deny` pattern names it.
+    Denied,
+    /// There is an `allow` list and nothing in it names it.
+    NotAllowed,
+}
+
 impl<P> Section<P> {
-    fn allows(&self, matches: impl Fn(&P) -> bool) -> bool {
+    fn verdict(&self, matches: impl Fn(&P) -> bool) -> Verdict {
         if self.deny.iter().any(&matches) {
-            return false;
+            return Verdict::Denied;
         }
         match &self.allow {
-            None => true,
-            Some(allow) => allow.iter().any(matches),
+            Some(allow) if !allow.iter().any(matches) => Verdict::NotAllowed,
+            _ => Verdict::Allowed,
         }
     }
 }
@@ -100,17 +111,27 @@ impl Policy {
 
     /// May an event `domain:name` pass?
     pub fn allows_event(&self, domain: &str, name: &str) -> bool {
-        match &self.events {
-            None => true,
-            Some(s) => s.allows(|p| matches(&p.domain, domain) && matches(&p.name, name)),
-        }
+        self.event_verdict(domain, name) == Verdict::Allowed
     }
 
     /// May a query of `rid`'s `name` pass?
     pub fn allows_query(&self, rid: &str, name: &str) -> bool {
+        self.query_verdict(rid, name) == Verdict::Allowed
+    }
+
+    /// What the policy says of an event `domain:name`.
+    pub fn event_verdict(&self, domain: &str, name: &str) -> Verdict {
+        match &self.events {
+            None => Verdict::Allowed,
+            Some(s) => s.verdict(|p| matches(&p.domain, domain) && matches(&p.name, name)),
+        }
+    }
+
+    /// What the policy says of a query of `rid`'s `name`.
+    pub fn query_verdict(&self, rid: &str, name: &str) -> Verdict {
         match &self.queries {
-            None => true,
-            Some(s) => s.allows(|p| matches(&p.rid, rid) && matches(&p.name, name)),
+            None => Verdict::Allowed,
+            Some(s) => s.verdict(|p| matches(&p.rid, rid) && matches(&p.name, name)),
         }
     }
 }

@@ -7,7 +7,6 @@
 //!
 //! The full list of checks, with examples, is in docs/checks.md.
 
-use crate::native::Module;
 use crate::syntax::ast::*;
 use crate::syntax::words::{is_reserved, RESERVED};
 use crate::syntax::Diagnostic;
@@ -655,73 +654,6 @@ pub(super) fn collect_settings(e: &EventExpr, out: &mut Vec<String>) {
     let mut ids = Vec::new();
     collect_setting_idents(e, &mut ids);
     out.extend(ids.into_iter().map(|i| i.name.clone()));
-}
-
-/// The message for `DOMAIN:NAME` in an action position when NAME is no
-/// action of the module (one that refuses unknown names): the closest
-/// action as a hint, then the list.
-pub(super) fn unknown_action(domain: &str, module: &Module, name: &str) -> String {
-    let actions = module.action_names();
-    let lower = name.to_ascii_lowercase();
-    let hint = actions
-        .iter()
-        .map(|a| (edit_distance(&lower, a), *a))
-        .filter(|(d, a)| *d <= 2.max(a.len() / 3))
-        .min()
-        .map(|(_, a)| format!(" (did you mean `{domain}:{a}`?)"))
-        .unwrap_or_default();
-    format!(
-        "unknown action `{domain}:{name}`{hint}: the {} actions are {}",
-        module.domain,
-        actions.join(", ")
-    )
-}
-
-/// Levenshtein distance over characters (short names only).
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
-}
-
-/// The value of a literal expression (`"woman"`, `3`, `-1`, `true`,
-/// `null`, a double-quoted string without `#{...}`); `None` for anything
-/// computed.
-pub(super) fn literal(e: &Expr) -> Option<crate::runtime::Value> {
-    use crate::runtime::Value;
-    Some(match &e.kind {
-        ExprKind::Null => Value::Null,
-        ExprKind::Bool { value } => Value::Bool(*value),
-        ExprKind::Number { value } => Value::Number(*value),
-        ExprKind::Str { value } => Value::from(value.as_str()),
-        ExprKind::Template { parts } => {
-            let mut text = String::new();
-            for p in parts {
-                match p {
-                    StrPart::Text { text: t } => text.push_str(t),
-                    StrPart::Expr { .. } => return None,
-                }
-            }
-            Value::from(text.as_str())
-        }
-        ExprKind::Unary {
-            op: UnOp::Neg,
-            expr,
-        } => match &expr.kind {
-            ExprKind::Number { value } => Value::Number(-*value),
-            _ => return None,
-        },
-        _ => return None,
-    })
 }
 
 #[cfg(test)]

@@ -748,7 +748,7 @@ impl Compiler {
         let name = a.name.name.as_str();
         let Some(member) = module.member(name) else {
             if module.unknown == Unknown::Refused {
-                self.error(a.name.span, check::unknown_action(domain, module, name));
+                self.error(a.name.span, unknown_action(domain, module, name));
                 return &MISUSED;
             }
             // an open module's members (`keys:NAME`) are no actions
@@ -789,13 +789,13 @@ impl Compiler {
             positional: args
                 .iter()
                 .filter(|arg| arg.name.is_none())
-                .map(|arg| (arg.value.span, check::literal(&arg.value)))
+                .map(|arg| (arg.value.span, literal(&arg.value)))
                 .collect(),
             named: args
                 .iter()
                 .filter_map(|arg| arg.name.as_ref().map(|n| (n, &arg.value)))
                 .chain(modifiers.iter().map(|m| (&m.name, &m.value)))
-                .map(|(n, v)| (n.name.as_str(), n.span, v.span, check::literal(v)))
+                .map(|(n, v)| (n.name.as_str(), n.span, v.span, literal(v)))
                 .collect(),
         };
         for (span, message) in check(&call) {
@@ -1294,6 +1294,73 @@ impl Compiler {
         let module = self.module_of(domain)?;
         self.module_member(module, name)
     }
+}
+
+/// The message for `DOMAIN:NAME` in an action position when NAME is no
+/// action of the module (one that refuses unknown names): the closest
+/// action as a hint, then the list.
+fn unknown_action(domain: &str, module: &Module, name: &str) -> String {
+    let actions = module.action_names();
+    let lower = name.to_ascii_lowercase();
+    let hint = actions
+        .iter()
+        .map(|a| (edit_distance(&lower, a), *a))
+        .filter(|(d, a)| *d <= 2.max(a.len() / 3))
+        .min()
+        .map(|(_, a)| format!(" (did you mean `{domain}:{a}`?)"))
+        .unwrap_or_default();
+    format!(
+        "unknown action `{domain}:{name}`{hint}: the {} actions are {}",
+        module.domain,
+        actions.join(", ")
+    )
+}
+
+/// Levenshtein distance over characters (short names only).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// The value of a literal expression (`"woman"`, `3`, `-1`, `true`,
+/// `null`, a double-quoted string without `#{...}`); `None` for anything
+/// computed.
+fn literal(e: &ast::Expr) -> Option<crate::runtime::Value> {
+    use crate::runtime::Value;
+    Some(match &e.kind {
+        ExprKind::Null => Value::Null,
+        ExprKind::Bool { value } => Value::Bool(*value),
+        ExprKind::Number { value } => Value::Number(*value),
+        ExprKind::Str { value } => Value::from(value.as_str()),
+        ExprKind::Template { parts } => {
+            let mut text = String::new();
+            for p in parts {
+                match p {
+                    ast::StrPart::Text { text: t } => text.push_str(t),
+                    ast::StrPart::Expr { .. } => return None,
+                }
+            }
+            Value::from(text.as_str())
+        }
+        ExprKind::Unary {
+            op: ast::UnOp::Neg,
+            expr,
+        } => match &expr.kind {
+            ExprKind::Number { value } => Value::Number(-*value),
+            _ => return None,
+        },
+        _ => return None,
+    })
 }
 
 /// `{"queries": [{"name", "args"}], "events": [{"domain", "name", "attrs"}]}`

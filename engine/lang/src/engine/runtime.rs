@@ -456,7 +456,7 @@ impl PicoRuntime {
 /// event's domain.
 pub fn after_event(event: &Event, host: &mut dyn Host) -> Result<bool, String> {
     let mut any = false;
-    for m in registry().modules() {
+    for m in registry().hooked() {
         if let Some(hook) = m.after_event {
             if m.domain == event.domain {
                 any = true;

@@ -30,7 +30,6 @@ pub mod mqtt;
 pub mod twilio;
 
 pub use crate::native::{Env, Kind, Member, Module, NativeArgs, NativeCx, Registry, Unknown};
-use crate::runtime::Value;
 use std::sync::OnceLock;
 
 /// The default registry: every module this build has.
@@ -63,26 +62,14 @@ pub fn registry() -> &'static Registry {
 
 pub use crate::native::{not_supported, NOT_SUPPORTED};
 
-// ---------------------------------------------------------------------------
-// Helpers shared by the module files.
-
-static NULL: Value = Value::Null;
-
-/// Argument `i`, or null when it was not supplied.
-fn arg(args: &[Value], i: usize) -> &Value {
-    args.get(i).unwrap_or(&NULL)
-}
-
-/// `S(x)`.
-fn s(v: &Value) -> String {
-    v.to_krl_string()
-}
+// Helpers shared by the module files (and `runtime::time`).
+use crate::runtime::{arg, s};
 
 #[cfg(test)]
 pub(crate) mod testing {
     //! Shorthands for the module tests.
     use super::*;
-    use crate::runtime::RuntimeError;
+    use crate::runtime::{RuntimeError, Value};
     use std::sync::Arc;
 
     /// Calls `domain:name(args)` at `now_ms` with a fixed random sequence.

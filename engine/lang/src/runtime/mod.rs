@@ -10,6 +10,18 @@ pub mod value;
 
 pub use error::{ErrorKind, RuntimeError};
 
+static NULL: Value = Value::Null;
+
+/// Argument `i` of a pure function, or null when it was not supplied.
+pub(crate) fn arg(args: &[Value], i: usize) -> &Value {
+    args.get(i).unwrap_or(&NULL)
+}
+
+/// `S(x)`: the KRL string of a value.
+pub(crate) fn s(v: &Value) -> String {
+    v.to_krl_string()
+}
+
 /// What a pure module function may need from the engine.
 pub struct Env<'a> {
     /// The current time, ms since the Unix epoch.

@@ -10,14 +10,14 @@
 //! `http` (its state, attributes and Twilio guard), `engine`, `error`,
 //! `pico`, `policy`, `ids`, `clock`, axum, serde_json.
 
-use super::{attributes, twilio_guard, ApiResult, AppState};
+use super::{attributes, function_type, twilio_guard, typed_answer, ApiResult, AppState};
 use crate::clock::now_ms;
 use crate::error::{ApiError, EngineError};
 use crate::ids::{Eci, Eid, Rid};
 use crate::pico::{EventIn, PicoError};
-use crate::policy::Policy;
+use crate::policy::Verdict;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{FromRequest, Path, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -46,12 +46,31 @@ pub(super) fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// What every `/c/` request brings besides its path.
+/// What every `/c/` request brings besides its path (an extractor).
 struct Request {
     uri: Uri,
     query: Option<String>,
     headers: HeaderMap,
     body: Bytes,
+}
+
+impl<S: Send + Sync> FromRequest<S> for Request {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Response> {
+        let (parts, body) = req.into_parts();
+        let uri = parts.uri.clone();
+        let headers = parts.headers.clone();
+        let body = Bytes::from_request(axum::extract::Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(Request {
+            query: uri.query().map(str::to_string),
+            uri,
+            headers,
+            body,
+        })
+    }
 }
 
 impl Request {
@@ -108,56 +127,30 @@ fn check_channel(
     event: Option<(&str, &str)>,
     query: Option<(&str, &str)>,
 ) -> ApiResult<()> {
-    let ch = match st.engine.store().channel(eci) {
-        Ok(Some(ch)) => ch,
-        Ok(None) => {
-            return Err(refuse(
-                StatusCode::NOT_FOUND,
-                format!("ECI not found {eci}"),
-            ))
-        }
-        Err(e) => return Err(pe_error(e.into())),
-    };
-    let Some(policy) = &ch.policy else {
+    let (_, policy) = st
+        .engine
+        .dispatch()
+        .channel_record(eci)
+        .map_err(|e| match e {
+            EngineError::Denied(text) => refuse(StatusCode::FORBIDDEN, text),
+            e => pe_error(e),
+        })?;
+    let Some(policy) = policy else {
         return Ok(());
     };
-    let policy = Policy::from_json(policy).map_err(|e| {
-        refuse(
-            StatusCode::FORBIDDEN,
-            format!("channel {eci} has an unreadable policy: {e}"),
-        )
-    })?;
-    let star = |p: &str, v: &str| p == "*" || p == v;
-    if let Some((domain, name)) = event {
-        if !policy.allows_event(domain, name) {
-            let denied = policy.events.as_ref().is_some_and(|s| {
-                s.deny
-                    .iter()
-                    .any(|p| star(&p.domain, domain) && star(&p.name, name))
-            });
-            return Err(policy_refusal(denied));
-        }
-    }
-    if let Some((rid, name)) = query {
-        if !policy.allows_query(rid, name) {
-            let denied = policy.queries.as_ref().is_some_and(|s| {
-                s.deny
-                    .iter()
-                    .any(|p| star(&p.rid, rid) && star(&p.name, name))
-            });
-            return Err(policy_refusal(denied));
-        }
+    let verdicts = event
+        .map(|(domain, name)| policy.event_verdict(domain, name))
+        .into_iter()
+        .chain(query.map(|(rid, name)| policy.query_verdict(rid, name)));
+    for verdict in verdicts {
+        let text = match verdict {
+            Verdict::Allowed => continue,
+            Verdict::Denied => "Denied by channel policy",
+            Verdict::NotAllowed => "Not allowed by channel policy",
+        };
+        return Err(refuse(StatusCode::FORBIDDEN, text));
     }
     Ok(())
-}
-
-fn policy_refusal(denied: bool) -> ApiError {
-    let text = if denied {
-        "Denied by channel policy"
-    } else {
-        "Not allowed by channel policy"
-    };
-    refuse(StatusCode::FORBIDDEN, text)
 }
 
 /// Polls `fut` once. The dispatch's operations check the channel and
@@ -175,19 +168,16 @@ async fn poll_once<F: Future + Unpin>(fut: &mut F) -> Option<F::Output> {
     .await
 }
 
-/// A query's value as the Pico Engine answers it: JSON, or with a `.txt`
-/// or `.html` function name the string as is (anything else as its JSON
-/// text); a null value is an empty body.
+/// A query's value as the Pico Engine answers it: as the Sky route does
+/// ([`typed_answer`]), but a null value is an empty body.
 fn query_answer(value: Value, as_type: Option<&'static str>) -> Response {
-    match (value, as_type) {
-        (Value::Null, ct) => (
-            [(header::CONTENT_TYPE, ct.unwrap_or("application/json"))],
+    match value {
+        Value::Null => (
+            [(header::CONTENT_TYPE, as_type.unwrap_or("application/json"))],
             "",
         )
             .into_response(),
-        (value, None) => Json(value).into_response(),
-        (Value::String(s), Some(ct)) => ([(header::CONTENT_TYPE, ct)], s).into_response(),
-        (other, Some(ct)) => ([(header::CONTENT_TYPE, ct)], other.to_string()).into_response(),
+        value => typed_answer(value, as_type),
     }
 }
 
@@ -208,17 +198,8 @@ fn new_event(eci: &Eci, domain: String, name: String, attrs: Map<String, Value>)
 async fn event_now(
     State(st): State<AppState>,
     Path((eci, domain, name)): Path<(String, String, String)>,
-    uri: Uri,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
+    req: Request,
 ) -> ApiResult<Response> {
-    let req = Request {
-        uri,
-        query,
-        headers,
-        body,
-    };
     let eci = Eci::new(eci);
     let attrs = req.attributes(&st, &eci)?;
     check_channel(&st, &eci, Some((&domain, &name)), None)?;
@@ -246,17 +227,8 @@ async fn event_now(
 async fn event_wait(
     State(st): State<AppState>,
     Path((eci, domain, name)): Path<(String, String, String)>,
-    uri: Uri,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
+    req: Request,
 ) -> ApiResult<Response> {
-    let req = Request {
-        uri,
-        query,
-        headers,
-        body,
-    };
     let eci = Eci::new(eci);
     let attrs = req.attributes(&st, &eci)?;
     check_channel(&st, &eci, Some((&domain, &name)), None)?;
@@ -275,17 +247,8 @@ async fn event_wait(
 async fn event_query(
     State(st): State<AppState>,
     Path((eci, domain, name, rid, function)): Path<(String, String, String, String, String)>,
-    uri: Uri,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
+    req: Request,
 ) -> ApiResult<Response> {
-    let req = Request {
-        uri,
-        query,
-        headers,
-        body,
-    };
     let eci = Eci::new(eci);
     let attrs = req.attributes(&st, &eci)?;
     check_channel(&st, &eci, Some((&domain, &name)), Some((&rid, &function)))?;
@@ -318,26 +281,11 @@ async fn event_query(
 async fn query(
     State(st): State<AppState>,
     Path((eci, rid, function)): Path<(String, String, String)>,
-    uri: Uri,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
+    req: Request,
 ) -> ApiResult<Response> {
-    let req = Request {
-        uri,
-        query,
-        headers,
-        body,
-    };
     let eci = Eci::new(eci);
     let args = req.attributes(&st, &eci)?;
-    let (name, as_type) = if let Some(n) = function.strip_suffix(".txt") {
-        (n, Some("text/plain; charset=utf-8"))
-    } else if let Some(n) = function.strip_suffix(".html") {
-        (n, Some("text/html; charset=utf-8"))
-    } else {
-        (function.as_str(), None)
-    };
+    let (name, as_type) = function_type(&function);
     check_channel(&st, &eci, None, Some((&rid, name)))?;
     match st
         .engine

@@ -48,7 +48,7 @@ mod zone;
 pub use format::{format_iso, iso};
 pub use parse::parse_ms;
 
-use super::Env;
+use super::{arg, s, Env};
 use crate::runtime::error::RuntimeError;
 use crate::runtime::value::{number_to_string, Map, Value};
 use add::add_spec;
@@ -315,16 +315,4 @@ mod tests {
         assert_eq!(t("new", &[n(-1.0)]), st("1969-12-31T23:59:59.999Z"));
         assert_eq!(t("new", &[n(1.9)]), st("1970-01-01T00:00:00.001Z"));
     }
-}
-
-static NULL: Value = Value::Null;
-
-/// Argument `i`, or null when it was not supplied.
-fn arg(args: &[Value], i: usize) -> &Value {
-    args.get(i).unwrap_or(&NULL)
-}
-
-/// `S(x)`.
-fn s(v: &Value) -> String {
-    v.to_krl_string()
 }
