@@ -139,6 +139,98 @@ pub trait Host {
     fn http(&mut self) -> Option<&mut dyn HttpHost> {
         None
     }
+    /// The pico's family, channels and rulesets (`ctx:`), when this host
+    /// has them.
+    fn ctx(&mut self) -> Option<&mut dyn CtxHost> {
+        None
+    }
+}
+
+/// The pico among the others, as the Pico Engine's `ctx:` module sees it:
+/// its channels, family, installed rulesets, and synchronous calls to
+/// other picos. Values are KRL values in the Pico Engine's shapes (a
+/// channel is `{id, tags, eventPolicy, queryPolicy, familyChannelPicoID}`).
+/// Errors are the runtime errors the rule gets.
+pub trait CtxHost {
+    /// `ctx:channels`: the pico's channels, sorted by id.
+    fn channels(&mut self) -> Result<Value, RuntimeError>;
+    /// `ctx:parent`: the family channel to the parent, null for the root.
+    fn parent(&mut self) -> Result<Value, RuntimeError>;
+    /// `ctx:children`: the family channels to the children.
+    fn children(&mut self) -> Result<Value, RuntimeError>;
+    /// `ctx:rulesets`: `{rid, url, config, meta}` of each installed ruleset.
+    fn rulesets(&mut self) -> Result<Value, RuntimeError>;
+    /// The URL `rid` was installed from on this pico (`ctx:rid_url`).
+    fn rid_url(&mut self, rid: &str) -> Result<Value, RuntimeError>;
+    /// `ctx:newChannel`: answers the new channel.
+    fn new_channel(
+        &mut self,
+        tags: &Value,
+        event_policy: &Value,
+        query_policy: &Value,
+    ) -> Result<Value, RuntimeError>;
+    /// `ctx:putChannel`: changes a channel of this pico.
+    fn put_channel(
+        &mut self,
+        eci: &str,
+        tags: &Value,
+        event_policy: &Value,
+        query_policy: &Value,
+    ) -> Result<Value, RuntimeError>;
+    /// `ctx:upsertChannel`: changes the channel with these tags, or makes it.
+    fn upsert_channel(
+        &mut self,
+        tags: &Value,
+        event_policy: &Value,
+        query_policy: &Value,
+    ) -> Result<Value, RuntimeError>;
+    /// `ctx:delChannel`.
+    fn del_channel(&mut self, eci: &str) -> Result<(), RuntimeError>;
+    /// `ctx:newPico(rulesets)`: a child with these rulesets (`[{url,
+    /// config}]`) installed; answers the child's family channel.
+    fn new_pico(&mut self, rulesets: &Value) -> Result<Value, RuntimeError>;
+    /// `ctx:delPico(eci)`: deletes a child (by its family channel) and its
+    /// subtree.
+    fn del_pico(&mut self, eci: &str) -> Result<(), RuntimeError>;
+    /// `ctx:query`: a shared function of another pico, called as this pico
+    /// and waited for.
+    fn query(
+        &mut self,
+        eci: &str,
+        rid: &str,
+        name: &str,
+        args: &Map,
+    ) -> Result<Value, RuntimeError>;
+    /// `ctx:eventQuery`: an event to another pico, then a query there.
+    #[allow(clippy::too_many_arguments)]
+    fn event_query(
+        &mut self,
+        eci: &str,
+        domain: &str,
+        name: &str,
+        attrs: &Map,
+        rid: &str,
+        query_name: &str,
+        args: &Map,
+    ) -> Result<Value, RuntimeError>;
+    /// `ctx:event(..., host)`, `event:send(..., host)`: an event to a
+    /// channel of another engine (`{host}/c/{eci}/event/{domain}/{name}`),
+    /// sent after the event commits.
+    fn send_remote(
+        &mut self,
+        host: &str,
+        eci: &str,
+        domain: &str,
+        name: &str,
+        attrs: Map,
+    ) -> Result<(), RuntimeError>;
+    /// Registers (again) the ruleset at `url` (`ctx:flush`, and the first
+    /// `ctx:install` of a URL); answers its rid.
+    fn flush(&mut self, url: &str) -> Result<String, RuntimeError>;
+    /// The rid registered from `url`, registering it first when it is not.
+    fn load(&mut self, url: &str) -> Result<String, RuntimeError>;
+    /// `ctx:logs()`: the pico's recent log entries.
+    fn logs(&mut self) -> Result<Value, RuntimeError>;
 }
 
 /// Call sessions, the Twilio REST outbox and static files' URLs.

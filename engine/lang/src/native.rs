@@ -341,6 +341,27 @@ pub struct CheckCall<'a> {
     pub named: Vec<(&'a str, Span, Span, Option<Value>)>,
 }
 
+/// A change of the pico's installed rulesets asked for by a rule.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PicoChange {
+    /// Install (or install again, with a new configuration) `rid`, as
+    /// registered, recording the URL it came from.
+    Install {
+        /// The ruleset.
+        rid: String,
+        /// Its configuration.
+        config: Value,
+        /// The URL it was installed from.
+        url: Option<String>,
+    },
+    /// Uninstall `rid` (refused while another installed ruleset uses it as
+    /// a module).
+    Uninstall {
+        /// The ruleset.
+        rid: String,
+    },
+}
+
 /// What a native member can see of the evaluation it runs in.
 pub trait NativeCx: Context {
     /// The event being processed (`None` in queries and at install).
@@ -371,6 +392,19 @@ pub trait NativeCx: Context {
     fn directive(&mut self, d: Directive);
     /// Raises an event (to every ruleset of the pico).
     fn raise(&mut self, domain: &str, name: &str, attrs: Map) -> Result<(), RuntimeError>;
+    /// Raises an event for one ruleset (`ctx:raiseEvent(..., forRid)`).
+    fn raise_for(
+        &mut self,
+        domain: &str,
+        name: &str,
+        attrs: Map,
+        rid: &str,
+    ) -> Result<(), RuntimeError>;
+    /// Asks for a change of the pico's installed rulesets (`ctx:install`,
+    /// `ctx:uninstall`), made once the running rule's actions are done,
+    /// before the events it raised are scheduled; an error in this event
+    /// takes it back.
+    fn change(&mut self, change: PicoChange, span: Span);
     /// 1-based line and column of a span in the running ruleset.
     fn line_col(&self, span: Span) -> (usize, usize);
 }

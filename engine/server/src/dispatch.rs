@@ -78,6 +78,11 @@ impl Dispatch {
         &self.inner.ctx.store
     }
 
+    /// The pico tree's writer.
+    pub fn family(&self) -> &crate::family::Family {
+        &self.inner.ctx.family
+    }
+
     /// The task of pico `id`, started if it is not running: for what the
     /// engine sends a pico itself, without a channel (installs, MQTT
     /// messages). No global lock: a read of one shard of the map, a write
@@ -129,20 +134,29 @@ impl Dispatch {
     /// it through, and waits for its answer (sent once its writes are
     /// durable).
     pub async fn event(&self, event: EventIn) -> Result<EventAnswer> {
-        let pico = self.event_pico(&event)?;
+        self.event_as(None, event).await
+    }
+
+    /// [`Dispatch::event`] sent by pico `from` (`ctx:eventQuery`): a
+    /// family channel admits only the pico it belongs to.
+    pub async fn event_as(&self, from: Option<&PicoId>, event: EventIn) -> Result<EventAnswer> {
+        let pico = self.event_pico(from, &event)?;
         Ok(self.handle(&pico).event(event).await?)
     }
 
-    /// Delivers an event a rule sent: checked against the channel and its
-    /// policy like any other, but nobody waits for its answer.
-    async fn deliver(&self, event: EventIn) -> Result<()> {
-        let pico = self.event_pico(&event)?;
+    /// Delivers an event a rule of `from` sent: checked against the
+    /// channel and its policy like any other, but nobody waits for its
+    /// answer.
+    async fn deliver(&self, from: &PicoId, event: EventIn) -> Result<()> {
+        let pico = self.event_pico(Some(from), &event)?;
         Ok(self.handle(&pico).event_nowait(event).await?)
     }
 
-    /// The pico behind `event.eci`, once its channel's policy allows the event.
-    fn event_pico(&self, event: &EventIn) -> Result<PicoId> {
+    /// The pico behind `event.eci`, once the channel admits the sender
+    /// and its policy allows the event.
+    fn event_pico(&self, from: Option<&PicoId>, event: &EventIn) -> Result<PicoId> {
         let (ch, policy) = self.channel_record(&event.eci)?;
+        family_check(&ch, from)?;
         if let Some(p) = policy {
             if !p.allows_event(&event.domain, &event.name) {
                 return Err(EngineError::Denied(format!(
@@ -163,15 +177,41 @@ impl Dispatch {
         name: String,
         args: Map<String, Value>,
     ) -> Result<Value> {
+        self.query_as(None, eci, rid, name, args).await
+    }
+
+    /// [`Dispatch::query`] made by pico `from` (`ctx:query`).
+    pub async fn query_as(
+        &self,
+        from: Option<&PicoId>,
+        eci: &Eci,
+        rid: Rid,
+        name: String,
+        args: Map<String, Value>,
+    ) -> Result<Value> {
+        let pico = self.query_pico(from, eci, &rid, &name)?;
+        Ok(self.handle(&pico).query(rid, name, args).await?)
+    }
+
+    /// The pico behind `eci`, once the channel admits the caller and its
+    /// policy allows the query.
+    pub fn query_pico(
+        &self,
+        from: Option<&PicoId>,
+        eci: &Eci,
+        rid: &Rid,
+        name: &str,
+    ) -> Result<PicoId> {
         let (ch, policy) = self.channel_record(eci)?;
+        family_check(&ch, from)?;
         if let Some(p) = policy {
-            if !p.allows_query(rid.as_str(), &name) {
+            if !p.allows_query(rid.as_str(), name) {
                 return Err(EngineError::Denied(format!(
                     "Denied by channel policy: query {rid}/{name}"
                 )));
             }
         }
-        Ok(self.handle(&ch.pico).query(rid, name, args).await?)
+        Ok(ch.pico)
     }
 
     /// Forgets pico `id`'s task, letting it finish what it has queued
@@ -194,20 +234,32 @@ impl Dispatch {
     /// events rules send to channels (`sent`: the receiving end of the
     /// `PicoContext::outbox` this dispatch was made with). It holds only a
     /// [`WeakDispatch`]: it ends with the engine.
-    pub fn deliver_sent(&self, sent: mpsc::UnboundedReceiver<EventIn>) {
+    pub fn deliver_sent(&self, sent: mpsc::UnboundedReceiver<(PicoId, EventIn)>) {
         tokio::spawn(deliver_sent(self.downgrade(), sent));
     }
 }
 
 /// The task of [`Dispatch::deliver_sent`].
-async fn deliver_sent(dispatch: WeakDispatch, mut sent: mpsc::UnboundedReceiver<EventIn>) {
-    while let Some(event) = sent.recv().await {
+async fn deliver_sent(
+    dispatch: WeakDispatch,
+    mut sent: mpsc::UnboundedReceiver<(PicoId, EventIn)>,
+) {
+    while let Some((from, event)) = sent.recv().await {
         let Some(dispatch) = dispatch.upgrade() else {
             return;
         };
         let what = format!("{}:{} to {}", event.domain, event.name, event.eci);
-        if let Err(e) = dispatch.deliver(event).await {
+        if let Err(e) = dispatch.deliver(&from, event).await {
             tracing::warn!("event {what} not delivered: {e}");
         }
+    }
+}
+
+/// A family channel admits only the pico it belongs to (the Pico Engine's
+/// `familyChannelPicoID`); requests from outside the engine never.
+pub fn family_check(ch: &ChannelRecord, from: Option<&PicoId>) -> Result<()> {
+    match &ch.family {
+        Some(owner) if Some(owner) != from => Err(EngineError::FamilyChannel),
+        _ => Ok(()),
     }
 }

@@ -107,3 +107,81 @@ impl MqttChanges {
         self.publishes.is_empty() && self.subs.is_empty()
     }
 }
+
+/// A boxed future of [`PicoCalls`]; the error is the runtime error's
+/// message.
+pub type CallFuture<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, String>> + Send + 'a>>;
+
+/// What a pico's `ctx:` actions ask of the engine beyond the pico itself:
+/// calls to other picos made as this pico (so family channels admit
+/// them), new children with their rulesets, rulesets by URL, dropping
+/// deleted picos, events to other engines. Implemented above `dispatch`
+/// (`engine::calls`); the host waits for the futures (a pico's rules are
+/// synchronous).
+pub trait PicoCalls: Send + Sync {
+    /// `ctx:query`: `rid`'s `name` on the pico behind `eci`, as `from`.
+    fn query(
+        &self,
+        from: PicoId,
+        eci: String,
+        rid: String,
+        name: String,
+        args: serde_json::Map<String, Value>,
+    ) -> CallFuture<'_, Value>;
+
+    /// `ctx:eventQuery`: an event on the pico behind `eci`, then a query
+    /// there, as `from`.
+    fn event_query(
+        &self,
+        from: PicoId,
+        event: Sent,
+        rid: String,
+        name: String,
+        args: serde_json::Map<String, Value>,
+    ) -> CallFuture<'_, Value>;
+
+    /// `ctx:newPico`: a child of `parent` (made at once), with the
+    /// rulesets at these URLs installed (configs given); an install that
+    /// fails is logged, as in the Pico Engine.
+    fn new_pico(
+        &self,
+        parent: PicoId,
+        rulesets: Vec<(String, Value)>,
+    ) -> CallFuture<'_, crate::family::NewChild>;
+
+    /// The rid registered from `url`, fetching and registering it first
+    /// when it is not (`flush`: always).
+    fn load(&self, url: String, flush: bool) -> CallFuture<'_, String>;
+
+    /// Picos cut off the tree (a delete committed, or a child made by an
+    /// event that then failed, `cut` first): stops their tasks and drops
+    /// their state, in the background.
+    fn reap(&self, picos: Vec<PicoId>, cut: bool);
+
+    /// Events for other engines' `/c/` routes, after their event
+    /// committed: sent in the background.
+    fn send_remote(&self, events: Vec<Remote>);
+}
+
+/// An event a pico sends to a channel.
+#[derive(Clone, Debug)]
+pub struct Sent {
+    /// The channel.
+    pub eci: String,
+    /// Domain.
+    pub domain: String,
+    /// Name.
+    pub name: String,
+    /// Attributes.
+    pub attrs: serde_json::Map<String, Value>,
+}
+
+/// An event for another engine (`host` of `event:send`/`ctx:event`).
+#[derive(Clone, Debug)]
+pub struct Remote {
+    /// The other engine's base URL.
+    pub host: String,
+    /// The event.
+    pub event: Sent,
+}

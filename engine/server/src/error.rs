@@ -31,6 +31,9 @@ pub enum EngineError {
     /// The channel's policy refuses this.
     #[error("{0}")]
     Denied(String),
+    /// A family channel used by another than the pico it belongs to.
+    #[error("This is a family channel and only the owner can use it.")]
+    FamilyChannel,
     /// The request is malformed.
     #[error("{0}")]
     BadRequest(String),
@@ -87,7 +90,7 @@ impl From<EngineError> for ApiError {
                     body: json!({"error": e.to_string(), "rid": rid}),
                 }
             }
-            EngineError::Denied(_) => StatusCode::FORBIDDEN,
+            EngineError::Denied(_) | EngineError::FamilyChannel => StatusCode::FORBIDDEN,
             EngineError::BadRequest(_) | EngineError::Module(_) => StatusCode::BAD_REQUEST,
             EngineError::Source(s) => {
                 return ApiError {

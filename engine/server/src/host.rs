@@ -9,7 +9,11 @@
 //! batch when the evaluation ends. Events the rules send to channels
 //! (`event:send`) wait in an outbox that the pico hands to the engine.
 
-use crate::effects::{MqttChanges, MqttQueue, StaticUrls, TwilioOutbox};
+mod ctx;
+
+pub use ctx::CtxEffects;
+
+use crate::effects::{MqttChanges, MqttQueue, PicoCalls, StaticUrls, TwilioOutbox};
 use crate::ids::{random_base62, Eci, Eid, PicoId};
 use crate::outbound::HttpClient;
 use crate::store::{Key, SessionRecord, Store, StoreError, WriteBuf};
@@ -64,6 +68,11 @@ pub struct PicoHost {
     /// The earliest expiry this evaluation wrote to a call session (the
     /// pico's sweep timer must fire by then).
     session_due: Option<u64>,
+    /// The engine's side of `ctx:` (other picos, rulesets by URL); `None`:
+    /// `ctx:` family members are not supported here.
+    calls: Option<Arc<dyn PicoCalls>>,
+    /// What `ctx:` did in this evaluation.
+    ctx: CtxEffects,
 }
 
 /// Default life of a call session after its last write: 4 hours, Twilio's
@@ -132,7 +141,21 @@ impl PicoHost {
             statics: None,
             session_ttl_ms: DEFAULT_SESSION_TTL.as_millis() as u64,
             session_due: None,
+            calls: None,
+            ctx: CtxEffects::default(),
         }
+    }
+
+    /// The same host, with the engine's side of `ctx:`.
+    pub fn with_calls(mut self, calls: Option<Arc<dyn PicoCalls>>) -> PicoHost {
+        self.calls = calls;
+        self
+    }
+
+    /// What `ctx:` did (structural changes to make with the writes,
+    /// children made, events for other engines).
+    pub fn take_ctx(&mut self) -> CtxEffects {
+        std::mem::take(&mut self.ctx)
     }
 
     /// The same host, with call sessions living `ttl` after their last write.
@@ -431,6 +454,9 @@ impl Host for PicoHost {
         Some(self)
     }
     fn http(&mut self) -> Option<&mut dyn HttpHost> {
+        Some(self)
+    }
+    fn ctx(&mut self) -> Option<&mut dyn krl_lang::engine::CtxHost> {
         Some(self)
     }
 }

@@ -15,10 +15,14 @@
 //! 2. [`store`] — the only code that names sled: keys, records, write
 //!    buffers applied as one batch, group commit.
 //! 3. [`rulesets`], [`schedule`] — registered rulesets; scheduled events.
+//!    [`channel`] (channels in the Pico Engine's shape: cleaned tags,
+//!    `eventPolicy`/`queryPolicy`) and [`family`] (the pico tree and its
+//!    family channels, written under one short lock) beside them.
 //! 4. [`effects`] — what an evaluation needs from the integrations, as
 //!    narrow traits the host and the pico hold as trait objects
 //!    ([`effects::TwilioOutbox`], [`effects::StaticUrls`],
-//!    [`effects::MqttQueue`]), and the plain data a commit hands them
+//!    [`effects::MqttQueue`], [`effects::PicoCalls`] for `ctx:`'s calls
+//!    to other picos), and the plain data a commit hands them
 //!    ([`effects::MqttChanges`]). The integrations implement them;
 //!    `engine::open` plugs them in.
 //! 5. [`host`] — the evaluator's view of the world (`krl_lang::engine::Host`)
@@ -52,12 +56,14 @@
 
 #![warn(missing_docs)]
 
+pub mod channel;
 pub mod client;
 pub mod clock;
 pub mod dispatch;
 pub mod effects;
 pub mod engine;
 pub mod error;
+pub mod family;
 pub mod host;
 pub mod http;
 pub mod ids;

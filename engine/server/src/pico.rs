@@ -23,7 +23,8 @@
 //! writes are not flushed (see `Actor::durable_at`). An event that fails
 //! (a KRL runtime error) writes nothing: its buffer is dropped.
 
-use crate::effects::{MqttQueue, StaticUrls, TwilioOutbox};
+use crate::effects::{MqttQueue, PicoCalls, StaticUrls, TwilioOutbox};
+use crate::family::Family;
 use crate::host::{krl_map, Outgoing, PicoHost};
 use crate::ids::{Eci, Eid, PicoId, Rid, TxnId};
 use crate::outbound::HttpClient;
@@ -185,6 +186,11 @@ enum Msg {
     Install {
         rid: Rid,
         config: Value,
+        /// Where it came from (`ctx:rid_url`).
+        url: Option<String>,
+        /// Raise `wrangler:ruleset_installed` after it (the admin API's
+        /// installs do; `ctx:newPico`'s do not, as in the Pico Engine).
+        announce: bool,
         reply: Reply<()>,
     },
     Uninstall {
@@ -203,10 +209,10 @@ pub struct PicoContext {
     pub store: Store,
     /// Registered rulesets.
     pub registry: Arc<Registry>,
-    /// Events the rules send to channels (`event:send`): the dispatch
-    /// delivers them (`Dispatch::deliver_sent`), checking each channel
-    /// and its policy.
-    pub outbox: mpsc::UnboundedSender<EventIn>,
+    /// Events the rules send to channels (`event:send`), with the pico
+    /// that sent them: the dispatch delivers them
+    /// (`Dispatch::deliver_sent`), checking each channel and its policy.
+    pub outbox: mpsc::UnboundedSender<(PicoId, EventIn)>,
     /// Bounds on each evaluation (steps, call depth, raised events).
     pub limits: Limits,
     /// Outbound HTTP (`http:`).
@@ -219,6 +225,11 @@ pub struct PicoContext {
     pub statics: Option<Arc<dyn StaticUrls>>,
     /// How long a call session lives after its last write.
     pub session_ttl: std::time::Duration,
+    /// The pico tree's writer (`ctx:` channel and pico changes).
+    pub family: Arc<Family>,
+    /// The engine's side of `ctx:` (calls to other picos, rulesets by
+    /// URL); `None` in tests that run picos alone.
+    pub calls: Option<Arc<dyn PicoCalls>>,
 }
 
 /// The sending side of a pico's mailbox. Cheap to clone.
@@ -236,6 +247,10 @@ impl PicoHandle {
         let (tx, rx) = mpsc::channel(MAILBOX);
         let mut runtime = PicoRuntime::new(id.as_str());
         runtime.limits = ctx.limits;
+        let registry = ctx.registry.clone();
+        runtime.resolver = Some(Arc::new(move |rid: &str| {
+            registry.get(&Rid::new(rid)).map(|r| r.ruleset.clone())
+        }));
         let actor = Actor {
             runtime,
             id: id.clone(),
@@ -334,7 +349,32 @@ impl PicoHandle {
     /// Installs (or re-installs, with a new config) a registered ruleset,
     /// then raises `wrangler:ruleset_installed`.
     pub async fn install(&self, rid: Rid, config: Value) -> Result<(), PicoError> {
-        self.call(|reply| Msg::Install { rid, config, reply }).await
+        self.call(|reply| Msg::Install {
+            rid,
+            config,
+            url: None,
+            announce: true,
+            reply,
+        })
+        .await
+    }
+
+    /// Installs a registered ruleset from `url` without raising an event
+    /// (`ctx:newPico`).
+    pub async fn install_quietly(
+        &self,
+        rid: Rid,
+        config: Value,
+        url: Option<String>,
+    ) -> Result<(), PicoError> {
+        self.call(|reply| Msg::Install {
+            rid,
+            config,
+            url,
+            announce: false,
+            reply,
+        })
+        .await
     }
 
     /// Uninstalls a ruleset and drops its entity variables, rule states
@@ -359,6 +399,8 @@ struct Installed {
     /// is broken (its stored source no longer compiles).
     ruleset: Option<Arc<Registered>>,
     config: Value,
+    /// The URL it was installed from, if any.
+    url: Option<String>,
     /// Why it is not running here (broken, or it failed to start); the
     /// install stays, and queries to it answer this.
     down: Option<String>,
@@ -479,7 +521,13 @@ impl Actor {
                     let result = self.apply_query(&rid, &name, &args);
                     send_when_durable(reply, result, self.pending_flush());
                 }
-                Msg::Install { rid, config, reply } => self.apply_install(rid, config, reply),
+                Msg::Install {
+                    rid,
+                    config,
+                    url,
+                    announce,
+                    reply,
+                } => self.apply_install(rid, config, url, announce, reply),
                 Msg::Uninstall { rid, reply } => self.apply_uninstall(rid, reply),
                 Msg::Stop { reply } => {
                     let _ = reply.send(());
@@ -496,6 +544,7 @@ impl Actor {
             .with_twilio(self.ctx.twilio.clone())
             .with_statics(self.ctx.statics.clone())
             .with_session_ttl(self.ctx.session_ttl)
+            .with_calls(self.ctx.calls.clone())
     }
 
     /// Removes the call sessions that have expired, once their time has
@@ -554,6 +603,7 @@ impl Actor {
                 rid: rec.rid.clone(),
                 ruleset: None,
                 config: rec.config,
+                url: rec.url,
                 down: None,
             };
             match self.ctx.registry.get(&rec.rid) {
@@ -665,6 +715,7 @@ impl Actor {
             .map(|i| InstallRecord {
                 rid: i.rid.clone(),
                 config: i.config.clone(),
+                url: i.url.clone(),
             })
             .collect()
     }
@@ -683,18 +734,36 @@ impl Actor {
         if let Some(d) = host.session_due() {
             self.session_due = Some(self.session_due.map_or(d, |s| s.min(d)));
         }
+        let ctx = host.take_ctx();
         let (buf, outbox) = host.finish();
-        let durable = if buf.is_empty() {
+        let durable = if buf.is_empty() && ctx.changes.is_empty() {
             // Nothing new to write, but the answer may still rest on an
             // earlier event's writes that are not on disk yet.
             self.pending_flush()
         } else {
-            if let Err(e) = self.ctx.store.apply(buf) {
-                tracing::error!(pico = %self.id, "{e}");
-                if let Some(r) = reply {
-                    let _ = r.send(Err(e.into()));
+            // `ctx:` channel and pico changes go in the same batch.
+            let cut = match self.ctx.family.apply(&ctx.changes, buf) {
+                Ok(cut) => cut,
+                Err(e) => {
+                    tracing::error!(pico = %self.id, "{e}");
+                    for child in &ctx.made {
+                        if let Err(e) = self.ctx.family.cut(child) {
+                            tracing::error!(pico = %child, "cannot drop a child: {e}");
+                        }
+                    }
+                    if let Some(calls) = &self.ctx.calls {
+                        calls.reap(ctx.made, false);
+                    }
+                    if let Some(r) = reply {
+                        let _ = r.send(Err(e.into()));
+                    }
+                    return;
                 }
-                return;
+            };
+            if let Some(calls) = &self.ctx.calls {
+                if !cut.is_empty() {
+                    calls.reap(cut, false);
+                }
             }
             // Read after the apply: the next flush to begin covers it.
             self.durable_at = self.ctx.store.durable_after();
@@ -712,7 +781,12 @@ impl Actor {
         // matters more than the (small) chance that a crash loses the
         // event that sent them.
         for ev in outbox {
-            let _ = self.ctx.outbox.send(ev.into());
+            let _ = self.ctx.outbox.send((self.id.clone(), ev.into()));
+        }
+        if !ctx.remote.is_empty() {
+            if let Some(calls) = &self.ctx.calls {
+                calls.send_remote(ctx.remote);
+            }
         }
         if schedules_changed {
             self.reload_timers();
@@ -762,9 +836,19 @@ impl Actor {
                 if let Some((key, value)) = mark {
                     host.buf().put(key, &value);
                 }
+                if let Err(e) = self.record_changes(&outcome.changes, &mut host) {
+                    self.drop_made(&mut host);
+                    if let Some(r) = reply {
+                        let _ = r.send(Err(e.into()));
+                    }
+                    return;
+                }
                 self.commit(host, reply, answer);
             }
             Err(e) => {
+                // Children it made are dropped again; its other `ctx:`
+                // changes were waiting for the commit and are not made.
+                self.drop_made(&mut host);
                 // Nothing of a failed event is written — except what the
                 // modules' after-event hooks do (a call Twilio reports
                 // completed still loses its session: nothing more will
@@ -817,8 +901,15 @@ impl Actor {
             };
             let txn = TxnId::random();
             match self.runtime.event(event.to_krl(), txn.as_str(), &mut host) {
-                Ok(_) => self.commit::<()>(host, None, ()),
+                Ok(outcome) => match self.record_changes(&outcome.changes, &mut host) {
+                    Ok(()) => self.commit::<()>(host, None, ()),
+                    Err(e) => {
+                        self.drop_made(&mut host);
+                        tracing::error!(pico = %self.id, "{e}");
+                    }
+                },
                 Err(e) => {
+                    self.drop_made(&mut host);
                     tracing::warn!(pico = %self.id, "scheduled event {}:{} failed: {e}", event.domain, event.name);
                     // The `at` entry is gone all the same: a failing
                     // event would otherwise fire again at every start.
@@ -866,7 +957,14 @@ impl Actor {
             })
     }
 
-    fn apply_install(&mut self, rid: Rid, config: Value, reply: Reply<()>) {
+    fn apply_install(
+        &mut self,
+        rid: Rid,
+        config: Value,
+        url: Option<String>,
+        announce: bool,
+        reply: Reply<()>,
+    ) {
         let Some(ruleset) = self.ctx.registry.get(&rid) else {
             let _ = reply.send(Err(PicoError::UnknownRuleset(rid)));
             return;
@@ -904,6 +1002,7 @@ impl Actor {
             rid: rid.clone(),
             ruleset: Some(ruleset),
             config,
+            url,
             down: None,
         };
         match self.installed.iter_mut().find(|i| i.rid == rid) {
@@ -912,6 +1011,10 @@ impl Actor {
         }
         let records = self.install_records();
         host.buf().put(Key::installs(&self.id), &records);
+        if !announce {
+            self.commit(host, Some(reply), ());
+            return;
+        }
         // Then the pico gets `wrangler:ruleset_installed`, as in the Pico
         // Engine, so a rule can initialise state; its writes go in the
         // same batch as the install. If it fails, it is logged and the
@@ -926,6 +1029,71 @@ impl Actor {
                 host.buf().put(Key::installs(&self.id), &records);
                 self.commit(host, Some(reply), ());
             }
+        }
+    }
+
+    /// Records the changes of installed rulesets an event made
+    /// (`ctx:install`, `ctx:uninstall`; the runtime has made them) in the
+    /// pico's list and in the event's writes.
+    fn record_changes(
+        &mut self,
+        changes: &[krl_lang::engine::PicoChange],
+        host: &mut PicoHost,
+    ) -> Result<(), StoreError> {
+        use krl_lang::engine::PicoChange;
+        if changes.is_empty() {
+            return Ok(());
+        }
+        for c in changes {
+            match c {
+                PicoChange::Install { rid, config, url } => {
+                    let rid = Rid::new(rid.as_str());
+                    let installed = Installed {
+                        rid: rid.clone(),
+                        ruleset: self.ctx.registry.get(&rid),
+                        config: config.to_json(),
+                        url: url.clone(),
+                        down: None,
+                    };
+                    match self.installed.iter_mut().find(|i| i.rid == rid) {
+                        Some(slot) => *slot = installed,
+                        None => self.installed.push(installed),
+                    }
+                }
+                PicoChange::Uninstall { rid } => {
+                    let rid = Rid::new(rid.as_str());
+                    self.installed.retain(|i| i.rid != rid);
+                    for prefix in Key::pico_ruleset_state(&self.id, &rid) {
+                        host.buf().remove_prefix(&self.ctx.store, &prefix)?;
+                    }
+                    self.timers.retain(|t| t.rid != rid);
+                }
+            }
+        }
+        let records = self.install_records();
+        host.buf().put(Key::installs(&self.id), &records);
+        Ok(())
+    }
+
+    /// Drops the children an evaluation made (`ctx:newPico`) when the
+    /// evaluation fails: no half-made family is left behind.
+    fn drop_made(&self, host: &mut PicoHost) {
+        let made = host.take_ctx().made;
+        if made.is_empty() {
+            return;
+        }
+        tracing::info!(pico = %self.id, "dropping {} child pico(s) made by a failed event", made.len());
+        // Cut off now, before the failure is answered; their tasks and
+        // state go in the background.
+        let mut doomed = Vec::new();
+        for child in &made {
+            match self.ctx.family.cut(child) {
+                Ok(cut) => doomed.extend(cut),
+                Err(e) => tracing::error!(pico = %child, "cannot drop a child: {e}"),
+            }
+        }
+        if let Some(calls) = &self.ctx.calls {
+            calls.reap(doomed, false);
         }
     }
 

@@ -27,6 +27,8 @@ pub struct Registered {
     pub source: String,
     /// When it was registered (ms since the Unix epoch).
     pub registered_ms: u64,
+    /// The URL it was registered from (`file://`, `http(s)://`), if any.
+    pub url: Option<String>,
     /// The compiled ruleset, shared by every pico that installs it.
     pub ruleset: Arc<Ruleset>,
 }
@@ -63,8 +65,15 @@ impl Registered {
             hash: sha256_hex(source),
             source: source.to_string(),
             registered_ms,
+            url: None,
             ruleset,
         })
+    }
+
+    /// The same, registered from `url`.
+    pub fn from_url(mut self, url: Option<String>) -> Registered {
+        self.url = url;
+        self
     }
 
     /// The record the store keeps.
@@ -75,6 +84,7 @@ impl Registered {
             hash: self.hash.clone(),
             source: self.source.clone(),
             registered_ms: self.registered_ms,
+            url: self.url.clone(),
         }
     }
 
@@ -179,7 +189,7 @@ impl Registry {
                 Err(e) => (None, e.to_string()),
                 Ok(rec) => match Registered::prepare(&rec.source, rec.registered_ms) {
                     Ok(r) if r.rid == rid => {
-                        registry.insert(Arc::new(r));
+                        registry.insert(Arc::new(r.from_url(rec.url.clone())));
                         continue;
                     }
                     Ok(r) => {
@@ -278,6 +288,14 @@ impl Registry {
     pub fn insert(&self, r: Arc<Registered>) {
         self.broken.remove(&r.rid);
         self.map.insert(r.rid.clone(), r);
+    }
+
+    /// The ruleset registered from `url` (`None` when none is).
+    pub fn by_url(&self, url: &str) -> Option<Arc<Registered>> {
+        self.map
+            .iter()
+            .find(|r| r.value().url.as_deref() == Some(url))
+            .map(|r| r.value().clone())
     }
 
     /// All rulesets that compile, sorted by rid.

@@ -343,6 +343,9 @@ pub struct RulesetRecord {
     pub source: String,
     /// When it was registered (ms since the Unix epoch).
     pub registered_ms: u64,
+    /// The URL it was registered (flushed) from, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 /// A pico.
@@ -356,6 +359,15 @@ pub struct PicoRecord {
     pub children: Vec<PicoId>,
     /// Its channels, oldest first.
     pub channels: Vec<Eci>,
+    /// The family channel to its parent: a channel of the parent that only
+    /// this pico may use (`ctx:parent`). `None` for the root, and for picos
+    /// made before family channels existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_eci: Option<Eci>,
+    /// The family channel its parent uses: a channel of this pico that
+    /// only the parent may use (in the parent's `ctx:children`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child_eci: Option<Eci>,
 }
 
 /// A ruleset installed on a pico.
@@ -365,6 +377,9 @@ pub struct InstallRecord {
     pub rid: Rid,
     /// Its configuration (`meta:rulesetConfig`), a JSON object.
     pub config: serde_json::Value,
+    /// The URL it was installed from (`ctx:rid_url`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 /// A channel.
@@ -379,6 +394,10 @@ pub struct ChannelRecord {
     /// Twilio auth token for signature checks on this channel.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub twilio_auth_token: Option<String>,
+    /// A family channel: only this pico may use it (the Pico Engine's
+    /// `familyChannelPicoID`); its tags and policy cannot change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<PicoId>,
 }
 
 /// A call session (`W pico CallSid`): written with each of its variables.
@@ -928,6 +947,8 @@ mod tests {
                     parent: None,
                     children: vec![],
                     channels: vec![Eci::new("e")],
+                    parent_eci: None,
+                    child_eci: None,
                 },
             );
             buf.put(

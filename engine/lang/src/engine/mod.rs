@@ -9,13 +9,14 @@ mod error;
 pub mod memory;
 mod runtime;
 
+pub use crate::native::PicoChange;
 pub use error::{EvalError, QueryError};
 pub use runtime::{after_event, Outcome, PicoRuntime};
 
 pub use crate::compile::{Compiled, Ruleset};
 pub use crate::eval::{Instance, Limits};
 pub use crate::host::{
-    Directive, Event, Host, HttpHost, HttpRequest, MqttHost, MqttPublish, TwilioHost,
+    CtxHost, Directive, Event, Host, HttpHost, HttpRequest, MqttHost, MqttPublish, TwilioHost,
     TwilioRequest, DIRECTIVE_ARG,
 };
 

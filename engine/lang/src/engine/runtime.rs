@@ -7,6 +7,7 @@ use super::{registry, Event, Host, Instance, Limits, Ruleset};
 use crate::compile::ir::{self, Selector, When};
 use crate::eval::{Eval, Flow, Frame, Queued, Txn};
 use crate::host::Directive;
+use crate::native::PicoChange;
 use crate::runtime::select::EventView;
 use crate::runtime::{ErrorKind, Map, RuntimeError, Value};
 use crate::syntax::ast::Span;
@@ -18,7 +19,14 @@ use std::sync::Arc;
 pub struct Outcome {
     /// Directives in production order.
     pub directives: Vec<Directive>,
+    /// The changes of installed rulesets it made (`ctx:install`,
+    /// `ctx:uninstall`), in order: the engine records them with the
+    /// event's writes.
+    pub changes: Vec<PicoChange>,
 }
+
+/// Finds a registered ruleset by rid (for `ctx:install`).
+pub type Resolver = Arc<dyn Fn(&str) -> Option<Arc<Ruleset>> + Send + Sync>;
 
 /// One pico's installed rulesets, in installation order.
 #[derive(Default)]
@@ -28,6 +36,8 @@ pub struct PicoRuntime {
     instances: Vec<Arc<Instance>>,
     /// Bounds for each evaluation.
     pub limits: Limits,
+    /// Where `ctx:install` finds rulesets; without one it fails.
+    pub resolver: Option<Resolver>,
 }
 
 impl PicoRuntime {
@@ -37,6 +47,7 @@ impl PicoRuntime {
             pico_id: Arc::from(pico_id),
             instances: Vec::new(),
             limits: Limits::default(),
+            resolver: None,
         }
     }
 
@@ -127,6 +138,7 @@ impl PicoRuntime {
             raised: 0,
             in_query: false,
             query_call_sid: None,
+            changes: Vec::new(),
         };
         // Until the instance is complete, expressions run in a shell that
         // has what is known so far (keys first: configuration, `use module
@@ -228,14 +240,32 @@ impl PicoRuntime {
     }
 
     /// Processes one event: every installed ruleset, then raised events,
-    /// breadth first (docs/spec/krl-language.md 9.2).
+    /// breadth first (docs/spec/krl-language.md 9.2). Rulesets installed
+    /// by a rule of this event (`ctx:install`) see the events raised after
+    /// it; if the event fails, the installed rulesets are as before it.
     pub fn event(
         &mut self,
         event: impl Into<Arc<Event>>,
         txn_id: &str,
         host: &mut dyn Host,
     ) -> Result<Outcome, EvalError> {
-        let event: Arc<Event> = event.into();
+        let mut before: Option<Vec<Arc<Instance>>> = None;
+        let result = self.event_inner(event.into(), txn_id, host, &mut before);
+        if result.is_err() {
+            if let Some(instances) = before {
+                self.instances = instances;
+            }
+        }
+        result
+    }
+
+    fn event_inner(
+        &mut self,
+        event: Arc<Event>,
+        txn_id: &str,
+        host: &mut dyn Host,
+        before: &mut Option<Vec<Arc<Instance>>>,
+    ) -> Result<Outcome, EvalError> {
         let mut txn = Txn {
             host,
             directives: Vec::new(),
@@ -247,19 +277,64 @@ impl PicoRuntime {
             raised: 0,
             in_query: false,
             query_call_sid: None,
+            changes: Vec::new(),
         };
-        let mut schedule: VecDeque<(usize, Arc<Event>)> = (0..self.instances.len())
-            .map(|i| (i, event.clone()))
+        let mut made: Vec<PicoChange> = Vec::new();
+        let mut schedule: VecDeque<(Arc<Instance>, Arc<Event>)> = self
+            .instances
+            .iter()
+            .map(|i| (i.clone(), event.clone()))
             .collect();
-        while let Some((i, ev)) = schedule.pop_front() {
-            let inst = self.instances[i].clone();
+        while let Some((scheduled, ev)) = schedule.pop_front() {
+            // After a change of the installed rulesets, a scheduled turn
+            // goes to the ruleset as installed now (or to none).
+            let inst = if before.is_some() {
+                match self
+                    .instances
+                    .iter()
+                    .find(|i| i.compiled.rid == scheduled.compiled.rid)
+                {
+                    Some(i) => i.clone(),
+                    None => continue,
+                }
+            } else {
+                scheduled
+            };
             self.run_ruleset(&inst, ev, &mut txn)?;
+            if !txn.changes.is_empty() {
+                before.get_or_insert_with(|| self.instances.clone());
+                for (change, rid, rule, span) in std::mem::take(&mut txn.changes) {
+                    self.make_change(&change, &mut txn).map_err(|e| {
+                        let (line, col) = match self
+                            .instances
+                            .iter()
+                            .chain(before.iter().flatten())
+                            .find(|i| i.compiled.rid == rid)
+                        {
+                            Some(i) if span != Span::default() => {
+                                let (l, c) = i.ruleset.line_col(span);
+                                (Some(l), Some(c))
+                            }
+                            _ => (None, None),
+                        };
+                        EvalError {
+                            rid: rid.to_string(),
+                            rule: rule.as_ref().map(|r| r.to_string()),
+                            line,
+                            col,
+                            message: e.message,
+                            kind: e.kind,
+                        }
+                    })?;
+                    made.push(change);
+                }
+            }
             // raised events go to the end, for every (or one) ruleset
             while let Some(q) = txn.queue.pop_front() {
                 let Queued { event, only, .. } = q;
-                for (j, other) in self.instances.iter().enumerate() {
+                for other in &self.instances {
                     if only.as_deref().is_none_or(|r| r == &*other.compiled.rid) {
-                        schedule.push_back((j, event.clone()));
+                        schedule.push_back((other.clone(), event.clone()));
                     }
                 }
             }
@@ -278,7 +353,80 @@ impl PicoRuntime {
         })?;
         Ok(Outcome {
             directives: txn.directives,
+            changes: made,
         })
+    }
+
+    /// Makes one change asked for by a rule: instantiates a ruleset (its
+    /// modules resolve to the rulesets installed here now) or removes one
+    /// no other uses as a module (the Pico Engine's refusal text).
+    fn make_change(&mut self, change: &PicoChange, txn: &mut Txn) -> Result<(), RuntimeError> {
+        match change {
+            PicoChange::Install { rid, config, .. } => {
+                let ruleset = self
+                    .resolver
+                    .as_ref()
+                    .and_then(|r| r(rid))
+                    .ok_or_else(|| RuntimeError::new(format!("Ruleset not found: {rid}")))?;
+                let running: Vec<Arc<Instance>> = self.instances.clone();
+                let modules = move |want: &str| {
+                    running
+                        .iter()
+                        .find(|i| &*i.compiled.rid == want)
+                        .map(|i| i.ruleset.clone())
+                };
+                if let Some(missing) = ruleset
+                    .compiled
+                    .uses
+                    .iter()
+                    .find(|u| modules(&u.rid).is_none())
+                {
+                    return Err(RuntimeError::new(format!(
+                        "Cannot install {rid}: it uses {} as a module, which is not installed on this pico",
+                        missing.rid
+                    )));
+                }
+                let inst = self
+                    .instantiate(
+                        &ruleset,
+                        config.clone(),
+                        &Map::new(),
+                        &modules,
+                        &mut *txn.host,
+                        0,
+                    )
+                    .map_err(|e| RuntimeError {
+                        kind: e.kind,
+                        ..RuntimeError::new(format!("Cannot install {rid}: {}", e.message))
+                    })?;
+                match self
+                    .instances
+                    .iter()
+                    .position(|i| i.compiled.rid == inst.compiled.rid)
+                {
+                    Some(i) => self.instances[i] = inst,
+                    None => self.instances.push(inst),
+                }
+                Ok(())
+            }
+            PicoChange::Uninstall { rid } => {
+                let users: Vec<&str> = self
+                    .instances
+                    .iter()
+                    .filter(|i| &*i.compiled.rid != rid)
+                    .filter(|i| i.compiled.uses.iter().any(|u| &*u.rid == rid))
+                    .map(|i| &*i.compiled.rid)
+                    .collect();
+                if !users.is_empty() {
+                    return Err(RuntimeError::new(format!(
+                        "Cannot uninstall {rid} because {} depends on it",
+                        users.join(" and ")
+                    )));
+                }
+                self.instances.retain(|i| &*i.compiled.rid != rid);
+                Ok(())
+            }
+        }
     }
 
     fn run_ruleset(
@@ -415,6 +563,7 @@ impl PicoRuntime {
                 Some(Value::Str(s)) if !s.is_empty() => Some(s.clone()),
                 _ => None,
             },
+            changes: Vec::new(),
         };
         let mut eval = Eval {
             txn: &mut txn,

@@ -131,6 +131,10 @@ pub struct Txn<'h> {
     /// A query's `CallSid` argument: the call session its functions see
     /// (an event's comes from its attributes).
     pub(crate) query_call_sid: Option<Arc<str>>,
+    /// Changes of the installed rulesets asked for by the rule running,
+    /// with where they were asked (rid, rule, span), for the runtime to
+    /// make after the rule.
+    pub(crate) changes: Vec<(crate::native::PicoChange, Arc<str>, Option<Arc<str>>, Span)>,
 }
 
 /// Control flow out of a rule body that is not an error.
@@ -221,6 +225,20 @@ impl NativeCx for Eval<'_, '_> {
     }
     fn raise(&mut self, domain: &str, name: &str, attrs: Map) -> R<()> {
         Eval::raise(self, domain.to_string(), name.to_string(), attrs, None)
+    }
+    fn raise_for(&mut self, domain: &str, name: &str, attrs: Map, rid: &str) -> R<()> {
+        Eval::raise(
+            self,
+            domain.to_string(),
+            name.to_string(),
+            attrs,
+            Some(Arc::from(rid)),
+        )
+    }
+    fn change(&mut self, change: crate::native::PicoChange, span: Span) {
+        let rid = self.inst.compiled.rid.clone();
+        let rule = self.rule_name.clone();
+        self.txn.changes.push((change, rid, rule, span));
     }
     fn line_col(&self, span: Span) -> (usize, usize) {
         self.inst.ruleset.line_col(span)

@@ -69,8 +69,8 @@ static MEMBERS: &[Member] = &[
         })
     },
     Member {
-        doc: "event:send({eci, domain, name (or type), attrs}): sends an event to a channel, not waited for",
-        ..Member::action("send", &["options"], |cx, a| {
+        doc: "event:send({eci, domain, name (or type), attrs}, host): sends an event to a channel (of another engine with host), not waited for",
+        ..Member::action("send", &["options", "host"], |cx, a| {
             let o = a.arg(0);
             let name = match key_get(&o, "name") {
                 Value::Null => key_get(&o, "type"),
@@ -82,6 +82,7 @@ static MEMBERS: &[Member] = &[
                 key_get(&o, "domain"),
                 name,
                 key_get(&o, "attrs"),
+                a.arg(1),
             )
         })
     },
@@ -123,6 +124,7 @@ pub(crate) fn send(
     domain: Value,
     name: Value,
     attrs: Value,
+    host: Value,
 ) -> Result<Value, RuntimeError> {
     let Value::Str(eci) = eci else {
         return Err(RuntimeError::type_error(format!(
@@ -134,6 +136,14 @@ pub(crate) fn send(
         Value::Map(m) => (*m).clone(),
         _ => Map::new(),
     };
+    if let Value::Str(host) = host {
+        let (domain, name) = (domain.to_krl_string(), name.to_krl_string());
+        let ctx = cx.host().ctx().ok_or_else(|| {
+            RuntimeError::new("not supported here: events to another engine (host)")
+        })?;
+        ctx.send_remote(&host, &eci, &domain, &name, attrs)?;
+        return Ok(Value::Null);
+    }
     let eid = cx
         .host()
         .send_event(&eci, &domain.to_krl_string(), &name.to_krl_string(), attrs)?;

@@ -64,6 +64,14 @@ static MEMBERS: &[Member] = &[
         ..Member::native("rulesetAuthor", &[], |cx, _| Ok(cx.meta_string("author")))
     },
     Member {
+        doc: "meta:rid_url: the URL the running ruleset was installed from on this pico",
+        ..Member::native("rid_url", &[], rid_url)
+    },
+    Member {
+        doc: "meta:rulesetURI: the URL the running ruleset was installed from on this pico (as meta:rid_url)",
+        ..Member::native("rulesetURI", &[], rid_url)
+    },
+    Member {
         doc: "meta:host: the engine's public base URL (e.g. https://krl.example.com), null when it has none",
         ..Member::native("host", &[], host)
     },
@@ -74,4 +82,12 @@ fn host(cx: &mut dyn NativeCx, _: &NativeArgs) -> Result<Value, RuntimeError> {
         .host()
         .base_url()
         .map_or(Value::Null, |u| Value::from(u.trim_end_matches('/'))))
+}
+
+fn rid_url(cx: &mut dyn NativeCx, _: &NativeArgs) -> Result<Value, RuntimeError> {
+    let rid = cx.rid();
+    match cx.host().ctx() {
+        Some(ctx) => ctx.rid_url(&rid),
+        None => Ok(Value::Null),
+    }
 }

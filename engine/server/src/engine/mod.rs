@@ -20,10 +20,14 @@
 //!
 //! The event and query path takes no global lock (see `dispatch`).
 //! Operations that change the pico tree (new/delete pico, new/delete
-//! channel, register) hold `admin`, an async mutex, so two of them never
-//! interleave their read-modify-write of pico records. Installs do not
-//! need it: a pico's installs are written only by its own task.
+//! channel), from the admin routes or from rules (`ctx:`), write through
+//! `family::Family`, which holds one short lock across each
+//! read-modify-write of pico records. Registering holds `admin`, an
+//! async mutex, so that two registrations cannot form a module cycle
+//! together. Installs need neither: a pico's installs are written only
+//! by its own task.
 
+pub mod calls;
 mod open;
 mod ops;
 #[cfg(test)]
@@ -133,6 +137,11 @@ impl Engine {
     /// The Twilio outbox's settings and wake-up (`twilio::outbox`).
     pub fn outbox_config(&self) -> &Arc<OutboxConfig> {
         &self.outbox
+    }
+
+    /// The pico tree's writer.
+    pub fn family(&self) -> &crate::family::Family {
+        self.dispatch.family()
     }
 
     /// The store (for start-up and shutdown).

@@ -5,7 +5,7 @@
 //! they implement), the dispatch, and starts the picos that have timers
 //! or call sessions; [`Engine::shutdown`] stops them.
 
-use super::ops::new_pico_records;
+use super::calls::Calls;
 use super::{Engine, Settings};
 use crate::dispatch::Dispatch;
 use crate::effects::{MqttQueue, StaticUrls};
@@ -37,14 +37,7 @@ impl Engine {
                     root_eci: Eci::random(),
                 };
                 let mut buf = WriteBuf::new();
-                new_pico_records(
-                    &mut buf,
-                    &meta.root_pico,
-                    "root",
-                    None,
-                    &meta.root_eci,
-                    vec!["system".into()],
-                );
+                crate::family::root_records(&mut buf, &meta.root_pico, &meta.root_eci);
                 buf.put(Key::meta("root"), &meta);
                 store.apply(buf)?;
                 store.flush_now()?;
@@ -66,7 +59,10 @@ impl Engine {
             )),
             None => None,
         };
+        let calls = Arc::new(Calls::default());
         let dispatch = Dispatch::new(PicoContext {
+            family: Arc::new(crate::family::Family::new(store.clone())),
+            calls: Some(calls.clone()),
             store,
             registry: registry.clone(),
             outbox,
@@ -91,6 +87,7 @@ impl Engine {
             outbox: outbox_config,
             statics,
         });
+        calls.set_engine(&engine);
         engine.start_scheduled()?;
         engine.start_with_sessions()?;
         Ok(engine)

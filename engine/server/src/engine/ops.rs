@@ -9,7 +9,7 @@ use crate::ids::{Eci, PicoId, Rid};
 use crate::pico::{EventAnswer, EventIn, PicoError};
 use crate::policy::Policy;
 use crate::rulesets::{Entry as RulesetEntry, Registered};
-use crate::store::{ChannelRecord, Key, PicoRecord, WriteBuf};
+use crate::store::{ChannelRecord, Key, WriteBuf};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
@@ -33,7 +33,24 @@ impl Engine {
 
     /// Registers (or registers again) a ruleset from KRL source.
     pub async fn register(&self, source: &str) -> Result<Arc<Registered>> {
-        let registered = Arc::new(Registered::prepare(source, now_ms() as u64)?);
+        self.register_prepared(Registered::prepare(source, now_ms() as u64)?)
+            .await
+    }
+
+    /// Registers (or registers again) the ruleset at `url` (`file://`,
+    /// `http://`, `https://`): fetched, compiled, stored with its URL. The
+    /// picos that run it pick up the new version at their next message.
+    pub async fn register_url(&self, url: &str) -> Result<Arc<Registered>> {
+        let source = super::calls::fetch(url)
+            .await
+            .map_err(EngineError::BadRequest)?;
+        let registered =
+            Registered::prepare(&source, now_ms() as u64)?.from_url(Some(url.to_string()));
+        self.register_prepared(registered).await
+    }
+
+    async fn register_prepared(&self, registered: Registered) -> Result<Arc<Registered>> {
+        let registered = Arc::new(registered);
         let _admin = self.admin.lock().await;
         // Under the lock: two registrations cannot form a cycle together.
         self.registry
@@ -71,31 +88,23 @@ impl Engine {
     }
 
     /// Makes a pico, a child of `parent` (default: the root), with one
-    /// channel. Answers its id and that channel's eci.
+    /// open channel (tagged `system`), its self channel and the family
+    /// channels of the Pico Engine (docs/pico-engine.md). Answers its id
+    /// and the open channel's eci.
     pub async fn new_pico(
         &self,
         parent: Option<PicoId>,
         name: Option<String>,
     ) -> Result<(PicoId, Eci)> {
         let parent = parent.unwrap_or_else(|| self.meta.root_pico.clone());
-        let _admin = self.admin.lock().await;
-        let mut parent_rec = self.dispatch.pico_record(&parent)?;
-        let id = PicoId::random();
         let eci = Eci::random();
-        let mut buf = WriteBuf::new();
         let name = name.unwrap_or_else(|| "pico".into());
-        new_pico_records(
-            &mut buf,
-            &id,
-            &name,
-            Some(&parent),
-            &eci,
-            vec!["system".into()],
-        );
-        parent_rec.children.push(id.clone());
-        buf.put(Key::pico(&parent), &parent_rec);
-        self.store().commit(buf).await?;
-        Ok((id, eci))
+        let made = self
+            .family()
+            .new_child(&parent, &name, Some((eci.clone(), vec!["system".into()])))?
+            .ok_or_else(|| EngineError::UnknownPico(parent.clone()))?;
+        self.store().flush_ticket().wait().await?;
+        Ok((made.id, eci))
     }
 
     /// Makes a pico as [`Engine::new_pico`] does, with `rulesets` (rid,
@@ -173,43 +182,24 @@ impl Engine {
                 "the root pico cannot be deleted".into(),
             ));
         }
-        let _admin = self.admin.lock().await;
-        let rec = self.dispatch.pico_record(id)?;
-        // The subtree, parents before children.
-        let mut doomed = vec![(id.clone(), rec.clone())];
-        let mut at = 0;
-        while at < doomed.len() {
-            for child in doomed[at].1.children.clone() {
-                if let Some(r) = self.store().pico(&child)? {
-                    doomed.push((child, r));
-                }
-            }
-            at += 1;
-        }
+        self.dispatch.pico_record(id)?;
         // 1. Cut the subtree off: no pico record (new tasks refuse), no
         //    channel (events get 404), parent no longer lists it.
-        let mut buf = WriteBuf::new();
-        for (pico, r) in &doomed {
-            buf.remove(Key::pico(pico));
-            for eci in &r.channels {
-                buf.remove(Key::channel(eci));
-            }
-        }
-        if let Some(parent) = &rec.parent {
-            if let Some(mut p) = self.store().pico(parent)? {
-                p.children.retain(|c| c != id);
-                buf.put(Key::pico(parent), &p);
-            }
-        }
-        self.store().apply(buf)?;
-        // 2. Let the tasks finish what they have queued, and end.
-        for (pico, _) in &doomed {
+        let doomed = self.family().cut(id)?;
+        // 2. Let the tasks finish what they have queued, end, and drop
+        //    their state. (A crash between 1 and 2 leaves unreachable
+        //    keys behind, nothing else.)
+        self.reap(&doomed).await
+    }
+
+    /// Stops the tasks of picos cut off the tree and drops their state.
+    pub(super) async fn reap(&self, doomed: &[PicoId]) -> Result<()> {
+        for pico in doomed {
             self.dispatch.stop(pico).await;
         }
-        // 3. Nobody writes these picos' state any more: drop it. (A crash
-        //    between 1 and 3 leaves unreachable keys behind, nothing else.)
+        // Nobody writes these picos' state any more: drop it.
         let mut buf = WriteBuf::new();
-        for (pico, _) in &doomed {
+        for pico in doomed {
             buf.remove(Key::installs(pico));
             for prefix in Key::pico_state(pico) {
                 buf.remove_prefix(self.store(), &prefix)?;
@@ -250,22 +240,19 @@ impl Engine {
                 Some(p)
             }
         };
-        let _admin = self.admin.lock().await;
-        let mut rec = self.dispatch.pico_record(id)?;
+        self.dispatch.pico_record(id)?;
         let eci = Eci::random();
-        rec.channels.push(eci.clone());
-        let mut buf = WriteBuf::new();
-        buf.put(Key::pico(id), &rec);
-        buf.put(
-            Key::channel(&eci),
-            &ChannelRecord {
-                pico: id.clone(),
-                tags,
-                policy,
-                twilio_auth_token,
-            },
-        );
-        self.store().commit(buf).await?;
+        let record = ChannelRecord {
+            pico: id.clone(),
+            tags,
+            policy,
+            twilio_auth_token,
+            family: None,
+        };
+        if !self.family().add_channel(id, &eci, &record)? {
+            return Err(EngineError::UnknownPico(id.clone()));
+        }
+        self.store().flush_ticket().wait().await?;
         Ok(eci)
     }
 
@@ -276,18 +263,19 @@ impl Engine {
                 "the root pico's first channel cannot be deleted".into(),
             ));
         }
-        let _admin = self.admin.lock().await;
         let ch = self
             .store()
             .channel(eci)?
             .ok_or_else(|| EngineError::UnknownEci(eci.clone()))?;
-        let mut buf = WriteBuf::new();
-        buf.remove(Key::channel(eci));
-        if let Some(mut rec) = self.store().pico(&ch.pico)? {
-            rec.channels.retain(|c| c != eci);
-            buf.put(Key::pico(&ch.pico), &rec);
+        if ch.family.is_some() {
+            return Err(EngineError::BadRequest(
+                "a family channel cannot be deleted (delete the pico)".into(),
+            ));
         }
-        self.store().commit(buf).await?;
+        if !self.family().remove_channel(eci)? {
+            return Err(EngineError::UnknownEci(eci.clone()));
+        }
+        self.store().flush_ticket().wait().await?;
         Ok(())
     }
 }
@@ -301,35 +289,4 @@ fn install_config(config: Option<Value>) -> Result<Value> {
             "config must be a JSON object".into(),
         )),
     }
-}
-
-/// The records of a new pico: the pico, its installs (none) and its first
-/// channel (no policy: allows everything).
-pub(super) fn new_pico_records(
-    buf: &mut WriteBuf,
-    id: &PicoId,
-    name: &str,
-    parent: Option<&PicoId>,
-    eci: &Eci,
-    tags: Vec<String>,
-) {
-    buf.put(
-        Key::pico(id),
-        &PicoRecord {
-            name: name.to_string(),
-            parent: parent.cloned(),
-            children: Vec::new(),
-            channels: vec![eci.clone()],
-        },
-    );
-    buf.put(Key::installs(id), &Vec::<()>::new());
-    buf.put(
-        Key::channel(eci),
-        &ChannelRecord {
-            pico: id.clone(),
-            tags,
-            policy: None,
-            twilio_auth_token: None,
-        },
-    );
 }

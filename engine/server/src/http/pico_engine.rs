@@ -127,7 +127,7 @@ fn check_channel(
     event: Option<(&str, &str)>,
     query: Option<(&str, &str)>,
 ) -> ApiResult<()> {
-    let (_, policy) = st
+    let (channel, policy) = st
         .engine
         .dispatch()
         .channel_record(eci)
@@ -135,6 +135,7 @@ fn check_channel(
             EngineError::Denied(text) => refuse(StatusCode::FORBIDDEN, text),
             e => pe_error(e),
         })?;
+    crate::dispatch::family_check(&channel, None).map_err(pe_error)?;
     let Some(policy) = policy else {
         return Ok(());
     };
