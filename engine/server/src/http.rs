@@ -30,6 +30,7 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use subtle::ConstantTimeEq as _;
 
+mod pe_ui;
 mod pico_engine;
 
 /// The state every handler of the contract's routes gets.
@@ -68,6 +69,7 @@ pub fn router(engine: Arc<Engine>, admin_token: &str) -> Router {
         .route("/picos/{id}/rulesets/{rid}", delete(uninstall))
         .route("/picos/{id}/channels", post(new_channel))
         .route("/channels/{eci}", delete(delete_channel))
+        .route("/ui-context", get(pe_ui::ui_context))
         .with_state(state.clone())
         .merge(crate::mqtt::admin::router(mqtt))
         .merge(crate::twilio::admin::router(twilio))
@@ -75,7 +77,16 @@ pub fn router(engine: Arc<Engine>, admin_token: &str) -> Router {
         // `layer`, not `route_layer`: unknown /api paths need the token
         // too, so they do not reveal which routes exist.
         .layer(middleware::from_fn_with_state(state.clone(), require_admin));
+    let pe_ui = if state.engine.settings().pico_engine.is_some() {
+        Router::new()
+            .route("/", get(pe_ui::index))
+            .route("/{*path}", get(pe_ui::file))
+            .with_state(state.clone())
+    } else {
+        Router::new()
+    };
     Router::new()
+        .merge(pe_ui)
         .route(
             "/sky/event/{eci}/{eid}/{domain}/{type}",
             get(sky_event).post(sky_event),

@@ -263,6 +263,10 @@ struct ServeArgs {
     /// Files served under /static/ (audio for twilio:url_for).
     #[arg(long = "static", env = "KRL_STATIC")]
     static_dir: Option<PathBuf>,
+    /// The Pico Engine's package folder: its system rulesets are installed
+    /// on the root pico at start and its UI is served at / (docs/pico-engine.md).
+    #[arg(long, env = "KRL_PICO_ENGINE", value_name = "DIR")]
+    pico_engine: Option<PathBuf>,
     #[command(flatten)]
     twilio: krl::twilio::TwilioArgs,
     /// Most expression steps one event (or query, or install) may take.
@@ -351,6 +355,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 mqtt_ca: a.mqtt_ca,
                 no_mqtt: a.no_mqtt,
                 static_dir: a.static_dir,
+                pico_engine: a.pico_engine,
                 twilio: a.twilio.into(),
                 limits: Limits {
                     max_ops: a.max_ops,

@@ -49,6 +49,9 @@ pub struct ServeConfig {
     pub no_mqtt: bool,
     /// Folder served under `/static/` (`statics`).
     pub static_dir: Option<PathBuf>,
+    /// `--pico-engine DIR`: the Pico Engine's package folder
+    /// (`engine::pico_engine`).
+    pub pico_engine: Option<PathBuf>,
     /// Twilio webhooks: engine-wide auth token, apology.
     pub twilio: crate::twilio::TwilioSettings,
     /// Bounds on each evaluation.
@@ -152,6 +155,7 @@ async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         },
         mqtt: mqtt.clone(),
         static_dir: cfg.static_dir.clone(),
+        pico_engine: cfg.pico_engine.clone(),
         twilio: cfg.twilio.clone(),
         limits: cfg.limits,
         http_timeout: Some(cfg.http_timeout),
@@ -171,6 +175,13 @@ async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         cfg.twilio_api_url.clone(),
         cfg.http_timeout,
     ));
+    if let Some(dir) = &cfg.pico_engine {
+        let ui = engine
+            .boot_pico_engine(dir)
+            .await
+            .with_context(|| format!("--pico-engine {}", dir.display()))?;
+        engine.set_ui_eci(ui);
+    }
     let (token, generated) = match &cfg.admin_token {
         Some(t) if !t.is_empty() => (t.clone(), false),
         _ => (random_base62(32), true),

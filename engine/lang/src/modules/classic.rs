@@ -1,12 +1,12 @@
 //! Domains known by name only: the classic `page:` and `engine:` (whose
 //! `page:param(name)` is the event attribute), and modules this engine does
-//! not implement (`stdlib:`, `ursa:`, `dido:`), so that rulesets using
+//! not implement (`stdlib:`, `ursa:`), so that rulesets using
 //! them register and a call is a runtime "not supported".
 
 use super::{Member, Module};
 
 /// The known-by-name modules.
-pub static MODULES: [&Module; 5] = [&PAGE, &ENGINE, &STDLIB, &URSA, &DIDO];
+pub static MODULES: [&Module; 5] = [&PAGE, &ENGINE, &STDLIB, &URSA, &super::dido::MODULE];
 
 static PAGE: Module = Module {
     domain: "page",
@@ -31,4 +31,3 @@ const fn known(domain: &'static str, doc: &'static str) -> Module {
 static ENGINE: Module = known("engine", "classic engine: module (not supported)");
 static STDLIB: Module = known("stdlib", "not supported by this engine");
 static URSA: Module = known("ursa", "not supported by this engine");
-static DIDO: Module = known("dido", "not supported by this engine");

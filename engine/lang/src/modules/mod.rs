@@ -12,6 +12,7 @@
 
 pub mod classic;
 pub mod ctx;
+pub mod dido;
 pub mod event;
 pub mod install;
 pub mod keys;

@@ -30,6 +30,7 @@
 pub mod calls;
 mod open;
 mod ops;
+mod pico_engine;
 #[cfg(test)]
 mod tests;
 
@@ -74,6 +75,9 @@ pub struct Settings {
     pub mqtt: Option<Arc<Mqtt>>,
     /// Folder served under `/static/`.
     pub static_dir: Option<PathBuf>,
+    /// `--pico-engine DIR`: the Pico Engine's package folder (its system
+    /// rulesets, its UI at `/`).
+    pub pico_engine: Option<PathBuf>,
 }
 
 /// `GET /api/picos/{id}`.
@@ -106,6 +110,8 @@ pub struct Engine {
     outbox: Arc<OutboxConfig>,
     /// The static folder (`--static`), if any.
     statics: Option<Arc<StaticFiles>>,
+    /// `--pico-engine`: the root's `engine,ui` channel, once booted.
+    ui_eci: std::sync::OnceLock<Eci>,
 }
 
 impl Engine {
@@ -137,6 +143,16 @@ impl Engine {
     /// The Twilio outbox's settings and wake-up (`twilio::outbox`).
     pub fn outbox_config(&self) -> &Arc<OutboxConfig> {
         &self.outbox
+    }
+
+    /// `--pico-engine`: the root's `engine,ui` channel (`/api/ui-context`).
+    pub fn ui_eci(&self) -> Option<&Eci> {
+        self.ui_eci.get()
+    }
+
+    /// Records the `engine,ui` channel booted by `--pico-engine`.
+    pub fn set_ui_eci(&self, eci: Eci) {
+        let _ = self.ui_eci.set(eci);
     }
 
     /// The pico tree's writer.

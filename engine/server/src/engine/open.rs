@@ -86,6 +86,7 @@ impl Engine {
             settings,
             outbox: outbox_config,
             statics,
+            ui_eci: std::sync::OnceLock::new(),
         });
         calls.set_engine(&engine);
         engine.start_scheduled()?;
