@@ -105,9 +105,11 @@ fn a_new_pico_gets_its_rulesets_or_is_not_made() {
         (200, json!(42))
     );
 
-    // In the store: the root and the one pico, each with one channel.
+    // In the store: the root and the one pico, and their channels only:
+    // each one's open channel and self channel, and the two family
+    // channels between them (docs/pico-engine.md).
     s.kill();
     let store = Store::open(&data).unwrap();
     assert_eq!(store.keys(&Key::picos()).unwrap().len(), 2);
-    assert_eq!(store.keys(&Key::channels()).unwrap().len(), 2);
+    assert_eq!(store.keys(&Key::channels()).unwrap().len(), 6);
 }

@@ -386,3 +386,40 @@ fn channel_policies_refuse_with_the_pico_engine_texts() {
     let (status, _, body) = c.get(&format!("/c/{limited}/event/c/bump/query/{RID}/total"));
     assert_eq!((status, body.as_str()), (200, "1"));
 }
+
+const HEADERS: &str = r#"ruleset io.example.headers {
+  meta { shares seen }
+  global { seen = function(_headers) { _headers } }
+  rule echo {
+    select when h echo
+    send_directive("headers", {"headers": event:attr("_headers")})
+  }
+}
+"#;
+
+#[test]
+fn events_and_queries_get_the_request_headers_without_credentials() {
+    let (_dir, s) = server("c-headers", &[]);
+    let api = Api::new(&s);
+    let (_, eci) = api.pico_with(HEADERS);
+    let c = client(&s.url);
+    let (status, _, body) = raw(c
+        .c
+        .get(format!("{}/c/{eci}/event-wait/h/echo", s.url))
+        .header("x-test", "one")
+        .header("authorization", "Bearer secret-token")
+        .header("cookie", "krl_admin=secret-token"));
+    assert_eq!(status, 200, "{body}");
+    let headers = json_of(&body)["directives"][0]["options"]["headers"].clone();
+    assert_eq!(headers["x-test"], json!("one"), "{headers}");
+    assert!(headers.get("authorization").is_none(), "{headers}");
+    assert!(headers.get("cookie").is_none(), "{headers}");
+    assert!(!body.contains("secret-token"), "{body}");
+
+    let (status, _, body) = raw(c
+        .c
+        .get(format!("{}/c/{eci}/query/io.example.headers/seen", s.url))
+        .header("x-test", "two"));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json_of(&body)["x-test"], json!("two"), "{body}");
+}

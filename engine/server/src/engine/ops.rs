@@ -155,7 +155,9 @@ impl Engine {
         Ok((id, eci))
     }
 
-    /// A pico's record, installs and channels.
+    /// A pico's record, installs and channels (those usable from outside:
+    /// family channels, which only the pico's parent or the pico itself may
+    /// use, are not listed).
     pub fn pico(&self, id: &PicoId) -> Result<PicoInfo> {
         let rec = self.dispatch.pico_record(id)?;
         let rulesets = self
@@ -170,7 +172,13 @@ impl Engine {
             parent: rec.parent,
             children: rec.children,
             rulesets,
-            channels: rec.channels,
+            channels: rec
+                .channels
+                .into_iter()
+                .filter(
+                    |eci| !matches!(self.store().channel(eci), Ok(Some(ch)) if ch.family.is_some()),
+                )
+                .collect(),
         })
     }
 

@@ -79,8 +79,40 @@ impl Request {
     /// the Sky routes read them.
     fn attributes(&self, st: &AppState, eci: &Eci) -> ApiResult<Map<String, Value>> {
         twilio_guard(st, eci, &self.uri, &self.headers, &self.body).map_err(pe_refusal)?;
-        attributes(self.query.as_deref(), &self.headers, &self.body).map_err(pe_refusal)
+        let mut attrs =
+            attributes(self.query.as_deref(), &self.headers, &self.body).map_err(pe_refusal)?;
+        attrs.insert(
+            "_headers".into(),
+            Value::Object(headers_attr(&self.headers)),
+        );
+        Ok(attrs)
     }
+}
+
+/// The request's headers as the Pico Engine passes them to rules
+/// (`_headers`: lower-case names, values as strings; a repeated header's
+/// values joined with `, `), without the credentials (`authorization`,
+/// `cookie`): a rule that stores its attributes must never store the
+/// admin token.
+fn headers_attr(headers: &HeaderMap) -> Map<String, Value> {
+    let mut out: Map<String, Value> = Map::new();
+    for (name, value) in headers {
+        let name = name.as_str();
+        if name == "authorization" || name == "cookie" {
+            continue;
+        }
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        match out.get_mut(name) {
+            Some(Value::String(v)) => {
+                v.push_str(", ");
+                v.push_str(&value);
+            }
+            _ => {
+                out.insert(name.to_string(), Value::String(value));
+            }
+        }
+    }
+    out
 }
 
 /// A refusal of the http layer (400 body, Twilio guard) in the Pico
