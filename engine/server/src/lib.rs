@@ -41,9 +41,13 @@
 //!    folder and its fingerprints, [`statics::routes`]).
 //! 10. [`engine`] — the facade: shared state and settings, the operations
 //!     behind the routes (`engine::ops`), start-up wiring (`engine::open`).
-//! 11. [`http`] — the contract's routes (admin API, Sky), with the
-//!     integrations' routers merged in.
-//! 12. [`serve`], [`client`], [`phone`] — `krl serve`; the CLI's HTTP
+//! 11. [`console`] — the developer console at `/ui/`: embedded pages and
+//!     the admin routes only it needs (the pico tree, checks, the trace
+//!     stream, entity variables, the phone's signatures).
+//! 12. [`http`] — the contract's routes (admin API, Sky), with the
+//!     integrations' routers and the console merged in, and the login
+//!     (admin token by cookie).
+//! 13. [`serve`], [`client`], [`phone`] — `krl serve`; the CLI's HTTP
 //!     clients (`krl ruleset register`, `krl event`, ...); `krl call` and
 //!     `krl sms`.
 //!
@@ -54,6 +58,7 @@
 
 pub mod client;
 pub mod clock;
+pub mod console;
 pub mod dispatch;
 pub mod effects;
 pub mod engine;
