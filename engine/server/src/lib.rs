@@ -49,7 +49,8 @@
 //!     (admin token by cookie).
 //! 13. [`serve`], [`client`], [`phone`] — `krl serve`; the CLI's HTTP
 //!     clients (`krl ruleset register`, `krl event`, ...); `krl call` and
-//!     `krl sms`.
+//!     `krl sms`. Above [`client`]: [`commands`], the listings (`krl pico
+//!     list`, `krl ruleset list`), `-o FIELD`, and failures explained.
 //!
 //! docs/server.md tells the story: flags, the data folder, what is stored
 //! where, group commit, the CLI.
@@ -58,6 +59,7 @@
 
 pub mod client;
 pub mod clock;
+pub mod commands;
 pub mod console;
 pub mod dispatch;
 pub mod effects;

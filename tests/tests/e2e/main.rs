@@ -7,6 +7,7 @@ mod broken;
 mod call_sessions;
 mod check;
 mod clock;
+mod commands;
 mod console;
 mod http;
 mod install_refuse;
