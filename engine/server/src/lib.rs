@@ -11,7 +11,7 @@
 //! 1. [`ids`], [`clock`] — id newtypes and random ids; the engine's clock
 //!    (`--clock`). Leaves beside them, naming nothing of this crate:
 //!    [`policy`] (channel policies), [`outbound`] (reqwest for KRL's
-//!    `http:`).
+//!    `http:`), [`trace`] (the live trace's hub).
 //! 2. [`store`] — the only code that names sled: keys, records, write
 //!    buffers applied as one batch, group commit.
 //! 3. [`rulesets`], [`schedule`] — registered rulesets; scheduled events.
@@ -78,4 +78,5 @@ pub mod schedule;
 pub mod serve;
 pub mod statics;
 pub mod store;
+pub mod trace;
 pub mod twilio;

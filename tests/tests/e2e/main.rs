@@ -9,6 +9,7 @@ mod check;
 mod clock;
 mod commands;
 mod console;
+mod console_browser;
 mod http;
 mod install_refuse;
 mod limits;
