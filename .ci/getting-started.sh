@@ -17,7 +17,9 @@
 #   * `cargo run --release -p krl --` and `./target/release/krl` become the
 #     debug binary CI has already built: $KRL_BIN, else target/debug/krl
 #     (`cargo build -p krl` first, a no-op in CI), so no release build;
-#   * PICO_ID and ECI become the id and eci printed by `krl pico new`;
+#   * PICO_ID and ECI become the id and eci printed by `krl pico new`
+#     (but `ECI=$(...)` and `$ECI` are the page's shell variable, set and
+#     read in the script's own shell as in the reader's);
 #   * `krl serve` gets a free port, a fresh data folder and a free MQTT
 #     port through KRL_LISTEN / KRL_DATA / KRL_MQTT_LISTEN (the page's
 #     commands give no --listen or --data), and the client commands reach
@@ -104,7 +106,10 @@ run_step() {
         [ -n "$pico_id" ] || fail "PICO_ID used before krl pico new printed an id: $cmd"
         c=${c//PICO_ID/$pico_id}
     fi
-    if [[ $c == *ECI* ]]; then
+    # `ECI=$(...)` and `$ECI` are the page's own shell variable: the
+    # command runs in this shell, so the assignment holds for the later
+    # ones. A bare ECI is the eci `krl pico new` printed.
+    if [[ $c == *ECI* && $c != ECI=* && $c != *'$ECI'* ]]; then
         [ -n "$eci" ] || fail "ECI used before krl pico new printed an eci: $cmd"
         c=${c//ECI/$eci}
     fi
@@ -145,7 +150,11 @@ run_step() {
         grep -qF -- "$t" "$out" || fail "step $step: the output lacks \"$t\": $cmd"
     done
     # the pico's id and eci, for PICO_ID and ECI in later commands
-    if [[ $cmd == *" pico new"* ]]; then
+    if [[ $cmd == ECI=* ]]; then
+        [ -n "${ECI:-}" ] || fail "step $step left \$ECI empty: $cmd"
+        eci=$ECI
+        echo "ECI=$ECI"
+    elif [[ $cmd == *" pico new"* ]]; then
         pico_id=$(sed -n 's/^ *"id": "\([^"]*\)".*/\1/p' "$out")
         eci=$(sed -n 's/^ *"eci": "\([^"]*\)".*/\1/p' "$out")
         [ -n "$pico_id" ] && [ -n "$eci" ] || fail "no id and eci in the answer of step $step"

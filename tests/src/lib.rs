@@ -3,8 +3,8 @@
 //! the `krl` binary, scratch directories, a running `krl serve`
 //! ([`Server`]) and its client ([`api`]), fake HTTP servers
 //! ([`fake_http`]), Twilio's side of webhooks and its REST API
-//! ([`twilio`]), the phone ([`phone`]) and MQTT clients and brokers
-//! ([`mqtt`]).
+//! ([`twilio`]), the phone ([`phone`]), MQTT clients and brokers
+//! ([`mqtt`]) and a WebDriver client for headless Chromium ([`webdriver`]).
 //!
 //! Why a crate of its own, and how it finds the binary: docs/layout.md.
 
@@ -13,6 +13,7 @@ pub mod fake_http;
 pub mod mqtt;
 pub mod phone;
 pub mod twilio;
+pub mod webdriver;
 
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::{Path, PathBuf};

@@ -16,7 +16,7 @@ pub struct Client {
 }
 
 /// Percent-encodes one path segment.
-fn seg(s: &str) -> String {
+pub fn seg(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
@@ -73,6 +73,25 @@ impl Client {
             (Some(l), Some(c)) => bail!("{status}: {l}:{c}: {msg}"),
             _ => bail!("{status}: {msg}"),
         }
+    }
+
+    /// Whether it has the admin token.
+    pub fn has_token(&self) -> bool {
+        self.token.is_some()
+    }
+
+    /// An admin request: `method` on `/api{path}` with a JSON body.
+    pub fn admin_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Value> {
+        let mut req = self.http.request(method, format!("{}/api{path}", self.url));
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        self.send(self.admin(req)?)
     }
 
     /// `POST /api/rulesets` with the file's source.

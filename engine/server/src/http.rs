@@ -3,9 +3,12 @@
 //! `/c/` routes in `pico_engine`), request bodies to
 //! attributes, and the one app: the contract's routes with the
 //! integrations' routers merged in (`mqtt::admin` and `twilio::admin`
-//! under `/api`, behind the same token; `statics::routes` at the root).
+//! under `/api`, behind the same token; `statics::routes` at the root),
+//! the console (`console::pages` at `/ui/` behind the login cookie,
+//! `console::api` under `/api`) and `login` (`/login`, the cookie, `/`).
 //! Every failure is answered by `error::ApiError`. Uses: `engine`,
 //! `error`, `twilio` (the Sky routes' Twilio behaviour), `mqtt::admin`,
+//! `console`,
 //! `statics::routes`, `pico`, `ids`, `clock`, axum, serde_json,
 //! serde_urlencoded, sha2, subtle.
 
@@ -28,8 +31,8 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
-use subtle::ConstantTimeEq as _;
 
+mod login;
 mod pe_ui;
 mod pico_engine;
 
@@ -73,6 +76,7 @@ pub fn router(engine: Arc<Engine>, admin_token: &str) -> Router {
         .with_state(state.clone())
         .merge(crate::mqtt::admin::router(mqtt))
         .merge(crate::twilio::admin::router(twilio))
+        .merge(crate::console::api::router(state.engine.clone()))
         .fallback(no_route)
         // `layer`, not `route_layer`: unknown /api paths need the token
         // too, so they do not reveal which routes exist.
@@ -96,7 +100,12 @@ pub fn router(engine: Arc<Engine>, admin_token: &str) -> Router {
             get(sky_query).post(sky_query),
         )
         .with_state(state.clone())
-        .merge(pico_engine::router(state))
+        .merge(pico_engine::router(state.clone()))
+        .merge(login::router(state.clone()))
+        .merge(
+            crate::console::pages()
+                .layer(middleware::from_fn_with_state(state, login::require_page)),
+        )
         .nest("/api", api)
         .merge(crate::statics::routes::router(statics))
         .fallback(no_route)
@@ -151,19 +160,11 @@ async fn json_refusals(req: Request, next: Next) -> Response {
     out
 }
 
-/// `/api/*` guard: `Authorization: Bearer <admin token>`.
+/// `/api/*` guard: `Authorization: Bearer <admin token>`, or the
+/// `krl_admin` cookie of a browser that logged in (`login`).
 async fn require_admin(State(st): State<AppState>, req: Request, next: Next) -> Response {
-    let given = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let ok = given.is_some_and(|t| {
-        let digest: [u8; 32] = Sha256::digest(t.as_bytes()).into();
-        bool::from(digest.ct_eq(&st.token_hash))
-    });
-    if !ok {
+    let given = login::admin_token(req.headers());
+    if !given.as_deref().is_some_and(|t| login::token_ok(&st, t)) {
         let why = if given.is_none() {
             "missing admin token (Authorization: Bearer <token>)"
         } else {

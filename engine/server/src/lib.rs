@@ -11,7 +11,7 @@
 //! 1. [`ids`], [`clock`] — id newtypes and random ids; the engine's clock
 //!    (`--clock`). Leaves beside them, naming nothing of this crate:
 //!    [`policy`] (channel policies), [`outbound`] (reqwest for KRL's
-//!    `http:`).
+//!    `http:`), [`trace`] (the live trace's hub).
 //! 2. [`store`] — the only code that names sled: keys, records, write
 //!    buffers applied as one batch, group commit.
 //! 3. [`rulesets`], [`schedule`] — registered rulesets; scheduled events.
@@ -45,11 +45,16 @@
 //!    folder and its fingerprints, [`statics::routes`]).
 //! 10. [`engine`] — the facade: shared state and settings, the operations
 //!     behind the routes (`engine::ops`), start-up wiring (`engine::open`).
-//! 11. [`http`] — the contract's routes (admin API, Sky), with the
-//!     integrations' routers merged in.
-//! 12. [`serve`], [`client`], [`phone`] — `krl serve`; the CLI's HTTP
+//! 11. [`console`] — the developer console at `/ui/`: embedded pages and
+//!     the admin routes only it needs (the pico tree, checks, the trace
+//!     stream, entity variables, the phone's signatures).
+//! 12. [`http`] — the contract's routes (admin API, Sky), with the
+//!     integrations' routers and the console merged in, and the login
+//!     (admin token by cookie).
+//! 13. [`serve`], [`client`], [`phone`] — `krl serve`; the CLI's HTTP
 //!     clients (`krl ruleset register`, `krl event`, ...); `krl call` and
-//!     `krl sms`.
+//!     `krl sms`. Above [`client`]: [`commands`], the listings (`krl pico
+//!     list`, `krl ruleset list`), `-o FIELD`, and failures explained.
 //!
 //! docs/server.md tells the story: flags, the data folder, what is stored
 //! where, group commit, the CLI.
@@ -59,6 +64,8 @@
 pub mod channel;
 pub mod client;
 pub mod clock;
+pub mod commands;
+pub mod console;
 pub mod dispatch;
 pub mod effects;
 pub mod engine;
@@ -77,4 +84,5 @@ pub mod schedule;
 pub mod serve;
 pub mod statics;
 pub mod store;
+pub mod trace;
 pub mod twilio;

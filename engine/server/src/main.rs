@@ -6,11 +6,13 @@
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use krl::client::{parse_pairs, Client};
+use krl::client::{parse_pairs, seg, Client};
+use krl::commands::explain;
 use krl::serve::{serve, ServeConfig};
 use krl_lang::engine::check as check_ruleset;
 use krl_lang::engine::Limits;
 use krl_lang::syntax::{parse_ruleset, Diagnostic};
+use reqwest::Method;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -53,6 +55,21 @@ enum Command {
     Pico {
         #[command(subcommand)]
         command: PicoCommand,
+    },
+    /// MQTT subscriptions of a pico (docs/mqtt.md).
+    Mqtt {
+        #[command(subcommand)]
+        command: MqttCommand,
+    },
+    /// Uninstall a ruleset from a pico (its variables there are dropped).
+    Uninstall {
+        /// The ruleset id.
+        rid: String,
+        /// The pico's id.
+        #[arg(long)]
+        pico: String,
+        #[command(flatten)]
+        conn: Conn,
     },
     /// Install a registered ruleset on a pico.
     Install {
@@ -190,6 +207,14 @@ enum RulesetCommand {
         #[command(flatten)]
         conn: Conn,
     },
+    /// List the registered rulesets (rid, version; broken ones say why).
+    List {
+        /// Print the engine's JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        conn: Conn,
+    },
 }
 
 #[derive(Subcommand)]
@@ -202,6 +227,71 @@ enum PicoCommand {
         /// Its name.
         #[arg(long)]
         name: Option<String>,
+        /// Install this registered ruleset on it (repeat for more, in
+        /// order; all or nothing).
+        #[arg(long, value_name = "RID")]
+        install: Vec<String>,
+        /// The configuration of the --install before it, a JSON object.
+        #[arg(long, value_name = "JSON")]
+        config: Vec<String>,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// The pico tree: names, ids, ECIs, rulesets.
+    List {
+        /// Print the engine's JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// One pico: name, parent, children, rulesets, channels.
+    Show {
+        /// The pico's id.
+        id: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Delete a pico with its children, channels and state.
+    Delete {
+        /// The pico's id.
+        id: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+}
+
+#[derive(Subcommand)]
+enum MqttCommand {
+    /// Subscribe a pico to a topic filter: each message is an event
+    /// `mqtt:message` on the pico.
+    Subscribe {
+        /// The topic filter (`+` and `#` wildcards).
+        filter: String,
+        /// The pico's id.
+        #[arg(long)]
+        pico: String,
+        /// 0 or 1.
+        #[arg(long, default_value_t = 1)]
+        qos: u8,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// A pico's subscriptions.
+    List {
+        /// The pico's id.
+        #[arg(long)]
+        pico: String,
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Drop one of a pico's subscriptions.
+    Unsubscribe {
+        /// The topic filter, as subscribed.
+        filter: String,
+        /// The pico's id.
+        #[arg(long)]
+        pico: String,
         #[command(flatten)]
         conn: Conn,
     },
@@ -216,6 +306,10 @@ struct Conn {
     /// The admin token (for the admin API).
     #[arg(long, env = "KRL_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
+    /// Print only this field of the answer (e.g. `-o eci`,
+    /// `-o directives.0.name`), for scripts.
+    #[arg(short = 'o', long = "output", value_name = "FIELD")]
+    output: Option<String>,
 }
 
 impl Conn {
@@ -330,8 +424,13 @@ fn main() -> ExitCode {
     }
 }
 
-/// Prints an answer from the engine: text as is, anything else as JSON.
-fn print_answer(v: &serde_json::Value) -> anyhow::Result<ExitCode> {
+/// Prints an answer from the engine: text as is, anything else as JSON;
+/// with `-o FIELD` only that field.
+fn print_answer(v: &serde_json::Value, output: Option<&str>) -> anyhow::Result<ExitCode> {
+    if let Some(f) = output {
+        println!("{}", krl::commands::field(v, f)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     match v {
         serde_json::Value::String(s) => println!("{s}"),
         v => println!("{}", serde_json::to_string_pretty(v)?),
@@ -367,12 +466,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Ruleset {
-            command: RulesetCommand::Register { file, conn },
-        } => print_answer(&conn.client().register(&file)?),
-        Command::Pico {
-            command: PicoCommand::New { parent, name, conn },
-        } => print_answer(&conn.client().new_pico(parent.as_deref(), name.as_deref())?),
+        Command::Ruleset { command } => ruleset_command(command),
+        Command::Pico { command } => pico_command(command),
+        Command::Mqtt { command } => mqtt_command(command),
+        Command::Uninstall { rid, pico, conn } => {
+            let c = conn.client();
+            let path = format!("/picos/{}/rulesets/{}", seg(&pico), seg(&rid));
+            c.admin_call(Method::DELETE, &path, None)
+                .map_err(|e| explain(&c, e))?;
+            println!("uninstalled {rid} from {pico}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Install {
             rid,
             pico,
@@ -382,7 +486,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = config
                 .map(|c| serde_json::from_str(&c).context("--config must be JSON"))
                 .transpose()?;
-            print_answer(&conn.client().install(&pico, &rid, config)?)
+            let c = conn.client();
+            let v = c.install(&pico, &rid, config).map_err(|e| explain(&c, e))?;
+            print_answer(&v, conn.output.as_deref())
         }
         Command::Event {
             eci,
@@ -390,22 +496,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             kind,
             attrs,
             conn,
-        } => print_answer(
-            &conn
-                .client()
-                .event(&eci, &domain, &kind, parse_pairs(&attrs)?)?,
-        ),
+        } => {
+            let c = conn.client();
+            let v = c
+                .event(&eci, &domain, &kind, parse_pairs(&attrs)?)
+                .map_err(|e| explain(&c, e))?;
+            print_answer(&v, conn.output.as_deref())
+        }
         Command::Query {
             eci,
             rid,
             function,
             args,
             conn,
-        } => print_answer(
-            &conn
-                .client()
-                .query(&eci, &rid, &function, parse_pairs(&args)?)?,
-        ),
+        } => {
+            let c = conn.client();
+            let v = c
+                .query(&eci, &rid, &function, parse_pairs(&args)?)
+                .map_err(|e| explain(&c, e))?;
+            print_answer(&v, conn.output.as_deref())
+        }
         Command::Call(a) => {
             let input = match (&a.digits, &a.script) {
                 (Some(d), _) => krl::phone::Input::from_digits(d),
@@ -455,6 +565,93 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
     }
+}
+
+fn ruleset_command(command: RulesetCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        RulesetCommand::Register { file, conn } => {
+            let c = conn.client();
+            let v = krl::commands::register(&c, &file).map_err(|e| explain(&c, e))?;
+            print_answer(&v, conn.output.as_deref())
+        }
+        RulesetCommand::List { json, conn } => {
+            let v = conn.client().admin_call(Method::GET, "/rulesets", None)?;
+            if json || conn.output.is_some() {
+                return print_answer(&v, conn.output.as_deref());
+            }
+            print!("{}", krl::commands::render_rulesets(&v));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn pico_command(command: PicoCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        PicoCommand::New {
+            parent,
+            name,
+            install,
+            config,
+            conn,
+        } => {
+            let c = conn.client();
+            let v =
+                krl::commands::pico_new(&c, parent.as_deref(), name.as_deref(), &install, &config)
+                    .map_err(|e| explain(&c, e))?;
+            print_answer(&v, conn.output.as_deref())
+        }
+        PicoCommand::List { json, conn } => {
+            let v = krl::commands::pico_tree(&conn.client())?;
+            if json || conn.output.is_some() {
+                return print_answer(&v, conn.output.as_deref());
+            }
+            print!("{}", krl::commands::render_tree(&v));
+            Ok(ExitCode::SUCCESS)
+        }
+        PicoCommand::Show { id, conn } => {
+            let c = conn.client();
+            let v = c
+                .admin_call(Method::GET, &format!("/picos/{}", seg(&id)), None)
+                .map_err(|e| explain(&c, e))?;
+            print_answer(&v, conn.output.as_deref())
+        }
+        PicoCommand::Delete { id, conn } => {
+            let c = conn.client();
+            c.admin_call(Method::DELETE, &format!("/picos/{}", seg(&id)), None)
+                .map_err(|e| explain(&c, e))?;
+            println!("deleted {id}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn mqtt_command(command: MqttCommand) -> anyhow::Result<ExitCode> {
+    let (pico, conn) = match &command {
+        MqttCommand::Subscribe { pico, conn, .. }
+        | MqttCommand::List { pico, conn }
+        | MqttCommand::Unsubscribe { pico, conn, .. } => (pico, conn),
+    };
+    let c = conn.client();
+    let path = format!("/picos/{}/mqtt", seg(pico));
+    let v = match &command {
+        MqttCommand::Subscribe { filter, qos, .. } => c.admin_call(
+            Method::POST,
+            &path,
+            Some(&serde_json::json!({"filter": filter, "qos": qos})),
+        ),
+        MqttCommand::List { .. } => c.admin_call(Method::GET, &path, None),
+        MqttCommand::Unsubscribe { filter, .. } => c.admin_call(
+            Method::DELETE,
+            &path,
+            Some(&serde_json::json!({ "filter": filter })),
+        ),
+    }
+    .map_err(|e| explain(&c, e))?;
+    if v.is_null() {
+        println!("unsubscribed");
+        return Ok(ExitCode::SUCCESS);
+    }
+    print_answer(&v, conn.output.as_deref())
 }
 
 /// Logs go to stderr (stdout carries the start-up lines); the level

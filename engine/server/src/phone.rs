@@ -339,16 +339,31 @@ impl Phone {
             .send()
             .with_context(|| format!("cannot reach the engine at {real}"))?;
         let status = res.status();
+        let reason = res
+            .headers()
+            .get("x-krl-error")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let text = res.text().context("reading the answer")?;
         let rtt = t0.elapsed();
         if !status.is_success() {
+            // Not the apology TwiML a refused `twilio` event carries: the
+            // engine's reason (X-KRL-Error), or the JSON error.
             let msg = serde_json::from_str::<Value>(&text)
                 .ok()
                 .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_string))
-                .unwrap_or_else(|| text.trim().to_string());
+                .or(reason)
+                .unwrap_or_else(|| {
+                    let t = text.trim();
+                    if t.starts_with("<?xml") || t.starts_with("<Response") {
+                        "refused (the engine answered with its apology TwiML)".to_string()
+                    } else {
+                        t.to_string()
+                    }
+                });
             let hint = match status.as_u16() {
                 403 => " (signature refused: check --auth-token and --public-url)",
-                404 => " (unknown channel?)",
+                404 => " (unknown channel? krl pico list shows the ECIs)",
                 _ => "",
             };
             bail!("POST {real}: {status}{hint}: {msg}");

@@ -781,6 +781,11 @@ impl Actor {
         // matters more than the (small) chance that a crash loses the
         // event that sent them.
         for ev in outbox {
+            crate::trace::publish(
+                Some(&self.id),
+                "sent",
+                || serde_json::json!({"eci": ev.eci, "domain": ev.domain, "name": ev.name, "attrs": ev.attrs}),
+            );
             let _ = self.ctx.outbox.send((self.id.clone(), ev.into()));
         }
         if !ctx.remote.is_empty() {
@@ -823,6 +828,11 @@ impl Actor {
             .event(krl_event.clone(), txn.as_str(), &mut host)
         {
             Ok(outcome) => {
+                crate::trace::publish(
+                    Some(&self.id),
+                    "event",
+                    || serde_json::json!({"eci": event.eci, "eid": event.eid, "domain": event.domain, "name": event.name, "attrs": event.attrs, "directives": outcome.directives.iter().map(|d| d.to_json()).collect::<Vec<_>>()}),
+                );
                 let answer = EventAnswer {
                     eid: event.eid,
                     directives: outcome.directives.iter().map(|d| d.to_json()).collect(),
@@ -849,6 +859,11 @@ impl Actor {
                 // Children it made are dropped again; its other `ctx:`
                 // changes were waiting for the commit and are not made.
                 self.drop_made(&mut host);
+                crate::trace::publish(
+                    Some(&self.id),
+                    "error",
+                    || serde_json::json!({"eci": event.eci, "eid": event.eid, "domain": event.domain, "name": event.name, "attrs": event.attrs, "rid": e.rid, "rule": e.rule, "line": e.line, "col": e.col, "message": e.message}),
+                );
                 // Nothing of a failed event is written — except what the
                 // modules' after-event hooks do (a call Twilio reports
                 // completed still loses its session: nothing more will

@@ -99,9 +99,13 @@ async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
                 .with_context(|| format!("opening the data folder {}", cfg.data.display()))
         }
     };
-    let listener = TcpListener::bind(&cfg.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    let listener = TcpListener::bind(&cfg.listen).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot listen on {}: {e}; choose another address with --listen ADDR \
+                 (or KRL_LISTEN; port 0 picks a free one)",
+            cfg.listen
+        )
+    })?;
     let addr = listener.local_addr().context("reading the bound address")?;
     // MQTT before the start-up lines: a busy broker port is a clear
     // error, and the `mqtt` line gives the address in use.

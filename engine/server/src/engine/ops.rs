@@ -264,6 +264,17 @@ impl Engine {
         Ok(eci)
     }
 
+    /// Renames a pico (the console).
+    pub async fn rename_pico(&self, id: &PicoId, name: String) -> Result<()> {
+        let _admin = self.admin.lock().await;
+        let mut rec = self.dispatch.pico_record(id)?;
+        rec.name = name;
+        let mut buf = WriteBuf::new();
+        buf.put(Key::pico(id), &rec);
+        self.store().commit(buf).await?;
+        Ok(())
+    }
+
     /// Deletes a channel. The root's first channel stays.
     pub async fn delete_channel(&self, eci: &Eci) -> Result<()> {
         if eci == &self.meta.root_eci {

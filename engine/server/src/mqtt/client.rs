@@ -458,7 +458,14 @@ impl Task {
                 e.retain,
                 e.payload.clone().into_bytes(),
             ) {
-                Ok(()) => self.handed.push_back(e),
+                Ok(()) => {
+                    crate::trace::publish(
+                        Some(&e.pico),
+                        "mqtt_out",
+                        || serde_json::json!({"topic": e.topic, "payload": e.payload, "qos": e.qos, "retain": e.retain, "rid": e.rid}),
+                    );
+                    self.handed.push_back(e)
+                }
                 Err(err) => {
                     tracing::warn!("mqtt: cannot hand a publish to the connection: {err}");
                     self.ready.insert(e.id.clone(), e);
@@ -656,6 +663,11 @@ impl Task {
 
     /// A message from the broker: an event on every subscribed pico.
     async fn message(&mut self, p: Publish) {
+        crate::trace::publish(
+            None,
+            "mqtt_in",
+            || serde_json::json!({"topic": p.topic, "payload": String::from_utf8_lossy(&p.payload), "qos": p.qos as u8, "retain": p.retain}),
+        );
         let Some(dispatch) = self.dispatch.upgrade() else {
             return;
         };

@@ -262,9 +262,29 @@ impl Twilio {
     /// The answer to a `twilio` event refused before evaluation (unknown
     /// channel, policy, bad body, ...): its status, with the apology as a
     /// valid TwiML body.
+    /// The reason is also in the header `X-KRL-Error` (Twilio ignores
+    /// it; `krl call` prints it instead of the apology).
     pub fn failure(&self, status: StatusCode, message: &str) -> Response {
         tracing::warn!("twilio event refused ({status}): {message}");
-        xml(status, twiml::apology(&self.settings.apology))
+        let mut res = xml(status, twiml::apology(&self.settings.apology));
+        let reason = serde_json::from_str::<serde_json::Value>(message)
+            .ok()
+            .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+            .unwrap_or_else(|| message.to_string());
+        let visible: String = reason
+            .chars()
+            .map(|c| {
+                if c.is_ascii_graphic() || c == ' ' {
+                    c
+                } else {
+                    '?'
+                }
+            })
+            .collect();
+        if let Ok(v) = axum::http::HeaderValue::from_str(&visible) {
+            res.headers_mut().insert("x-krl-error", v);
+        }
+        res
     }
 }
 

@@ -226,6 +226,7 @@ async fn attempt(dispatch: &Dispatch, client: &reqwest::Client, api: &str, mut e
                 return;
             }
             tracing::info!(id = %entry.id, sid = ?entry.sid, "twilio outbox: {} sent", entry.action);
+            crate::trace::publish(Some(&entry.pico), "outbox", || entry.public());
             raise(
                 dispatch,
                 &entry,
@@ -240,6 +241,7 @@ async fn attempt(dispatch: &Dispatch, client: &reqwest::Client, api: &str, mut e
             tracing::warn!(id = %entry.id, attempts = entry.attempts, "twilio outbox: {why}; retry in {delay:?}");
             entry.error_message = Some(why);
             save(&store, &entry).await;
+            crate::trace::publish(Some(&entry.pico), "outbox", || entry.public());
         }
         Outcome::Retry(why, _) => {
             let message = format!("gave up after {} attempts: {why}", entry.attempts);
@@ -267,6 +269,7 @@ async fn fail(
         return;
     }
     tracing::warn!(id = %entry.id, "twilio outbox: {} failed: {message}", entry.action);
+    crate::trace::publish(Some(&entry.pico), "outbox", || entry.public());
     raise(
         dispatch,
         &entry,
