@@ -146,6 +146,11 @@ def main():
         assert '"something": "Hello Ann"' in result, result
         b.shot(os.path.join(shots, "3-testing.png"))
         ok("the Testing tab sends say:hello and shows the directive")
+    except BaseException:
+        if b:
+            b.shot(os.path.join(shots, "failed.png"))
+            print(f"failed; the page is in {shots}/failed.png", file=sys.stderr)
+        raise
     finally:
         if b:
             b.quit()

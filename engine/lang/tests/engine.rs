@@ -461,8 +461,35 @@ fn testing_lists_queries_and_events() {
         t,
         json!({
             "queries": [{"name": "hello", "args": ["name"]}, {"name": "said", "args": []}],
-            "events": [{"domain": "say", "name": "hello", "attrs": []}]
+            // the attributes the rule reads by a literal name, as the
+            // Pico Engine's compiler lists them
+            "events": [{"domain": "say", "name": "hello", "attrs": ["name"]}]
         })
+    );
+}
+
+#[test]
+fn testing_lists_each_rules_events_with_the_attributes_it_reads() {
+    let (mut pico, mut host, rid) = install(
+        r##"
+ruleset io.example.testing_attrs {
+  rule two {
+    select when a b x re#(.*)# or c d y re#(.*)# or a b
+    pre { z = event:attr("z") w = event:attrs.get("w") v = event:attr(z) }
+    always { ent:q := event:attrs{"q"} }
+  }
+  rule other { select when a b }
+}
+"##,
+    );
+    let t = query(&mut pico, &mut host, &rid, "__testing", json!({}));
+    assert_eq!(
+        t["events"],
+        json!([
+            {"domain": "a", "name": "b", "attrs": ["x", "y", "z", "w", "q"]},
+            {"domain": "c", "name": "d", "attrs": ["y", "z", "w", "q"]},
+            {"domain": "a", "name": "b", "attrs": []}
+        ])
     );
 }
 

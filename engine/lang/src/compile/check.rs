@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 
 /// Every problem found in `rs`, errors and warnings, in source order.
 pub fn check_ruleset(rs: &Ruleset) -> Vec<Diagnostic> {
-    let mut c = Checker { diags: Vec::new() };
+    let mut c = Checker::default();
     // recursion follows the AST's nesting, bounded by the parser
     stacker::maybe_grow(
         crate::syntax::STACK_RED_ZONE,
@@ -45,8 +45,45 @@ fn kind_of(e: &Expr) -> Kind {
     }
 }
 
+#[derive(Default)]
 struct Checker {
     diags: Vec<Diagnostic>,
+    /// When collecting (`event_attrs`): the attribute names read with a
+    /// literal name, in source order.
+    attrs: Option<Vec<String>>,
+}
+
+/// The attribute names each rule reads with a literal name
+/// (`event:attr("x")`, `event:attrs{"x"}`, `event:attrs.get("x")`), by
+/// rule name, in source order: what the Pico Engine's compiler lists in
+/// `__testing` (docs/spec/krl-language.md 9.8).
+pub(super) fn event_attrs(rs: &Ruleset) -> HashMap<String, Vec<String>> {
+    let mut out = HashMap::new();
+    for r in &rs.rules {
+        let mut c = Checker {
+            attrs: Some(Vec::new()),
+            ..Checker::default()
+        };
+        stacker::maybe_grow(
+            crate::syntax::STACK_RED_ZONE,
+            crate::syntax::STACK_SIZE,
+            || c.rule(r),
+        );
+        out.insert(r.name.name.clone(), c.attrs.unwrap_or_default());
+    }
+    out
+}
+
+/// The string literal an argument is, if it is one.
+fn literal(a: Option<&Arg>) -> Option<&str> {
+    match a.map(|a| &a.value.kind) {
+        Some(ExprKind::Str { value }) => Some(value),
+        _ => None,
+    }
+}
+
+fn is_event(e: &Expr, member: &str) -> bool {
+    matches!(&e.kind, ExprKind::Domain { domain, name } if domain == "event" && name == member)
 }
 
 /// Setting and foreach variables → the rule that binds them (for hints
@@ -477,6 +514,29 @@ impl Checker {
     // ------------------------------------------------------------ expressions
 
     fn expr(&mut self, e: &Expr) {
+        if let Some(attrs) = &mut self.attrs {
+            let read = match &e.kind {
+                ExprKind::Call { callee, args } if is_event(callee, "attr") => {
+                    literal(args.first())
+                }
+                ExprKind::Path { target, path } if is_event(target, "attrs") => match &path.kind {
+                    ExprKind::Str { value } => Some(value.as_str()),
+                    _ => None,
+                },
+                ExprKind::Method {
+                    receiver,
+                    domain: None,
+                    name,
+                    args,
+                } if is_event(receiver, "attrs") && name.name == "get" => literal(args.first()),
+                _ => None,
+            };
+            if let Some(a) = read {
+                if !attrs.iter().any(|x| x == a) {
+                    attrs.push(a.to_string());
+                }
+            }
+        }
         match &e.kind {
             ExprKind::Null
             | ExprKind::Bool { .. }

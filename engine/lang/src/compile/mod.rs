@@ -360,7 +360,7 @@ impl Compiler {
                 _ => {}
             }
         }
-        self.testing = testing(rs, &shares);
+        self.testing = testing(rs, &shares, &check::event_attrs(rs));
         self.push_frame(); // the global frame
         let mut configure = Vec::new();
         let mut native_uses = Vec::new();
@@ -1363,8 +1363,16 @@ fn literal(e: &ast::Expr) -> Option<crate::runtime::Value> {
     })
 }
 
-/// `{"queries": [{"name", "args"}], "events": [{"domain", "name", "attrs"}]}`
-fn testing(rs: &ast::Ruleset, shares: &[Arc<str>]) -> Value {
+/// `{"queries": [{"name", "args"}], "events": [{"domain", "name", "attrs"}]}`,
+/// as the Pico Engine's compiler makes it: per rule, each event it selects
+/// on once, with the attributes its select matches and those the rule
+/// reads by a literal name (`read`); an attribute matched in the select
+/// also goes to the rule's events listed before it, as there.
+fn testing(
+    rs: &ast::Ruleset,
+    shares: &[Arc<str>],
+    read: &std::collections::HashMap<String, Vec<String>>,
+) -> Value {
     let s = |t: &str| Value::from(t);
     let mut queries = Vec::new();
     for name in shares.iter().filter(|n| &***n != "__testing") {
@@ -1387,11 +1395,32 @@ fn testing(rs: &ast::Ruleset, shares: &[Arc<str>]) -> Value {
     let mut events = Vec::new();
     for r in rs.rules.iter().filter(|r| r.active) {
         if let Some(ast::Select::When { expr, .. }) = &r.select {
+            // (domain, name, attrs) in the order the rule names them
+            let mut selected: Vec<(&str, &str, Vec<&str>)> = Vec::new();
+            fn add<'a>(all: &mut [(&'a str, &'a str, Vec<&'a str>)], a: &'a str) {
+                for ev in all.iter_mut() {
+                    if !ev.2.contains(&a) {
+                        ev.2.push(a);
+                    }
+                }
+            }
             for e in expr.simple_events() {
+                let (d, n) = (e.domain.name.as_str(), e.name.name.as_str());
+                if !selected.iter().any(|(sd, sn, _)| *sd == d && *sn == n) {
+                    selected.push((d, n, Vec::new()));
+                }
+                for m in &e.matchers {
+                    add(&mut selected, m.attr.name.as_str());
+                }
+            }
+            for a in read.get(&r.name.name).into_iter().flatten() {
+                add(&mut selected, a.as_str());
+            }
+            for (d, n, attrs) in selected {
                 let mut m = Map::new();
-                m.insert(Arc::from("domain"), s(&e.domain.name));
-                m.insert(Arc::from("name"), s(&e.name.name));
-                let attrs: Vec<Value> = e.matchers.iter().map(|a| s(&a.attr.name)).collect();
+                m.insert(Arc::from("domain"), s(d));
+                m.insert(Arc::from("name"), s(n));
+                let attrs: Vec<Value> = attrs.into_iter().map(s).collect();
                 m.insert(Arc::from("attrs"), Value::from(attrs));
                 events.push(Value::from(m));
             }
