@@ -6,8 +6,8 @@ Usage: tests/pico-engine/ui.py PICO_ENGINE_REPO [KRL_BINARY] [SCREENSHOT_DIR]
 Starts `krl serve --pico-engine REPO/packages/pico-engine` (see
 wrangler.py), makes a child "Alice" through wrangler, and drives Chromium
 (Debian's `chromium` and `chromium-driver`) over the W3C WebDriver protocol:
-logs in (the `krl_admin` cookie; without it the UI cannot get the root's
-channel), sees the root and Alice as boxes, opens Alice, installs a ruleset
+sees that without logging in the UI gets no root channel, logs in at
+/login (the HttpOnly `krl_admin` cookie), sees the root and Alice as boxes, opens Alice, installs a ruleset
 by file URL on her Rulesets tab and sees it listed, and on her Testing tab
 sends `say:hello` from the form the UI builds from `__testing` and sees the
 directive. Screenshots of each page go to SCREENSHOT_DIR (default
@@ -78,10 +78,6 @@ class Browser:
     def page_text(self):
         return self.text(self.find(css="body"))
 
-    def cookie(self, name, value):
-        self.call("POST", self.s("/cookie"), {"cookie": {
-            "name": name, "value": value, "path": "/", "httpOnly": True, "sameSite": "Strict"}})
-
     def shot(self, path):
         png = self.call("GET", self.s("/screenshot"))
         with open(path, "wb") as f:
@@ -108,10 +104,12 @@ def main():
         b = Browser()
         # Without the admin cookie the UI gets no root channel.
         b.go(e.base + "/")
-        ok("the UI loads at /")
-        # An HttpOnly cookie set for the engine's origin, as /login does.
-        b.cookie("krl_admin", "secret")
-        b.go(e.base + "/")
+        b.find(xpath="//*[contains(text(),'admin token')]")
+        ok("without logging in, the UI gets no root channel")
+        # /login sets the HttpOnly krl_admin cookie and comes back to /.
+        b.go(e.base + "/login?next=/")
+        b.type(b.find(css="input[name='token']"), "secret")
+        b.click(b.find(css="button[type='submit'], input[type='submit']"))
         b.find(xpath="//a[contains(@class,'pico-name-open-btn') and normalize-space()='Pico']")
         alice = b.find(xpath="//a[contains(@class,'pico-name-open-btn') and normalize-space()='Alice']")
         b.shot(os.path.join(shots, "1-picos.png"))
