@@ -38,7 +38,7 @@ fn parent(api: &Api) -> (String, String) {
 fn children(api: &Api, eci: &str) -> Vec<String> {
     let (status, v) = api.query(eci, PARENT, "children", json!({}));
     assert_eq!(status, 200, "{v}");
-    v.as_array().unwrap().iter().map(|c| str_of(c)).collect()
+    v.as_array().unwrap().iter().map(str_of).collect()
 }
 
 fn ask(api: &Api, eci: &str, child: &str, name: &str) -> Value {

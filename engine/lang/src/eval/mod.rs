@@ -117,6 +117,10 @@ pub struct Queued {
     pub(crate) only: Option<Arc<str>>,
 }
 
+/// A change of the installed rulesets and where it was asked for: the
+/// ruleset, the rule and the span of the call.
+pub(crate) type AskedChange = (crate::native::PicoChange, Arc<str>, Option<Arc<str>>, Span);
+
 /// State shared by the whole evaluation of one event.
 pub struct Txn<'h> {
     pub(crate) host: &'h mut dyn Host,
@@ -132,9 +136,8 @@ pub struct Txn<'h> {
     /// (an event's comes from its attributes).
     pub(crate) query_call_sid: Option<Arc<str>>,
     /// Changes of the installed rulesets asked for by the rule running,
-    /// with where they were asked (rid, rule, span), for the runtime to
-    /// make after the rule.
-    pub(crate) changes: Vec<(crate::native::PicoChange, Arc<str>, Option<Arc<str>>, Span)>,
+    /// for the runtime to make after the rule.
+    pub(crate) changes: Vec<AskedChange>,
 }
 
 /// Control flow out of a rule body that is not an error.

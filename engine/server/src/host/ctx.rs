@@ -134,7 +134,7 @@ impl PicoHost {
         query_policy: &KrlValue,
     ) -> Result<Option<Value>, RuntimeError> {
         let p = channel::policy_from_pico_engine(&event_policy.to_json(), &query_policy.to_json())
-            .map_err(|m| RuntimeError::type_error(m))?;
+            .map_err(RuntimeError::type_error)?;
         Ok(channel::stored_policy(&p))
     }
 
