@@ -6,13 +6,14 @@ ruleset io.krl.family.parent {
       their family channels and introduces them to each other
       (docs/pico-engine.md). Used by the engine's tests.
     >>
-    shares children, heard, channels, ask
+    shares children, heard, channels, ask, logs
   }
   global {
     child_rid = "io.krl.family.child"
     children = function() { ctx:children }
     heard = function() { ent:heard.defaultsTo([]) }
     channels = function() { ctx:channels }
+    logs = function() { ctx:logs() }
     // a child's shared function, through its family channel
     ask = function(eci, name) { ctx:query(eci, child_rid, name) }
   }

@@ -105,6 +105,9 @@ pub trait Host {
     fn random(&mut self) -> f64;
     /// A line of the pico's log.
     fn log(&mut self, rid: &str, level: Level, message: &str);
+    /// A rule was selected by the event being processed (for the pico's
+    /// log, `ctx:logs()`); the default ignores it.
+    fn rule_selected(&mut self, _rid: &str, _rule: &str) {}
     /// A new unique id (schedule entries).
     fn new_id(&mut self) -> String;
     /// Stores a schedule entry of `rid` (docs/spec/krl-language.md 9.7);

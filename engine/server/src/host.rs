@@ -11,7 +11,7 @@
 
 mod ctx;
 
-pub use ctx::CtxEffects;
+pub use ctx::{CtxEffects, LogFields, PicoLog};
 
 use crate::effects::{MqttChanges, MqttQueue, PicoCalls, StaticUrls, TwilioOutbox};
 use crate::ids::{random_base62, Eci, Eid, PicoId};
@@ -73,6 +73,8 @@ pub struct PicoHost {
     calls: Option<Arc<dyn PicoCalls>>,
     /// What `ctx:` did in this evaluation.
     ctx: CtxEffects,
+    /// The pico's log and this evaluation's txn id (`ctx:logs()`).
+    log: Option<(Arc<PicoLog>, Arc<str>)>,
 }
 
 /// Default life of a call session after its last write: 4 hours, Twilio's
@@ -143,6 +145,25 @@ impl PicoHost {
             session_due: None,
             calls: None,
             ctx: CtxEffects::default(),
+            log: None,
+        }
+    }
+
+    /// The same host, writing to the pico's log for evaluation `txn`.
+    pub fn with_log(mut self, log: Arc<PicoLog>, txn: &str) -> PicoHost {
+        self.log = Some((log, Arc::from(txn)));
+        self
+    }
+
+    /// Adds an entry to the pico's log (when this host has it).
+    pub fn note(
+        &self,
+        level: &'static str,
+        msg: impl Into<std::borrow::Cow<'static, str>>,
+        fields: LogFields,
+    ) {
+        if let Some((log, txn)) = &self.log {
+            log.push(txn, level, msg, fields);
         }
     }
 
@@ -372,6 +393,20 @@ impl Host for PicoHost {
     }
 
     fn log(&mut self, rid: &str, level: Level, message: &str) {
+        if self.log.is_some() {
+            let level = match level {
+                // `klog` (and `defaultsTo`'s message)
+                Level::Debug => "klog",
+                Level::Info => "info",
+                Level::Warn => "warn",
+                Level::Error => "error",
+            };
+            self.note(
+                level,
+                message.to_string(),
+                LogFields::Ruleset(rid.to_string()),
+            );
+        }
         let pico = self.pico.as_str();
         match level {
             Level::Error => tracing::error!(target: "krl::klog", pico, rid, "{message}"),
@@ -458,6 +493,15 @@ impl Host for PicoHost {
     }
     fn ctx(&mut self) -> Option<&mut dyn krl_lang::engine::CtxHost> {
         Some(self)
+    }
+    fn rule_selected(&mut self, rid: &str, rule: &str) {
+        if self.log.is_some() {
+            self.note(
+                "debug",
+                "rule selected",
+                LogFields::Rule(rid.to_string(), rule.to_string()),
+            );
+        }
     }
 }
 

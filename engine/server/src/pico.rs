@@ -25,7 +25,7 @@
 
 use crate::effects::{MqttQueue, PicoCalls, StaticUrls, TwilioOutbox};
 use crate::family::Family;
-use crate::host::{krl_map, Outgoing, PicoHost};
+use crate::host::{krl_map, LogFields, Outgoing, PicoHost, PicoLog};
 use crate::ids::{Eci, Eid, PicoId, Rid, TxnId};
 use crate::outbound::HttpClient;
 use crate::rulesets::{Registered, Registry};
@@ -261,6 +261,7 @@ impl PicoHandle {
             last_id: 0,
             durable_at: 0,
             session_due: None,
+            log: Arc::default(),
         };
         tokio::spawn(actor.run(rx));
         PicoHandle { id, tx }
@@ -440,6 +441,8 @@ struct Actor {
     /// epoch): no later than the earliest expiry (it may be earlier, when
     /// that session was written again since; the sweep then finds nothing).
     session_due: Option<u64>,
+    /// Its recent log (`ctx:logs()`).
+    log: Arc<PicoLog>,
 }
 
 /// `?` inside the actor: the error goes to the reply, the message ends.
@@ -820,9 +823,10 @@ impl Actor {
         reply: Option<Reply<EventAnswer>>,
         mark: Option<(Key, Value)>,
     ) {
-        let mut host = self.host();
         let txn = TxnId::random();
+        let mut host = self.host().with_log(self.log.clone(), txn.as_str());
         let krl_event = std::sync::Arc::new(event.to_krl());
+        host.note("debug", "txnQueued", LogFields::Event(krl_event.clone()));
         match self
             .runtime
             .event(krl_event.clone(), txn.as_str(), &mut host)
@@ -846,6 +850,7 @@ impl Actor {
                 if let Some((key, value)) = mark {
                     host.buf().put(key, &value);
                 }
+                host.note("debug", "txnDone", LogFields::None);
                 if let Err(e) = self.record_changes(&outcome.changes, &mut host) {
                     self.drop_made(&mut host);
                     if let Some(r) = reply {
@@ -859,6 +864,7 @@ impl Actor {
                 // Children it made are dropped again; its other `ctx:`
                 // changes were waiting for the commit and are not made.
                 self.drop_made(&mut host);
+                host.note("error", e.to_string(), LogFields::None);
                 crate::trace::publish(
                     Some(&self.id),
                     "error",
@@ -957,8 +963,15 @@ impl Actor {
                 message: why,
             });
         }
-        // Queries change nothing: the host's buffer is dropped.
-        let mut host = self.host();
+        // Queries change nothing: the host's buffer is dropped. They go to
+        // the pico's log like events.
+        let txn = TxnId::random();
+        let mut host = self.host().with_log(self.log.clone(), txn.as_str());
+        host.note(
+            "debug",
+            "txnQueued",
+            LogFields::Query(rid.to_string(), name.to_string()),
+        );
         self.runtime
             .query(rid.as_str(), name, &krl_map(args), &mut host)
             .map(|v| v.to_json())

@@ -6,7 +6,7 @@ ruleset io.krl.conformance.ctx {
       One rule or function per member of ctx:, for the conformance cases
       in tests/conformance/cases/ctx.json.
     >>
-    shares info, tagged, kidCount, parentKind, rids, ask, heard, selfCount
+    shares info, tagged, kidCount, parentKind, rids, ask, heard, selfCount, selected
   }
   global {
     info = function() {
@@ -35,6 +35,11 @@ ruleset io.krl.conformance.ctx {
     rids = function() { ctx:rulesets.map(function(r) { r{"rid"} }).sort() }
     ask = function() { ctx:query(ctx:children.head(), ctx:rid, "info") }
     heard = function() { ent:heard }
+    selected = function(rule) {
+      ctx:logs()
+        .filter(function(e) { e{"msg"} == "rule selected" && e{"rule_name"} == rule })
+        .length() > 0
+    }
   }
 
   rule new_channel {

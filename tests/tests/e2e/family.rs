@@ -69,6 +69,20 @@ fn children_by_url_answer_through_family_channels_only() {
     let (pico, eci) = parent(&api);
     let ann = new_child(&api, &eci, "Ann");
     assert_eq!(children(&api, &eci), vec![ann.clone()]);
+    // the pico's log (ctx:logs) has the event and the rule it selected
+    let (_, logs) = api.query(&eci, PARENT, "logs", json!({}));
+    let logs = logs.as_array().unwrap_or_else(|| panic!("{logs}"));
+    let queued = logs
+        .iter()
+        .find(|e| e["msg"] == "txnQueued" && e["txn"]["event"]["name"] == "new_child")
+        .unwrap_or_else(|| panic!("{logs:?}"));
+    assert_eq!(queued["txn"]["event"]["data"]["attrs"]["name"], "Ann");
+    assert!(
+        logs.iter().any(|e| e["msg"] == "rule selected"
+            && e["rule_name"] == "new_child"
+            && e["txnId"] == queued["txnId"]),
+        "{logs:?}"
+    );
     // the engine's view: the same tree
     let (_, info) = api.get(&format!("/api/picos/{pico}"));
     assert_eq!(info["children"].as_array().unwrap().len(), 1, "{info}");

@@ -517,6 +517,7 @@ impl PicoRuntime {
             if !fired {
                 continue;
             }
+            eval.txn.host.rule_selected(&compiled.rid, &rule.name);
             match run_body(&mut eval, rule, &frame).map_err(err)? {
                 Flow::Next => {}
                 Flow::Last | Flow::Stop => break,

@@ -21,6 +21,114 @@ use krl_lang::engine::CtxHost;
 use krl_lang::runtime::{Map as KrlMap, RuntimeError, Value as KrlValue};
 use serde_json::{json, Value};
 
+/// The pico's recent log (`ctx:logs()`, the Pico Engine UI's Logging
+/// tab): its last [`PicoLog::KEEP`] entries, in memory while the pico's
+/// task runs, shown in the Pico Engine's shape (`{time, level, msg, txnId,
+/// ...}`: `txnQueued` with the event or query, `rule selected` with `rid`
+/// and `rule_name`, `klog` lines with `val`, `log` lines, `txnDone`,
+/// errors). Entries are kept compact and shaped only when read: the event
+/// path pays a lock and a push. Shared by the pico's task and the hosts of
+/// its evaluations.
+#[derive(Default)]
+pub struct PicoLog(std::sync::Mutex<std::collections::VecDeque<LogEntry>>);
+
+/// One entry of a [`PicoLog`].
+pub struct LogEntry {
+    time_ms: f64,
+    txn: std::sync::Arc<str>,
+    level: &'static str,
+    msg: std::borrow::Cow<'static, str>,
+    fields: LogFields,
+}
+
+/// What an entry says besides its message.
+pub enum LogFields {
+    /// Nothing more.
+    None,
+    /// `txnQueued` of an event.
+    Event(std::sync::Arc<krl_lang::engine::Event>),
+    /// `txnQueued` of a query: eci (none here), rid, name.
+    Query(String, String),
+    /// The ruleset and rule (`rule selected`).
+    Rule(String, String),
+    /// The ruleset (a `klog` or `log` line: `val` is the message).
+    Ruleset(String),
+}
+
+impl PicoLog {
+    /// Entries kept per pico.
+    pub const KEEP: usize = 200;
+
+    /// Adds an entry of evaluation `txn`.
+    pub fn push(
+        &self,
+        txn: &std::sync::Arc<str>,
+        level: &'static str,
+        msg: impl Into<std::borrow::Cow<'static, str>>,
+        fields: LogFields,
+    ) {
+        let entry = LogEntry {
+            time_ms: crate::clock::now_ms(),
+            txn: txn.clone(),
+            level,
+            msg: msg.into(),
+            fields,
+        };
+        let mut log = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if log.len() == Self::KEEP {
+            log.pop_front();
+        }
+        log.push_back(entry);
+    }
+
+    /// The entries, oldest first, in the Pico Engine's shape.
+    pub fn entries(&self) -> Vec<Value> {
+        let log = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        log.iter().map(LogEntry::to_json).collect()
+    }
+}
+
+impl LogEntry {
+    fn to_json(&self) -> Value {
+        let mut e = json!({
+            "time": krl_lang::runtime::time::format_iso(self.time_ms),
+            "level": self.level,
+            "msg": self.msg,
+            "txnId": &*self.txn,
+        });
+        let Value::Object(m) = &mut e else {
+            return e;
+        };
+        match &self.fields {
+            LogFields::None => {}
+            LogFields::Event(ev) => {
+                m.insert(
+                    "txn".into(),
+                    json!({"kind": "event", "event": {
+                        "eci": ev.eci, "domain": ev.domain, "name": ev.name,
+                        "data": {"attrs": krl_lang::runtime::Value::from(ev.attrs.clone()).to_json()},
+                    }}),
+                );
+            }
+            LogFields::Query(rid, name) => {
+                m.insert(
+                    "txn".into(),
+                    json!({"kind": "query", "query": {"rid": rid, "name": name, "args": {}}}),
+                );
+            }
+            LogFields::Rule(rid, rule) => {
+                m.insert("rid".into(), json!(rid));
+                m.insert("rule_name".into(), json!(rule));
+            }
+            LogFields::Ruleset(rid) => {
+                m.insert("rid".into(), json!(rid));
+                m.insert("val".into(), json!(self.msg));
+            }
+        }
+        e
+    }
+}
+
 /// What `ctx:` did in one evaluation, for the pico to finish after it.
 #[derive(Default)]
 pub struct CtxEffects {
@@ -446,7 +554,10 @@ impl CtxHost for PicoHost {
     }
 
     fn logs(&mut self) -> Result<KrlValue, RuntimeError> {
-        Err(err("not supported by this engine yet: ctx:logs (the engine's log is on its standard error)"))
+        Ok(match &self.log {
+            Some((log, _)) => KrlValue::from_json(&Value::Array(log.entries())),
+            None => KrlValue::from_json(&json!([])),
+        })
     }
 }
 
