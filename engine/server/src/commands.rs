@@ -216,8 +216,11 @@ type Hint = fn(&Client, &str) -> String;
 /// engine is asked what the name really is).
 pub fn explain(c: &Client, e: anyhow::Error) -> anyhow::Error {
     let text = e.root_cause().to_string();
-    let hints: [(&str, Hint); 4] = [
+    let hints: [(&str, Hint); 5] = [
         ("ECI not found: ", eci_hint),
+        // a pico id is also the eci of the pico's self channel, which only
+        // the pico itself may use
+        ("only the owner can use it: ", eci_hint),
         ("Pico not found: ", pico_hint),
         ("Ruleset not found: ", ruleset_hint),
         ("Not shared: ", shared_hint),

@@ -156,7 +156,7 @@ impl Dispatch {
     /// and its policy allows the event.
     fn event_pico(&self, from: Option<&PicoId>, event: &EventIn) -> Result<PicoId> {
         let (ch, policy) = self.channel_record(&event.eci)?;
-        family_check(&ch, from)?;
+        family_check(&event.eci, &ch, from)?;
         if let Some(p) = policy {
             if !p.allows_event(&event.domain, &event.name) {
                 return Err(EngineError::Denied(format!(
@@ -203,7 +203,7 @@ impl Dispatch {
         name: &str,
     ) -> Result<PicoId> {
         let (ch, policy) = self.channel_record(eci)?;
-        family_check(&ch, from)?;
+        family_check(eci, &ch, from)?;
         if let Some(p) = policy {
             if !p.allows_query(rid.as_str(), name) {
                 return Err(EngineError::Denied(format!(
@@ -257,9 +257,9 @@ async fn deliver_sent(
 
 /// A family channel admits only the pico it belongs to (the Pico Engine's
 /// `familyChannelPicoID`); requests from outside the engine never.
-pub fn family_check(ch: &ChannelRecord, from: Option<&PicoId>) -> Result<()> {
+pub fn family_check(eci: &Eci, ch: &ChannelRecord, from: Option<&PicoId>) -> Result<()> {
     match &ch.family {
-        Some(owner) if Some(owner) != from => Err(EngineError::FamilyChannel),
+        Some(owner) if Some(owner) != from => Err(EngineError::FamilyChannel(eci.clone())),
         _ => Ok(()),
     }
 }

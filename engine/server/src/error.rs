@@ -31,9 +31,10 @@ pub enum EngineError {
     /// The channel's policy refuses this.
     #[error("{0}")]
     Denied(String),
-    /// A family channel used by another than the pico it belongs to.
-    #[error("This is a family channel and only the owner can use it.")]
-    FamilyChannel,
+    /// A family channel used by another than the pico it belongs to (the
+    /// Pico Engine's text, and the channel).
+    #[error("This is a family channel and only the owner can use it: {0}")]
+    FamilyChannel(Eci),
     /// The request is malformed.
     #[error("{0}")]
     BadRequest(String),
@@ -90,7 +91,7 @@ impl From<EngineError> for ApiError {
                     body: json!({"error": e.to_string(), "rid": rid}),
                 }
             }
-            EngineError::Denied(_) | EngineError::FamilyChannel => StatusCode::FORBIDDEN,
+            EngineError::Denied(_) | EngineError::FamilyChannel(_) => StatusCode::FORBIDDEN,
             EngineError::BadRequest(_) | EngineError::Module(_) => StatusCode::BAD_REQUEST,
             EngineError::Source(s) => {
                 return ApiError {

@@ -117,7 +117,9 @@ fn children_by_url_answer_through_family_channels_only() {
     assert_eq!(status, 403, "{v}");
     assert_eq!(
         v["error"],
-        "This is a family channel and only the owner can use it."
+        json!(format!(
+            "This is a family channel and only the owner can use it: {ann}"
+        ))
     );
     let (status, v) = api.get_public(&format!("/c/{ann}/query/{CHILD}/greeting"));
     assert_eq!(status, 403, "{v}");
@@ -408,4 +410,41 @@ fn two_children_subscribe_and_talk_over_their_own_channels() {
     // the subscription channel admits only the handshake's events
     let (status, _) = api.event(&str_of(&pb), "family", "named", json!({}));
     assert_eq!(status, 403);
+}
+
+const SENDER: &str = r#"ruleset io.krl.family.sender {
+  rule send {
+    select when remote send
+      host re#(.+)# eci re#(.+)# setting(host, eci)
+    every {
+      event:send({"eci": eci, "domain": "remote", "name": "hello", "attrs": {"by": "event:send"}}, host)
+      ctx:event(eci = eci, domain = "remote", name = "hello", attrs = {"by": "ctx:event"}, host = host)
+    }
+  }
+}
+"#;
+
+const RECEIVER: &str = r#"ruleset io.krl.family.receiver {
+  meta { shares got }
+  global { got = function() { ent:got.defaultsTo([]).sort() } }
+  rule hello {
+    select when remote hello
+    fired { ent:got := ent:got.defaultsTo([]).append(event:attr("by")) }
+  }
+}
+"#;
+
+#[test]
+fn events_go_to_another_engine_with_host() {
+    let (_da, a) = server("family-remote-a", &[]);
+    let (_db, b) = server("family-remote-b", &[]);
+    let (api_a, api_b) = (Api::new(&a), Api::new(&b));
+    let (_, from) = api_a.pico_with(SENDER);
+    let (_, to) = api_b.pico_with(RECEIVER);
+    let (status, v) = api_a.event(&from, "remote", "send", json!({"host": b.url, "eci": to}));
+    assert_eq!(status, 200, "{v}");
+    wait_for("both events on the other engine", LIMIT, || {
+        let (_, got) = api_b.query(&to, "io.krl.family.receiver", "got", json!({}));
+        (got == json!(["ctx:event", "event:send"])).then_some(())
+    });
 }

@@ -54,6 +54,9 @@ fn text(e: EngineError) -> String {
     match e {
         EngineError::UnknownEci(eci) => format!("ECI not found {eci}"),
         EngineError::Denied(_) => "Not allowed by channel policy".into(),
+        EngineError::FamilyChannel(_) => {
+            "This is a family channel and only the owner can use it.".into()
+        }
         other => other.to_string(),
     }
 }

@@ -131,6 +131,9 @@ fn pe_error(e: EngineError) -> ApiError {
         EngineError::UnknownEci(eci) => format!("ECI not found {eci}"),
         // Only when the channel changed after `check_channel` read it.
         EngineError::Denied(_) => "Not allowed by channel policy".to_string(),
+        EngineError::FamilyChannel(_) => {
+            "This is a family channel and only the owner can use it.".to_string()
+        }
         EngineError::Pico(PicoError::NotInstalled(rid)) => {
             format!("Pico doesn't have {rid} installed.")
         }
@@ -167,7 +170,7 @@ fn check_channel(
             EngineError::Denied(text) => refuse(StatusCode::FORBIDDEN, text),
             e => pe_error(e),
         })?;
-    crate::dispatch::family_check(&channel, None).map_err(pe_error)?;
+    crate::dispatch::family_check(eci, &channel, None).map_err(pe_error)?;
     let Some(policy) = policy else {
         return Ok(());
     };
