@@ -45,7 +45,7 @@
 //!     integrations' routers merged in.
 //! 12. [`serve`], [`client`], [`phone`] — `krl serve`; the CLI's HTTP
 //!     clients (`krl ruleset register`, `krl event`, ...); `krl call` and
-//!     `krl sms`.
+//!     `krl sms`; [`fmt`] and [`lsp`], `krl fmt` and `krl lsp` over `krl-lang`.
 //!
 //! docs/server.md tells the story: flags, the data folder, what is stored
 //! where, group commit, the CLI.
@@ -58,9 +58,11 @@ pub mod dispatch;
 pub mod effects;
 pub mod engine;
 pub mod error;
+pub mod fmt;
 pub mod host;
 pub mod http;
 pub mod ids;
+pub mod lsp;
 pub mod mqtt;
 pub mod outbound;
 pub mod phone;
