@@ -179,9 +179,7 @@ impl<'s> Out<'s> {
     }
 
     fn after_open(&self) -> bool {
-        self.buf
-            .trim_end()
-            .ends_with(['{', '(', '['])
+        self.buf.trim_end().ends_with(['{', '(', '['])
     }
 
     fn new_line(&mut self, level: usize, blank: bool) {
