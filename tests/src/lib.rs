@@ -4,12 +4,13 @@
 //! ([`Server`]) and its client ([`api`]), fake HTTP servers
 //! ([`fake_http`]), Twilio's side of webhooks and its REST API
 //! ([`twilio`]), the phone ([`phone`]) and MQTT clients and brokers
-//! ([`mqtt`]).
+//! ([`mqtt`]); an LSP client of `krl lsp` ([`lsp`]).
 //!
 //! Why a crate of its own, and how it finds the binary: docs/layout.md.
 
 pub mod api;
 pub mod fake_http;
+pub mod lsp;
 pub mod mqtt;
 pub mod phone;
 pub mod twilio;

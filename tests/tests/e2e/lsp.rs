@@ -4,12 +4,9 @@
 //! document symbols, formatting, shutdown and exit. Positions are 0-based
 //! lines and UTF-16 columns, as the protocol has them.
 
-use krl_tests::{krl, krl_bin, ScratchDir};
+use krl_tests::lsp::Client;
+use krl_tests::{krl, ScratchDir};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
 
 const LIB: &str = r#"ruleset io.example.lib {
   meta {
@@ -51,131 +48,6 @@ const APP: &str = r#"ruleset io.example.app {
 }
 "#;
 
-/// A client: the server's stdin, and its messages as they arrive.
-struct Client {
-    child: Child,
-    stdin: ChildStdin,
-    rx: mpsc::Receiver<Value>,
-    next_id: i64,
-    /// notifications read while waiting for a response
-    notes: Vec<Value>,
-}
-
-fn read_message(r: &mut impl BufRead) -> Option<Value> {
-    let mut len = None;
-    loop {
-        let mut line = String::new();
-        if r.read_line(&mut line).ok()? == 0 {
-            return None;
-        }
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some(v) = line.strip_prefix("Content-Length: ") {
-            len = v.parse().ok();
-        }
-    }
-    let mut body = vec![0; len?];
-    r.read_exact(&mut body).ok()?;
-    serde_json::from_slice(&body).ok()
-}
-
-impl Client {
-    fn start(root: &std::path::Path) -> Client {
-        let mut child = std::process::Command::new(krl_bin())
-            .arg("lsp")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("starting krl lsp");
-        let stdin = child.stdin.take().expect("stdin");
-        let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            while let Some(m) = read_message(&mut out) {
-                if tx.send(m).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut c = Client {
-            child,
-            stdin,
-            rx,
-            next_id: 0,
-            notes: Vec::new(),
-        };
-        let root_uri = format!("file://{}", root.display());
-        let init = c.request(
-            "initialize",
-            json!({"processId": null, "rootUri": root_uri, "capabilities": {},
-                   "workspaceFolders": [{"uri": root_uri, "name": "ws"}]}),
-        );
-        let caps = &init["capabilities"];
-        assert_eq!(caps["hoverProvider"], json!(true), "{init}");
-        assert_eq!(caps["textDocumentSync"], json!(1), "full synchronization");
-        assert_eq!(init["serverInfo"]["name"], json!("krl lsp"));
-        c.notify("initialized", json!({}));
-        c
-    }
-
-    fn send(&mut self, v: Value) {
-        let body = v.to_string();
-        write!(self.stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).expect("writing");
-        self.stdin.flush().expect("flushing");
-    }
-
-    fn notify(&mut self, method: &str, params: Value) {
-        self.send(json!({"jsonrpc": "2.0", "method": method, "params": params}));
-    }
-
-    fn recv(&mut self) -> Value {
-        self.rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("a message from krl lsp within 30 s")
-    }
-
-    /// Sends a request and waits for its response's `result`.
-    fn request(&mut self, method: &str, params: Value) -> Value {
-        self.next_id += 1;
-        let id = self.next_id;
-        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
-        loop {
-            let m = self.recv();
-            if m.get("id") == Some(&json!(id)) {
-                assert!(m.get("error").is_none(), "{method}: {m}");
-                return m["result"].clone();
-            }
-            self.notes.push(m);
-        }
-    }
-
-    /// The next diagnostics published for `uri`.
-    fn diagnostics(&mut self, uri: &str) -> Vec<Value> {
-        if let Some(i) = self.notes.iter().position(|n| {
-            n["method"] == "textDocument/publishDiagnostics" && n["params"]["uri"] == uri
-        }) {
-            let n = self.notes.remove(i);
-            return n["params"]["diagnostics"]
-                .as_array()
-                .expect("a list")
-                .clone();
-        }
-        loop {
-            let n = self.recv();
-            if n["method"] == "textDocument/publishDiagnostics" && n["params"]["uri"] == uri {
-                return n["params"]["diagnostics"]
-                    .as_array()
-                    .expect("a list")
-                    .clone();
-            }
-            self.notes.push(n);
-        }
-    }
-}
-
 fn pos(uri: &str, line: u32, character: u32) -> Value {
     json!({"textDocument": {"uri": uri}, "position": {"line": line, "character": character}})
 }
@@ -210,7 +82,15 @@ fn an_editor_session() {
     let app_path = dir.file("app.krl", APP);
     let app = format!("file://{}", app_path.display());
     let lib = format!("file://{}/lib.krl", dir.path().display());
-    let mut c = Client::start(dir.path());
+    let mut c = Client::start();
+    let init = c.initialize(dir.path());
+    assert_eq!(init["capabilities"]["hoverProvider"], json!(true), "{init}");
+    assert_eq!(
+        init["capabilities"]["textDocumentSync"],
+        json!(1),
+        "full synchronization"
+    );
+    assert_eq!(init["serverInfo"]["name"], json!("krl lsp"));
 
     // open: the warning `krl check --warnings` gives
     c.notify(
@@ -402,6 +282,6 @@ fn an_editor_session() {
     // shutdown, exit
     assert_eq!(c.request("shutdown", Value::Null), Value::Null);
     c.notify("exit", Value::Null);
-    let status = c.child.wait().expect("krl lsp exits");
+    let status = c.wait();
     assert!(status.success(), "{status:?}");
 }
