@@ -138,7 +138,15 @@ mod relaid {
     }
 
     const LAYOUT: &[&str] = &[
-        "", "  ", "\n", "\n\n\n", "\t", " /* c */ ", "/**/", " // c\n", "\n  // c\n  ",
+        "",
+        "  ",
+        "\n",
+        "\n\n\n",
+        "\t",
+        " /* c */ ",
+        "/**/",
+        " // c\n",
+        "\n  // c\n  ",
     ];
 
     fn relay(src: &str, at: &[(Index, Index)]) -> String {

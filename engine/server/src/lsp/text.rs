@@ -50,3 +50,21 @@ impl Lines {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utf16_columns_both_ways() {
+        // `é` is one UTF-16 unit (two bytes), `𝄞` two units (four bytes)
+        let src = "ab\né𝄞x\n";
+        let l = Lines::new(src);
+        let x = src.find('x').unwrap();
+        assert_eq!(l.position(src, x), Position::new(1, 3));
+        assert_eq!(l.offset(src, Position::new(1, 3)), x);
+        assert_eq!(l.offset(src, Position::new(1, 99)), src.len() - 1);
+        assert_eq!(l.offset(src, Position::new(9, 0)), src.len());
+        assert_eq!(l.position(src, src.len()), Position::new(2, 0));
+    }
+}
