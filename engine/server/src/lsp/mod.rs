@@ -16,6 +16,9 @@ pub mod features;
 pub mod index;
 pub mod text;
 
+#[cfg(test)]
+mod tests;
+
 use krl_lang::syntax::ast::Ruleset;
 use krl_lang::syntax::{parse_ruleset, Diagnostic};
 use lsp_server::{Connection, Message, Notification, Request, Response};
@@ -294,10 +297,26 @@ pub fn run() -> anyhow::Result<ExitCode> {
                 if conn.handle_shutdown(&req)? {
                     break;
                 }
-                conn.sender.send(Message::Response(state.request(req)))?;
+                // a bug in one answer is an error answer, not the end of
+                // the editor's session
+                let id = req.id.clone();
+                let answer =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| state.request(req)))
+                        .unwrap_or_else(|_| {
+                            Response::new_err(
+                                id,
+                                lsp_server::ErrorCode::InternalError as i32,
+                                "krl lsp failed on this request".into(),
+                            )
+                        });
+                conn.sender.send(Message::Response(answer))?;
             }
             Message::Notification(note) => {
-                for m in state.notification(note) {
+                let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    state.notification(note)
+                }))
+                .unwrap_or_default();
+                for m in out {
                     conn.sender.send(m)?;
                 }
             }
