@@ -238,7 +238,11 @@ fn verb_attrs(name: &str) -> Vec<&'static str> {
 }
 
 fn member_doc(domain: &str, m: &Member) -> String {
-    let mut s = format!("```krl\n{}\n```\n\n{}", signature(domain, m), m.doc);
+    let mut s = format!("```krl\n{}\n```", signature(domain, m));
+    if !m.doc.is_empty() {
+        s.push_str("\n\n");
+        s.push_str(m.doc);
+    }
     if domain == "twilio" {
         let attrs = verb_attrs(m.name);
         if !attrs.is_empty() {
