@@ -63,3 +63,4 @@ fn every_request_everywhere_answers() {
     }
     assert!(answered > 1000, "{answered}");
 }
+
