@@ -211,6 +211,15 @@ fn an_editor_session() {
         l.contains(&"now".to_string()) && l.contains(&"strftime".to_string()),
         "{l:?}"
     );
+    let edited = APP.replace("msg = lib:greet(\"world\")", "msg = ent:");
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": app, "version": 6}, "contentChanges": [{"text": edited}]}),
+    );
+    assert_eq!(
+        labels(&c.request("textDocument/completion", pos(&app, 13, 16))),
+        ["count"]
+    );
     let edited = APP.replace("select when echo done", "select when ");
     c.notify(
         "textDocument/didChange",

@@ -375,7 +375,8 @@ fn def_text(good: &Good, i: usize) -> String {
     format!("```krl\n{line}\n```\n\n{} `{}`", d.kind.word(), d.name)
 }
 
-/// Completion: members after `domain:`, event domains and types after
+/// Completion: members after `domain:` (the ruleset's variables after
+/// `ent:`), event domains and types after
 /// `select when`, a `twilio:` verb's attributes after `with`, else the
 /// names in scope, library functions and modules.
 pub fn completion(state: &State, p: CompletionParams) -> Option<CompletionResponse> {
@@ -422,6 +423,27 @@ pub fn completion(state: &State, p: CompletionParams) -> Option<CompletionRespon
                     kind,
                     Some(signature(domain, member)),
                     Some(member_doc(domain, member)),
+                ));
+            }
+        } else if matches!(domain, "ent" | "app") {
+            // the ruleset's entity (or application) variables
+            let mut seen = std::collections::BTreeSet::new();
+            for (_, g) in doc.good.iter().flat_map(|g| by_rid(state, &g.index.rid)) {
+                for r in &g.index.refs {
+                    if let Target::Entity(e) = &r.target {
+                        if let Some(name) = e.strip_prefix(domain).and_then(|n| n.strip_prefix(':'))
+                        {
+                            seen.insert(name.to_string());
+                        }
+                    }
+                }
+            }
+            for name in seen {
+                items.push(item(
+                    name,
+                    CompletionItemKind::VARIABLE,
+                    Some(format!("{domain} variable")),
+                    None,
                 ));
             }
         } else if let Some(rid) = doc.good.as_ref().and_then(|g| g.index.aliases.get(domain)) {

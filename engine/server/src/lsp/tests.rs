@@ -63,4 +63,3 @@ fn every_request_everywhere_answers() {
     }
     assert!(answered > 1000, "{answered}");
 }
-
