@@ -17,6 +17,7 @@ ruleset io.krl.caller_id_greeting {
       voice = "alice"
     shares callers
   }
+
   global {
     // who called, most recent last (at most 20)
     callers = function() { ent:callers.defaultsTo([]) }
@@ -26,6 +27,7 @@ ruleset io.krl.caller_id_greeting {
     speaker = config{"voice"}.defaultsTo(voice)
     nameFor = function(number) { names{number} || "friend" }
   }
+
   rule answer {
     select when twilio inbound_call
     pre {

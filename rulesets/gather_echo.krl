@@ -15,6 +15,7 @@ ruleset io.krl.gather_echo {
       max_tries = 3
     shares last_digits
   }
+
   global {
     // the install config wins over the configure using defaults
     config = meta:rulesetConfig.defaultsTo({})
@@ -22,6 +23,7 @@ ruleset io.krl.gather_echo {
     tries_allowed = config{"max_tries"}.defaultsTo(max_tries).as("Number")
     last_digits = function() { ent:last_digits }
   }
+
   rule give_up {
     select when twilio inbound_call
     if session:tries.defaultsTo(0) >= tries_allowed then every {
@@ -32,6 +34,7 @@ ruleset io.krl.gather_echo {
       last
     }
   }
+
   rule ask {
     select when twilio inbound_call
     every {
@@ -45,6 +48,7 @@ ruleset io.krl.gather_echo {
       session:tries := session:tries.defaultsTo(0) + 1
     }
   }
+
   rule echo {
     select when twilio echo_digits Digits re#^(\d+)$# setting(digits)
     pre {
@@ -58,6 +62,7 @@ ruleset io.krl.gather_echo {
       ent:last_digits := digits
     }
   }
+
   rule nothing_entered {
     select when twilio echo_digits
     if event:attrs{"Digits"}.isnull() || event:attrs{"Digits"} == "" then

@@ -21,6 +21,7 @@ ruleset io.krl.hello_monkey {
     >>
     shares favorites
   }
+
   global {
     config = meta:rulesetConfig.defaultsTo({})
     // The seed's directory unless the install config gives one.

@@ -50,6 +50,7 @@ ruleset io.krl.interactive_flow {
     >>
     shares call, states, is_open
   }
+
   global {
     config = meta:rulesetConfig.defaultsTo({})
     company = config{"company"}.defaultsTo("Foo Corp")
@@ -77,18 +78,44 @@ ruleset io.krl.interactive_flow {
 
     // The install is refused (400, with these messages) when the config
     // has a setting this ruleset cannot work with.
-    known = ["company", "voice", "tz", "open_days", "opens", "closes", "hours_text",
-             "welcome_audio", "hold_music", "lookup_url", "lookup_field", "lunch_special",
-             "max_tries", "gather_timeout", "account_sid", "auth_token"]
-    texts = ["company", "voice", "tz", "hours_text", "welcome_audio", "hold_music",
-             "lookup_url", "lookup_field", "lunch_special", "account_sid", "auth_token"]
+    known = [
+      "company",
+      "voice",
+      "tz",
+      "open_days",
+      "opens",
+      "closes",
+      "hours_text",
+      "welcome_audio",
+      "hold_music",
+      "lookup_url",
+      "lookup_field",
+      "lunch_special",
+      "max_tries",
+      "gather_timeout",
+      "account_sid",
+      "auth_token"
+    ]
+    texts = [
+      "company",
+      "voice",
+      "tz",
+      "hours_text",
+      "welcome_audio",
+      "hold_music",
+      "lookup_url",
+      "lookup_field",
+      "lunch_special",
+      "account_sid",
+      "auth_token"
+    ]
     whole = function(v, low) { v.typeof() == "Number" && math:int(v) == v && v >= low }
     weekday = function(d) { whole(d, 0) && d <= 6 }
     problems = config.keys()
       .filter(function(k) { not (known >< k) })
       .map(function(k) { k + ": unknown setting (known: " + known.join(", ") + ")" })
       .append(texts.filter(function(k) { not (config{k}.isnull() || config{k}.typeof() == "String") })
-                   .map(function(k) { k + ": must be a string" }))
+        .map(function(k) { k + ": must be a string" }))
       .append([
         tz.typeof() != "String" || time:zone(tz) => null
           | "tz: unknown time zone " + tz.encode() + " (an IANA name such as \"America/Denver\")",
@@ -136,7 +163,8 @@ ruleset io.krl.interactive_flow {
 
     hours_text = config{"hours_text"}.defaultsTo(
       "Our hours are " + opens + " to " + closes + ", " +
-      open_days.map(function(d) { day_names[d] }).join(", ") + ".")
+        open_days.map(function(d) { day_names[d] }).join(", ") + "."
+    )
     tries = function(state) { session:call{["tries", state]}.defaultsTo(0) }
     // the first key pressed, "" for none
     pressed = function() { event:attrs{"Digits"}.defaultsTo("").substr(0, 1) }
@@ -192,11 +220,12 @@ ruleset io.krl.interactive_flow {
       twilio:gather_start("main_menu_input", numDigits = 1, timeout = gather_timeout);
       prompt(welcome_audio, "Welcome to " + company + ".");
       twilio:say("For our lunch special, press 1. For our hours, press 2. " +
-                 "For today's forecast, press 3.", voice = voice);
+          "For today's forecast, press 3.", voice = voice);
       twilio:gather_stop();
       twilio:redirect("main_menu_input");
     }
   }
+
   rule main_menu_input {
     select when twilio main_menu_input
     pre {
@@ -221,6 +250,7 @@ ruleset io.krl.interactive_flow {
       twilio:redirect("lunch_special_input");
     }
   }
+
   rule lunch_special_input {
     select when twilio lunch_special_input
     pre {
@@ -276,6 +306,7 @@ ruleset io.krl.interactive_flow {
       schedule interactive_flow event "lookup_settle" at time:add(now, {"ms": 1}) attributes job
     }
   }
+
   rule lookup_work {
     select when interactive_flow lookup_work
     pre {
@@ -297,6 +328,7 @@ ruleset io.krl.interactive_flow {
       log warn <<lookup for #{sid}: HTTP #{status}>> if not ok
     }
   }
+
   rule lookup_settle {
     select when interactive_flow lookup_settle
     pre {
@@ -311,6 +343,7 @@ ruleset io.krl.interactive_flow {
       log warn <<lookup for #{sid}: #{why}>>
     }
   }
+
   // Twilio refused to move the call (the caller hung up while on hold):
   // nothing more will happen on it, so its record goes now rather than
   // when its session expires.
@@ -321,6 +354,7 @@ ruleset io.krl.interactive_flow {
       clear session:call
     }
   }
+
   // Routable end states the lookup moves the live call to.
   rule lookup_done {
     select when twilio lookup_done
@@ -328,28 +362,41 @@ ruleset io.krl.interactive_flow {
       result = session:call{"result"}.defaultsTo("Sorry, the result is no longer available.")
     }
     finish(result)
-    always { clear session:call }
+    always {
+      clear session:call
+    }
   }
+
   rule lookup_failed {
     select when twilio lookup_failed
     finish("We're sorry, we could not look that up right now. Please try again later.")
-    always { clear session:call }
+    always {
+      clear session:call
+    }
   }
 
   // END states.
   rule hours {
     select when twilio hours
     finish(hours_text)
-    always { clear session:call }
+    always {
+      clear session:call
+    }
   }
+
   rule closed {
     select when twilio closed
     finish("Thanks for calling " + company + ". We are closed right now. " + hours_text)
-    always { clear session:call }
+    always {
+      clear session:call
+    }
   }
+
   rule goodbye {
     select when twilio goodbye
     finish(event:attrs{"reason"}.defaultsTo("Thanks for your call."))
-    always { clear session:call }
+    always {
+      clear session:call
+    }
   }
 }

@@ -39,6 +39,7 @@ ruleset io.krl.ivr {
       with twiliokeys = meta:rulesetConfig.defaultsTo({}){"twilio"}
     shares settings, open_now
   }
+
   global {
     config = meta:rulesetConfig.defaultsTo({})
 
@@ -50,29 +51,63 @@ ruleset io.krl.ivr {
       "twilio": {"account_sid": true, "auth_token": true},
       "ivr": {"timezone": true, "voice": false, "language": false},
       "ivr_welcome": {"play_sample": false}.put(guarded),
-      "ivr_menu": {"play_sample": false, "pause": false, "no_input_sample": false,
-                   "no_input_max_loops": false, "no_input_action_on_max_loops": false,
-                   "invalid_option_sample": false}.put(guarded),
+      "ivr_menu": {
+        "play_sample": false,
+        "pause": false,
+        "no_input_sample": false,
+        "no_input_max_loops": false,
+        "no_input_action_on_max_loops": false,
+        "invalid_option_sample": false
+      }.put(guarded),
       "option": {"action": true, "play_sample": false}.put(guarded),
-      "forward": {"type": true, "play_sample": false, "phone_number": true,
-                  "action_on_busy": true, "action_on_no_answer": true,
-                  "action_on_failed": true, "action_on_canceled": true}.put(guarded),
+      "forward": {
+        "type": true,
+        "play_sample": false,
+        "phone_number": true,
+        "action_on_busy": true,
+        "action_on_no_answer": true,
+        "action_on_failed": true,
+        "action_on_canceled": true
+      }.put(guarded),
       "hangup": {"type": true, "play_sample": false}.put(guarded),
       "redirect": {"type": true, "play_sample": false, "path": true}.put(guarded),
-      "voicemail": {"type": true, "play_sample": true, "hangup_sample": true,
-                    "voicemail_alert_sms_from": true, "voicemail_alert_sms_to": true,
-                    "voicemail_timeout": true, "voicemail_max_length": true}.put(guarded),
-      "hours": {"mon": true, "tue": true, "wed": true, "thu": true, "fri": true,
-                "sat": true, "sun": true}
+      "voicemail": {
+        "type": true,
+        "play_sample": true,
+        "hangup_sample": true,
+        "voicemail_alert_sms_from": true,
+        "voicemail_alert_sms_to": true,
+        "voicemail_timeout": true,
+        "voicemail_max_length": true
+      }.put(guarded),
+      "hours": {
+        "mon": true,
+        "tue": true,
+        "wed": true,
+        "thu": true,
+        "fri": true,
+        "sat": true,
+        "sun": true
+      }
     }
     action_types = ["forward", "hangup", "redirect", "voicemail"]
     // Fields that name an action, a number range per numeric field.
-    action_fields = ["action", "action_on_busy", "action_on_no_answer", "action_on_failed",
-                     "action_on_canceled", "hours_action_on_closed",
-                     "no_input_action_on_max_loops"]
-    ranges = {"pause": [0, 600], "no_input_max_loops": [1, 100],
-              "voicemail_timeout": [1, 3600], "voicemail_max_length": [1, 14400]}
-    day_names = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]   // time:local's weekday
+    action_fields = [
+      "action",
+      "action_on_busy",
+      "action_on_no_answer",
+      "action_on_failed",
+      "action_on_canceled",
+      "hours_action_on_closed",
+      "no_input_action_on_max_loops"
+    ]
+    ranges = {
+      "pause": [0, 600],
+      "no_input_max_loops": [1, 100],
+      "voicemail_timeout": [1, 3600],
+      "voicemail_max_length": [1, 14400]
+    }
+    day_names = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"] // time:local's weekday
 
     // ------------------------------------------------------------------
     // Opening hours: "0900-1730" (the original's HHMM-HHMM, also 09:00-17:30),
@@ -132,48 +167,48 @@ ruleset io.krl.ivr {
     // What is wrong with `value` in field `field` (null: nothing).
     value_problem = function(field, value) {
       action_fields.index(field) >= 0 =>
-          (not text(value) => "must name an action"
-            | (is_action(value) => null | "no section [action_" + value + "]"))
-      | field like re#sample$# =>
-          (text(value) => null | "must be a recording URL or text to say")
-      | field == "hours" =>
-          (text(value) && config{"hours_" + value}.typeof() == "Map" => null
-            | "no section [hours_" + value.as("String") + "]")
-      | ranges >< field =>
-          (whole(value) && value.as("Number") >= ranges{[field, 0]}
-             && value.as("Number") <= ranges{[field, 1]} => null
-            | "must be a whole number from " + ranges{[field, 0]} + " to " + ranges{[field, 1]})
-      | field == "phone_number" =>
-          (text(value) && (value like phone || value like re#^sips?:\S+$#) => null
-            | "must be a phone number such as +15551230000 (or a sip: address)")
-      | field like re#^voicemail_alert_sms_# =>
-          (text(value) && value like phone => null | "must be a phone number such as +15551230000")
-      | field == "path" =>
-          (text(value) && path_ok(value) => null
-            | "must be /ivr, /ivr/menu, /ivr/menu/N, /ivr/action/NAME (an action), /ivr/hangup or an http(s) URL")
-      | field == "timezone" =>
-          (text(value) && time:zone(value) => null
-            | "must be a time zone name such as Europe/London")
-      | day_names.index(field) >= 0 =>
-          (value.isnull() || value.typeof() == "String"
-             && parse_day(value).none(function(r) { r.isnull() }) => null
-            | "must be time ranges such as 0900-1730 or 0900-1200,1300-1730 (each within the day, ending after it starts), \"all\", or \"\" when closed")
-      | field == "type" => null
-      | (text(value) => null | "must be a non-empty string")
+        (not text(value) => "must name an action"
+          | (is_action(value) => null | "no section [action_" + value + "]"))
+        | field like re#sample$# =>
+        (text(value) => null | "must be a recording URL or text to say")
+        | field == "hours" =>
+        (text(value) && config{"hours_" + value}.typeof() == "Map" => null
+          | "no section [hours_" + value.as("String") + "]")
+        | ranges >< field =>
+        (whole(value) && value.as("Number") >= ranges{[field, 0]}
+          && value.as("Number") <= ranges{[field, 1]} => null
+          | "must be a whole number from " + ranges{[field, 0]} + " to " + ranges{[field, 1]})
+        | field == "phone_number" =>
+        (text(value) && (value like phone || value like re#^sips?:\S+$#) => null
+          | "must be a phone number such as +15551230000 (or a sip: address)")
+        | field like re#^voicemail_alert_sms_# =>
+        (text(value) && value like phone => null | "must be a phone number such as +15551230000")
+        | field == "path" =>
+        (text(value) && path_ok(value) => null
+          | "must be /ivr, /ivr/menu, /ivr/menu/N, /ivr/action/NAME (an action), /ivr/hangup or an http(s) URL")
+        | field == "timezone" =>
+        (text(value) && time:zone(value) => null
+          | "must be a time zone name such as Europe/London")
+        | day_names.index(field) >= 0 =>
+        (value.isnull() || value.typeof() == "String"
+          && parse_day(value).none(function(r) { r.isnull() }) => null
+          | "must be time ranges such as 0900-1730 or 0900-1200,1300-1730 (each within the day, ending after it starts), \"all\", or \"\" when closed")
+        | field == "type" => null
+        | (text(value) => null | "must be a non-empty string")
     }
     // The kind of a section: its fields' key in `fields`.
     kind_of = function(name, section) {
       fields >< name => name
         | (name like re#^ivr_menu_option_[0-9]$# => "option"
-        | (name like re#^hours_[A-Za-z0-9_-]+$# => "hours"
-        | (name like re#^action_[A-Za-z0-9_-]+$# =>
-             (action_types.index(section{"type"}) >= 0 => section{"type"} | "action")
-        | null)))
+          | (name like re#^hours_[A-Za-z0-9_-]+$# => "hours"
+            | (name like re#^action_[A-Za-z0-9_-]+$# =>
+              (action_types.index(section{"type"}) >= 0 => section{"type"} | "action")
+              | null)))
     }
     section_problems = function(name, section) {
-      name == "aws" => []   // the original's keep-warm settings: not needed here
+      name == "aws" => [] // the original's keep-warm settings: not needed here
         | (section.typeof() != "Map" => ["[" + name + "]: must be a map of fields"]
-        | fields_problems(name, section))
+          | fields_problems(name, section))
     }
     fields_problems = function(name, section) {
       kind = kind_of(name, section);
@@ -191,16 +226,16 @@ ruleset io.krl.ivr {
       }).filter(function(p) { not p.isnull() });
       kind.isnull() => ["[" + name + "]: unknown section (sections: twilio, ivr, ivr_welcome, ivr_menu, ivr_menu_option_0 to 9, action_NAME, hours_NAME)"]
         | (kind == "action" =>
-             [at + "type: " + (section{"type"}.isnull() => "missing (mandatory)"
-                                | "must be forward, hangup, redirect or voicemail")]
-        | missing.append(closed).append(given))
+          [at + "type: " + (section{"type"}.isnull() => "missing (mandatory)"
+              | "must be forward, hangup, redirect or voicemail")]
+          | missing.append(closed).append(given))
     }
     problems = (config >< "ivr" => [] | ["[ivr] timezone: missing (mandatory)"])
       .append(config.keys().map(function(name) { section_problems(name, config{name}) })
-                .reduce(function(all, p) { all.append(p) }, []))
+        .reduce(function(all, p) { all.append(p) }, []))
     valid = config.typeof() == "Map" && problems.length() == 0
       || install:refuse(config.typeof() == "Map" => problems.join("; ")
-                        | "the configuration must be a map of sections")
+        | "the configuration must be a map of sections")
 
     // ------------------------------------------------------------------
     // What to answer: a list of steps, each one TwiML verb.
@@ -225,10 +260,10 @@ ruleset io.krl.ivr {
       name = p.extract(re#^/ivr/action/(.+)$#);
       p like re#^https?://# => p
         | (p == "/ivr" => url("inbound_call", null)
-        | (p == "/ivr/menu" => url("ivr_menu", "loop=1")
-        | (p == "/ivr/hangup" => url("ivr_hangup", null)
-        | (option.length() == 1 => url("ivr_option", "Digits=" + option[0])
-        | url("ivr_action", "action=" + name[0])))))
+          | (p == "/ivr/menu" => url("ivr_menu", "loop=1")
+            | (p == "/ivr/hangup" => url("ivr_hangup", null)
+              | (option.length() == 1 => url("ivr_option", "Digits=" + option[0])
+                | url("ivr_action", "action=" + name[0])))))
     }
 
     welcome_steps = function() {
@@ -259,19 +294,33 @@ ruleset io.krl.ivr {
       type = a{"type"};
       play = sample(a{"play_sample"});
       a.isnull() => [{"verb": "hangup"}]
-        | guard(a,
-            type == "hangup" => play.append([{"verb": "hangup"}])
-          | (type == "redirect" => play.append(redirect(path_url(a{"path"})))
-          | (type == "forward" => play.append([{"verb": "dial", "number": a{"phone_number"},
-                                                "action": url("ivr_dialed", "action=" + name)}])
-          | play.append([{"verb": "pause", "length": 1},
-                         {"verb": "record", "action": url("ivr_recorded", "action=" + name),
-                          "timeout": a{"voicemail_timeout"},
-                          "maxLength": a{"voicemail_max_length"}}]))))
+        | guard(
+          a,
+          type == "hangup" => play.append([{"verb": "hangup"}])
+            | (type == "redirect" => play.append(redirect(path_url(a{"path"})))
+              | (type == "forward" => play.append([{
+                "verb": "dial",
+                "number": a{"phone_number"},
+                "action": url("ivr_dialed", "action=" + name)
+              }])
+                | play.append([
+                  {"verb": "pause", "length": 1},
+                  {
+                    "verb": "record",
+                    "action": url("ivr_recorded", "action=" + name),
+                    "timeout": a{"voicemail_timeout"},
+                    "maxLength": a{"voicemail_max_length"}
+                  }
+                ])))
+        )
     }
     // The Dial of a forward action ended: its fallback for the status.
-    on_status = {"busy": "action_on_busy", "no-answer": "action_on_no_answer",
-                 "failed": "action_on_failed", "canceled": "action_on_canceled"}
+    on_status = {
+      "busy": "action_on_busy",
+      "no-answer": "action_on_no_answer",
+      "failed": "action_on_failed",
+      "canceled": "action_on_canceled"
+    }
     dialed_steps = function(name, status) {
       next = is_action(name) && on_status >< status => config{["action_" + name, on_status{status}]} | null;
       next => to_action(next) | [{"verb": "hangup"}]
@@ -287,11 +336,11 @@ ruleset io.krl.ivr {
       loop = asked.isnull() || asked < 1 => 1 | asked;
       type == "inbound_call" => welcome_steps()
         | (type == "ivr_menu" => menu_steps(loop)
-        | (type == "ivr_option" => option_steps(attrs{"Digits"}.defaultsTo(""), loop)
-        | (type == "ivr_action" => action_steps(attrs{"action"})
-        | (type == "ivr_dialed" => dialed_steps(attrs{"action"}, attrs{"DialCallStatus"})
-        | (type == "ivr_recorded" => recorded_steps(attrs{"action"})
-        | [{"verb": "hangup"}])))))
+          | (type == "ivr_option" => option_steps(attrs{"Digits"}.defaultsTo(""), loop)
+            | (type == "ivr_action" => action_steps(attrs{"action"})
+              | (type == "ivr_dialed" => dialed_steps(attrs{"action"}, attrs{"DialCallStatus"})
+                | (type == "ivr_recorded" => recorded_steps(attrs{"action"})
+                  | [{"verb": "hangup"}])))))
     }
 
     // The SMS alert of a voicemail: its exact text.
@@ -303,12 +352,12 @@ ruleset io.krl.ivr {
   // Every webhook of a call: answer with the steps, one verb each.
   rule answer {
     select when twilio inbound_call
-             or twilio ivr_menu
-             or twilio ivr_option
-             or twilio ivr_action
-             or twilio ivr_dialed
-             or twilio ivr_recorded
-             or twilio ivr_hangup
+      or twilio ivr_menu
+      or twilio ivr_option
+      or twilio ivr_action
+      or twilio ivr_dialed
+      or twilio ivr_recorded
+      or twilio ivr_hangup
     foreach respond(event:name, event:attrs) setting(step)
     pre {
       verb = step{"verb"}
@@ -321,8 +370,11 @@ ruleset io.krl.ivr {
       end_gather => twilio:gather_stop();
       redirect => twilio:redirect(step{"url"});
       dial => twilio:dial(step{"number"}, action = step{"action"});
-      record => twilio:record(step{"action"}, timeout = step{"timeout"},
-                              maxLength = step{"maxLength"});
+      record => twilio:record(
+        step{"action"},
+        timeout = step{"timeout"},
+        maxLength = step{"maxLength"}
+      );
       hangup => twilio:hangup();
     }
   }

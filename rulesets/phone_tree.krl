@@ -22,6 +22,7 @@ ruleset io.krl.phone_tree {
     >>
     shares settings
   }
+
   global {
     config = meta:rulesetConfig.defaultsTo({})
     person = config{"person"}
@@ -30,7 +31,8 @@ ruleset io.krl.phone_tree {
     voice = config{"voice"}
     prompt = config{"prompt"}.defaultsTo(
       "Press 1 to talk to a person. Press 2 to join the conference line. " +
-      "Press 3 to hear a recording.")
+        "Press 3 to hear a recording."
+    )
     attempts = config{"attempts"}.defaultsTo(3)
 
     // What is wrong with the install config (empty when nothing is).
@@ -48,8 +50,12 @@ ruleset io.krl.phone_tree {
     valid = problems.length() == 0 || install:refuse(problems.join("; "))
 
     settings = function() {
-      {"person": person, "conference": conference, "recording": recording,
-       "attempts": attempts.as("Number")}
+      {
+        "person": person,
+        "conference": conference,
+        "recording": recording,
+        "attempts": attempts.as("Number")
+      }
     }
 
     // What each key does.

@@ -31,11 +31,12 @@ ruleset io.krl.sms_device_bridge {
     name "SMS to device bridge"
     shares forwarded, refused, sent, last
   }
+
   global {
     config = meta:rulesetConfig.defaultsTo({})
     topic = config{"topic"}.defaultsTo("twilio")
     valid = topic.typeof() == "String" && topic.length() > 0
-        && not (topic.contains("+") || topic.contains("#"))
+      && not (topic.contains("+") || topic.contains("#"))
       || install:refuse("topic: must be an MQTT topic name without wildcards, such as twilio")
 
     // At most what one SMS segment holds, and what the device accepts.
@@ -60,7 +61,7 @@ ruleset io.krl.sms_device_bridge {
   rule forward {
     select when twilio sms
       where event:attrs{"Body"}.defaultsTo("").length() > 0
-         && event:attrs{"Body"}.length() <= max_chars
+      && event:attrs{"Body"}.length() <= max_chars
     mqtt:publish(topic, {
       "Type": "Incoming",
       "To": event:attrs{"To"},
@@ -68,14 +69,18 @@ ruleset io.krl.sms_device_bridge {
       "Body": event:attrs{"Body"},
       "MessageSid": event:attrs{"MessageSid"}
     }, qos = 1)
-    fired { ent:forwarded := forwarded() + 1 }
+    fired {
+      ent:forwarded := forwarded() + 1
+    }
   }
 
   // Too long for the device: nothing is published, the sender is told.
   rule too_long {
     select when twilio sms where event:attrs{"Body"}.defaultsTo("").length() > max_chars
     twilio:message(too_long)
-    fired { ent:refused := refused() + 1 }
+    fired {
+      ent:refused := refused() + 1
+    }
   }
 
   // The device's answer: sent as an SMS (an MMS with MediaUrl).

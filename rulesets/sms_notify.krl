@@ -18,6 +18,7 @@ ruleset io.krl.sms_notify {
     name "SMS notifications"
     shares sent, last
   }
+
   global {
     config = meta:rulesetConfig.defaultsTo({})
     phone = re#^\+?[0-9]{6,15}$#
@@ -41,11 +42,10 @@ ruleset io.krl.sms_notify {
     fired {
       ent:sent := sent() + 1;
       ent:last := {"queued": queued}
-    }
-    else {
+    } else {
       raise notification event "rejected" attributes {
         "reason": not (to like phone) => "phone_number must be a phone number (6 to 15 digits)"
-                  | "from_number must be given (the event or the install config) as a phone number"
+          | "from_number must be given (the event or the install config) as a phone number"
       }
     }
   }

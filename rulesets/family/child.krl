@@ -8,6 +8,7 @@ ruleset io.krl.family.child {
     >>
     shares greeting, whoami, ask_parent, well_known, peer, inbox
   }
+
   global {
     greeting = function() {
       ctx:rid_config{"greeting"}.defaultsTo("hi") + " " + ent:name.defaultsTo("nobody")
@@ -31,15 +32,21 @@ ruleset io.krl.family.child {
   // a channel that admits only the handshake, made once
   rule well_known_channel {
     select when family named
-    ctx:upsertChannel(tags = ["well known"],
+    ctx:upsertChannel(
+      tags = ["well known"],
       eventPolicy = {"allow": [{"domain": "sub", "name": "*"}], "deny": []},
-      queryPolicy = {"allow": [], "deny": []})
+      queryPolicy = {"allow": [], "deny": []}
+    )
   }
 
   rule tell_parent {
     select when family tell_parent
-    event:send({"eci": ctx:parent, "domain": "family", "name": "child_says",
-      "attrs": {"text": event:attr("text")}})
+    event:send({
+      "eci": ctx:parent,
+      "domain": "family",
+      "name": "child_says",
+      "attrs": {"text": event:attr("text")}
+    })
   }
 
   // the subscriber: a channel of its own for the peer, sent to the peer
@@ -47,11 +54,17 @@ ruleset io.krl.family.child {
     select when family introduce
       to re#(.+)# setting(to)
     every {
-      ctx:newChannel(tags = ["subscription"],
+      ctx:newChannel(
+        tags = ["subscription"],
         eventPolicy = {"allow": [{"domain": "sub", "name": "*"}], "deny": []},
-        queryPolicy = {"allow": [], "deny": []}) setting(mine)
-      event:send({"eci": to, "domain": "sub", "name": "request",
-        "attrs": {"reply_to": mine{"id"}}})
+        queryPolicy = {"allow": [], "deny": []}
+      ) setting(mine)
+      event:send({
+        "eci": to,
+        "domain": "sub",
+        "name": "request",
+        "attrs": {"reply_to": mine{"id"}}
+      })
     }
   }
 
@@ -60,11 +73,17 @@ ruleset io.krl.family.child {
     select when sub request
       reply_to re#(.+)# setting(reply_to)
     every {
-      ctx:newChannel(tags = ["subscription"],
+      ctx:newChannel(
+        tags = ["subscription"],
         eventPolicy = {"allow": [{"domain": "sub", "name": "*"}], "deny": []},
-        queryPolicy = {"allow": [], "deny": []}) setting(mine)
-      event:send({"eci": reply_to, "domain": "sub", "name": "accepted",
-        "attrs": {"reply_to": mine{"id"}}})
+        queryPolicy = {"allow": [], "deny": []}
+      ) setting(mine)
+      event:send({
+        "eci": reply_to,
+        "domain": "sub",
+        "name": "accepted",
+        "attrs": {"reply_to": mine{"id"}}
+      })
     }
     fired {
       ent:peer := reply_to
@@ -81,8 +100,12 @@ ruleset io.krl.family.child {
 
   rule send_to_peer {
     select when family send_to_peer
-    event:send({"eci": ent:peer, "domain": "sub", "name": "message",
-      "attrs": {"text": event:attr("text")}})
+    event:send({
+      "eci": ent:peer,
+      "domain": "sub",
+      "name": "message",
+      "attrs": {"text": event:attr("text")}
+    })
   }
 
   rule message {

@@ -8,6 +8,7 @@ ruleset io.krl.family.parent {
     >>
     shares children, heard, channels, ask, logs
   }
+
   global {
     child_rid = "io.krl.family.child"
     children = function() { ctx:children }
@@ -24,9 +25,14 @@ ruleset io.krl.family.parent {
       url re#(.+)# setting(url)
     every {
       ctx:newPico(rulesets = [{"url": url, "config": {"greeting": "hello"}}]) setting(eci)
-      ctx:eventQuery(eci = eci, domain = "family", name = "named",
+      ctx:eventQuery(
+        eci = eci,
+        domain = "family",
+        name = "named",
         attrs = {"name": event:attr("name")},
-        rid = child_rid, queryName = "greeting") setting(greeting)
+        rid = child_rid,
+        queryName = "greeting"
+      ) setting(greeting)
       send_directive("child", {"eci": eci, "greeting": greeting})
     }
   }
@@ -37,8 +43,13 @@ ruleset io.krl.family.parent {
       url re#(.+)# setting(url)
     every {
       ctx:newPico(rulesets = [{"url": url}]) setting(eci)
-      ctx:eventQuery(eci = "no-such-eci", domain = "family", name = "x",
-        rid = child_rid, queryName = "greeting")
+      ctx:eventQuery(
+        eci = "no-such-eci",
+        domain = "family",
+        name = "x",
+        rid = child_rid,
+        queryName = "greeting"
+      )
     }
   }
 
@@ -54,8 +65,13 @@ ruleset io.krl.family.parent {
       eci re#(.+)# setting(eci)
     every {
       ctx:delPico(eci)
-      ctx:eventQuery(eci = "no-such-eci", domain = "family", name = "x",
-        rid = child_rid, queryName = "greeting")
+      ctx:eventQuery(
+        eci = "no-such-eci",
+        domain = "family",
+        name = "x",
+        rid = child_rid,
+        queryName = "greeting"
+      )
     }
   }
 
@@ -70,8 +86,12 @@ ruleset io.krl.family.parent {
   rule introduce {
     select when family introduce
       a re#(.+)# b re#(.+)# setting(a, b)
-    ctx:event(eci = a, domain = "family", name = "introduce",
-      attrs = {"to": ctx:query(b, child_rid, "well_known")})
+    ctx:event(
+      eci = a,
+      domain = "family",
+      name = "introduce",
+      attrs = {"to": ctx:query(b, child_rid, "well_known")}
+    )
   }
 
   // installs the ruleset at `url` (registered again first) on this pico;
@@ -97,8 +117,11 @@ ruleset io.krl.family.parent {
   // a channel with Pico Engine tags and policies
   rule new_channel {
     select when family new_channel
-    ctx:newChannel(tags = event:attr("tags"), eventPolicy = event:attr("eventPolicy"),
-      queryPolicy = event:attr("queryPolicy")) setting(channel)
+    ctx:newChannel(
+      tags = event:attr("tags"),
+      eventPolicy = event:attr("eventPolicy"),
+      queryPolicy = event:attr("queryPolicy")
+    ) setting(channel)
     fired {
       ent:channel := channel
     }
@@ -114,8 +137,12 @@ ruleset io.krl.family.parent {
   rule forward {
     select when family forward
       eci re#(.+)# setting(eci)
-    ctx:event(eci = eci, domain = event:attr("domain"), name = event:attr("type"),
-      attrs = event:attr("attrs").defaultsTo({}))
+    ctx:event(
+      eci = eci,
+      domain = event:attr("domain"),
+      name = event:attr("type"),
+      attrs = event:attr("attrs").defaultsTo({})
+    )
   }
 
   rule child_says {

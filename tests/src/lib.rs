@@ -4,12 +4,14 @@
 //! ([`Server`]) and its client ([`api`]), fake HTTP servers
 //! ([`fake_http`]), Twilio's side of webhooks and its REST API
 //! ([`twilio`]), the phone ([`phone`]), MQTT clients and brokers
-//! ([`mqtt`]) and a WebDriver client for headless Chromium ([`webdriver`]).
+//! ([`mqtt`]), a WebDriver client for headless Chromium ([`webdriver`])
+//! and an LSP client of `krl lsp` ([`lsp`]).
 //!
 //! Why a crate of its own, and how it finds the binary: docs/layout.md.
 
 pub mod api;
 pub mod fake_http;
+pub mod lsp;
 pub mod mqtt;
 pub mod phone;
 pub mod twilio;

@@ -9,6 +9,8 @@
 //! (docs/layout.md draws them; `krl-layers` checks there is no cycle):
 //!
 //! * [`syntax`] — pest grammar → typed AST with spans; syntax errors.
+//! * [`fmt`] — `krl fmt`: the canonical layout, over the grammar's parse
+//!   tree, comments kept.
 //! * [`runtime`] — values, runtime errors, the standard library's
 //!   functions, event-expression state machines.
 //! * [`host`] — what an evaluation sees of the world: the core [`host::Host`]
@@ -31,6 +33,7 @@ extern crate alloc;
 pub mod compile;
 pub mod engine;
 pub mod eval;
+pub mod fmt;
 pub mod host;
 pub mod modules;
 pub mod native;

@@ -54,7 +54,8 @@
 //! 13. [`serve`], [`client`], [`phone`] — `krl serve`; the CLI's HTTP
 //!     clients (`krl ruleset register`, `krl event`, ...); `krl call` and
 //!     `krl sms`. Above [`client`]: [`commands`], the listings (`krl pico
-//!     list`, `krl ruleset list`), `-o FIELD`, and failures explained.
+//!     list`, `krl ruleset list`), `-o FIELD`, and failures explained;
+//!     [`fmt`] and [`lsp`], `krl fmt` and `krl lsp` over `krl-lang`.
 //!
 //! docs/server.md tells the story: flags, the data folder, what is stored
 //! where, group commit, the CLI.
@@ -71,9 +72,11 @@ pub mod effects;
 pub mod engine;
 pub mod error;
 pub mod family;
+pub mod fmt;
 pub mod host;
 pub mod http;
 pub mod ids;
+pub mod lsp;
 pub mod mqtt;
 pub mod outbound;
 pub mod phone;

@@ -44,6 +44,17 @@ enum Command {
         /// The KRL file.
         file: PathBuf,
     },
+    /// Format KRL files in the canonical layout (docs/fmt.md).
+    Fmt {
+        /// Name the files that would change and exit 1; rewrite nothing.
+        #[arg(long)]
+        check: bool,
+        /// KRL files, directories (every *.krl under them), or - (stdin).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// The language server over stdio, for editors (docs/editors.md).
+    Lsp,
     /// Run the engine: HTTP API, picos, storage (docs/server.md).
     Serve(ServeArgs),
     /// Registered rulesets of a running engine.
@@ -441,6 +452,8 @@ fn print_answer(v: &serde_json::Value, output: Option<&str>) -> anyhow::Result<E
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Check { files, warnings } => check_files(&expand(files)?, warnings),
+        Command::Fmt { check, files } => krl::fmt::run(&files, check),
+        Command::Lsp => krl::lsp::run(),
         Command::Serve(a) => {
             init_logging();
             serve(ServeConfig {

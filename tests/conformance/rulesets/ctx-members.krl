@@ -8,6 +8,7 @@ ruleset io.krl.conformance.ctx {
     >>
     shares info, tagged, kidCount, parentKind, rids, ask, heard, selfCount, selected
   }
+
   global {
     info = function() {
       {
@@ -23,8 +24,12 @@ ruleset io.krl.conformance.ctx {
       ctx:channels
         .filter(function(c) { c{"tags"} >< tag })
         .map(function(c) {
-          {"tags": c{"tags"}, "eventPolicy": c{"eventPolicy"},
-           "queryPolicy": c{"queryPolicy"}, "family": c{"familyChannelPicoID"}}
+          {
+            "tags": c{"tags"},
+            "eventPolicy": c{"eventPolicy"},
+            "queryPolicy": c{"queryPolicy"},
+            "family": c{"familyChannelPicoID"}
+          }
         })
     }
     selfCount = function() {
@@ -44,9 +49,11 @@ ruleset io.krl.conformance.ctx {
 
   rule new_channel {
     select when ctx new_channel
-    ctx:newChannel(["Bar Two", "X.y"],
+    ctx:newChannel(
+      ["Bar Two", "X.y"],
       {"allow": [{"domain": "a", "name": "*"}], "deny": [{"domain": "a", "name": "b"}]},
-      {"allow": [], "deny": []})
+      {"allow": [], "deny": []}
+    )
   }
 
   rule put_channel {

@@ -15,6 +15,7 @@ mod http;
 mod install_refuse;
 mod limits;
 mod live_call;
+mod lsp;
 mod modules;
 mod mqtt;
 mod mqtt_bridge;

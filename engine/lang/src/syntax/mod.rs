@@ -5,7 +5,7 @@
 pub mod ast;
 pub mod diag;
 mod expected;
-mod grammar;
+pub(crate) mod grammar;
 mod parser;
 pub mod words;
 
