@@ -448,3 +448,32 @@ fn events_go_to_another_engine_with_host() {
         (got == json!(["ctx:event", "event:send"])).then_some(())
     });
 }
+
+#[test]
+fn rulesets_install_from_http_urls_and_a_missing_one_is_a_clear_error() {
+    use krl_tests::fake_http::{Fake, Reply};
+    let web = Fake::start(|req, _| match req.path() {
+        "/extra.krl" => Reply::text(200, "text/plain", EXTRA),
+        _ => Reply::text(404, "text/plain", "not here"),
+    });
+    let (_dir, s) = server("family-http-url", &[]);
+    let api = Api::new(&s);
+    let (_, eci) = parent(&api);
+    let url = format!("{}/extra.krl", web.url());
+    let (status, v) = api.event(&eci, "family", "install", json!({"url": url}));
+    assert_eq!(status, 200, "{v}");
+    let (status, seen) = api.query(&eci, "io.krl.family.extra", "seen", json!({}));
+    assert_eq!((status, seen), (200, json!("io.krl.family.extra")));
+    assert!(web
+        .seen()
+        .iter()
+        .any(|r| r.method == "GET" && r.path() == "/extra.krl"));
+
+    let missing = format!("{}/missing.krl", web.url());
+    let (status, v) = api.event(&eci, "family", "install", json!({"url": missing}));
+    assert_eq!(status, 500, "{v}");
+    assert!(
+        str_of(&v["error"]).contains(&format!("cannot fetch {missing}: HTTP 404")),
+        "{v}"
+    );
+}
