@@ -3,8 +3,8 @@
 //! results, MQTT messages in and out), as entries broadcast to whoever
 //! watches (`GET /api/trace`, the console's Live trace).
 //!
-//! One hub per process. A publisher pays one atomic load when nobody
-//! watches: the entry is built (a closure) only when someone does. The
+//! One hub per process. A publisher pays one relaxed atomic load when
+//! nobody watches: the entry is built (a closure) only when someone does. The
 //! buffer is bounded (a `tokio::sync::broadcast` of [`CAPACITY`]): a
 //! publisher never waits, and a watcher that falls behind loses the
 //! oldest entries, which it counts ([`Watcher::next`] answers how many
@@ -16,7 +16,7 @@ use crate::ids::PicoId;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use tokio::sync::broadcast;
 
@@ -54,9 +54,14 @@ static HUB: LazyLock<Hub> = LazyLock::new(|| Hub {
     mqtt: Mutex::new(VecDeque::with_capacity(RECENT)),
 });
 
+/// How many [`Watcher`]s there are: kept apart from the broadcast
+/// (whose own count takes its lock), so that the event path pays one
+/// relaxed atomic load when nobody watches.
+static WATCHERS: AtomicUsize = AtomicUsize::new(0);
+
 /// Whether anyone watches (publishers may skip their work when not).
 pub fn watching() -> bool {
-    HUB.tx.receiver_count() > 0
+    WATCHERS.load(Ordering::Relaxed) > 0
 }
 
 /// Publishes an entry of `kind` on `pico`, its details made by `data`
@@ -100,8 +105,15 @@ pub struct Watcher {
 
 /// Starts watching.
 pub fn watch() -> Watcher {
+    WATCHERS.fetch_add(1, Ordering::Relaxed);
     Watcher {
         rx: HUB.tx.subscribe(),
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        WATCHERS.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
