@@ -18,7 +18,7 @@ use serde_json::Value;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 /// Entries a watcher may fall behind by before it loses the oldest.
 pub const CAPACITY: usize = 1024;
@@ -44,12 +44,16 @@ pub struct Entry {
 
 struct Hub {
     tx: broadcast::Sender<Arc<Entry>>,
+    /// Set by [`close`]: every watcher ends (so that a server shutting
+    /// down does not wait for open trace streams).
+    closed: watch::Sender<bool>,
     seq: AtomicU64,
     mqtt: Mutex<VecDeque<Arc<Entry>>>,
 }
 
 static HUB: LazyLock<Hub> = LazyLock::new(|| Hub {
     tx: broadcast::channel(CAPACITY).0,
+    closed: watch::channel(false).0,
     seq: AtomicU64::new(0),
     mqtt: Mutex::new(VecDeque::with_capacity(RECENT)),
 });
@@ -101,6 +105,12 @@ pub fn recent_mqtt() -> Vec<Arc<Entry>> {
 /// A watcher of the trace, from now on.
 pub struct Watcher {
     rx: broadcast::Receiver<Arc<Entry>>,
+    closed: watch::Receiver<bool>,
+}
+
+/// Ends every watcher, now and later (the server is shutting down).
+pub fn close() {
+    HUB.closed.send_replace(true);
 }
 
 /// Starts watching.
@@ -108,6 +118,7 @@ pub fn watch() -> Watcher {
     WATCHERS.fetch_add(1, Ordering::Relaxed);
     Watcher {
         rx: HUB.tx.subscribe(),
+        closed: HUB.closed.subscribe(),
     }
 }
 
@@ -119,11 +130,15 @@ impl Drop for Watcher {
 
 impl Watcher {
     /// The next entry, with how many were dropped just before it because
-    /// this watcher fell behind; `None` when the hub is gone.
+    /// this watcher fell behind; `None` once the trace is closed.
     pub async fn next(&mut self) -> Option<(u64, Arc<Entry>)> {
         let mut dropped = 0;
         loop {
-            match self.rx.recv().await {
+            let got = tokio::select! {
+                r = self.rx.recv() => r,
+                _ = self.closed.wait_for(|c| *c) => return None,
+            };
+            match got {
                 Ok(e) => return Some((dropped, e)),
                 Err(broadcast::error::RecvError::Lagged(n)) => dropped += n,
                 Err(broadcast::error::RecvError::Closed) => return None,

@@ -287,3 +287,26 @@ fn the_trace_streams_events_and_errors_of_a_pico() {
     assert_eq!(seen[1]["data"]["rule"], "boom");
     assert_eq!(seen[1]["data"]["line"], 8);
 }
+
+#[test]
+fn an_open_trace_stream_does_not_hold_a_shutdown() {
+    let (_dir, s) = server("console-trace-stop", &[]);
+    let res = Client::builder()
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .unwrap()
+        .get(format!("{}/api/trace", s.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let t0 = std::time::Instant::now();
+    assert_eq!(s.terminate(), Some(0));
+    // The drain's limit is 10 s: the stream ended well before it.
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        t0.elapsed()
+    );
+    drop(res);
+}
