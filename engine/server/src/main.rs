@@ -61,6 +61,21 @@ enum Command {
         #[command(subcommand)]
         command: MqttCommand,
     },
+    /// Watch what the engine does (its live trace): events, directives,
+    /// errors, sends, MQTT messages, as they happen.
+    Logs {
+        /// Follow the trace from now on (the engine keeps no history yet).
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// Only this pico's entries.
+        #[arg(long)]
+        pico: Option<String>,
+        /// Print the entries as JSON lines.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        conn: Conn,
+    },
     /// Uninstall a ruleset from a pico (its variables there are dropped).
     Uninstall {
         /// The ruleset id.
@@ -464,6 +479,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ruleset { command } => ruleset_command(command),
         Command::Pico { command } => pico_command(command),
         Command::Mqtt { command } => mqtt_command(command),
+        Command::Logs {
+            follow,
+            pico,
+            json,
+            conn,
+        } => {
+            if !follow {
+                anyhow::bail!(
+                    "the engine keeps no log history yet: give --follow to watch from now on"
+                );
+            }
+            krl::commands::follow(&conn.client(), pico.as_deref(), json)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Uninstall { rid, pico, conn } => {
             let c = conn.client();
             let path = format!("/picos/{}/rulesets/{}", seg(&pico), seg(&rid));
