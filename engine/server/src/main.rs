@@ -1,8 +1,9 @@
 //! The `krl` command: `krl check FILE...`, `krl parse --json FILE`,
 //! `krl serve` (the engine), and the people's commands that talk to a
-//! running engine over HTTP (`krl ruleset register`, `krl pico new`,
-//! `krl install`, `krl event`, `krl query`). Uses: clap, tracing, and the
-//! `krl` library (`serve`, `client`).
+//! running engine over HTTP (`krl ruleset register|list`, `krl pico
+//! new|list|show|delete`, `krl install`, `krl uninstall`, `krl event`,
+//! `krl query`, `krl mqtt`, `krl logs`). Uses: clap, tracing, reqwest,
+//! and the `krl` library (`serve`, `client`, `commands`).
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
