@@ -94,6 +94,24 @@ impl Client {
         self.send(self.admin(req)?)
     }
 
+    /// An admin `GET` whose answer is read as it comes (a stream).
+    pub fn admin_stream(&self, path: &str) -> anyhow::Result<reqwest::blocking::Response> {
+        let http = Http::builder()
+            .timeout(None)
+            .build()
+            .context("building the HTTP client")?;
+        let req = self.admin(http.get(format!("{}/api{path}", self.url)))?;
+        let res = req
+            .send()
+            .with_context(|| format!("cannot reach the engine at {}", self.url))?;
+        if !res.status().is_success() {
+            let status = res.status();
+            let text = res.text().unwrap_or_default();
+            bail!("{status}: {}", text.trim());
+        }
+        Ok(res)
+    }
+
     /// `POST /api/rulesets` with the file's source.
     pub fn register(&self, file: &Path) -> anyhow::Result<Value> {
         let src = std::fs::read_to_string(file)

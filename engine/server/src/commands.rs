@@ -184,6 +184,105 @@ pub fn render_rulesets(list: &Value) -> String {
     out
 }
 
+/// `krl logs --follow`: prints the engine's trace (`GET /api/trace`) as
+/// it comes, one line per entry (`json`: the entries as JSON lines),
+/// until the engine closes it.
+pub fn follow(c: &Client, pico: Option<&str>, json: bool) -> anyhow::Result<()> {
+    use std::io::{BufRead as _, Write as _};
+    let path = match pico {
+        Some(p) => format!("/trace?pico={}", seg(p)),
+        None => "/trace".to_string(),
+    };
+    let res = c.admin_stream(&path)?;
+    let mut out = std::io::stdout().lock();
+    for line in std::io::BufReader::new(res).lines() {
+        let line = line.context("reading the trace")?;
+        let Some(data) = line.strip_prefix("data:") else {
+            continue;
+        };
+        if json {
+            writeln!(out, "{}", data.trim())?;
+        } else if let Ok(e) = serde_json::from_str::<Value>(data.trim()) {
+            writeln!(out, "{}", trace_line(&e))?;
+        }
+        out.flush()?;
+    }
+    Ok(())
+}
+
+/// One trace entry as a line of text.
+pub fn trace_line(e: &Value) -> String {
+    let d = &e["data"];
+    let s = |v: &Value| v.as_str().unwrap_or("").to_string();
+    let what = match e["kind"].as_str().unwrap_or("") {
+        "event" => {
+            let dirs: Vec<String> = d["directives"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|x| s(&x["name"]))
+                .collect();
+            format!(
+                "event {}:{} on {} {} -> {}",
+                s(&d["domain"]),
+                s(&d["name"]),
+                s(&d["eci"]),
+                d["attrs"],
+                if dirs.is_empty() {
+                    "no directives".into()
+                } else {
+                    dirs.join(", ")
+                }
+            )
+        }
+        "error" => format!(
+            "error in {}:{}: {}{} at {}:{}: {}",
+            s(&d["domain"]),
+            s(&d["name"]),
+            s(&d["rid"]),
+            d["rule"]
+                .as_str()
+                .map(|r| format!(" rule {r}"))
+                .unwrap_or_default(),
+            d["line"],
+            d["col"],
+            s(&d["message"])
+        ),
+        "sent" => format!(
+            "sent {}:{} to {}",
+            s(&d["domain"]),
+            s(&d["name"]),
+            s(&d["eci"])
+        ),
+        "scheduled" => format!(
+            "scheduled {}:{} ({})",
+            s(&d["domain"]),
+            s(&d["name"]),
+            s(&d["rid"])
+        ),
+        "outbox" => format!(
+            "outbox {} {} {}",
+            s(&d["action"]),
+            s(&d["state"]),
+            s(&d["error_message"])
+        ),
+        "mqtt_in" => format!("mqtt in {} {}", s(&d["topic"]), d["payload"]),
+        "mqtt_out" => format!("mqtt out {} {}", s(&d["topic"]), d["payload"]),
+        other => format!("{other} {d}"),
+    };
+    let dropped = e["dropped"].as_u64().unwrap_or(0);
+    let lost = if dropped > 0 {
+        format!(" ({dropped} entries dropped before this one)")
+    } else {
+        String::new()
+    };
+    format!(
+        "#{} {} {what}{lost}",
+        e["seq"],
+        e["pico"].as_str().unwrap_or("-")
+    )
+}
+
 /// `-o FIELD`: one field of an answer (`eci`, `directives.0.name`), a
 /// string as is, anything else as JSON.
 pub fn field(v: &Value, path: &str) -> anyhow::Result<String> {

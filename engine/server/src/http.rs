@@ -8,9 +8,8 @@
 //! `console::api` under `/api`) and `login` (`/login`, the cookie, `/`).
 //! Every failure is answered by `error::ApiError`. Uses: `engine`,
 //! `error`, `twilio` (the Sky routes' Twilio behaviour), `mqtt::admin`,
-//! `console`,
-//! `statics::routes`, `pico`, `ids`, `clock`, axum, serde_json,
-//! serde_urlencoded, sha2, subtle.
+//! `console`, `statics::routes`, `pico`, `ids`, `clock`, axum,
+//! serde_json, serde_urlencoded, sha2 (and, in `login`, subtle).
 
 use crate::clock::now_ms;
 use crate::engine::{Engine, VERSION};

@@ -1,8 +1,9 @@
 //! The `krl` command: `krl check FILE...`, `krl parse --json FILE`,
 //! `krl serve` (the engine), and the people's commands that talk to a
-//! running engine over HTTP (`krl ruleset register`, `krl pico new`,
-//! `krl install`, `krl event`, `krl query`). Uses: clap, tracing, and the
-//! `krl` library (`serve`, `client`).
+//! running engine over HTTP (`krl ruleset register|list`, `krl pico
+//! new|list|show|delete`, `krl install`, `krl uninstall`, `krl event`,
+//! `krl query`, `krl mqtt`, `krl logs`). Uses: clap, tracing, reqwest,
+//! and the `krl` library (`serve`, `client`, `commands`).
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -71,6 +72,21 @@ enum Command {
     Mqtt {
         #[command(subcommand)]
         command: MqttCommand,
+    },
+    /// Watch what the engine does (its live trace): events, directives,
+    /// errors, sends, MQTT messages, as they happen.
+    Logs {
+        /// Follow the trace from now on (the engine keeps no history yet).
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// Only this pico's entries.
+        #[arg(long)]
+        pico: Option<String>,
+        /// Print the entries as JSON lines.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        conn: Conn,
     },
     /// Uninstall a ruleset from a pico (its variables there are dropped).
     Uninstall {
@@ -482,6 +498,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ruleset { command } => ruleset_command(command),
         Command::Pico { command } => pico_command(command),
         Command::Mqtt { command } => mqtt_command(command),
+        Command::Logs {
+            follow,
+            pico,
+            json,
+            conn,
+        } => {
+            if !follow {
+                anyhow::bail!(
+                    "the engine keeps no log history yet: give --follow to watch from now on"
+                );
+            }
+            krl::commands::follow(&conn.client(), pico.as_deref(), json)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Uninstall { rid, pico, conn } => {
             let c = conn.client();
             let path = format!("/picos/{}/rulesets/{}", seg(&pico), seg(&rid));

@@ -920,6 +920,11 @@ impl Actor {
                 attrs: timer.attrs.clone(),
                 time_ms: now,
             };
+            crate::trace::publish(
+                Some(&self.id),
+                "scheduled",
+                || serde_json::json!({"eci": event.eci, "domain": event.domain, "name": event.name, "attrs": event.attrs, "rid": timer.rid, "id": timer.id}),
+            );
             let txn = TxnId::random();
             match self.runtime.event(event.to_krl(), txn.as_str(), &mut host) {
                 Ok(outcome) => match self.record_changes(&outcome.changes, &mut host) {

@@ -215,6 +215,8 @@ async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     let mut graceful = stop_rx.clone();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         let _ = graceful.wait_for(|s| *s).await;
+        // Open trace streams (the console) end instead of holding the drain.
+        crate::trace::close();
     });
     let drain_limit = async move {
         let _ = stop_rx.wait_for(|s| *s).await;

@@ -3,8 +3,8 @@
 //! results, MQTT messages in and out), as entries broadcast to whoever
 //! watches (`GET /api/trace`, the console's Live trace).
 //!
-//! One hub per process. A publisher pays one atomic load when nobody
-//! watches: the entry is built (a closure) only when someone does. The
+//! One hub per process. A publisher pays one relaxed atomic load when
+//! nobody watches: the entry is built (a closure) only when someone does. The
 //! buffer is bounded (a `tokio::sync::broadcast` of [`CAPACITY`]): a
 //! publisher never waits, and a watcher that falls behind loses the
 //! oldest entries, which it counts ([`Watcher::next`] answers how many
@@ -16,9 +16,9 @@ use crate::ids::PicoId;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 /// Entries a watcher may fall behind by before it loses the oldest.
 pub const CAPACITY: usize = 1024;
@@ -44,19 +44,28 @@ pub struct Entry {
 
 struct Hub {
     tx: broadcast::Sender<Arc<Entry>>,
+    /// Set by [`close`]: every watcher ends (so that a server shutting
+    /// down does not wait for open trace streams).
+    closed: watch::Sender<bool>,
     seq: AtomicU64,
     mqtt: Mutex<VecDeque<Arc<Entry>>>,
 }
 
 static HUB: LazyLock<Hub> = LazyLock::new(|| Hub {
     tx: broadcast::channel(CAPACITY).0,
+    closed: watch::channel(false).0,
     seq: AtomicU64::new(0),
     mqtt: Mutex::new(VecDeque::with_capacity(RECENT)),
 });
 
+/// How many [`Watcher`]s there are: kept apart from the broadcast
+/// (whose own count takes its lock), so that the event path pays one
+/// relaxed atomic load when nobody watches.
+static WATCHERS: AtomicUsize = AtomicUsize::new(0);
+
 /// Whether anyone watches (publishers may skip their work when not).
 pub fn watching() -> bool {
-    HUB.tx.receiver_count() > 0
+    WATCHERS.load(Ordering::Relaxed) > 0
 }
 
 /// Publishes an entry of `kind` on `pico`, its details made by `data`
@@ -96,22 +105,40 @@ pub fn recent_mqtt() -> Vec<Arc<Entry>> {
 /// A watcher of the trace, from now on.
 pub struct Watcher {
     rx: broadcast::Receiver<Arc<Entry>>,
+    closed: watch::Receiver<bool>,
+}
+
+/// Ends every watcher, now and later (the server is shutting down).
+pub fn close() {
+    HUB.closed.send_replace(true);
 }
 
 /// Starts watching.
 pub fn watch() -> Watcher {
+    WATCHERS.fetch_add(1, Ordering::Relaxed);
     Watcher {
         rx: HUB.tx.subscribe(),
+        closed: HUB.closed.subscribe(),
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        WATCHERS.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 impl Watcher {
     /// The next entry, with how many were dropped just before it because
-    /// this watcher fell behind; `None` when the hub is gone.
+    /// this watcher fell behind; `None` once the trace is closed.
     pub async fn next(&mut self) -> Option<(u64, Arc<Entry>)> {
         let mut dropped = 0;
         loop {
-            match self.rx.recv().await {
+            let got = tokio::select! {
+                r = self.rx.recv() => r,
+                _ = self.closed.wait_for(|c| *c) => return None,
+            };
+            match got {
                 Ok(e) => return Some((dropped, e)),
                 Err(broadcast::error::RecvError::Lagged(n)) => dropped += n,
                 Err(broadcast::error::RecvError::Closed) => return None,

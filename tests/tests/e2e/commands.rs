@@ -232,3 +232,51 @@ fn a_busy_http_port_names_listen() {
     assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
     assert!(err.contains("--listen ADDR"), "{err}");
 }
+
+#[test]
+fn krl_logs_follow_prints_the_trace() {
+    use std::io::{BufRead as _, BufReader};
+    use std::process::Stdio;
+    let (dir, s) = server("cli-logs", &[]);
+    let hello = dir.file("hello.krl", HELLO);
+    ok(&s, &["ruleset", "register", hello.to_str().unwrap()]);
+    let out = ok(&s, &["pico", "new", "--install", "io.example.hello"]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let (id, eci) = (v["id"].as_str().unwrap(), v["eci"].as_str().unwrap());
+    let err = fails(&s, true, &["logs"]);
+    assert!(err.contains("--follow"), "{err}");
+    let mut child = krl()
+        .args(["logs", "--follow", "--pico", id])
+        .env("KRL_URL", &s.url)
+        .env("KRL_ADMIN_TOKEN", TOKEN)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // The stream is open once the command is connected: send until a
+    // line comes (the first events may precede the connection).
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for l in lines.by_ref().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    let mut got = None;
+    for _ in 0..100 {
+        Api::new(&s).event(eci, "echo", "hello", serde_json::json!({"n": 1}));
+        if let Ok(l) = rx.recv_timeout(std::time::Duration::from_millis(200)) {
+            got = Some(l);
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = got.expect("a trace line from krl logs --follow");
+    assert!(
+        line.contains(&format!(" {id} event echo:hello on {eci}")),
+        "{line}"
+    );
+    assert!(line.ends_with("-> say"), "{line}");
+}

@@ -122,3 +122,191 @@ fn root_and_unauthenticated_pages_redirect() {
         .get("set-cookie")
         .is_some_and(|v| v.to_str().unwrap().contains("Max-Age=0")));
 }
+
+/// Every route the console uses, its own and the contract's: method, path.
+const CONSOLE_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/api/picos"),
+    ("POST", "/api/picos"),
+    ("GET", "/api/picos/P"),
+    ("DELETE", "/api/picos/P"),
+    ("POST", "/api/picos/P/rulesets"),
+    ("DELETE", "/api/picos/P/rulesets/R"),
+    ("GET", "/api/picos/P/mqtt"),
+    ("POST", "/api/picos/P/mqtt"),
+    ("GET", "/api/picos/P/sessions"),
+    ("GET", "/api/rulesets"),
+    ("POST", "/api/rulesets"),
+    ("GET", "/api/rulesets/R"),
+    ("GET", "/api/outbox"),
+    ("GET", "/api/engine"),
+    ("POST", "/api/check"),
+    ("GET", "/api/trace"),
+    ("GET", "/api/console/info"),
+    ("GET", "/api/console/picos/P"),
+    ("POST", "/api/console/picos/P/name"),
+    ("POST", "/api/console/sign"),
+    ("GET", "/api/console/mqtt"),
+];
+
+#[test]
+fn every_console_route_is_401_without_the_token() {
+    let (_dir, s) = server("console-401", &[]);
+    let c = http();
+    let (pico, _) = Api::new(&s).new_pico();
+    for (method, path) in CONSOLE_ROUTES {
+        let path = path.replace("/P", &format!("/{pico}"));
+        let url = format!("{}{path}", s.url);
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        for auth in [None, Some("Bearer wrong"), Some("cookie")] {
+            let mut req = c
+                .request(method.clone(), &url)
+                .header("content-type", "application/json")
+                .body("{}");
+            match auth {
+                Some("cookie") => req = req.header("cookie", "krl_admin=wrong"),
+                Some(h) => req = req.header("authorization", h),
+                None => {}
+            }
+            let res = req.send().unwrap();
+            assert_eq!(res.status(), 401, "{method} {path} with {auth:?}");
+        }
+        // With the token it is a route (not 401, not 404 "no such route").
+        let res = c
+            .request(method.clone(), &url)
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/json")
+            .body(if path.ends_with("/name") {
+                r#"{"name": "renamed"}"#
+            } else if path.ends_with("/sign") {
+                r#"{"eci": "nope", "url": "http://x/"}"#
+            } else {
+                "{}"
+            })
+            .send()
+            .unwrap();
+        assert_ne!(res.status(), 401, "{method} {path}");
+        if path == "/api/trace" {
+            continue; // a stream: not read to its end
+        }
+        let body = res.text().unwrap();
+        assert!(!body.contains("no such route"), "{method} {path}: {body}");
+    }
+}
+
+#[test]
+fn check_answers_diagnostics_with_positions() {
+    let (_dir, s) = server("console-check", &[]);
+    let check = |src: &str| -> serde_json::Value {
+        Client::new()
+            .post(format!("{}/api/check", s.url))
+            .bearer_auth(TOKEN)
+            .body(src.to_string())
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
+    let v = check("ruleset a.b {\n  rule r {\n    select when x y\n    pre { z = 1 + }\n  }\n}\n");
+    assert_eq!(v["errors"], 1, "{v}");
+    let d = &v["diagnostics"][0];
+    assert_eq!(
+        (d["line"].as_u64(), d["col"].as_u64()),
+        (Some(4), Some(19)),
+        "{v}"
+    );
+    assert_eq!(d["severity"], "error");
+    let v = check(
+        "ruleset a.b {\n  rule r {\n    select when x y\n    send_directive(nope())\n  }\n}\n",
+    );
+    assert_eq!(v["rid"], "a.b");
+    assert!(v["errors"].as_u64().unwrap() >= 1, "{v}");
+    let v = check("ruleset a.b {\n}\n");
+    assert_eq!(
+        v,
+        serde_json::json!({"rid": "a.b", "errors": 0, "diagnostics": []})
+    );
+    // Nothing was registered.
+    let (_, list) = Api::new(&s).get("/api/rulesets");
+    assert_eq!(list, serde_json::json!([]));
+}
+
+#[test]
+fn the_trace_streams_events_and_errors_of_a_pico() {
+    use std::io::{BufRead as _, BufReader};
+    let (_dir, s) = server("console-trace", &[]);
+    let api = Api::new(&s);
+    let (pico, eci) = api.pico_with(
+        r#"ruleset io.example.traced {
+  rule hi {
+    select when echo hello
+    send_directive("say", {"n": 1})
+  }
+  rule boom {
+    select when echo boom
+    always { x = event:attrs{"x"} * 2 }
+  }
+}
+"#,
+    );
+    let (other, other_eci) = api.new_pico();
+    let res = Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .unwrap()
+        .get(format!("{}/api/trace?pico={pico}", s.url))
+        .header("cookie", format!("krl_admin={TOKEN}"))
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.to_str().unwrap().starts_with("text/event-stream")));
+    let mut lines = BufReader::new(res).lines();
+    // The stream is open once the answer's headers came: events from now
+    // on are in it. Another pico's event is filtered out.
+    api.event(&other_eci, "echo", "hello", serde_json::json!({}));
+    api.event(&eci, "echo", "hello", serde_json::json!({"a": 1}));
+    api.event(&eci, "echo", "boom", serde_json::json!({"x": "abc"}));
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let line = lines.next().expect("the stream goes on").unwrap();
+        if let Some(data) = line.strip_prefix("data:") {
+            let v: serde_json::Value = serde_json::from_str(data.trim()).unwrap();
+            assert_eq!(v["pico"], serde_json::json!(pico), "{v}; not {other}");
+            seen.push(v);
+        }
+    }
+    assert_eq!(seen[0]["kind"], "event", "{}", seen[0]);
+    assert_eq!(seen[0]["data"]["domain"], "echo");
+    assert_eq!(seen[0]["data"]["directives"][0]["name"], "say");
+    assert_eq!(seen[0]["data"]["attrs"]["a"], 1);
+    assert_eq!(seen[0]["dropped"], 0);
+    assert_eq!(seen[1]["kind"], "error", "{}", seen[1]);
+    assert_eq!(seen[1]["data"]["rid"], "io.example.traced");
+    assert_eq!(seen[1]["data"]["rule"], "boom");
+    assert_eq!(seen[1]["data"]["line"], 8);
+}
+
+#[test]
+fn an_open_trace_stream_does_not_hold_a_shutdown() {
+    let (_dir, s) = server("console-trace-stop", &[]);
+    let res = Client::builder()
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .unwrap()
+        .get(format!("{}/api/trace", s.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let t0 = std::time::Instant::now();
+    assert_eq!(s.terminate(), Some(0));
+    // The drain's limit is 10 s: the stream ended well before it.
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        t0.elapsed()
+    );
+    drop(res);
+}

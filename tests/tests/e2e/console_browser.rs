@@ -2,7 +2,8 @@
 //! WebDriver (krl_tests::webdriver) against a `krl serve`. One walk
 //! through what a developer does: a wrong token is refused, log in,
 //! create a pico, register a ruleset with a syntax error and see the
-//! error at its line, fix it, register it, install it, send a test event
+//! error at its line, fix it, register it, install it (and see a refused
+//! configuration's message), send a test event
 //! and see the directive, see the trace show it, call Hello Monkey from
 //! the phone, press 7 and hear "Your favorite number is 7.", send an SMS.
 //! Every page is saved as a screenshot in target/console-screenshots/
@@ -194,6 +195,13 @@ fn a_developer_walks_through_the_console() {
     b.find("#install").click();
     b.wait_text("#install-result", "installed io.example.console", WAIT);
     b.wait_text("#pico-rulesets", "from the browser", WAIT);
+    // A configuration the ruleset refuses: its own message.
+    select(&b, "#install-rid", "io.krl.hello_monkey");
+    b.find("#install-config").clear();
+    b.find("#install-config").send_keys(r#"{"directory": 5}"#);
+    b.find("#install").click();
+    let refused = b.wait_text("#install-result", "must be a map", WAIT);
+    assert!(refused.starts_with("400"), "{refused}");
     b.screenshot(&shots().join("pico.png"));
 
     // A test event: the directive.

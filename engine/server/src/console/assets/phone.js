@@ -82,7 +82,7 @@
         throw new Error(`${res.status}: ${why}`);
       }
       this.ui.twiml(text);
-      this.ui.state("in call");
+      if (this.active) this.ui.state("in call");
       const doc = new DOMParser().parseFromString(text, "text/xml");
       if (doc.getElementsByTagName("parsererror").length) throw new Error("the answer is not XML");
       if (doc.documentElement.nodeName !== "Response") throw new Error(`the answer's root is <${doc.documentElement.nodeName}>`);
