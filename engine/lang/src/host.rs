@@ -108,6 +108,9 @@ pub trait Host {
     /// A rule was selected by the event being processed (for the pico's
     /// log, `ctx:logs()`); the default ignores it.
     fn rule_selected(&mut self, _rid: &str, _rule: &str) {}
+    /// A selected rule's actions ran (`fired`) or its condition was false;
+    /// the default ignores it.
+    fn rule_fired(&mut self, _rid: &str, _rule: &str, _fired: bool) {}
     /// A new unique id (schedule entries).
     fn new_id(&mut self) -> String;
     /// Stores a schedule entry of `rid` (docs/spec/krl-language.md 9.7);

@@ -502,6 +502,26 @@ impl Host for PicoHost {
                 LogFields::Rule(rid.to_string(), rule.to_string()),
             );
         }
+        crate::trace::publish(
+            Some(&self.pico),
+            "rule_selected",
+            || serde_json::json!({"rid": rid, "rule": rule}),
+        );
+    }
+    fn rule_fired(&mut self, rid: &str, rule: &str, fired: bool) {
+        let msg = if fired { "fired" } else { "not fired" };
+        if self.log.is_some() {
+            self.note(
+                "debug",
+                msg,
+                LogFields::Rule(rid.to_string(), rule.to_string()),
+            );
+        }
+        crate::trace::publish(
+            Some(&self.pico),
+            "rule_fired",
+            || serde_json::json!({"rid": rid, "rule": rule, "fired": fired}),
+        );
     }
 }
 

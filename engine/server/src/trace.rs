@@ -35,7 +35,8 @@ pub struct Entry {
     pub at_ms: f64,
     /// The pico it happened on, when there is one.
     pub pico: Option<PicoId>,
-    /// What: `event`, `directives`, `error`, `sent`, `outbox`,
+    /// What: `event`, `directives`, `error`, `rule_selected`, `rule_fired`,
+    /// `sent`, `outbox`,
     /// `mqtt_in`, `mqtt_out`.
     pub kind: &'static str,
     /// The details, by kind.

@@ -689,6 +689,9 @@ fn run_iteration(
         Some(b) => eval.action_block(b, frame)?,
         None => true,
     };
+    eval.txn
+        .host
+        .rule_fired(&eval.inst.compiled.rid, &rule.name, fired);
     for (when, stmts) in &rule.postlude {
         let run = match when {
             When::Fired => fired,

@@ -460,6 +460,8 @@
       case "error":
         return `error in event ${d.domain}:${d.name}: ${d.rid}${d.rule ? " rule " + d.rule : ""}${d.line ? ` at ${d.line}:${d.col}` : ""}: ${d.message}`;
       case "sent": return `sent event ${d.domain}:${d.name} to ${d.eci}`;
+      case "rule_selected": return `rule ${d.rid} ${d.rule} selected`;
+      case "rule_fired": return `rule ${d.rid} ${d.rule} ${d.fired ? "fired" : "did not fire (its action condition was false)"}`;
       case "outbox": return `outbox ${d.action} ${d.state}${d.error_message ? ": " + d.error_message : ""}${d.error_code ? " (code " + d.error_code + ")" : ""}`;
       case "mqtt_in": return `mqtt in ${d.topic}: ${d.payload}`;
       case "mqtt_out": return `mqtt out ${d.topic}: ${d.payload}`;
