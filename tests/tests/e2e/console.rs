@@ -268,15 +268,39 @@ fn the_trace_streams_events_and_errors_of_a_pico() {
     api.event(&other_eci, "echo", "hello", serde_json::json!({}));
     api.event(&eci, "echo", "hello", serde_json::json!({"a": 1}));
     api.event(&eci, "echo", "boom", serde_json::json!({"x": "abc"}));
-    let mut seen = Vec::new();
-    while seen.len() < 2 {
+    let mut all = Vec::new();
+    while !all.iter().any(|v: &serde_json::Value| v["kind"] == "error") {
         let line = lines.next().expect("the stream goes on").unwrap();
         if let Some(data) = line.strip_prefix("data:") {
             let v: serde_json::Value = serde_json::from_str(data.trim()).unwrap();
             assert_eq!(v["pico"], serde_json::json!(pico), "{v}; not {other}");
-            seen.push(v);
+            all.push(v);
         }
     }
+    // The rules each event selected and whether they fired come before
+    // the event's entry.
+    let kinds: Vec<&str> = all.iter().map(|v| v["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        // `boom` has no action (it fires) and fails in its postlude
+        [
+            "rule_selected",
+            "rule_fired",
+            "event",
+            "rule_selected",
+            "rule_fired",
+            "error"
+        ],
+        "{all:?}"
+    );
+    assert_eq!(
+        all[1]["data"],
+        serde_json::json!({"rid": "io.example.traced", "rule": "hi", "fired": true})
+    );
+    let seen: Vec<&serde_json::Value> = all
+        .iter()
+        .filter(|v| !v["kind"].as_str().unwrap().starts_with("rule_"))
+        .collect();
     assert_eq!(seen[0]["kind"], "event", "{}", seen[0]);
     assert_eq!(seen[0]["data"]["domain"], "echo");
     assert_eq!(seen[0]["data"]["directives"][0]["name"], "say");

@@ -77,12 +77,14 @@ fn children_by_url_answer_through_family_channels_only() {
         .find(|e| e["msg"] == "txnQueued" && e["txn"]["event"]["name"] == "new_child")
         .unwrap_or_else(|| panic!("{logs:?}"));
     assert_eq!(queued["txn"]["event"]["data"]["attrs"]["name"], "Ann");
-    assert!(
-        logs.iter().any(|e| e["msg"] == "rule selected"
-            && e["rule_name"] == "new_child"
-            && e["txnId"] == queued["txnId"]),
-        "{logs:?}"
-    );
+    for msg in ["rule selected", "fired", "txnDone"] {
+        assert!(
+            logs.iter().any(|e| e["msg"] == msg
+                && (msg == "txnDone" || e["rule_name"] == "new_child")
+                && e["txnId"] == queued["txnId"]),
+            "{msg}: {logs:?}"
+        );
+    }
     // the engine's view: the same tree
     let (_, info) = api.get(&format!("/api/picos/{pico}"));
     assert_eq!(info["children"].as_array().unwrap().len(), 1, "{info}");
