@@ -111,6 +111,9 @@ pub trait Host {
     /// A selected rule's actions ran (`fired`) or its condition was false;
     /// the default ignores it.
     fn rule_fired(&mut self, _rid: &str, _rule: &str, _fired: bool) {}
+    /// A rule raised an event (`raise`, `ctx:raiseEvent`; for one ruleset
+    /// with `only`); the default ignores it.
+    fn event_raised(&mut self, _domain: &str, _name: &str, _attrs: &Map, _only: Option<&str>) {}
     /// A new unique id (schedule entries).
     fn new_id(&mut self) -> String;
     /// Stores a schedule entry of `rid` (docs/spec/krl-language.md 9.7);

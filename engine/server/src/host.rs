@@ -345,6 +345,11 @@ impl Host for PicoHost {
         name: &str,
         value: Option<&KrlValue>,
     ) -> Result<(), RuntimeError> {
+        crate::trace::publish(
+            Some(&self.pico),
+            "ent_write",
+            || serde_json::json!({"rid": rid, "name": name, "value": value.map(KrlValue::to_json)}),
+        );
         self.put(Key::entity(&self.pico, rid, name), value)
     }
 
@@ -434,6 +439,11 @@ impl Host for PicoHost {
             .and_then(Value::as_str)
             .ok_or_else(|| RuntimeError::new("a schedule entry needs an id"))?
             .to_string();
+        crate::trace::publish(
+            Some(&self.pico),
+            "schedule_add",
+            || serde_json::json!({"rid": rid, "entry": json}),
+        );
         self.buf.put(Key::schedule(&self.pico, rid, &id), &json);
         self.schedules_changed = true;
         Ok(())
@@ -506,6 +516,20 @@ impl Host for PicoHost {
             Some(&self.pico),
             "rule_selected",
             || serde_json::json!({"rid": rid, "rule": rule}),
+        );
+    }
+    fn event_raised(&mut self, domain: &str, name: &str, attrs: &KrlMap, only: Option<&str>) {
+        if self.log.is_some() {
+            self.note(
+                "debug",
+                "event added to schedule",
+                LogFields::Raised(domain.to_string(), name.to_string()),
+            );
+        }
+        crate::trace::publish(
+            Some(&self.pico),
+            "raised",
+            || serde_json::json!({"domain": domain, "name": name, "attrs": json_map(attrs), "for_rid": only}),
         );
     }
     fn rule_fired(&mut self, rid: &str, rule: &str, fired: bool) {

@@ -36,7 +36,7 @@ pub struct Entry {
     /// The pico it happened on, when there is one.
     pub pico: Option<PicoId>,
     /// What: `event`, `directives`, `error`, `rule_selected`, `rule_fired`,
-    /// `sent`, `outbox`,
+    /// `raised`, `ent_write`, `schedule_add`, `sent`, `outbox`,
     /// `mqtt_in`, `mqtt_out`.
     pub kind: &'static str,
     /// The details, by kind.

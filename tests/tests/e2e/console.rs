@@ -334,3 +334,69 @@ fn an_open_trace_stream_does_not_hold_a_shutdown() {
     );
     drop(res);
 }
+
+#[test]
+fn the_trace_shows_raised_events_variable_writes_and_schedules() {
+    use std::io::{BufRead as _, BufReader};
+    let (_dir, s) = server("console-trace-inside", &[]);
+    let api = Api::new(&s);
+    let (pico, eci) = api.pico_with(
+        r#"ruleset io.example.inside {
+  rule first {
+    select when t go
+    fired {
+      ent:n := 7;
+      raise t event "next" attributes {"k": 1};
+      schedule t event "later" at time:add(time:now(), {"hours": 1})
+    }
+  }
+  rule next {
+    select when t next
+    send_directive("next")
+  }
+}
+"#,
+    );
+    let res = Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .unwrap()
+        .get(format!("{}/api/trace?pico={pico}", s.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let mut lines = BufReader::new(res).lines();
+    api.event(&eci, "t", "go", serde_json::json!({}));
+    let mut all: Vec<serde_json::Value> = Vec::new();
+    while !all.iter().any(|v| v["kind"] == "event") {
+        let line = lines.next().expect("the stream goes on").unwrap();
+        if let Some(data) = line.strip_prefix("data:") {
+            all.push(serde_json::from_str(data.trim()).unwrap());
+        }
+    }
+    let of = |kind: &str| {
+        all.iter()
+            .find(|v| v["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} in {all:?}"))["data"]
+            .clone()
+    };
+    assert_eq!(
+        of("ent_write"),
+        serde_json::json!({"rid": "io.example.inside", "name": "n", "value": 7})
+    );
+    assert_eq!(
+        of("raised"),
+        serde_json::json!({"domain": "t", "name": "next", "attrs": {"k": 1}, "for_rid": null})
+    );
+    assert_eq!(
+        of("schedule_add")["entry"]["event"]["name"],
+        "later",
+        "{all:?}"
+    );
+    // the raised event selected the second rule, within the same event
+    assert!(all
+        .iter()
+        .any(|v| v["kind"] == "rule_selected" && v["data"]["rule"] == "next"));
+    assert_eq!(of("event")["directives"][0]["name"], "next");
+}

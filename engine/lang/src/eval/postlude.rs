@@ -239,6 +239,9 @@ impl<'t, 'h> Eval<'t, 'h> {
                 self.txn.limits.max_raised
             )));
         }
+        self.txn
+            .host
+            .event_raised(&domain, &name, &attrs, only.as_deref());
         let base = self.event.clone();
         let ev = Arc::new(Event {
             domain,

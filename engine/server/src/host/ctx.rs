@@ -53,6 +53,8 @@ pub enum LogFields {
     Rule(String, String),
     /// The ruleset (a `klog` or `log` line: `val` is the message).
     Ruleset(String),
+    /// An event raised (`event added to schedule`): domain and name.
+    Raised(String, String),
 }
 
 impl PicoLog {
@@ -119,6 +121,9 @@ impl LogEntry {
             LogFields::Rule(rid, rule) => {
                 m.insert("rid".into(), json!(rid));
                 m.insert("rule_name".into(), json!(rule));
+            }
+            LogFields::Raised(domain, name) => {
+                m.insert("event".into(), json!({"domain": domain, "name": name}));
             }
             LogFields::Ruleset(rid) => {
                 m.insert("rid".into(), json!(rid));
