@@ -6,9 +6,11 @@ ruleset io.krl.thermometer {
   meta {
     shares readings
   }
+
   global {
     readings = function() { ent:readings.defaultsTo({}) }
   }
+
   rule reading_arrived {
     select when mqtt message
     pre {
@@ -19,9 +21,13 @@ ruleset io.krl.thermometer {
       ent:readings{room} := celsius if room && celsius
     }
   }
+
   rule publish_reading {
     select when thermometer reading
-    mqtt:publish("home/" + event:attrs{"room"} + "/temp",
-                 {"celsius": event:attrs{"celsius"}}, qos = 1)
+    mqtt:publish(
+      "home/" + event:attrs{"room"} + "/temp",
+      {"celsius": event:attrs{"celsius"}},
+      qos = 1
+    )
   }
 }
