@@ -263,12 +263,15 @@ fn krl_logs_follow_prints_the_trace() {
             }
         }
     });
+    // The event's own line comes after those of the rules it selected.
     let mut got = None;
-    for _ in 0..100 {
+    'send: for _ in 0..100 {
         Api::new(&s).event(eci, "echo", "hello", serde_json::json!({"n": 1}));
-        if let Ok(l) = rx.recv_timeout(std::time::Duration::from_millis(200)) {
-            got = Some(l);
-            break;
+        while let Ok(l) = rx.recv_timeout(std::time::Duration::from_millis(200)) {
+            if l.contains(" event ") {
+                got = Some(l);
+                break 'send;
+            }
         }
     }
     let _ = child.kill();
