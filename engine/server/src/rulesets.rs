@@ -7,7 +7,7 @@
 use crate::ids::Rid;
 use crate::store::{RulesetRecord, Store, StoreError};
 use dashmap::DashMap;
-use krl_lang::engine::{compile, Ruleset};
+use krl_lang::engine::{compile_with_warnings, Ruleset};
 use krl_lang::syntax::{Diagnostic, LineIndex};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -29,6 +29,8 @@ pub struct Registered {
     pub registered_ms: u64,
     /// The URL it was registered from (`file://`, `http(s)://`), if any.
     pub url: Option<String>,
+    /// The compiler's warnings (`line:col: message`).
+    pub warnings: Vec<String>,
     /// The compiled ruleset, shared by every pico that installs it.
     pub ruleset: Arc<Ruleset>,
 }
@@ -47,14 +49,15 @@ impl Registered {
     /// Parses, checks and compiles `source`. The error is the first error
     /// found, with its line and column.
     pub fn prepare(source: &str, registered_ms: u64) -> Result<Registered, SourceError> {
-        let ruleset = compile(source).map_err(|errors| match errors.first() {
-            Some(d) => SourceError::from_diagnostic(source, d),
-            None => SourceError {
-                message: "the ruleset does not compile".into(),
-                line: 1,
-                col: 1,
-            },
-        })?;
+        let (ruleset, warnings) =
+            compile_with_warnings(source).map_err(|errors| match errors.first() {
+                Some(d) => SourceError::from_diagnostic(source, d),
+                None => SourceError {
+                    message: "the ruleset does not compile".into(),
+                    line: 1,
+                    col: 1,
+                },
+            })?;
         Ok(Registered {
             rid: Rid::new(ruleset.rid()),
             version: ruleset
@@ -66,6 +69,13 @@ impl Registered {
             source: source.to_string(),
             registered_ms,
             url: None,
+            warnings: warnings
+                .iter()
+                .map(|d| {
+                    let e = SourceError::from_diagnostic(source, d);
+                    format!("{}:{}: {}", e.line, e.col, e.message)
+                })
+                .collect(),
             ruleset,
         })
     }
@@ -85,6 +95,7 @@ impl Registered {
             source: self.source.clone(),
             registered_ms: self.registered_ms,
             url: self.url.clone(),
+            warnings: self.warnings.clone(),
         }
     }
 

@@ -346,6 +346,9 @@ pub struct RulesetRecord {
     /// The URL it was registered (flushed) from, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// The compiler's warnings when it was registered (`line:col: message`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// A pico.

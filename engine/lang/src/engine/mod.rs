@@ -31,6 +31,21 @@ pub fn compile(src: &str) -> Result<Arc<Ruleset>, Vec<Diagnostic>> {
     compile_ast(&ast, src)
 }
 
+/// Parses, checks and compiles `src`, answering its warnings with it;
+/// errors (never warnings) come back in source order.
+pub fn compile_with_warnings(
+    src: &str,
+) -> Result<(Arc<Ruleset>, Vec<Diagnostic>), Vec<Diagnostic>> {
+    let ast = crate::syntax::parse_ruleset(src).map_err(|d| vec![d])?;
+    let (compiled, diags) = analyze(&ast);
+    match compiled {
+        Some(c) if !diags.iter().any(Diagnostic::is_error) => {
+            Ok((Arc::new(Ruleset::new(c, src)), diags))
+        }
+        _ => Err(diags.into_iter().filter(Diagnostic::is_error).collect()),
+    }
+}
+
 /// Checks and compiles a parsed ruleset against the default registry:
 /// the lints and the one compile pass, every error in source order.
 pub fn compile_ast(

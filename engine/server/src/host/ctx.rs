@@ -301,6 +301,7 @@ impl CtxHost for PicoHost {
                     "flushed": krl_lang::runtime::time::iso(r.registered_ms as i64),
                     "url": url,
                     "krlMeta": {"version": r.version},
+                    "compiler": {"version": concat!("krl ", env!("CARGO_PKG_VERSION")), "warnings": r.warnings},
                 })
             });
             out.push(json!({"rid": i.rid, "url": url, "config": i.config, "meta": meta}));
