@@ -9,8 +9,9 @@
 //! (docs/layout.md draws them; `krl-layers` checks there is no cycle):
 //!
 //! * [`syntax`] — pest grammar → typed AST with spans; syntax errors.
-//! * [`runtime`] — values, runtime errors, the standard library's
-//!   functions, event-expression state machines.
+//! * [`runtime`] — values, runtime errors, regexes (linear or
+//!   step-bounded), the standard library's functions, event-expression
+//!   state machines.
 //! * [`host`] — what an evaluation sees of the world: the core [`host::Host`]
 //!   and the integrations' traits; events and directives.
 //! * [`native`] — the native-module registry's types ([`native::Module`],

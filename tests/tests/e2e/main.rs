@@ -22,6 +22,7 @@ mod phone_menu;
 mod phone_url;
 mod pico_engine_routes;
 mod pico_schedules;
+mod regex_limits;
 mod runtime_errors;
 mod scenario_caller_id_greeting;
 mod scenario_gather_echo;
