@@ -11,7 +11,8 @@
 //! 1. [`ids`], [`clock`] — id newtypes and random ids; the engine's clock
 //!    (`--clock`). Leaves beside them, naming nothing of this crate:
 //!    [`policy`] (channel policies), [`outbound`] (reqwest for KRL's
-//!    `http:`).
+//!    `http:`), [`durable`] (`fdatasync` of the data folder after each
+//!    group commit, `--durability`).
 //! 2. [`store`] — the only code that names sled: keys, records, write
 //!    buffers applied as one batch, group commit.
 //! 3. [`rulesets`], [`schedule`] — registered rulesets; scheduled events.
@@ -55,6 +56,7 @@
 pub mod client;
 pub mod clock;
 pub mod dispatch;
+pub mod durable;
 pub mod effects;
 pub mod engine;
 pub mod error;

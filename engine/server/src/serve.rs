@@ -58,6 +58,8 @@ pub struct ServeConfig {
     /// `--clock`: the instant (ms since the Unix epoch) the engine's clock
     /// starts at; `None`: the system clock.
     pub clock_start_ms: Option<i64>,
+    /// `--durability`: what an answer promises (`durable`).
+    pub durability: crate::durable::Durability,
 }
 
 /// The stack of the runtime's threads (see [`serve`]).
@@ -96,6 +98,7 @@ async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
                 .with_context(|| format!("opening the data folder {}", cfg.data.display()))
         }
     };
+    store.set_durability(cfg.durability);
     let listener = TcpListener::bind(&cfg.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;

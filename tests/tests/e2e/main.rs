@@ -8,6 +8,7 @@ mod call_sessions;
 mod check;
 mod clock;
 mod config_values_the_verbs_take;
+mod durability;
 mod http;
 mod install_refuse;
 mod limits;
