@@ -14,7 +14,9 @@
 //!    `http:`), [`durable`] (`fdatasync` of the data folder after each
 //!    group commit, `--durability`).
 //! 2. [`store`] — the only code that names sled: keys, records, write
-//!    buffers applied as one batch, group commit.
+//!    buffers applied as one batch, group commit. Above it,
+//!    [`idempotency`]: the `Idempotency-Key` records a pico writes with an
+//!    event and replays.
 //! 3. [`rulesets`], [`schedule`] — registered rulesets; scheduled events.
 //! 4. [`effects`] — what an evaluation needs from the integrations, as
 //!    narrow traits the host and the pico hold as trait objects
@@ -62,6 +64,7 @@ pub mod engine;
 pub mod error;
 pub mod host;
 pub mod http;
+pub mod idempotency;
 pub mod ids;
 pub mod mqtt;
 pub mod outbound;

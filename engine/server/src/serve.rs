@@ -99,6 +99,7 @@ async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         }
     };
     store.set_durability(cfg.durability);
+    crate::idempotency::spawn_sweeper(store.clone());
     let listener = TcpListener::bind(&cfg.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;

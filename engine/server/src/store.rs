@@ -27,6 +27,7 @@
 //! | `Q` | queue id | an `mqtt:publish` waiting for the broker (`effects::QueuedPublish`) |
 //! | `B` | pico id, topic filter | a pico's MQTT subscription (`mqtt::subs::SubRecord`) |
 //! | `D` | message seq, pico id | an MQTT delivery mark: the pico committed that message's event (`mqtt::client`) |
+//! | `K` | pico id, key | an idempotency key the pico processed, its expiry and the event's answer (`idempotency::Record`) |
 //!
 //! The admin token is not stored: it is given at start or generated then
 //! (see `serve`).
@@ -104,6 +105,7 @@ mod tag {
     pub const OUTBOX: u8 = b'O';
     pub const SESSION_VAR: u8 = b'V';
     pub const SESSION: u8 = b'W';
+    pub const IDEMPOTENCY: u8 = b'K';
 }
 
 /// The current key/value format, stored under `M format`.
@@ -260,16 +262,25 @@ impl Key {
         Key::build(tag::SESSION, &[pico.as_str()])
     }
     /// Prefixes of everything a pico's rulesets keep (entity variables,
-    /// rule states, schedules, call sessions).
-    pub fn pico_state(pico: &PicoId) -> [Key; 5] {
+    /// rule states, schedules, call sessions) and its idempotency keys.
+    pub fn pico_state(pico: &PicoId) -> [Key; 6] {
         [
             tag::ENTITY,
             tag::RULE_STATE,
             tag::SCHEDULE,
             tag::SESSION_VAR,
             tag::SESSION,
+            tag::IDEMPOTENCY,
         ]
         .map(|t| Key::build(t, &[pico.as_str()]))
+    }
+    /// An idempotency key `pico` processed (`idempotency`).
+    pub fn idempotency(pico: &PicoId, key: &str) -> Key {
+        Key::build(tag::IDEMPOTENCY, &[pico.as_str(), key])
+    }
+    /// Prefix of every idempotency key.
+    pub fn idempotency_all() -> Key {
+        Key::build(tag::IDEMPOTENCY, &[])
     }
     /// Prefixes of what one ruleset keeps on one pico (its call session
     /// variables too; the session records stay until their call ends).

@@ -10,6 +10,7 @@ mod clock;
 mod config_values_the_verbs_take;
 mod durability;
 mod http;
+mod idempotency;
 mod install_refuse;
 mod limits;
 mod live_call;
