@@ -48,5 +48,32 @@ fn catastrophic(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, catastrophic);
+/// Everyday searches: the previous engine against the one now.
+fn everyday(c: &mut Criterion) {
+    let mut g = c.benchmark_group("everyday");
+    let text = "The quick brown fox jumps over the lazy dog, then foo bar baz 2024-05-17.";
+    for (name, src, input) in [
+        ("digit capture", "^(\\d)$", "3"),
+        ("word boundary", "\\bfoo\\b", text),
+        ("date captures", "(\\d{4})-(\\d\\d)-(\\d\\d)", text),
+    ] {
+        let old = regress::Regex::new(src).unwrap();
+        let new = Compiled::new(src, false, false).unwrap();
+        g.bench_function(format!("regress/{name}"), |b| {
+            b.iter(|| black_box(old.find(black_box(input)).map(|m| m.range.end)))
+        });
+        g.bench_function(format!("pattern/{name}"), |b| {
+            b.iter(|| {
+                black_box(
+                    new.find(black_box(input), &mut Budget::new(0))
+                        .unwrap()
+                        .map(|m| m.range.end),
+                )
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, catastrophic, everyday);
 criterion_main!(benches);
