@@ -36,6 +36,9 @@ ruleset io.krl.hello_monkey {
 
     valid = directory.typeof() == "Map"
       || install:refuse("directory: must be a map from phone numbers to names")
+    // what twilio:say accepts as its voice
+    voice_ok = voice like re#^(man|woman|alice|Polly\..+|Google\..+)$#
+      || install:refuse("voice: must be man, woman, alice, Polly.NAME or Google.LOCALE-NAME")
 
     name_of = function(number) { directory{number}.defaultsTo(stranger) }
 

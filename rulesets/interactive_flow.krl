@@ -128,7 +128,10 @@ ruleset io.krl.interactive_flow {
         lookup_url.isnull() || lookup_url like re#^https?://[^\s/]+# => null
           | "lookup_url: must be an http:// or https:// URL",
         whole(max_tries, 1) => null | "max_tries: must be a whole number, 1 or more",
-        whole(gather_timeout, 1) => null | "gather_timeout: must be a whole number of seconds, 1 or more"
+        whole(gather_timeout, 1) => null | "gather_timeout: must be a whole number of seconds, 1 or more",
+        // what twilio:say accepts as its voice
+        voice.typeof() != "String" || voice like re#^(man|woman|alice|Polly\..+|Google\..+)$# => null
+          | "voice: must be man, woman, alice, Polly.NAME or Google.LOCALE-NAME"
       ])
       .filter(function(p) { not p.isnull() })
     valid = problems.length() == 0 || install:refuse("interactive_flow: " + problems.join("; "))

@@ -101,12 +101,16 @@ ruleset io.krl.ivr {
       "hours_action_on_closed",
       "no_input_action_on_max_loops"
     ]
+    // (Twilio's <Record maxLength> is 2 s or more)
     ranges = {
       "pause": [0, 600],
       "no_input_max_loops": [1, 100],
       "voicemail_timeout": [1, 3600],
-      "voicemail_max_length": [1, 14400]
+      "voicemail_max_length": [2, 14400]
     }
+    // What <Say voice> and <Say language> accept (the twilio: verbs' checks)
+    voice_re = re#^(man|woman|alice|Polly\..+|Google\..+)$#
+    language_re = re#^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$#
     day_names = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"] // time:local's weekday
 
     // ------------------------------------------------------------------
@@ -186,6 +190,11 @@ ruleset io.krl.ivr {
         | field == "path" =>
         (text(value) && path_ok(value) => null
           | "must be /ivr, /ivr/menu, /ivr/menu/N, /ivr/action/NAME (an action), /ivr/hangup or an http(s) URL")
+        | field == "voice" =>
+        (text(value) && value like voice_re => null
+          | "must be man, woman, alice, Polly.NAME or Google.LOCALE-NAME")
+        | field == "language" =>
+        (text(value) && value like language_re => null | "must be a language tag such as en-US")
         | field == "timezone" =>
         (text(value) && time:zone(value) => null
           | "must be a time zone name such as Europe/London")
@@ -275,9 +284,13 @@ ruleset io.krl.ivr {
       max = m{"no_input_max_loops"};
       at_max = max && loop >= max.as("Number");
       on_max = m{"no_input_action_on_max_loops"};
+      // Twilio's <Pause> is 1 s or more: a pause of 0 is none at all
+      seconds = m{"pause"}.defaultsTo(2).as("Number");
+      pause = seconds > 0 => [{"verb": "pause", "length": seconds}] | [];
       gather = [{"verb": "gather", "action": url("ivr_option", "loop=" + loop)}]
         .append(sample(m{"play_sample"}))
-        .append([{"verb": "pause", "length": m{"pause"}.defaultsTo(2)}, {"verb": "end_gather"}]);
+        .append(pause)
+        .append([{"verb": "end_gather"}]);
       // reached when the caller pressed nothing
       no_input = at_max => (on_max => to_action(on_max) | [{"verb": "hangup"}])
         | sample(m{"no_input_sample"}).append(to_menu(loop + 1));

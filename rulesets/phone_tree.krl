@@ -45,7 +45,10 @@ ruleset io.krl.phone_tree {
       recording.isnull() => "recording: missing (the URL option 3 plays)"
         | (recording like re#^https?://\S+$# => null
           | "recording: " + recording.encode() + " is not an http(s) URL"),
-      attempts like re#^[1-9][0-9]?$# => null | "attempts: must be a whole number from 1 to 99"
+      attempts like re#^[1-9][0-9]?$# => null | "attempts: must be a whole number from 1 to 99",
+      // what twilio:say accepts as its voice
+      voice.isnull() || voice like re#^(man|woman|alice|Polly\..+|Google\..+)$# => null
+        | "voice: " + voice.encode() + " is not man, woman, alice, Polly.NAME or Google.LOCALE-NAME"
     ].filter(function(p) { not p.isnull() })
     valid = problems.length() == 0 || install:refuse(problems.join("; "))
 

@@ -11,8 +11,9 @@
 //! * [`syntax`] — pest grammar → typed AST with spans; syntax errors.
 //! * [`fmt`] — `krl fmt`: the canonical layout, over the grammar's parse
 //!   tree, comments kept.
-//! * [`runtime`] — values, runtime errors, the standard library's
-//!   functions, event-expression state machines.
+//! * [`runtime`] — values, runtime errors, regexes (linear or
+//!   step-bounded), the standard library's functions, event-expression
+//!   state machines.
 //! * [`host`] — what an evaluation sees of the world: the core [`host::Host`]
 //!   and the integrations' traits; events and directives.
 //! * [`native`] — the native-module registry's types ([`native::Module`],

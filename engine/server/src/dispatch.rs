@@ -144,6 +144,22 @@ impl Dispatch {
         Ok(self.handle(&pico).event(event).await?)
     }
 
+    /// Like [`Dispatch::event`], with an idempotency key (`idempotency`):
+    /// an event the pico already processed under that key is answered
+    /// with its stored answer and applies nothing again.
+    pub async fn event_keyed(&self, event: EventIn, key: Option<String>) -> Result<EventAnswer> {
+        let Some(key) = key else {
+            return self.event(event).await;
+        };
+        let pico = self.event_pico(None, &event)?;
+        let mark = crate::idempotency::mark(&pico, &key);
+        let answer = self.handle(&pico).event_marked(event, Some(mark)).await?;
+        match answer.await {
+            Ok(a) => Ok(a?),
+            Err(_) => Err(crate::pico::PicoError::Gone(pico).into()),
+        }
+    }
+
     /// Delivers an event a rule of `from` sent: checked against the
     /// channel and its policy like any other, but nobody waits for its
     /// answer.

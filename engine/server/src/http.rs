@@ -458,7 +458,8 @@ async fn sky_event(
         attrs,
         time_ms: now_ms(),
     };
-    match st.engine.event(event).await {
+    let key = crate::idempotency::key_of(&headers);
+    match st.engine.event_keyed(event, key).await {
         Ok(answer) if is_twilio || !answer.module_directives.is_empty() => {
             let verbs = crate::twilio::twiml::verbs(&answer.module_directives);
             st.twilio.reply(&eci, call, &verbs)

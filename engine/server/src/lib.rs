@@ -11,9 +11,12 @@
 //! 1. [`ids`], [`clock`] — id newtypes and random ids; the engine's clock
 //!    (`--clock`). Leaves beside them, naming nothing of this crate:
 //!    [`policy`] (channel policies), [`outbound`] (reqwest for KRL's
-//!    `http:`), [`trace`] (the live trace's hub).
+//!    `http:`), [`trace`] (the live trace's hub), [`durable`] (`fdatasync`
+//!    of the data folder after each group commit, `--durability`).
 //! 2. [`store`] — the only code that names sled: keys, records, write
-//!    buffers applied as one batch, group commit.
+//!    buffers applied as one batch, group commit. Above it,
+//!    [`idempotency`]: the `Idempotency-Key` records a pico writes with an
+//!    event and replays.
 //! 3. [`rulesets`], [`schedule`] — registered rulesets; scheduled events.
 //!    [`channel`] (channels in the Pico Engine's shape: cleaned tags,
 //!    `eventPolicy`/`queryPolicy`) and [`family`] (the pico tree and its
@@ -68,6 +71,7 @@ pub mod clock;
 pub mod commands;
 pub mod console;
 pub mod dispatch;
+pub mod durable;
 pub mod effects;
 pub mod engine;
 pub mod error;
@@ -75,6 +79,7 @@ pub mod family;
 pub mod fmt;
 pub mod host;
 pub mod http;
+pub mod idempotency;
 pub mod ids;
 pub mod lsp;
 pub mod mqtt;

@@ -390,6 +390,8 @@ struct ServeArgs {
     pico_engine: Option<PathBuf>,
     #[command(flatten)]
     twilio: krl::twilio::TwilioArgs,
+    #[command(flatten)]
+    durability: krl::durable::DurabilityArgs,
     /// Most expression steps one event (or query, or install) may take.
     #[arg(long, env = "KRL_MAX_OPS", default_value_t = Limits::default().max_ops,
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -492,6 +494,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
                 http_timeout: a.http_timeout,
                 clock_start_ms: a.clock,
+                durability: a.durability.durability,
             })?;
             Ok(ExitCode::SUCCESS)
         }

@@ -823,6 +823,18 @@ impl Actor {
         reply: Option<Reply<EventAnswer>>,
         mark: Option<(Key, Value)>,
     ) {
+        // An idempotency key already processed: its stored answer, nothing
+        // applied again (`idempotency`).
+        if let Some(stored) = crate::idempotency::replay(&self.ctx.store, mark.as_ref(), now_ms()) {
+            let (eid, directives, module_directives) = stored.into_parts();
+            let answer = EventAnswer {
+                eid,
+                directives,
+                module_directives,
+            };
+            let host = self.host();
+            return self.commit(host, reply, answer);
+        }
         let txn = TxnId::random();
         let mut host = self.host().with_log(self.log.clone(), txn.as_str());
         let krl_event = std::sync::Arc::new(event.to_krl());
@@ -848,6 +860,13 @@ impl Actor {
                         .collect(),
                 };
                 if let Some((key, value)) = mark {
+                    let value = crate::idempotency::with_answer(
+                        &key,
+                        value,
+                        &answer.eid,
+                        &answer.directives,
+                        &answer.module_directives,
+                    );
                     host.buf().put(key, &value);
                 }
                 host.note("debug", "txnDone", LogFields::None);

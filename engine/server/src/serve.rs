@@ -61,6 +61,8 @@ pub struct ServeConfig {
     /// `--clock`: the instant (ms since the Unix epoch) the engine's clock
     /// starts at; `None`: the system clock.
     pub clock_start_ms: Option<i64>,
+    /// `--durability`: what an answer promises (`durable`).
+    pub durability: crate::durable::Durability,
 }
 
 /// The stack of the runtime's threads (see [`serve`]).
@@ -99,6 +101,8 @@ async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
                 .with_context(|| format!("opening the data folder {}", cfg.data.display()))
         }
     };
+    store.set_durability(cfg.durability);
+    crate::idempotency::spawn_sweeper(store.clone());
     let listener = TcpListener::bind(&cfg.listen).await.map_err(|e| {
         anyhow::anyhow!(
             "cannot listen on {}: {e}; choose another address with --listen ADDR \

@@ -27,6 +27,7 @@
 //! | `Q` | queue id | an `mqtt:publish` waiting for the broker (`effects::QueuedPublish`) |
 //! | `B` | pico id, topic filter | a pico's MQTT subscription (`mqtt::subs::SubRecord`) |
 //! | `D` | message seq, pico id | an MQTT delivery mark: the pico committed that message's event (`mqtt::client`) |
+//! | `K` | pico id, key | an idempotency key the pico processed, its expiry and the event's answer (`idempotency::Record`) |
 //!
 //! The admin token is not stored: it is given at start or generated then
 //! (see `serve`).
@@ -40,7 +41,15 @@
 //! flusher takes every waiter registered so far, flushes once, and wakes
 //! them all. Concurrent events therefore share one fsync; a lone event
 //! pays for one.
+//!
+//! sled's flush alone ends with `sync_file_range`, which does not reach
+//! stable storage; with [`Durability::Full`] (the default) the flusher
+//! follows each flush with [`DirSync::sync`] (`fdatasync` of sled's files,
+//! `fsync` of the folder when files appeared) before it wakes anyone, so
+//! an answered event survives a power cut. [`Durability::Relaxed`]
+//! (`--durability relaxed`) skips that.
 
+use crate::durable::{DirSync, Durability};
 use crate::ids::{Eci, PicoId, Rid};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -96,6 +105,7 @@ mod tag {
     pub const OUTBOX: u8 = b'O';
     pub const SESSION_VAR: u8 = b'V';
     pub const SESSION: u8 = b'W';
+    pub const IDEMPOTENCY: u8 = b'K';
 }
 
 /// The current key/value format, stored under `M format`.
@@ -252,16 +262,25 @@ impl Key {
         Key::build(tag::SESSION, &[pico.as_str()])
     }
     /// Prefixes of everything a pico's rulesets keep (entity variables,
-    /// rule states, schedules, call sessions).
-    pub fn pico_state(pico: &PicoId) -> [Key; 5] {
+    /// rule states, schedules, call sessions) and its idempotency keys.
+    pub fn pico_state(pico: &PicoId) -> [Key; 6] {
         [
             tag::ENTITY,
             tag::RULE_STATE,
             tag::SCHEDULE,
             tag::SESSION_VAR,
             tag::SESSION,
+            tag::IDEMPOTENCY,
         ]
         .map(|t| Key::build(t, &[pico.as_str()]))
+    }
+    /// An idempotency key `pico` processed (`idempotency`).
+    pub fn idempotency(pico: &PicoId, key: &str) -> Key {
+        Key::build(tag::IDEMPOTENCY, &[pico.as_str(), key])
+    }
+    /// Prefix of every idempotency key.
+    pub fn idempotency_all() -> Key {
+        Key::build(tag::IDEMPOTENCY, &[])
     }
     /// Prefixes of what one ruleset keeps on one pico (its call session
     /// variables too; the session records stay until their call ends).
@@ -433,6 +452,10 @@ struct Inner {
     /// whether something they applied is on disk yet.
     flushes_started: AtomicU64,
     flushes: AtomicU64,
+    /// The data folder's syncs after each flush; `None`: relaxed.
+    sync: Arc<Mutex<Option<DirSync>>>,
+    /// Group flushes whose sync has completed.
+    synced: AtomicU64,
 }
 
 impl Drop for Inner {
@@ -469,6 +492,8 @@ impl Store {
                 flusher: Once::new(),
                 flushes_started: AtomicU64::new(0),
                 flushes: AtomicU64::new(0),
+                sync: Arc::new(Mutex::new(Some(DirSync::new(dir)))),
+                synced: AtomicU64::new(0),
             }),
         };
         if store.get::<u32>(&Key::meta("format"))?.is_none() {
@@ -650,7 +675,29 @@ impl Store {
     /// Flushes now, synchronously (start-up, shutdown, tests).
     pub fn flush_now(&self) -> Result<()> {
         self.inner.db.flush()?;
+        sync_folder(&self.inner.sync).map_err(StoreError::Flush)?;
         Ok(())
+    }
+
+    /// What a flush promises from now on (`--durability`): the default is
+    /// [`Durability::Full`].
+    pub fn set_durability(&self, durability: Durability) {
+        let mut sync = self
+            .inner
+            .sync
+            .lock()
+            .expect("the sync lock is never held across a panic");
+        match durability {
+            Durability::Full if sync.is_none() => *sync = Some(DirSync::new(&self.inner.path)),
+            Durability::Full => {}
+            Durability::Relaxed => *sync = None,
+        }
+    }
+
+    /// How many group flushes were followed by a completed sync of the
+    /// data folder (0 with [`Durability::Relaxed`]).
+    pub fn sync_count(&self) -> u64 {
+        self.inner.synced.load(Ordering::SeqCst)
     }
 
     /// How many group flushes have completed.
@@ -696,12 +743,25 @@ async fn run_flusher(store: Weak<Inner>, wake: Arc<Notify>) {
             continue;
         }
         inner.flushes_started.fetch_add(1, Ordering::SeqCst);
-        let result = inner
+        let mut result = inner
             .db
             .flush_async()
             .await
             .map(|_| ())
             .map_err(|e| e.to_string());
+        if result.is_ok() {
+            // Stable storage before anyone hears "done" (module doc).
+            let sync = inner.sync.clone();
+            result = match tokio::task::spawn_blocking(move || sync_folder(&sync)).await {
+                Ok(Ok(true)) => {
+                    inner.synced.fetch_add(1, Ordering::SeqCst);
+                    Ok(())
+                }
+                Ok(Ok(false)) => Ok(()),
+                Ok(Err(e)) => Err(e),
+                Err(e) => Err(format!("the sync task failed: {e}")),
+            };
+        }
         inner.flushes.fetch_add(1, Ordering::SeqCst);
         // Let go of the store before waking anyone: a woken writer may drop
         // the last handle and expect the database (and its lock) closed.
@@ -710,6 +770,20 @@ async fn run_flusher(store: Weak<Inner>, wake: Arc<Notify>) {
             // A waiter that went away (client disconnected) is fine.
             let _ = w.send(result.clone());
         }
+    }
+}
+
+/// Syncs the data folder unless relaxed: whether it did.
+fn sync_folder(sync: &Mutex<Option<DirSync>>) -> std::result::Result<bool, String> {
+    let mut sync = sync
+        .lock()
+        .expect("the sync lock is never held across a panic");
+    match sync.as_mut() {
+        Some(s) => s
+            .sync()
+            .map(|_| true)
+            .map_err(|e| format!("syncing the data folder: {e}")),
+        None => Ok(false),
     }
 }
 
@@ -969,6 +1043,35 @@ mod tests {
         let x: Option<serde_json::Value> =
             store.get(&Key::entity(&pico, &Rid::new("r"), "x")).unwrap();
         assert_eq!(x, Some(json!({"a": [1, 2]})));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_commit_returns_after_the_folder_is_synced_unless_relaxed() {
+        let dir = temp();
+        let store = Store::open(dir.path()).unwrap();
+        let put = |n: u32| {
+            let mut buf = WriteBuf::new();
+            buf.put(Key::meta(&format!("n{n}")), &n);
+            buf
+        };
+        // Full (the default): every completed commit had its sync first.
+        for n in 0..3 {
+            let calls = crate::durable::sync_calls();
+            store.commit(put(n)).await.unwrap();
+            assert!(store.sync_count() > n as u64, "commit {n}");
+            assert!(
+                crate::durable::sync_calls() > calls,
+                "commit {n}: fdatasync called"
+            );
+        }
+        // Relaxed: sled's flush only.
+        store.set_durability(Durability::Relaxed);
+        let synced = store.sync_count();
+        store.commit(put(9)).await.unwrap();
+        assert_eq!(store.sync_count(), synced);
+        store.set_durability(Durability::Full);
+        store.commit(put(10)).await.unwrap();
+        assert_eq!(store.sync_count(), synced + 1);
     }
 
     #[test]

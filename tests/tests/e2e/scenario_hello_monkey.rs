@@ -191,14 +191,17 @@ fn notification_status_sends_an_sms_through_twilio() {
             ),
         ]
     );
-    // Twilio's answer comes back as twilio:sms_sent.
-    let last = wait_for("sms_sent", Duration::from_secs(20), || {
-        let (_, last) = api.query(&eci, "io.krl.sms_notify", "last", json!({}));
-        (last["event"] == "sms_sent").then_some(last)
+    // Twilio's answers come back as twilio:sms_sent, one event each: the
+    // fake has seen both requests before the outbox raised the second, so
+    // wait for the count asserted, not for the first report.
+    let n = wait_for("two sms_sent", Duration::from_secs(20), || {
+        let (_, n) = api.query(&eci, "io.krl.sms_notify", "sent", json!({}));
+        (n == json!(2)).then_some(n)
     });
-    assert!(str_of(&last["sid"]).starts_with("SM"), "{last}");
-    let (_, n) = api.query(&eci, "io.krl.sms_notify", "sent", json!({}));
     assert_eq!(n, 2);
+    let (_, last) = api.query(&eci, "io.krl.sms_notify", "last", json!({}));
+    assert_eq!(last["event"], "sms_sent", "{last}");
+    assert!(str_of(&last["sid"]).starts_with("SM"), "{last}");
 
     // Refused: a bad number, or no sender anywhere; nothing is sent.
     let (_, body) = api.event(

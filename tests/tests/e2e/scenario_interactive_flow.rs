@@ -546,9 +546,13 @@ fn lookup_success_moves_the_live_call_to_the_result() {
         )
     );
     assert_eq!(ivr.record(&system, &sid), Value::Null);
-    // the outbox reported the redirect as sent
-    let (status, sent) = Api::new(&ivr.s).get("/api/outbox?state=sent");
-    assert_eq!(status, 200);
+    // the outbox reported the redirect as sent: it records that after the
+    // fake Twilio API answered, which may come after the test saw the
+    // request, so wait for the state asserted
+    let sent = wait_for("the redirect recorded as sent", LIMIT, || {
+        let (status, sent) = Api::new(&ivr.s).get("/api/outbox?state=sent");
+        (status == 200 && sent.as_array().map(Vec::len) == Some(1)).then_some(sent)
+    });
     assert_eq!(sent.as_array().unwrap().len(), 1, "{sent}");
     assert_eq!(sent[0]["action"], "redirect_call");
     assert_eq!(sent[0]["call_sid"], sid.as_str());

@@ -710,7 +710,7 @@ fn invalid_configs_are_refused_naming_the_section_and_field() {
              [action_voicemail] voicemail_alert_sms_from: missing (mandatory); \
              [action_voicemail] voicemail_alert_sms_to: must be a phone number such as +15551230000; \
              [action_voicemail] voicemail_timeout: must be a whole number from 1 to 3600; \
-             [action_voicemail] voicemail_max_length: must be a whole number from 1 to 14400",
+             [action_voicemail] voicemail_max_length: must be a whole number from 2 to 14400",
         ),
         (
             with(&|c| {

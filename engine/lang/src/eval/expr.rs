@@ -4,6 +4,8 @@
 use super::postlude::no_sessions;
 use super::values::{Closure, DefactionValue, LibraryValue, ModuleFn};
 use super::*;
+use crate::runtime::value::searching;
+use crate::syntax::ast::BinOp;
 
 impl<'t, 'h> Eval<'t, 'h> {
     /// Evaluates an expression in `env`.
@@ -52,6 +54,9 @@ impl<'t, 'h> Eval<'t, 'h> {
             Expr::Binary(op, l, r) => {
                 let a = self.expr(l, env)?;
                 let b = self.expr(r, env)?;
+                if *op == BinOp::Like {
+                    return searching(self, |budget| ops::like_within(&a, &b, budget));
+                }
                 binary(*op, &a, &b)
             }
             Expr::And(l, r) => {

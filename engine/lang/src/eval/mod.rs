@@ -170,6 +170,14 @@ impl Context for Eval<'_, '_> {
         let rid = self.inst.compiled.rid.clone();
         self.txn.host.log(&rid, Level::Debug, message);
     }
+    fn regex_budget(&mut self) -> crate::runtime::pattern::Budget {
+        let max = self.txn.limits.max_ops;
+        crate::runtime::pattern::Budget::new(max.saturating_sub(self.txn.ops))
+    }
+    fn regex_spent(&mut self, budget: &crate::runtime::pattern::Budget) -> R<()> {
+        self.txn.ops = self.txn.ops.saturating_add(budget.used).saturating_sub(1);
+        self.tick()
+    }
 }
 
 impl NativeCx for Eval<'_, '_> {

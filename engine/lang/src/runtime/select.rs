@@ -17,6 +17,7 @@
 //! evaluated by the caller through a callback, by their index (source
 //! order, see [`where_clauses`]).
 
+use super::pattern::{Budget, DEFAULT_STEPS};
 use super::{Map, Regex, RuntimeError, Value};
 use crate::syntax::ast::{AggregateKind, EventExpr, EventKind, EventOp, Expr, Span};
 use serde::{Deserialize, Serialize};
@@ -468,10 +469,13 @@ impl Matcher {
                 Some(Value::Str(v)) => Cow::Borrowed(v),
                 Some(v) => Cow::Owned(v.to_krl_string()),
             };
-            match m.regex.compiled.find(&text) {
+            // An event expression's search has its own budget
+            // (pattern::DEFAULT_STEPS), not counted against `max_ops`.
+            let mut budget = Budget::new(DEFAULT_STEPS);
+            match m.regex.find_at(&text, 0, &mut budget)? {
                 Some(found) => captures.extend(
                     found
-                        .captures
+                        .groups
                         .iter()
                         .map(|r| r.clone().map(|r| text[r].to_string())),
                 ),

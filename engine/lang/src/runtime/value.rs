@@ -9,6 +9,7 @@
 //! `Value` is 24 bytes (asserted below).
 
 use super::error::RuntimeError;
+use super::pattern::{self, Budget, Match, Stop};
 use indexmap::IndexMap;
 use std::fmt;
 use std::sync::Arc;
@@ -63,6 +64,27 @@ pub trait Context {
     fn call(&mut self, f: &Value, args: Vec<Value>) -> Result<Value, RuntimeError>;
     /// Writes a debug line (`klog`).
     fn log(&mut self, message: &str);
+    /// The steps a backtracking regex search may take (runtime/pattern):
+    /// what is left of the evaluation's `max_ops`.
+    fn regex_budget(&mut self) -> Budget {
+        Budget::new(pattern::DEFAULT_STEPS)
+    }
+    /// Counts the steps a search took against the evaluation's limit.
+    fn regex_spent(&mut self, _budget: &Budget) -> Result<(), RuntimeError> {
+        Ok(())
+    }
+}
+
+/// Runs a regex search with a budget from `cx`, then counts what it took.
+/// The search's own error, if any, comes first.
+pub fn searching<T>(
+    cx: &mut dyn Context,
+    search: impl FnOnce(&mut Budget) -> Result<T, RuntimeError>,
+) -> Result<T, RuntimeError> {
+    let mut budget = cx.regex_budget();
+    let found = search(&mut budget);
+    let spent = cx.regex_spent(&budget);
+    found.and_then(|v| spent.map(|_| v))
 }
 
 /// A compiled regular expression with its KRL source and flags.
@@ -71,8 +93,9 @@ pub struct Regex {
     pub source: String,
     /// `g`, `i`, `m` in that order.
     pub flags: String,
-    /// The compiled form.
-    pub compiled: regress::Regex,
+    /// The compiled form (runtime/pattern: a linear-time engine where it
+    /// can, a step-bounded backtracker where it must).
+    pub compiled: pattern::Compiled,
 }
 
 impl Regex {
@@ -88,9 +111,13 @@ impl Regex {
                 }
             }
         }
-        let compiled = regress::Regex::with_flags(source, engine_flags.as_str()).map_err(|e| {
+        let invalid = |e: &dyn fmt::Display| {
             RuntimeError::new(format!("invalid regular expression re#{source}#: {e}"))
-        })?;
+        };
+        // regress, a JavaScript engine, gives the syntax errors.
+        regress::Regex::with_flags(source, engine_flags.as_str()).map_err(|e| invalid(&e))?;
+        let compiled = pattern::Compiled::new(source, flags.contains('i'), flags.contains('m'))
+            .map_err(|e| invalid(&e))?;
         Ok(Regex {
             source: source.to_string(),
             flags: canonical,
@@ -101,6 +128,47 @@ impl Regex {
     /// Is the `g` flag set?
     pub fn global(&self) -> bool {
         self.flags.contains('g')
+    }
+
+    fn stopped(&self, stop: Stop, budget: &Budget) -> RuntimeError {
+        match stop {
+            Stop::Steps => RuntimeError::new(format!(
+                "re#{}#{} took more than {} steps of backtracking on this input: stopped",
+                self.source, self.flags, budget.used
+            )),
+            Stop::Stack => RuntimeError::new(format!(
+                "re#{}#{} needed more than {} backtracking positions on this input: stopped",
+                self.source,
+                self.flags,
+                pattern::backtrack::MAX_STACK
+            )),
+        }
+    }
+
+    /// Whether it matches anywhere in `text`.
+    pub fn is_match(&self, text: &str, budget: &mut Budget) -> Result<bool, RuntimeError> {
+        self.compiled
+            .is_match(text, budget)
+            .map_err(|e| self.stopped(e, budget))
+    }
+
+    /// The first match at or after byte `start`.
+    pub fn find_at(
+        &self,
+        text: &str,
+        start: usize,
+        budget: &mut Budget,
+    ) -> Result<Option<Match>, RuntimeError> {
+        self.compiled
+            .find_at(text, start, budget)
+            .map_err(|e| self.stopped(e, budget))
+    }
+
+    /// Every match (JavaScript's global search).
+    pub fn find_all(&self, text: &str, budget: &mut Budget) -> Result<Vec<Match>, RuntimeError> {
+        self.compiled
+            .find_all(text, budget)
+            .map_err(|e| self.stopped(e, budget))
     }
 }
 

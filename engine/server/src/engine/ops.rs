@@ -20,6 +20,12 @@ impl Engine {
         self.dispatch.event(event).await
     }
 
+    /// Raises an event with an idempotency key (`idempotency`; `None`: as
+    /// [`Engine::event`]).
+    pub async fn event_keyed(&self, event: EventIn, key: Option<String>) -> Result<EventAnswer> {
+        self.dispatch.event_keyed(event, key).await
+    }
+
     /// Calls a shared function of `rid` on the pico behind `eci`.
     pub async fn query(
         &self,

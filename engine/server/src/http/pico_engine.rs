@@ -243,7 +243,8 @@ async fn event_now(
     let eid = event.eid.clone();
     let what = format!("{}:{} to {eci}", event.domain, event.name);
     let engine = st.engine.clone();
-    let mut run = Box::pin(async move { engine.event(event).await });
+    let key = crate::idempotency::key_of(&req.headers);
+    let mut run = Box::pin(async move { engine.event_keyed(event, key).await });
     match poll_once(&mut run).await {
         Some(Err(e)) => return Err(pe_error(e)),
         Some(Ok(_)) => {}
@@ -270,7 +271,10 @@ async fn event_wait(
     check_channel(&st, &eci, Some((&domain, &name)), None)?;
     let answer = st
         .engine
-        .event(new_event(&eci, domain, name, attrs))
+        .event_keyed(
+            new_event(&eci, domain, name, attrs),
+            crate::idempotency::key_of(&req.headers),
+        )
         .await
         .map_err(pe_error)?;
     Ok(Json(answer).into_response())
@@ -290,7 +294,8 @@ async fn event_query(
     check_channel(&st, &eci, Some((&domain, &name)), Some((&rid, &function)))?;
     let event = new_event(&eci, domain, name, attrs.clone());
     let engine = st.engine.clone();
-    let mut raised = Box::pin(async move { engine.event(event).await });
+    let key = crate::idempotency::key_of(&req.headers);
+    let mut raised = Box::pin(async move { engine.event_keyed(event, key).await });
     let first = poll_once(&mut raised).await;
     if let Some(Err(e)) = first {
         return Err(pe_error(e));

@@ -220,10 +220,34 @@ fn cmp_utf16(a: &str, b: &str) -> Ordering {
 }
 
 /// `x` as a regex: a regex as it is, anything else `S(x)` compiled.
+/// Strings compiled at run time (`s like "a.b"`, `s.match("x")`) are
+/// kept in a small per-thread cache: building the linear engine costs
+/// tens of microseconds, and such patterns are usually the same string
+/// again and again (a loop).
 fn to_regex(v: &Value) -> Result<Arc<Regex>, RuntimeError> {
+    /// Patterns kept per thread; the cache empties when full.
+    const CACHED: usize = 256;
+    thread_local! {
+        static CACHE: std::cell::RefCell<std::collections::HashMap<String, Arc<Regex>>> =
+            std::cell::RefCell::new(std::collections::HashMap::new());
+    }
     match v {
         Value::Regex(r) => Ok(r.clone()),
-        other => Ok(Arc::new(Regex::new(&other.to_krl_string(), "")?)),
+        other => {
+            let source = other.to_krl_string();
+            if let Some(r) = CACHE.with(|c| c.borrow().get(&source).cloned()) {
+                return Ok(r);
+            }
+            let r = Arc::new(Regex::new(&source, "")?);
+            CACHE.with(|c| {
+                let mut c = c.borrow_mut();
+                if c.len() >= CACHED {
+                    c.clear();
+                }
+                c.insert(source, r.clone());
+            });
+            Ok(r)
+        }
     }
 }
 

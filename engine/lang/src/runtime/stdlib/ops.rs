@@ -10,6 +10,7 @@
 
 use super::{cmp_utf16, finite, num, to_regex};
 use crate::runtime::error::RuntimeError;
+use crate::runtime::pattern::{Budget, DEFAULT_STEPS};
 use crate::runtime::value::{equals, Value};
 use std::cmp::Ordering;
 
@@ -152,10 +153,15 @@ pub fn str_cmp(a: &Value, b: &Value) -> Result<Value, RuntimeError> {
 /// `a like b`: whether regex `b` (a non-regex is `S(b)` compiled) matches
 /// `S(a)`. An invalid pattern is an error.
 pub fn like(a: &Value, b: &Value) -> Result<Value, RuntimeError> {
+    like_within(a, b, &mut Budget::new(DEFAULT_STEPS))
+}
+
+/// `a like b` with a step budget for a backtracking search.
+pub fn like_within(a: &Value, b: &Value, budget: &mut Budget) -> Result<Value, RuntimeError> {
     let re = to_regex(b)?;
     let matched = match a {
-        Value::Str(text) => re.compiled.find(text).is_some(),
-        _ => re.compiled.find(&s(a)).is_some(),
+        Value::Str(text) => re.is_match(text, budget)?,
+        _ => re.is_match(&s(a), budget)?,
     };
     Ok(Value::Bool(matched))
 }

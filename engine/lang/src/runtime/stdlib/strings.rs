@@ -4,7 +4,8 @@
 
 use super::{arg, array, char_offset, num, str_value, to_regex};
 use crate::runtime::error::RuntimeError;
-use crate::runtime::value::{Context, Regex, Value};
+use crate::runtime::pattern::{Budget, Match};
+use crate::runtime::value::{searching, Context, Regex, Value};
 use std::borrow::Cow;
 use std::ops::Range;
 
@@ -141,25 +142,7 @@ pub fn substr(_cx: &mut dyn Context, args: &[Value]) -> R {
 
 /// A match: the whole range, the capture groups and the group names
 /// (empty for a literal search or a regex without named groups).
-struct Found {
-    range: Range<usize>,
-    groups: Vec<Option<Range<usize>>>,
-    names: Vec<(String, Option<Range<usize>>)>,
-}
-
-impl Found {
-    fn of(m: regress::Match) -> Found {
-        let names = m
-            .named_groups()
-            .map(|(name, r)| (name.to_string(), r))
-            .collect();
-        Found {
-            range: m.range.clone(),
-            groups: m.captures,
-            names,
-        }
-    }
-}
+type Found = Match;
 
 fn group_value(s: &str, r: &Option<Range<usize>>) -> Value {
     match r {
@@ -168,10 +151,10 @@ fn group_value(s: &str, r: &Option<Range<usize>>) -> Value {
     }
 }
 
-pub fn split(_cx: &mut dyn Context, args: &[Value]) -> R {
+pub fn split(cx: &mut dyn Context, args: &[Value]) -> R {
     let s = text(arg(args, 0));
     let pieces = match arg(args, 1) {
-        Value::Regex(re) => split_regex(&s, re),
+        Value::Regex(re) => searching(cx, |b| split_regex(&s, re, b))?,
         sep => {
             let sep = text(sep);
             if sep.is_empty() {
@@ -187,35 +170,35 @@ pub fn split(_cx: &mut dyn Context, args: &[Value]) -> R {
 /// JavaScript's `String.prototype.split` with a regex separator: empty
 /// pieces kept, an empty match never splits at the previous split point,
 /// capture groups included.
-fn split_regex(s: &str, re: &Regex) -> Vec<Value> {
+fn split_regex(s: &str, re: &Regex, budget: &mut Budget) -> Result<Vec<Value>, RuntimeError> {
     let mut out = Vec::new();
     if s.is_empty() {
-        if re.compiled.find(s).is_none() {
+        if !re.is_match(s, budget)? {
             out.push(Value::from(""));
         }
-        return out;
+        return Ok(out);
     }
     let (mut p, mut q) = (0, 0);
     while q < s.len() {
-        let Some(m) = re.compiled.find_from(s, q).next() else {
+        let Some(m) = re.find_at(s, q, budget)? else {
             break;
         };
-        if m.start() >= s.len() {
+        if m.range.start >= s.len() {
             break;
         }
-        if m.end() == p {
+        if m.range.end == p {
             // An empty match where the last piece ended: move on one
             // character.
-            q = m.start() + s[m.start()..].chars().next().map_or(1, char::len_utf8);
+            q = m.range.start + s[m.range.start..].chars().next().map_or(1, char::len_utf8);
             continue;
         }
-        out.push(str_value(&s[p..m.start()]));
-        out.extend(m.captures.iter().map(|g| group_value(s, g)));
-        p = m.end();
+        out.push(str_value(&s[p..m.range.start]));
+        out.extend(m.groups.iter().map(|g| group_value(s, g)));
+        p = m.range.end;
         q = p;
     }
     out.push(str_value(&s[p..]));
-    out
+    Ok(out)
 }
 
 pub fn replace(cx: &mut dyn Context, args: &[Value]) -> R {
@@ -224,8 +207,10 @@ pub fn replace(cx: &mut dyn Context, args: &[Value]) -> R {
     }
     let s = text(arg(args, 0));
     let found: Vec<Found> = match arg(args, 1) {
-        Value::Regex(re) if re.global() => re.compiled.find_iter(&s).map(Found::of).collect(),
-        Value::Regex(re) => re.compiled.find(&s).map(Found::of).into_iter().collect(),
+        Value::Regex(re) if re.global() => searching(cx, |b| re.find_all(&s, b))?,
+        Value::Regex(re) => searching(cx, |b| re.find_at(&s, 0, b))?
+            .into_iter()
+            .collect(),
         pattern => {
             let needle = text(pattern);
             s.find(&*needle)
@@ -333,29 +318,30 @@ fn substitute(out: &mut String, template: &str, s: &str, m: &Found) {
     out.push_str(&template[literal_from..]);
 }
 
-pub fn match_(_cx: &mut dyn Context, args: &[Value]) -> R {
+pub fn match_(cx: &mut dyn Context, args: &[Value]) -> R {
     let re = match arg(args, 1) {
         Value::Regex(re) => re.clone(),
         v @ Value::Str(_) => to_regex(v)?,
         _ => return Ok(Value::Bool(false)),
     };
-    Ok(Value::Bool(re.compiled.find(&text(arg(args, 0))).is_some()))
+    let s = text(arg(args, 0));
+    Ok(Value::Bool(searching(cx, |b| re.is_match(&s, b))?))
 }
 
-pub fn extract(_cx: &mut dyn Context, args: &[Value]) -> R {
+pub fn extract(cx: &mut dyn Context, args: &[Value]) -> R {
     if args.len() < 2 {
         return Ok(array(vec![]));
     }
     let s = text(arg(args, 0));
     let re = to_regex(arg(args, 1))?;
     let out = if re.global() {
-        re.compiled
-            .find_iter(&s)
+        searching(cx, |b| re.find_all(&s, b))?
+            .into_iter()
             .map(|m| str_value(&s[m.range]))
             .collect()
     } else {
-        match re.compiled.find(&s) {
-            Some(m) => m.captures.iter().map(|g| group_value(&s, g)).collect(),
+        match searching(cx, |b| re.find_at(&s, 0, b))? {
+            Some(m) => m.groups.iter().map(|g| group_value(&s, g)).collect(),
             None => vec![],
         }
     };

@@ -1,0 +1,109 @@
+//! Regexes that can't stall a pico: a catastrophic pattern either runs in
+//! linear time or stops within the evaluation's `max_ops`, with a
+//! positioned error, and the pico answers the next query.
+
+use krl_lang::engine::memory::MemoryHost;
+use krl_lang::engine::{compile, PicoRuntime};
+use krl_lang::runtime::{Map, Value};
+use std::time::{Duration, Instant};
+
+const RULESET: &str = r##"
+ruleset io.example.re {
+  meta { shares linear, backref, look, ok, liked }
+  global {
+    linear = function(s) { s.match(re#^(a+)+$#) }
+    backref = function(s) { s.extract(re#^(a+)+\1$#) }
+    look = function(s) { s.replace(re#(?=(a+)+$)#g, "x") }
+    liked = function(s) { s like re#^(a+)+\1$# }
+    ok = function(s) { s.extract(re#(\d+)#) }
+  }
+}
+"##;
+
+fn setup(max_ops: u64) -> (PicoRuntime, MemoryHost) {
+    let rs = compile(RULESET).unwrap_or_else(|_| panic!("compiles"));
+    let mut pico = PicoRuntime::new("p1");
+    pico.limits.max_ops = max_ops;
+    let mut host = MemoryHost::new(1_700_000_000_000.0);
+    pico.install(rs, Value::Null, &|_| None, &mut host)
+        .expect("installs");
+    (pico, host)
+}
+
+fn args(s: &str) -> Map {
+    let mut m = Map::new();
+    m.insert("s".into(), Value::from(s));
+    m
+}
+
+#[test]
+fn the_issue_s_pattern_answers_at_once() {
+    let (mut pico, mut host) = setup(10_000_000);
+    let hostile = format!("{}b", "a".repeat(37));
+    let t0 = Instant::now();
+    let v = pico
+        .query("io.example.re", "linear", &args(&hostile), &mut host)
+        .unwrap();
+    assert_eq!(v, Value::Bool(false));
+    let v = pico
+        .query("io.example.re", "linear", &args("aaaa"), &mut host)
+        .unwrap();
+    assert_eq!(v, Value::Bool(true));
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+}
+
+#[test]
+fn a_backtracking_pattern_stops_within_max_ops_with_a_positioned_error() {
+    let (mut pico, mut host) = setup(200_000);
+    let hostile = format!("{}b", "a".repeat(37));
+    for name in ["backref", "look", "liked"] {
+        let t0 = Instant::now();
+        let e = pico
+            .query("io.example.re", name, &args(&hostile), &mut host)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "{name}: {:?}",
+            t0.elapsed()
+        );
+        assert!(
+            e.contains("steps of backtracking on this input: stopped"),
+            "{name}: {e}"
+        );
+        // Positioned: the line and column of the call in the ruleset.
+        let at = match name {
+            "backref" => "(io.example.re, 6:29)",
+            "look" => "(io.example.re, 7:26)",
+            _ => "(io.example.re, 8:27)",
+        };
+        assert!(e.ends_with(at), "{name}: {e}");
+    }
+    // The pico answers the next query, and the same pattern on a friendly
+    // input.
+    let v = pico
+        .query("io.example.re", "ok", &args("abc 42"), &mut host)
+        .unwrap();
+    assert_eq!(v.to_json(), serde_json::json!(["42"]));
+    let v = pico
+        .query("io.example.re", "backref", &args("aaaa"), &mut host)
+        .unwrap();
+    assert_eq!(v.to_json(), serde_json::json!(["a"]));
+}
+
+#[test]
+fn the_steps_count_against_max_ops() {
+    // Same pattern and input: a budget large enough answers; the
+    // difference is only max_ops.
+    let friendly = format!("{}b{}", "a".repeat(12), "");
+    let (mut pico, mut host) = setup(10_000_000);
+    assert!(pico
+        .query("io.example.re", "backref", &args(&friendly), &mut host)
+        .is_ok());
+    let (mut pico, mut host) = setup(1_000);
+    let e = pico
+        .query("io.example.re", "backref", &args(&friendly), &mut host)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("stopped"), "{e}");
+}
