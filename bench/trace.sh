@@ -10,7 +10,10 @@
 # `GET /api/trace` (curl to /dev/null): one pico running bench/counter.krl,
 # wrk at concurrency CONC for DURATION seconds. Prints events/s per run
 # and the medians. Environment: DURATION (10), REPEAT (5), CONC (32),
-# PICOS (1). Loopback only; every run is bounded by DURATION.
+# PICOS (1), HEAD_ARGS (flags for HEAD only; default `--durability
+# relaxed`, so that a BASE from before durable acknowledgements is compared
+# on the same footing), BASE_ARGS (flags for BASE only, default none).
+# Loopback only; every run is bounded by DURATION.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -20,6 +23,8 @@ DURATION=${DURATION:-10}
 REPEAT=${REPEAT:-5}
 CONC=${CONC:-32}
 PICOS=${PICOS:-1}
+HEAD_ARGS=${HEAD_ARGS:---durability relaxed}
+BASE_ARGS=${BASE_ARGS:-}
 OUT=$(mktemp -d)
 PID=
 WATCH=
@@ -30,10 +35,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-one() { # BINARY WATCH(yes|no) -> events/s
+one() { # BINARY WATCH(yes|no) EXTRA_ARGS -> events/s
   local bin=$1 watch=$2 data
   data=$(mktemp -d -p "$OUT")
-  "$bin" serve --listen 127.0.0.1:0 --data "$data" --admin-token T --no-mqtt >"$OUT/out" 2>/dev/null &
+  # shellcheck disable=SC2086
+  "$bin" serve --listen 127.0.0.1:0 --data "$data" --admin-token T --no-mqtt $3 >"$OUT/out" 2>/dev/null &
   PID=$!
   local url=
   for _ in $(seq 100); do
@@ -59,9 +65,9 @@ declare -A runs
 for r in $(seq "$REPEAT"); do
   for mode in base head head+watcher; do
     case $mode in
-    base) v=$(one "$BASE" no) ;;
-    head) v=$(one "$HEAD" no) ;;
-    head+watcher) v=$(one "$HEAD" yes) ;;
+    base) v=$(one "$BASE" no "$BASE_ARGS") ;;
+    head) v=$(one "$HEAD" no "$HEAD_ARGS") ;;
+    head+watcher) v=$(one "$HEAD" yes "$HEAD_ARGS") ;;
     esac
     echo "round $r $mode: $v events/s"
     runs[$mode]="${runs[$mode]:-} $v"

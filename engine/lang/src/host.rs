@@ -107,10 +107,10 @@ pub trait Host {
     fn log(&mut self, rid: &str, level: Level, message: &str);
     /// A rule was selected by the event being processed (for the pico's
     /// log, `ctx:logs()`); the default ignores it.
-    fn rule_selected(&mut self, _rid: &str, _rule: &str) {}
+    fn rule_selected(&mut self, _rid: &Arc<str>, _rule: &Arc<str>) {}
     /// A selected rule's actions ran (`fired`) or its condition was false;
     /// the default ignores it.
-    fn rule_fired(&mut self, _rid: &str, _rule: &str, _fired: bool) {}
+    fn rule_fired(&mut self, _rid: &Arc<str>, _rule: &Arc<str>, _fired: bool) {}
     /// A rule raised an event (`raise`, `ctx:raiseEvent`; for one ruleset
     /// with `only`); the default ignores it.
     fn event_raised(&mut self, _domain: &str, _name: &str, _attrs: &Map, _only: Option<&str>) {}

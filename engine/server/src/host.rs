@@ -11,7 +11,7 @@
 
 mod ctx;
 
-pub use ctx::{CtxEffects, LogFields, PicoLog};
+pub use ctx::{CtxEffects, LogEntry, LogFields, PicoLog};
 
 use crate::effects::{MqttChanges, MqttQueue, PicoCalls, StaticUrls, TwilioOutbox};
 use crate::ids::{random_base62, Eci, Eid, PicoId};
@@ -75,6 +75,18 @@ pub struct PicoHost {
     ctx: CtxEffects,
     /// The pico's log and this evaluation's txn id (`ctx:logs()`).
     log: Option<(Arc<PicoLog>, Arc<str>)>,
+    /// This evaluation's log entries and their time (the evaluation's
+    /// start), added to the pico's log in one go when the host is dropped.
+    log_entries: Vec<LogEntry>,
+    log_time_ms: f64,
+}
+
+impl Drop for PicoHost {
+    fn drop(&mut self) {
+        if let Some((log, _)) = &self.log {
+            log.append(&mut self.log_entries);
+        }
+    }
 }
 
 /// Default life of a call session after its last write: 4 hours, Twilio's
@@ -146,24 +158,29 @@ impl PicoHost {
             calls: None,
             ctx: CtxEffects::default(),
             log: None,
+            log_entries: Vec::new(),
+            log_time_ms: 0.0,
         }
     }
 
     /// The same host, writing to the pico's log for evaluation `txn`.
     pub fn with_log(mut self, log: Arc<PicoLog>, txn: &str) -> PicoHost {
         self.log = Some((log, Arc::from(txn)));
+        self.log_time_ms = crate::clock::now_ms();
         self
     }
 
-    /// Adds an entry to the pico's log (when this host has it).
+    /// Adds an entry to the pico's log (when this host has it), at the
+    /// end of the evaluation.
     pub fn note(
-        &self,
+        &mut self,
         level: &'static str,
         msg: impl Into<std::borrow::Cow<'static, str>>,
         fields: LogFields,
     ) {
-        if let Some((log, txn)) = &self.log {
-            log.push(txn, level, msg, fields);
+        if let Some((_, txn)) = &self.log {
+            let e = PicoLog::entry(self.log_time_ms, txn, level, msg, fields);
+            self.log_entries.push(e);
         }
     }
 
@@ -306,8 +323,11 @@ impl PicoHost {
     }
 
     /// Ends the evaluation: its writes and the events it sent.
-    pub fn finish(self) -> (WriteBuf, Vec<Outgoing>) {
-        (self.buf, self.outbox)
+    pub fn finish(mut self) -> (WriteBuf, Vec<Outgoing>) {
+        (
+            std::mem::replace(&mut self.buf, WriteBuf::new()),
+            std::mem::take(&mut self.outbox),
+        )
     }
 
     fn get(&self, key: &Key) -> Result<KrlValue, RuntimeError> {
@@ -504,18 +524,16 @@ impl Host for PicoHost {
     fn ctx(&mut self) -> Option<&mut dyn krl_lang::engine::CtxHost> {
         Some(self)
     }
-    fn rule_selected(&mut self, rid: &str, rule: &str) {
-        if self.log.is_some() {
-            self.note(
-                "debug",
-                "rule selected",
-                LogFields::Rule(rid.to_string(), rule.to_string()),
-            );
-        }
+    fn rule_selected(&mut self, rid: &Arc<str>, rule: &Arc<str>) {
+        self.note(
+            "debug",
+            "rule selected",
+            LogFields::Rule(rid.clone(), rule.clone()),
+        );
         crate::trace::publish(
             Some(&self.pico),
             "rule_selected",
-            || serde_json::json!({"rid": rid, "rule": rule}),
+            || serde_json::json!({"rid": &**rid, "rule": &**rule}),
         );
     }
     fn event_raised(&mut self, domain: &str, name: &str, attrs: &KrlMap, only: Option<&str>) {
@@ -532,19 +550,13 @@ impl Host for PicoHost {
             || serde_json::json!({"domain": domain, "name": name, "attrs": json_map(attrs), "for_rid": only}),
         );
     }
-    fn rule_fired(&mut self, rid: &str, rule: &str, fired: bool) {
+    fn rule_fired(&mut self, rid: &Arc<str>, rule: &Arc<str>, fired: bool) {
         let msg = if fired { "fired" } else { "not fired" };
-        if self.log.is_some() {
-            self.note(
-                "debug",
-                msg,
-                LogFields::Rule(rid.to_string(), rule.to_string()),
-            );
-        }
+        self.note("debug", msg, LogFields::Rule(rid.clone(), rule.clone()));
         crate::trace::publish(
             Some(&self.pico),
             "rule_fired",
-            || serde_json::json!({"rid": rid, "rule": rule, "fired": fired}),
+            || serde_json::json!({"rid": &**rid, "rule": &**rule, "fired": fired}),
         );
     }
 }

@@ -49,8 +49,8 @@ pub enum LogFields {
     Event(std::sync::Arc<krl_lang::engine::Event>),
     /// `txnQueued` of a query: eci (none here), rid, name.
     Query(String, String),
-    /// The ruleset and rule (`rule selected`).
-    Rule(String, String),
+    /// The ruleset and rule (`rule selected`, `fired`, `not fired`).
+    Rule(std::sync::Arc<str>, std::sync::Arc<str>),
     /// The ruleset (a `klog` or `log` line: `val` is the message).
     Ruleset(String),
     /// An event raised (`event added to schedule`): domain and name.
@@ -61,26 +61,36 @@ impl PicoLog {
     /// Entries kept per pico.
     pub const KEEP: usize = 200;
 
-    /// Adds an entry of evaluation `txn`.
-    pub fn push(
-        &self,
+    /// An entry of evaluation `txn` at `time_ms`, to add with
+    /// [`PicoLog::append`].
+    pub fn entry(
+        time_ms: f64,
         txn: &std::sync::Arc<str>,
         level: &'static str,
         msg: impl Into<std::borrow::Cow<'static, str>>,
         fields: LogFields,
-    ) {
-        let entry = LogEntry {
-            time_ms: crate::clock::now_ms(),
+    ) -> LogEntry {
+        LogEntry {
+            time_ms,
             txn: txn.clone(),
             level,
             msg: msg.into(),
             fields,
-        };
-        let mut log = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if log.len() == Self::KEEP {
-            log.pop_front();
         }
-        log.push_back(entry);
+    }
+
+    /// Adds the entries of one evaluation (one lock for all of them).
+    pub fn append(&self, entries: &mut Vec<LogEntry>) {
+        if entries.is_empty() {
+            return;
+        }
+        let mut log = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        for e in entries.drain(..) {
+            if log.len() == Self::KEEP {
+                log.pop_front();
+            }
+            log.push_back(e);
+        }
     }
 
     /// The entries, oldest first, in the Pico Engine's shape.
@@ -119,8 +129,8 @@ impl LogEntry {
                 );
             }
             LogFields::Rule(rid, rule) => {
-                m.insert("rid".into(), json!(rid));
-                m.insert("rule_name".into(), json!(rule));
+                m.insert("rid".into(), json!(&**rid));
+                m.insert("rule_name".into(), json!(&**rule));
             }
             LogFields::Raised(domain, name) => {
                 m.insert("event".into(), json!({"domain": domain, "name": name}));
