@@ -459,25 +459,10 @@ fn declaring_file(rid: &str) -> Option<PathBuf> {
 fn nearest(rid: &str, rids: &[String]) -> Option<String> {
     let limit = (rid.chars().count() / 3).max(2);
     rids.iter()
-        .map(|r| (edit_distance(rid, r), r))
+        .map(|r| (krl_lang::syntax::words::edit_distance(rid, r), r))
         .filter(|(d, _)| *d <= limit && *d > 0)
         .min_by_key(|(d, _)| *d)
         .map(|(_, r)| r.clone())
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }
 
 /// `rid/name` is not shared: the functions `rid` shares, read from its

@@ -193,19 +193,7 @@ impl Dispatch {
         name: String,
         args: Map<String, Value>,
     ) -> Result<Value> {
-        self.query_as(None, eci, rid, name, args).await
-    }
-
-    /// [`Dispatch::query`] made by pico `from` (`ctx:query`).
-    pub async fn query_as(
-        &self,
-        from: Option<&PicoId>,
-        eci: &Eci,
-        rid: Rid,
-        name: String,
-        args: Map<String, Value>,
-    ) -> Result<Value> {
-        let pico = self.query_pico(from, eci, &rid, &name)?;
+        let pico = self.query_pico(None, eci, &rid, &name)?;
         Ok(self.handle(&pico).query(rid, name, args).await?)
     }
 

@@ -154,10 +154,10 @@ pub trait PicoCalls: Send + Sync {
     /// when it is not (`flush`: always).
     fn load(&self, url: String, flush: bool) -> CallFuture<'_, String>;
 
-    /// Picos cut off the tree (a delete committed, or a child made by an
-    /// event that then failed, `cut` first): stops their tasks and drops
-    /// their state, in the background.
-    fn reap(&self, picos: Vec<PicoId>, cut: bool);
+    /// Picos cut off the tree (a delete committed, or children of an
+    /// event that then failed): stops their tasks and drops their state,
+    /// in the background.
+    fn reap(&self, picos: Vec<PicoId>);
 
     /// Events for other engines' `/c/` routes, after their event
     /// committed: sent in the background.

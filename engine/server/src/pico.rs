@@ -749,14 +749,7 @@ impl Actor {
                 Ok(cut) => cut,
                 Err(e) => {
                     tracing::error!(pico = %self.id, "{e}");
-                    for child in &ctx.made {
-                        if let Err(e) = self.ctx.family.cut(child) {
-                            tracing::error!(pico = %child, "cannot drop a child: {e}");
-                        }
-                    }
-                    if let Some(calls) = &self.ctx.calls {
-                        calls.reap(ctx.made, false);
-                    }
+                    self.drop_children(ctx.made);
                     if let Some(r) = reply {
                         let _ = r.send(Err(e.into()));
                     }
@@ -765,7 +758,7 @@ impl Actor {
             };
             if let Some(calls) = &self.ctx.calls {
                 if !cut.is_empty() {
-                    calls.reap(cut, false);
+                    calls.reap(cut);
                 }
             }
             // Read after the apply: the next flush to begin covers it.
@@ -1130,13 +1123,17 @@ impl Actor {
     /// Drops the children an evaluation made (`ctx:newPico`) when the
     /// evaluation fails: no half-made family is left behind.
     fn drop_made(&self, host: &mut PicoHost) {
-        let made = host.take_ctx().made;
+        self.drop_children(host.take_ctx().made);
+    }
+
+    /// Cuts `made` (children of a failed evaluation) off the tree now,
+    /// before the failure is answered; their tasks and state, and their
+    /// subtrees', go in the background.
+    fn drop_children(&self, made: Vec<PicoId>) {
         if made.is_empty() {
             return;
         }
         tracing::info!(pico = %self.id, "dropping {} child pico(s) made by a failed event", made.len());
-        // Cut off now, before the failure is answered; their tasks and
-        // state go in the background.
         let mut doomed = Vec::new();
         for child in &made {
             match self.ctx.family.cut(child) {
@@ -1145,7 +1142,7 @@ impl Actor {
             }
         }
         if let Some(calls) = &self.ctx.calls {
-            calls.reap(doomed, false);
+            calls.reap(doomed);
         }
     }
 

@@ -1304,7 +1304,7 @@ fn unknown_action(domain: &str, module: &Module, name: &str) -> String {
     let lower = name.to_ascii_lowercase();
     let hint = actions
         .iter()
-        .map(|a| (edit_distance(&lower, a), *a))
+        .map(|a| (crate::syntax::words::edit_distance(&lower, a), *a))
         .filter(|(d, a)| *d <= 2.max(a.len() / 3))
         .min()
         .map(|(_, a)| format!(" (did you mean `{domain}:{a}`?)"))
@@ -1314,22 +1314,6 @@ fn unknown_action(domain: &str, module: &Module, name: &str) -> String {
         module.domain,
         actions.join(", ")
     )
-}
-
-/// Levenshtein distance over characters (short names only).
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }
 
 /// The value of a literal expression (`"woman"`, `3`, `-1`, `true`,

@@ -24,3 +24,20 @@ pub const OPERATOR_WORDS: &[&str] = &[
 pub fn is_reserved(name: &str) -> bool {
     RESERVED.contains(&name) || OPERATOR_WORDS.contains(&name)
 }
+
+/// Levenshtein distance over characters, for "did you mean" hints (short
+/// names only).
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}

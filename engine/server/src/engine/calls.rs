@@ -144,6 +144,54 @@ impl Calls {
     }
 }
 
+impl Calls {
+    /// `ctx:query`, and `ctx:eventQuery` with its `event` first: the
+    /// channel checked as `from`, the wait recorded, each step limited.
+    async fn call(
+        &self,
+        from: PicoId,
+        eci: String,
+        event: Option<Sent>,
+        rid: String,
+        name: String,
+        args: Map<String, Value>,
+    ) -> Result<Value, String> {
+        let engine = self.engine()?;
+        let eci = Eci::new(eci);
+        let rid = Rid::new(rid);
+        let target = engine
+            .dispatch()
+            .query_pico(Some(&from), &eci, &rid, &name)
+            .map_err(text)?;
+        let _waiting = self.wait_for(&from, &target)?;
+        let kind = if event.is_some() {
+            "ctx:eventQuery"
+        } else {
+            "ctx:query"
+        };
+        if let Some(event) = event {
+            let ev = EventIn {
+                eci: eci.clone(),
+                eid: Eid::random(),
+                domain: event.domain,
+                name: event.name,
+                attrs: event.attrs,
+                time_ms: now_ms(),
+            };
+            let what = format!("{kind} {}:{}", ev.domain, ev.name);
+            self.limited(&what, engine.dispatch().event_as(Some(&from), ev))
+                .await?;
+        }
+        // The channel admitted the query above: straight to the pico.
+        let what = format!("{kind} {rid}/{name}");
+        let pico = engine.dispatch().handle(&target);
+        self.limited(&what, async {
+            pico.query(rid, name, args).await.map_err(EngineError::from)
+        })
+        .await
+    }
+}
+
 impl PicoCalls for Calls {
     fn query(
         &self,
@@ -153,24 +201,7 @@ impl PicoCalls for Calls {
         name: String,
         args: Map<String, Value>,
     ) -> CallFuture<'_, Value> {
-        Box::pin(async move {
-            let engine = self.engine()?;
-            let eci = Eci::new(eci);
-            let rid = Rid::new(rid);
-            let target = engine
-                .dispatch()
-                .query_pico(Some(&from), &eci, &rid, &name)
-                .map_err(text)?;
-            let _waiting = self.wait_for(&from, &target)?;
-            let what = format!("ctx:query {rid}/{name}");
-            self.limited(
-                &what,
-                engine
-                    .dispatch()
-                    .query_as(Some(&from), &eci, rid, name, args),
-            )
-            .await
-        })
+        Box::pin(self.call(from, eci, None, rid, name, args))
     }
 
     fn event_query(
@@ -181,35 +212,8 @@ impl PicoCalls for Calls {
         name: String,
         args: Map<String, Value>,
     ) -> CallFuture<'_, Value> {
-        Box::pin(async move {
-            let engine = self.engine()?;
-            let eci = Eci::new(event.eci);
-            let rid = Rid::new(rid);
-            let target = engine
-                .dispatch()
-                .query_pico(Some(&from), &eci, &rid, &name)
-                .map_err(text)?;
-            let _waiting = self.wait_for(&from, &target)?;
-            let ev = EventIn {
-                eci: eci.clone(),
-                eid: Eid::random(),
-                domain: event.domain,
-                name: event.name,
-                attrs: event.attrs,
-                time_ms: now_ms(),
-            };
-            let what = format!("ctx:eventQuery {}:{}", ev.domain, ev.name);
-            self.limited(&what, engine.dispatch().event_as(Some(&from), ev))
-                .await?;
-            let what = format!("ctx:eventQuery {rid}/{name}");
-            self.limited(
-                &what,
-                engine
-                    .dispatch()
-                    .query_as(Some(&from), &eci, rid, name, args),
-            )
-            .await
-        })
+        let eci = event.eci.clone();
+        Box::pin(self.call(from, eci, Some(event), rid, name, args))
     }
 
     fn new_pico(&self, parent: PicoId, rulesets: Vec<(String, Value)>) -> CallFuture<'_, NewChild> {
@@ -251,21 +255,10 @@ impl PicoCalls for Calls {
         })
     }
 
-    fn reap(&self, picos: Vec<PicoId>, cut: bool) {
+    fn reap(&self, picos: Vec<PicoId>) {
         let Ok(engine) = self.engine() else { return };
         tokio::spawn(async move {
-            let mut doomed = Vec::new();
-            for p in &picos {
-                if cut {
-                    match engine.family().cut(p) {
-                        Ok(c) => doomed.extend(c),
-                        Err(e) => tracing::error!(pico = %p, "cannot drop a pico: {e}"),
-                    }
-                } else {
-                    doomed.push(p.clone());
-                }
-            }
-            if let Err(e) = engine.reap(&doomed).await {
+            if let Err(e) = engine.reap(&picos).await {
                 tracing::error!("cannot drop the state of deleted picos: {e}");
             }
         });

@@ -218,6 +218,15 @@ impl PicoHost {
         Ok(out)
     }
 
+    /// The pico's installs as of now in this event.
+    fn installs(&self) -> Result<Vec<InstallRecord>, RuntimeError> {
+        Ok(self
+            .buf
+            .get(&self.store, &Key::installs(&self.pico))
+            .map_err(storage)?
+            .unwrap_or_default())
+    }
+
     fn own_channel(&self, eci: &str) -> Result<ChannelRecord, RuntimeError> {
         self.channel_records()?
             .into_iter()
@@ -291,11 +300,7 @@ impl CtxHost for PicoHost {
     }
 
     fn rulesets(&mut self) -> Result<KrlValue, RuntimeError> {
-        let installs: Vec<InstallRecord> = self
-            .buf
-            .get(&self.store, &Key::installs(&self.pico))
-            .map_err(storage)?
-            .unwrap_or_default();
+        let installs = self.installs()?;
         let mut out = Vec::new();
         for i in installs {
             let rec = self.store.ruleset(&i.rid).map_err(storage)?;
@@ -320,11 +325,7 @@ impl CtxHost for PicoHost {
     }
 
     fn rid_url(&mut self, rid: &str) -> Result<KrlValue, RuntimeError> {
-        let installs: Vec<InstallRecord> = self
-            .buf
-            .get(&self.store, &Key::installs(&self.pico))
-            .map_err(storage)?
-            .unwrap_or_default();
+        let installs = self.installs()?;
         let url = match installs
             .into_iter()
             .find(|i| i.rid.as_str() == rid)
@@ -443,32 +444,21 @@ impl CtxHost for PicoHost {
     }
 
     fn new_pico(&mut self, rulesets: &KrlValue) -> Result<KrlValue, RuntimeError> {
+        let shape = || RuntimeError::type_error("ctx:newPico expects an array of {url, config}");
         let mut list = Vec::new();
         if let KrlValue::Array(items) = rulesets {
             for rs in items.iter() {
-                let url = match rs {
-                    KrlValue::Map(m) => match m.get("url") {
-                        Some(KrlValue::Str(u)) => u.to_string(),
-                        _ => {
-                            return Err(RuntimeError::type_error(
-                                "ctx:newPico expects an array of {url, config}",
-                            ))
-                        }
-                    },
-                    _ => {
-                        return Err(RuntimeError::type_error(
-                            "ctx:newPico expects an array of {url, config}",
-                        ))
-                    }
+                let KrlValue::Map(m) = rs else {
+                    return Err(shape());
                 };
-                let config = match rs {
-                    KrlValue::Map(m) => m.get("config").map_or(json!({}), |c| match c {
-                        KrlValue::Null => json!({}),
-                        c => c.to_json(),
-                    }),
-                    _ => json!({}),
+                let Some(KrlValue::Str(url)) = m.get("url") else {
+                    return Err(shape());
                 };
-                list.push((url, config));
+                let config = match m.get("config") {
+                    None | Some(KrlValue::Null) => json!({}),
+                    Some(c) => c.to_json(),
+                };
+                list.push((url.to_string(), config));
             }
         }
         let calls = self.calls("newPico")?;
