@@ -90,6 +90,28 @@ pub trait Host {
     /// Writes (or with `None` deletes) an entity variable.
     fn ent_put(&mut self, rid: &str, name: &str, value: Option<&Value>)
         -> Result<(), RuntimeError>;
+    /// Reads `ent:name{path}`. The default reads the whole variable; a
+    /// host that stores maps by entry answers from the entry alone.
+    fn ent_get_path(&mut self, rid: &str, name: &str, path: &Value) -> Result<Value, RuntimeError> {
+        Ok(crate::eval::path_get(&self.ent_get(rid, name)?, path))
+    }
+    /// Writes `ent:name{path} := value` (with `None`: `clear
+    /// ent:name{path}`). The default rewrites the whole variable; a host
+    /// that stores maps by entry writes the entry alone.
+    fn ent_put_path(
+        &mut self,
+        rid: &str,
+        name: &str,
+        path: &Value,
+        value: Option<&Value>,
+    ) -> Result<(), RuntimeError> {
+        let current = self.ent_get(rid, name)?;
+        let updated = match value {
+            Some(v) => crate::eval::path_set(&current, path, v.clone()),
+            None => crate::eval::path_delete(&current, path),
+        };
+        self.ent_put(rid, name, Some(&updated))
+    }
     /// Reads an app variable.
     fn app_get(&mut self, rid: &str, name: &str) -> Result<Value, RuntimeError>;
     /// Writes an app variable.

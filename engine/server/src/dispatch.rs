@@ -37,7 +37,17 @@ struct Inner {
     /// What pico tasks get: store, registry, the outbox of sent events.
     ctx: PicoContext,
     picos: DashMap<PicoId, PicoHandle>,
+    /// Channels read lately with their parsed policies, each with the
+    /// store's channel generation it was read at (valid while that has
+    /// not changed: any channel write makes every entry read again).
+    channels: DashMap<Eci, (u64, ChannelEntry)>,
 }
+
+/// A channel and its parsed policy, as [`Dispatch::channel_record`] gives it.
+pub type ChannelEntry = Arc<(ChannelRecord, Option<Policy>)>;
+
+/// The most channels [`Dispatch`] keeps parsed (emptied when full).
+const CHANNEL_CACHE: usize = 65_536;
 
 /// A [`Dispatch`] that does not keep the engine alive: background tasks
 /// hold one and end once the engine is gone.
@@ -64,6 +74,7 @@ impl Dispatch {
             inner: Arc::new(Inner {
                 ctx,
                 picos: DashMap::new(),
+                channels: DashMap::new(),
             }),
         }
     }
@@ -113,7 +124,15 @@ impl Dispatch {
     }
 
     /// The channel `eci` with its policy, or [`EngineError::UnknownEci`].
-    pub fn channel_record(&self, eci: &Eci) -> Result<(ChannelRecord, Option<Policy>)> {
+    /// The event path's hot read: kept parsed in memory until a channel
+    /// is written (see `Inner::channels`).
+    pub fn channel_record(&self, eci: &Eci) -> Result<ChannelEntry> {
+        let generation = self.store().channel_generation();
+        if let Some(hit) = self.inner.channels.get(eci) {
+            if hit.0 == generation {
+                return Ok(hit.1.clone());
+            }
+        }
         let ch = self
             .store()
             .channel(eci)?
@@ -127,7 +146,16 @@ impl Dispatch {
                 EngineError::Denied(format!("channel {eci} has an unreadable policy: {e}"))
             })?),
         };
-        Ok((ch, policy))
+        let entry: ChannelEntry = Arc::new((ch, policy));
+        if self.inner.channels.len() >= CHANNEL_CACHE {
+            self.inner.channels.clear();
+        }
+        // Read at `generation` or later: if a write came in between, the
+        // entry is older than the store says and is read again next time.
+        self.inner
+            .channels
+            .insert(eci.clone(), (generation, entry.clone()));
+        Ok(entry)
     }
 
     /// Raises an event on the pico behind `event.eci`, if its policy lets
@@ -171,8 +199,9 @@ impl Dispatch {
     /// The pico behind `event.eci`, once the channel admits the sender
     /// and its policy allows the event.
     fn event_pico(&self, from: Option<&PicoId>, event: &EventIn) -> Result<PicoId> {
-        let (ch, policy) = self.channel_record(&event.eci)?;
-        family_check(&event.eci, &ch, from)?;
+        let found = self.channel_record(&event.eci)?;
+        let (ch, policy) = &*found;
+        family_check(&event.eci, ch, from)?;
         if let Some(p) = policy {
             if !p.allows_event(&event.domain, &event.name) {
                 return Err(EngineError::Denied(format!(
@@ -181,7 +210,7 @@ impl Dispatch {
                 )));
             }
         }
-        Ok(ch.pico)
+        Ok(ch.pico.clone())
     }
 
     /// Calls a shared function of `rid` on the pico behind `eci`, if the
@@ -206,8 +235,9 @@ impl Dispatch {
         rid: &Rid,
         name: &str,
     ) -> Result<PicoId> {
-        let (ch, policy) = self.channel_record(eci)?;
-        family_check(eci, &ch, from)?;
+        let found = self.channel_record(eci)?;
+        let (ch, policy) = &*found;
+        family_check(eci, ch, from)?;
         if let Some(p) = policy {
             if !p.allows_query(rid.as_str(), name) {
                 return Err(EngineError::Denied(format!(
@@ -215,7 +245,7 @@ impl Dispatch {
                 )));
             }
         }
-        Ok(ch.pico)
+        Ok(ch.pico.clone())
     }
 
     /// Forgets pico `id`'s task, letting it finish what it has queued

@@ -10,8 +10,10 @@
 //! (`event:send`) wait in an outbox that the pico hands to the engine.
 
 mod ctx;
+mod ent;
 
 pub use ctx::{CtxEffects, LogEntry, LogFields, PicoLog};
+pub use ent::{EntCache, SharedEntCache};
 
 use crate::effects::{MqttChanges, MqttQueue, PicoCalls, StaticUrls, TwilioOutbox};
 use crate::ids::{random_base62, Eci, Eid, PicoId};
@@ -79,6 +81,9 @@ pub struct PicoHost {
     /// start), added to the pico's log in one go when the host is dropped.
     log_entries: Vec<LogEntry>,
     log_time_ms: f64,
+    /// The pico's cache of committed entity values (`ent`); `None`: every
+    /// read goes to the store.
+    ents: Option<SharedEntCache>,
 }
 
 impl Drop for PicoHost {
@@ -160,6 +165,7 @@ impl PicoHost {
             log: None,
             log_entries: Vec::new(),
             log_time_ms: 0.0,
+            ents: None,
         }
     }
 
@@ -356,7 +362,7 @@ impl PicoHost {
 
 impl Host for PicoHost {
     fn ent_get(&mut self, rid: &str, name: &str) -> Result<KrlValue, RuntimeError> {
-        self.get(&Key::entity(&self.pico, rid, name))
+        self.ent_read(rid, name)
     }
 
     fn ent_put(
@@ -370,7 +376,30 @@ impl Host for PicoHost {
             "ent_write",
             || serde_json::json!({"rid": rid, "name": name, "value": value.map(KrlValue::to_json)}),
         );
-        self.put(Key::entity(&self.pico, rid, name), value)
+        self.ent_write(rid, name, value)
+    }
+
+    fn ent_get_path(
+        &mut self,
+        rid: &str,
+        name: &str,
+        path: &KrlValue,
+    ) -> Result<KrlValue, RuntimeError> {
+        self.ent_read_path(rid, name, path)
+    }
+
+    fn ent_put_path(
+        &mut self,
+        rid: &str,
+        name: &str,
+        path: &KrlValue,
+        value: Option<&KrlValue>,
+    ) -> Result<(), RuntimeError> {
+        crate::trace::publish(Some(&self.pico), "ent_write", || {
+            serde_json::json!({"rid": rid, "name": name, "path": path.to_json(),
+                "value": value.map(KrlValue::to_json)})
+        });
+        self.ent_write_path(rid, name, path, value)
     }
 
     fn app_get(&mut self, rid: &str, name: &str) -> Result<KrlValue, RuntimeError> {

@@ -25,7 +25,7 @@
 
 use crate::effects::{MqttQueue, PicoCalls, StaticUrls, TwilioOutbox};
 use crate::family::Family;
-use crate::host::{krl_map, LogFields, Outgoing, PicoHost, PicoLog};
+use crate::host::{krl_map, LogFields, Outgoing, PicoHost, PicoLog, SharedEntCache};
 use crate::ids::{Eci, Eid, PicoId, Rid, TxnId};
 use crate::outbound::HttpClient;
 use crate::rulesets::{Registered, Registry};
@@ -262,6 +262,7 @@ impl PicoHandle {
             durable_at: 0,
             session_due: None,
             log: Arc::default(),
+            ents: SharedEntCache::default(),
         };
         tokio::spawn(actor.run(rx));
         PicoHandle { id, tx }
@@ -443,6 +444,8 @@ struct Actor {
     session_due: Option<u64>,
     /// Its recent log (`ctx:logs()`).
     log: Arc<PicoLog>,
+    /// Committed entity values its evaluations read or wrote (`host::ent`).
+    ents: SharedEntCache,
 }
 
 /// `?` inside the actor: the error goes to the reply, the message ends.
@@ -548,6 +551,15 @@ impl Actor {
             .with_statics(self.ctx.statics.clone())
             .with_session_ttl(self.ctx.session_ttl)
             .with_calls(self.ctx.calls.clone())
+            .with_ents(self.ents.clone())
+    }
+
+    /// Applies a batch written outside [`Actor::commit`], forgetting the
+    /// cached entity values (the batch may hold some).
+    fn apply_direct(&self, buf: WriteBuf) -> Result<(), StoreError> {
+        let result = self.ctx.store.apply(buf);
+        self.ents.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        result
     }
 
     /// Removes the call sessions that have expired, once their time has
@@ -636,7 +648,7 @@ impl Actor {
         }
         // Globals write nothing, but if they did it belongs in the store.
         let (buf, _) = host.finish();
-        self.ctx.store.apply(buf)?;
+        self.apply_direct(buf)?;
         self.timers = schedule::load(&self.ctx.store, &self.id, &[], now_ms())?;
         self.session_due = self
             .ctx
@@ -705,7 +717,7 @@ impl Actor {
                 }
             }
             let (buf, _) = host.finish();
-            if let Err(e) = self.ctx.store.apply(buf) {
+            if let Err(e) = self.apply_direct(buf) {
                 tracing::error!(pico = %self.id, "{e}");
             }
             self.installed[i].ruleset = Some(newest);
@@ -744,9 +756,16 @@ impl Actor {
             // earlier event's writes that are not on disk yet.
             self.pending_flush()
         } else {
+            let ent_ops = buf.entity_ops();
             // `ctx:` channel and pico changes go in the same batch.
             let cut = match self.ctx.family.apply(&ctx.changes, buf) {
-                Ok(cut) => cut,
+                Ok(cut) => {
+                    self.ents
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .committed(ent_ops);
+                    cut
+                }
                 Err(e) => {
                     tracing::error!(pico = %self.id, "{e}");
                     self.drop_children(ctx.made);

@@ -17,7 +17,8 @@
 //! | `P` | pico id | [`PicoRecord`]: name, parent, children in order, channels |
 //! | `I` | pico id | installs, `[InstallRecord]` in install order |
 //! | `C` | eci | [`ChannelRecord`]: pico, tags, policy, twilio auth token |
-//! | `E` | pico id, rid, name | an entity variable |
+//! | `E` | pico id, rid, name | an entity variable (JSON), or the one byte `0x00` for a map kept by entry (`host::ent`) |
+//! | `E` | pico id, rid, name, key | an entry of a map kept by entry: `[seq, value]`, seq giving the insertion order |
 //! | `S` | pico id, rid, rule | a rule's state (e.g. a partly matched `select when`) |
 //! | `T` | pico id, rid, schedule id | a scheduled event |
 //! | `A` | rid, name | an app variable |
@@ -205,9 +206,23 @@ impl Key {
     pub fn picos() -> Key {
         Key::build(tag::PICO, &[])
     }
-    /// An entity variable.
+    /// An entity variable; also the prefix of its entries when it is a
+    /// map kept by entry ([`Key::entity_entry`]).
     pub fn entity(pico: &PicoId, rid: &(impl AsRef<str> + ?Sized), name: &str) -> Key {
         Key::build(tag::ENTITY, &[pico.as_str(), rid.as_ref(), name])
+    }
+    /// Entry `key` of entity map `name` kept by entry (see `host::ent`).
+    pub fn entity_entry(
+        pico: &PicoId,
+        rid: &(impl AsRef<str> + ?Sized),
+        name: &str,
+        key: &str,
+    ) -> Key {
+        Key::build(tag::ENTITY, &[pico.as_str(), rid.as_ref(), name, key])
+    }
+    /// Is this an entity variable's key (or one of its entries)?
+    pub fn is_entity(&self) -> bool {
+        self.0.first() == Some(&tag::ENTITY)
     }
     /// A rule's state.
     pub fn rule_state(pico: &PicoId, rid: &(impl AsRef<str> + ?Sized), rule: &str) -> Key {
@@ -456,6 +471,8 @@ struct Inner {
     sync: Arc<Mutex<Option<DirSync>>>,
     /// Group flushes whose sync has completed.
     synced: AtomicU64,
+    /// Batches applied that wrote a channel ([`Store::channel_generation`]).
+    channel_writes: AtomicU64,
 }
 
 impl Drop for Inner {
@@ -494,6 +511,7 @@ impl Store {
                 flushes: AtomicU64::new(0),
                 sync: Arc::new(Mutex::new(Some(DirSync::new(dir)))),
                 synced: AtomicU64::new(0),
+                channel_writes: AtomicU64::new(0),
             }),
         };
         if store.get::<u32>(&Key::meta("format"))?.is_none() {
@@ -515,6 +533,11 @@ impl Store {
             None => Ok(None),
             Some(bytes) => decode(key, &bytes).map(Some),
         }
+    }
+
+    /// Reads one value's bytes, undecoded.
+    pub fn get_raw(&self, key: &Key) -> Result<Option<sled::IVec>> {
+        Ok(self.inner.tree.get(key.as_bytes())?)
     }
 
     /// Every key that starts with `prefix`, in key order.
@@ -624,6 +647,23 @@ impl Store {
         if buf.ops.is_empty() {
             return Ok(());
         }
+        let channels = buf.ops.keys().any(|k| k.0.first() == Some(&tag::CHANNEL));
+        let result = self.apply_ops(buf);
+        if channels {
+            // After the write, whether or not it failed: a cache that
+            // read before it must read again.
+            self.inner.channel_writes.fetch_add(1, Ordering::SeqCst);
+        }
+        result
+    }
+
+    /// Counts the batches that wrote a channel: a cache of channel
+    /// records is valid while this has not changed since it read them.
+    pub fn channel_generation(&self) -> u64 {
+        self.inner.channel_writes.load(Ordering::SeqCst)
+    }
+
+    fn apply_ops(&self, buf: WriteBuf) -> Result<()> {
         if buf.ops.len() == 1 {
             // One key is atomic on its own; sled's batch path costs two log
             // writes and its global write lock (bench/load.sh, perf).
@@ -717,7 +757,7 @@ impl Store {
     }
 }
 
-fn decode<T: DeserializeOwned>(key: &Key, bytes: &[u8]) -> Result<T> {
+pub(crate) fn decode<T: DeserializeOwned>(key: &Key, bytes: &[u8]) -> Result<T> {
     serde_json::from_slice(bytes).map_err(|source| StoreError::Corrupt {
         key: key.render(),
         source,
@@ -825,6 +865,52 @@ impl WriteBuf {
         let bytes = serde_json::to_vec(value)
             .expect("store records and JSON values always serialize (string keys only)");
         self.ops.insert(key, Some(bytes));
+    }
+
+    /// Puts `bytes` as they are under `key`.
+    pub fn put_raw(&mut self, key: Key, bytes: Vec<u8>) {
+        self.ops.insert(key, Some(bytes));
+    }
+
+    /// This buffer's write of `key`: `None` if it has none, `Some(None)`
+    /// if it removes it.
+    pub fn op(&self, key: &Key) -> Option<Option<&[u8]>> {
+        self.ops.get(key).map(|op| op.as_deref())
+    }
+
+    /// The writes of entity variables (and their entries), for the pico's
+    /// cache of committed values.
+    pub fn entity_ops(&self) -> Vec<(Key, Option<Vec<u8>>)> {
+        self.ops
+            .iter()
+            .filter(|(k, _)| k.is_entity())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// Every key and value's bytes starting with `prefix`, in key order:
+    /// the store's with this buffer's writes and removals laid over them.
+    pub fn scan_raw(&self, store: &Store, prefix: &Key) -> Result<Vec<(Key, Vec<u8>)>> {
+        let mut merged: BTreeMap<Key, Vec<u8>> = BTreeMap::new();
+        for kv in store.inner.tree.scan_prefix(prefix.as_bytes()) {
+            let (k, v) = kv?;
+            merged.insert(Key(k.to_vec()), v.to_vec());
+        }
+        for (key, op) in self
+            .ops
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.0.starts_with(&prefix.0))
+        {
+            match op {
+                Some(bytes) => {
+                    merged.insert(key.clone(), bytes.clone());
+                }
+                None => {
+                    merged.remove(key);
+                }
+            }
+        }
+        Ok(merged.into_iter().collect())
     }
 
     /// Removes `key`.

@@ -12,6 +12,7 @@ mod config_values_the_verbs_take;
 mod console;
 mod console_browser;
 mod durability;
+mod entity_maps;
 mod family;
 mod http;
 mod idempotency;

@@ -95,11 +95,23 @@ impl<'t, 'h> Eval<'t, 'h> {
                 self.call_value(&fv, values, *span).map_err(|e| e.at(*span))
             }
             Expr::Path(target, path) => {
+                if let Expr::Persistent(PersistentScope::Ent, name) = &**target {
+                    // `ent:x{path}` reads only what the path reaches.
+                    let p = self.expr(path, env)?;
+                    let rid = self.compiled().rid.clone();
+                    return self.txn.host.ent_get_path(&rid, name, &p);
+                }
                 let t = self.expr(target, env)?;
                 let p = self.expr(path, env)?;
                 Ok(path_get(&t, &p))
             }
             Expr::Index(target, index) => {
+                if let Expr::Persistent(PersistentScope::Ent, name) = &**target {
+                    let i = self.expr(index, env)?;
+                    let rid = self.compiled().rid.clone();
+                    let key = Value::from(i.to_krl_string().as_str());
+                    return self.txn.host.ent_get_path(&rid, name, &key);
+                }
                 let t = self.expr(target, env)?;
                 let i = self.expr(index, env)?;
                 Ok(key_get(&t, &i.to_krl_string()))

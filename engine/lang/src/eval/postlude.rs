@@ -53,6 +53,10 @@ impl<'t, 'h> Eval<'t, 'h> {
                     None => {
                         self.persistent_put(*scope, &rid, name, value.filter(|v| !v.is_null()))?
                     }
+                    Some(p) if *scope == PersistentScope::Ent => {
+                        let p = self.expr(p, env)?;
+                        self.txn.host.ent_put_path(&rid, name, &p, value.as_ref())?;
+                    }
                     Some(p) => {
                         let p = self.expr(p, env)?;
                         let current = self.persistent_get(*scope, name)?;

@@ -162,7 +162,7 @@ fn check_channel(
     event: Option<(&str, &str)>,
     query: Option<(&str, &str)>,
 ) -> ApiResult<()> {
-    let (channel, policy) = st
+    let found = st
         .engine
         .dispatch()
         .channel_record(eci)
@@ -170,7 +170,8 @@ fn check_channel(
             EngineError::Denied(text) => refuse(StatusCode::FORBIDDEN, text),
             e => pe_error(e),
         })?;
-    crate::dispatch::family_check(eci, &channel, None).map_err(pe_error)?;
+    let (channel, policy) = &*found;
+    crate::dispatch::family_check(eci, channel, None).map_err(pe_error)?;
     let Some(policy) = policy else {
         return Ok(());
     };

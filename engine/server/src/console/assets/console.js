@@ -462,7 +462,7 @@
       case "sent": return `sent event ${d.domain}:${d.name} to ${d.eci}`;
       case "rule_selected": return `rule ${d.rid} ${d.rule} selected`;
       case "raised": return `raised ${d.domain}:${d.name}${d.for_rid ? " for " + d.for_rid : ""} attrs ${JSON.stringify(d.attrs)}`;
-      case "ent_write": return `ent:${d.name} of ${d.rid} := ${JSON.stringify(d.value)}`;
+      case "ent_write": return `ent:${d.name}${d.path === undefined ? "" : "{" + JSON.stringify(d.path) + "}"} of ${d.rid} := ${JSON.stringify(d.value)}`;
       case "schedule_add": return `scheduled by ${d.rid}: ${JSON.stringify(d.entry)}`;
       case "rule_fired": return `rule ${d.rid} ${d.rule} ${d.fired ? "fired" : "did not fire (its action condition was false)"}`;
       case "outbox": return `outbox ${d.action} ${d.state}${d.error_message ? ": " + d.error_message : ""}${d.error_code ? " (code " + d.error_code + ")" : ""}`;
