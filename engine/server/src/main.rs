@@ -19,6 +19,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+/// mimalloc instead of glibc's malloc: the event path allocates and frees
+/// many small blocks on several threads (docs/performance.md).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "krl", version, about = "KRL rules engine")]
 struct Cli {
