@@ -77,6 +77,9 @@ impl Directive {
     }
 }
 
+/// Steps after which an evaluation counts as long ([`Host::long_work_hook`]).
+pub const LONG_WORK_STEPS: u64 = 1 << 17;
+
 /// What the engine provides to an evaluation: the pico's state, the clock,
 /// randomness, logs, schedules and events to other picos. Writes are
 /// buffered by the engine and committed atomically when the evaluation
@@ -111,6 +114,13 @@ pub trait Host {
             None => crate::eval::path_delete(&current, path),
         };
         self.ent_put(rid, name, Some(&updated))
+    }
+    /// What to call once when an evaluation has run long (about
+    /// [`LONG_WORK_STEPS`] steps of expressions or of one regex search):
+    /// a host that runs evaluations on an async runtime's worker lets the
+    /// worker's other tasks move elsewhere. `None` (the default): nothing.
+    fn long_work_hook(&mut self) -> Option<fn()> {
+        None
     }
     /// Reads an app variable.
     fn app_get(&mut self, rid: &str, name: &str) -> Result<Value, RuntimeError>;

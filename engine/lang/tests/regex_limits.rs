@@ -107,3 +107,46 @@ fn the_steps_count_against_max_ops() {
         .to_string();
     assert!(e.contains("stopped"), "{e}");
 }
+
+static LONG_SEARCHES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+fn long_search() {
+    LONG_SEARCHES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+static LONG_LOOPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+fn long_loop() {
+    LONG_LOOPS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// A long regex search or a long loop tells the host once (the server
+/// then lets its worker's other tasks move), a short one not at all.
+#[test]
+fn a_long_evaluation_calls_the_host_s_long_work_hook_once() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let (mut pico, mut host) = setup(10_000_000);
+    host.long_work = Some(long_search);
+    pico.query("io.example.re", "ok", &args("a1"), &mut host)
+        .unwrap();
+    assert_eq!(LONG_SEARCHES.load(SeqCst), 0);
+    let hostile = format!("{}b", "a".repeat(37));
+    let err = pico
+        .query("io.example.re", "backref", &args(&hostile), &mut host)
+        .unwrap_err();
+    assert!(err.to_string().contains("steps"), "{err}");
+    assert_eq!(LONG_SEARCHES.load(SeqCst), 1);
+
+    let rs = compile(
+        r#"ruleset io.example.loop {
+  meta { shares spin }
+  global { spin = function() { 0.range(100000).map(function(x) { x + 1 }).length() } }
+}"#,
+    )
+    .unwrap_or_else(|_| panic!("compiles"));
+    pico.install(rs, Value::Null, &|_| None, &mut host)
+        .expect("installs");
+    host.long_work = Some(long_loop);
+    let v = pico
+        .query("io.example.loop", "spin", &Map::new(), &mut host)
+        .unwrap();
+    assert_eq!(v, Value::from(100001.0));
+    assert_eq!(LONG_LOOPS.load(SeqCst), 1);
+}

@@ -123,6 +123,17 @@ fn check_depth(v: &Value) -> Result<(), RuntimeError> {
     Ok(())
 }
 
+/// Hands the worker's queued tasks, the one in its LIFO slot included, to
+/// the other workers (`tokio::task::block_in_place`, which moves that slot
+/// into the stealable queue); nothing outside a multi-threaded runtime.
+fn let_other_tasks_move() {
+    if let Ok(h) = tokio::runtime::Handle::try_current() {
+        if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
+            tokio::task::block_in_place(|| ());
+        }
+    }
+}
+
 fn storage(e: StoreError) -> RuntimeError {
     RuntimeError::new(format!("storage error: {e}"))
 }
@@ -436,6 +447,13 @@ impl Host for PicoHost {
         } else {
             self.buf.put(key, state);
         }
+    }
+
+    /// Evaluations run on the tokio workers (in the pico's task): one that
+    /// runs long empties its worker's slot of the task to run next (which
+    /// no other worker may take), so that nothing waits behind it.
+    fn long_work_hook(&mut self) -> Option<fn()> {
+        Some(let_other_tasks_move)
     }
 
     fn now_ms(&mut self) -> f64 {

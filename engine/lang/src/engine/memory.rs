@@ -38,6 +38,8 @@ pub struct MemoryHost {
     pub http: Option<Box<dyn FnMut(&HttpRequest) -> Value + Send>>,
     /// The public base URL (`meta:host`); `None`: the engine has none.
     pub base_url: Option<String>,
+    /// What [`Host::long_work_hook`] answers (tests).
+    pub long_work: Option<fn()>,
     seed: u64,
     ids: u64,
 }
@@ -165,6 +167,10 @@ impl Host for MemoryHost {
             .push((eci.to_string(), domain.to_string(), name.to_string(), attrs));
         Ok(self.new_id())
     }
+    fn long_work_hook(&mut self) -> Option<fn()> {
+        self.long_work
+    }
+
     fn base_url(&mut self) -> Option<String> {
         self.base_url.clone()
     }

@@ -17,7 +17,7 @@ pub use crate::compile::{Compiled, Ruleset};
 pub use crate::eval::{Instance, Limits};
 pub use crate::host::{
     CtxHost, Directive, Event, Host, HttpHost, HttpRequest, MqttHost, MqttPublish, TwilioHost,
-    TwilioRequest, DIRECTIVE_ARG,
+    TwilioRequest, DIRECTIVE_ARG, LONG_WORK_STEPS,
 };
 
 use crate::native::Registry;

@@ -139,6 +139,7 @@ impl PicoRuntime {
             in_query: false,
             query_call_sid: None,
             changes: Vec::new(),
+            long: false,
         };
         // Until the instance is complete, expressions run in a shell that
         // has what is known so far (keys first: configuration, `use module
@@ -278,6 +279,7 @@ impl PicoRuntime {
             in_query: false,
             query_call_sid: None,
             changes: Vec::new(),
+            long: false,
         };
         let mut made: Vec<PicoChange> = Vec::new();
         let mut schedule: VecDeque<(Arc<Instance>, Arc<Event>)> = self
@@ -565,6 +567,7 @@ impl PicoRuntime {
                 _ => None,
             },
             changes: Vec::new(),
+            long: false,
         };
         let mut eval = Eval {
             txn: &mut txn,

@@ -138,6 +138,8 @@ pub struct Txn<'h> {
     /// Changes of the installed rulesets asked for by the rule running,
     /// for the runtime to make after the rule.
     pub(crate) changes: Vec<AskedChange>,
+    /// Has the host's long-work hook been called?
+    pub(crate) long: bool,
 }
 
 /// Control flow out of a rule body that is not an error.
@@ -173,8 +175,13 @@ impl Context for Eval<'_, '_> {
     fn regex_budget(&mut self) -> crate::runtime::pattern::Budget {
         let max = self.txn.limits.max_ops;
         crate::runtime::pattern::Budget::new(max.saturating_sub(self.txn.ops))
+            .with_hook(self.txn.host.long_work_hook())
     }
     fn regex_spent(&mut self, budget: &crate::runtime::pattern::Budget) -> R<()> {
+        if budget.used >= crate::engine::LONG_WORK_STEPS {
+            // The search called the long-work hook itself.
+            self.txn.long = true;
+        }
         self.txn.ops = self.txn.ops.saturating_add(budget.used).saturating_sub(1);
         self.tick()
     }
@@ -259,6 +266,12 @@ impl NativeCx for Eval<'_, '_> {
 impl<'t, 'h> Eval<'t, 'h> {
     pub(super) fn tick(&mut self) -> R<()> {
         self.txn.ops += 1;
+        if self.txn.ops >= crate::engine::LONG_WORK_STEPS && !self.txn.long {
+            self.txn.long = true;
+            if let Some(hook) = self.txn.host.long_work_hook() {
+                hook();
+            }
+        }
         if self.txn.ops > self.txn.limits.max_ops {
             return Err(RuntimeError::new(format!(
                 "this event did more than {} steps of work (a loop?): stopped",

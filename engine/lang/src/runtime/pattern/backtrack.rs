@@ -18,6 +18,9 @@ pub struct Budget {
     pub left: u64,
     /// Steps taken so far.
     pub used: u64,
+    /// Called once when the search has taken
+    /// [`crate::engine::LONG_WORK_STEPS`] steps (`Host::long_work_hook`).
+    hook: Option<fn()>,
 }
 
 impl Budget {
@@ -26,7 +29,14 @@ impl Budget {
         Budget {
             left: steps,
             used: 0,
+            hook: None,
         }
+    }
+
+    /// The same budget, calling `hook` once if the search runs long.
+    pub fn with_hook(mut self, hook: Option<fn()>) -> Budget {
+        self.hook = hook;
+        self
     }
 
     fn tick(&mut self) -> Result<(), Stop> {
@@ -35,6 +45,11 @@ impl Budget {
         }
         self.left -= 1;
         self.used += 1;
+        if self.used == crate::engine::LONG_WORK_STEPS {
+            if let Some(hook) = self.hook {
+                hook();
+            }
+        }
         Ok(())
     }
 }
