@@ -9,8 +9,9 @@
 //! It holds the registry of pico tasks (one [`PicoHandle`] per running
 //! pico, started on first use) and the generic event path: an event or a
 //! query through a channel is checked against the channel's policy, then
-//! queued in the pico's mailbox. No global lock: the channel is read from
-//! sled, the pico's handle from a sharded map, and the pico's mailbox
+//! queued in the pico's mailbox. No global lock: the channel and its
+//! parsed policy come from a sharded map (read again from sled after any
+//! channel write), the pico's handle from another, and the pico's mailbox
 //! orders the rest.
 //!
 //! Background tasks hold a [`WeakDispatch`], so they end with the engine
