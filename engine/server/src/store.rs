@@ -108,6 +108,12 @@ mod tag {
     pub const IDEMPOTENCY: u8 = b'K';
 }
 
+/// The database cache's default size in MiB (`krl serve --cache-mb`):
+/// sled's own default is 1 GiB, too much for a small box and more than
+/// an engine of a million picos needs (docs/performance.md, "A million
+/// picos").
+pub const DEFAULT_CACHE_MB: u64 = 256;
+
 /// The current key/value format, stored under `M format`.
 const FORMAT: u32 = 1;
 
@@ -469,8 +475,19 @@ impl Store {
     /// Opens (creating if missing) the database in `dir`. Fails with
     /// [`StoreError::Locked`] when another process has it open.
     pub fn open(dir: &Path) -> Result<Store> {
+        Store::open_with_cache(dir, DEFAULT_CACHE_MB << 20)
+    }
+
+    /// [`Store::open`] with a cache of `cache_bytes` (sled's page cache;
+    /// sled's accounting is approximate, the process's memory for it
+    /// somewhat more).
+    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Store> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Sled(e.into()))?;
-        let db = match sled::Config::new().path(dir).open() {
+        let db = match sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_bytes)
+            .open()
+        {
             Ok(db) => db,
             // sled takes an exclusive file lock on open and reports failure
             // as an I/O error "could not acquire lock on ...".
