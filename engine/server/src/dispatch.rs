@@ -44,6 +44,8 @@ struct Inner {
     picos: DashMap<PicoId, PicoHandle>,
     /// Pico tasks started and not yet ended.
     live: AtomicUsize,
+    /// Pico tasks started so far.
+    started: AtomicUsize,
     /// Picos whose tasks left while idle with a timer or a call-session
     /// sweep pending: (due, ms since the epoch; pico). The waker task
     /// starts them again then.
@@ -122,6 +124,7 @@ impl Dispatch {
                     ctx,
                     picos: DashMap::new(),
                     live: AtomicUsize::new(0),
+                    started: AtomicUsize::new(0),
                     wakeups: Mutex::new(BTreeSet::new()),
                     wake: Arc::new(Notify::new()),
                     waker: Once::new(),
@@ -134,6 +137,18 @@ impl Dispatch {
     /// picos leave memory, see [`PicoContext::idle_timeout`].
     pub fn live_picos(&self) -> usize {
         self.inner.live.load(Ordering::SeqCst)
+    }
+
+    /// How many pico tasks were started so far (a pico whose task left
+    /// while idle counts again when it starts again).
+    pub fn started_picos(&self) -> usize {
+        self.inner.started.load(Ordering::SeqCst)
+    }
+
+    /// How many picos the map of running tasks holds (ended tasks are
+    /// removed: at most [`Dispatch::live_picos`] and the ones finishing).
+    pub fn tracked_picos(&self) -> usize {
+        self.inner.picos.len()
     }
 
     /// How many picos wait to be started again for a timer or a session
@@ -173,6 +188,7 @@ impl Dispatch {
         }
         let spawn = |before: Option<&PicoHandle>| {
             self.inner.live.fetch_add(1, Ordering::SeqCst);
+            self.inner.started.fetch_add(1, Ordering::SeqCst);
             PicoHandle::spawn_after(id.clone(), self.inner.ctx.clone(), before)
         };
         match self.inner.picos.entry(id.clone()) {

@@ -33,6 +33,8 @@ mod ops;
 mod pico_engine;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_scale;
 
 use crate::dispatch::Dispatch;
 use crate::ids::{Eci, PicoId, Rid};

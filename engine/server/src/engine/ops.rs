@@ -166,6 +166,7 @@ impl Engine {
     /// use, are not listed).
     pub fn pico(&self, id: &PicoId) -> Result<PicoInfo> {
         let rec = self.dispatch.pico_record(id)?;
+        let children = self.store().children(id, &rec)?;
         let rulesets = self
             .store()
             .installs(id)?
@@ -176,7 +177,7 @@ impl Engine {
             id: id.clone(),
             name: rec.name,
             parent: rec.parent,
-            children: rec.children,
+            children,
             rulesets,
             channels: rec
                 .channels
