@@ -89,15 +89,23 @@ async fn idle_picos_leave_memory_and_come_back_from_the_store() {
         picos.push((p, eci));
     }
     assert!(e.live_picos() > 0);
+    // A handle kept from before: its task will have left.
+    let stale = e.dispatch().handle(&picos[0].0);
     wait_until("the idle tasks to leave", Duration::from_secs(20), || {
         e.live_picos() == 0
     })
     .await;
     assert_eq!(e.dispatch().tracked_picos(), 0, "ended tasks are forgotten");
+    assert!(stale.is_closed());
     let started = e.dispatch().started_picos();
-    for (p, eci) in &picos {
-        // Their state comes back from the store, installs included.
-        let answer = e.event(hello(eci)).await.unwrap();
+    for (i, (p, eci)) in picos.iter().enumerate() {
+        // Their state comes back from the store, installs included; what
+        // is sent through the stale handle goes to a fresh task.
+        let answer = if i == 0 {
+            stale.event(hello(eci)).await.unwrap()
+        } else {
+            e.event(hello(eci)).await.unwrap()
+        };
         assert_eq!(answer.directives[0]["options"], json!({"n": 4}));
         assert_eq!(hits(&e, eci).await, json!(4));
         let stored: Option<Value> = e.store().get(&Key::entity(p, &rid, "hits")).unwrap();
@@ -130,15 +138,28 @@ async fn events_at_the_idle_edge_are_applied_exactly_once() {
     for s in 0..senders {
         let e = e.clone();
         let eci = eci.clone();
+        let p = p.clone();
         tasks.push(tokio::spawn(async move {
             for i in 0..each {
-                e.event(hello(&eci)).await.unwrap();
-                // Gaps of 0 to 3 ms between events: some land while the
-                // task is leaving, some on a fresh task.
+                // Gaps of 0 to 3 ms between taking the pico's handle and
+                // sending: the task often leaves in between (the send then
+                // finds its mailbox closed), or while events are queued.
                 let gap = (s * 7 + i * 13) % 4;
-                if gap > 0 {
-                    tokio::time::sleep(Duration::from_millis(gap as u64)).await;
-                }
+                let answer = if i % 2 == 0 {
+                    let handle = e.dispatch().handle(&p);
+                    if gap > 0 {
+                        tokio::time::sleep(Duration::from_millis(gap as u64)).await;
+                    }
+                    handle.event(hello(&eci)).await
+                } else {
+                    if gap > 0 {
+                        tokio::time::sleep(Duration::from_millis(gap as u64)).await;
+                    }
+                    e.event(hello(&eci)).await.map_err(|e| {
+                        crate::pico::PicoError::Unavailable(e.to_string())
+                    })
+                };
+                answer.unwrap();
             }
         }));
     }
