@@ -363,7 +363,10 @@ mod tests {
             store.children(&root, &root_rec).unwrap(),
             vec![a.id.clone()]
         );
-        assert!(root_rec.children.is_empty(), "children are keys of their own");
+        assert!(
+            root_rec.children.is_empty(),
+            "children are keys of their own"
+        );
         // cut a: b goes too, and root forgets a and its family channel
         let cut = family.cut(&a.id).unwrap();
         assert_eq!(cut, vec![a.id.clone(), b.id.clone()]);

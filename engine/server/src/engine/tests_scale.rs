@@ -155,9 +155,9 @@ async fn events_at_the_idle_edge_are_applied_exactly_once() {
                     if gap > 0 {
                         tokio::time::sleep(Duration::from_millis(gap as u64)).await;
                     }
-                    e.event(hello(&eci)).await.map_err(|e| {
-                        crate::pico::PicoError::Unavailable(e.to_string())
-                    })
+                    e.event(hello(&eci))
+                        .await
+                        .map_err(|e| crate::pico::PicoError::Unavailable(e.to_string()))
                 };
                 answer.unwrap();
             }
@@ -253,9 +253,7 @@ async fn a_folder_whose_records_list_their_children_keeps_them() {
             Key::meta("root"),
             &json!({"root_pico": root, "root_eci": root_eci}),
         );
-        let record = |name: &str, parent: Option<&PicoId>, children: &[&PicoId], eci: &str| {
-            json!({"name": name, "parent": parent, "children": children, "channels": [eci]})
-        };
+        let record = |name: &str, parent: Option<&PicoId>, children: &[&PicoId], eci: &str| json!({"name": name, "parent": parent, "children": children, "channels": [eci]});
         let channel = |pico: &PicoId| ChannelRecord {
             pico: pico.clone(),
             tags: vec!["system".into()],
@@ -263,11 +261,19 @@ async fn a_folder_whose_records_list_their_children_keeps_them() {
             twilio_auth_token: None,
             family: None,
         };
-        buf.put(Key::pico(&root), &record("root", None, &[&a, &b], "root-eci"));
+        buf.put(
+            Key::pico(&root),
+            &record("root", None, &[&a, &b], "root-eci"),
+        );
         buf.put(Key::pico(&a), &record("a", Some(&root), &[&grand], "a-eci"));
         buf.put(Key::pico(&b), &record("b", Some(&root), &[], "b-eci"));
         buf.put(Key::pico(&grand), &record("aa", Some(&a), &[], "aa-eci"));
-        for (pico, eci) in [(&root, "root-eci"), (&a, "a-eci"), (&b, "b-eci"), (&grand, "aa-eci")] {
+        for (pico, eci) in [
+            (&root, "root-eci"),
+            (&a, "a-eci"),
+            (&b, "b-eci"),
+            (&grand, "aa-eci"),
+        ] {
             buf.put(Key::channel(&Eci::new(eci)), &channel(pico));
             buf.put(Key::installs(pico), &json!([]));
         }
