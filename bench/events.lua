@@ -4,10 +4,12 @@
 --   ECIS    file with one ECI a line (required)
 --   COUNTS  where done() writes "eci issued acked" per ECI (optional)
 --   METHOD  POST (default) or GET
+--   PICK    "round" (default) or "random"
 --
 -- Each wrk thread walks the ECI list round robin (threads start at
 -- different offsets), so concurrent requests go to different picos when
--- there are several. The event id in the path is the ECI itself: the
+-- there are several; with PICK=random each request goes to a pico drawn
+-- at random (uniformly, with replacement) from the whole list. The event id in the path is the ECI itself: the
 -- engine echoes it in the answer ({"eid": ...}), which is how response()
 -- knows which pico acknowledged. done() prints one JSON line of results.
 
@@ -29,12 +31,18 @@ function init(args)
   end
   n = #ecis
   pos = math.floor(tid * n / 8) % n
+  random = os.getenv("PICK") == "random"
+  math.randomseed(os.time() * 1000 + tid)
   bad = 0
   badbody = 0
 end
 
 function request()
-  pos = pos % n + 1
+  if random then
+    pos = math.random(n)
+  else
+    pos = pos % n + 1
+  end
   local eci = ecis[pos]
   issued[eci] = (issued[eci] or 0) + 1
   return reqs[pos]

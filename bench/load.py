@@ -3,25 +3,31 @@
 admin API and the Sky routes of a running `krl serve`. Python standard
 library only: keep-alive HTTP/1.1 connections, one per worker thread.
 
-    load.py setup  URL TOKEN N ECIS_FILE [--workers W] [--fanout F] [--max-seconds S]
-    load.py verify URL COUNTS_FILE... [--workers W]
+    load.py setup  URL TOKEN N ECIS_FILE [--workers W] [--procs P] [--fanout F]
+                   [--max-seconds S] [--separate-installs 0|1]
+    load.py verify URL COUNTS_FILE... [--workers W] [--idle-sample K]
     load.py record RESULTS_JSONL ITEM...   (ITEM: key=value, or @FILE: its last line, a JSON object)
     load.py report RESULTS_JSONL           (the markdown tables, medians over repeats)
 
 `setup` registers bench/counter.krl, makes N picos (POST /api/picos: each
-comes with one channel) and installs bench.counter on each (POST
-/api/picos/{id}/rulesets). With --fanout F the picos are not all children
-of the root: ceil(N/F) "group" picos are made under the root first and
-the N picos under them, F each (the root's record lists its children, so
-a flat tree rewrites an ever longer record for every new pico). The
-ECIs, one a line, go to ECIS_FILE. Prints one JSON line: how many picos,
-the seconds the pico creations and installs took, and the rates. With
---max-seconds it stops making picos after that long (and says so).
+comes with one channel) and installs bench.counter on each: in the same
+request (POST /api/picos {"rulesets": [{"rid": "bench.counter"}]}, the
+default), or with --separate-installs 1 in a second request per pico
+(POST /api/picos/{id}/rulesets). With --fanout F the picos are not all
+children of the root: ceil(N/F) "group" picos are made under the root
+first and the N picos under them, F each (the parent's record grows by
+one family channel per child). W keep-alive connections (threads) in each
+of P processes (--procs: one Python process cannot keep a fast server
+busy). The ECIs, one a line, go to ECIS_FILE. Prints one JSON line: how
+many picos, the seconds the pico creations and installs took, and the
+rates. With --max-seconds it stops making picos after that long (and says
+so).
 
 `verify` reads the wrk script's per-ECI counts (lines "eci issued
 acked"; several files, from several runs on one server, add up) and
-queries every pico's counter (GET /sky/cloud/{eci}/
-bench.counter/n). An event answered 200 must be counted (counter >=
+queries the counter (GET /sky/cloud/{eci}/bench.counter/n) of every
+pico that was sent an event, and of at most K others (--idle-sample,
+default 1000: they must count 0). An event answered 200 must be counted (counter >=
 acked: nothing acknowledged was lost) and no event may count twice
 (counter <= issued; events still in flight when wrk stopped were issued
 but not acknowledged). Prints one JSON line; exits 1 on a mismatch.
@@ -107,7 +113,34 @@ def run_parallel(items, workers, make_client, fn):
     return results
 
 
-def setup(url, token, n, ecis_file, workers, fanout, max_seconds):
+# What the processes of run_procs run: set before they are forked.
+_JOB = None
+
+
+def _run_chunk(chunk):
+    workers, make_client, fn = _JOB
+    return run_parallel(chunk, workers, make_client, fn)
+
+
+def run_procs(items, procs, workers, make_client, fn):
+    """run_parallel over `procs` forked processes (each with `workers`
+    threads); results in item order. fn's results must pickle."""
+    items = list(items)
+    if procs <= 1:
+        return run_parallel(items, workers, make_client, fn)
+    import multiprocessing
+    global _JOB
+    _JOB = (workers, make_client, fn)
+    chunks = [items[k::procs] for k in range(procs)]
+    with multiprocessing.get_context("fork").Pool(procs) as pool:
+        parts = pool.map(_run_chunk, chunks)
+    results = [None] * len(items)
+    for k, part in enumerate(parts):
+        results[k::procs] = part
+    return results
+
+
+def setup(url, token, n, ecis_file, workers, procs, fanout, max_seconds, separate):
     admin = Client(url, token)
     with open(os.path.join(HERE, "counter.krl"), "rb") as f:
         admin.call("POST", "/api/rulesets", f.read(), "text/plain")
@@ -116,37 +149,38 @@ def setup(url, token, n, ecis_file, workers, fanout, max_seconds):
     t0 = time.monotonic()
     if fanout:
         groups = (n + fanout - 1) // fanout
-        made = run_parallel(
-            range(groups), workers, lambda: Client(url, token),
+        made = run_procs(
+            range(groups), procs, workers, lambda: Client(url, token),
             lambda c, i: c.call("POST", "/api/picos", {"name": f"group{i}"}))
         parents = [m["id"] for m in made]
     t_groups = time.monotonic() - t0
 
     # Pico creations, bounded in time by --max-seconds.
     deadline = time.monotonic() + max_seconds if max_seconds else None
-    stopped_early = False
 
     def new_pico(c, i):
-        nonlocal stopped_early
         if deadline and time.monotonic() > deadline:
-            stopped_early = True
             return None
         body = {"name": f"p{i}"}
         parent = parents[i // fanout] if fanout else None
         if parent:
             body["parent"] = parent
+        if not separate:
+            body["rulesets"] = [{"rid": RID}]
         made = c.call("POST", "/api/picos", body)
-        done_at.append(time.monotonic())
-        return made
+        return made, time.monotonic()
 
-    done_at = []
     t1 = time.monotonic()
-    picos = [p for p in run_parallel(range(n), workers, lambda: Client(url, token), new_pico) if p]
+    results = run_procs(range(n), procs, workers, lambda: Client(url, token), new_pico)
     t_picos = time.monotonic() - t1
+    stopped_early = any(r is None for r in results)
+    picos = [r[0] for r in results if r]
+    done_at = [r[1] for r in results if r]
 
     t2 = time.monotonic()
-    run_parallel(picos, workers, lambda: Client(url, token),
-                 lambda c, p: c.call("POST", f"/api/picos/{p['id']}/rulesets", {"rid": RID}))
+    if separate:
+        run_procs(picos, procs, workers, lambda: Client(url, token),
+                  lambda c, p: c.call("POST", f"/api/picos/{p['id']}/rulesets", {"rid": RID}))
     t_install = time.monotonic() - t2
 
     # Creation rate at the start and at the end (the first and the last
@@ -165,18 +199,20 @@ def setup(url, token, n, ecis_file, workers, fanout, max_seconds):
         "requested": n,
         "stopped_early": stopped_early,
         "fanout": fanout,
+        "installs": "separate" if separate else "with create",
+        "clients": f"{procs} x {workers}",
         "groups_s": round(t_groups, 2),
         "create_s": round(t_picos, 2),
         "create_per_s": round(len(picos) / t_picos, 1) if t_picos else None,
         "create_per_s_first": rate(done_at[:k]),
         "create_per_s_last": rate(done_at[-k:]),
-        "install_s": round(t_install, 2),
-        "install_per_s": round(len(picos) / t_install, 1) if t_install else None,
+        "install_s": round(t_install, 2) if separate else None,
+        "install_per_s": round(len(picos) / t_install, 1) if separate and t_install else None,
         "total_s": round(time.monotonic() - t0, 2),
     }))
 
 
-def verify(url, counts_files, workers):
+def verify(url, counts_files, workers, idle_sample):
     issued, acked = {}, {}
     for path in counts_files:
         with open(path) as f:
@@ -184,7 +220,9 @@ def verify(url, counts_files, workers):
                 eci, i, a = line.split()
                 issued[eci] = issued.get(eci, 0) + int(i)
                 acked[eci] = acked.get(eci, 0) + int(a)
-    rows = [(eci, issued[eci], acked[eci]) for eci in issued]
+    sent = [(eci, issued[eci], acked[eci]) for eci in issued if issued[eci]]
+    idle = [(eci, 0, 0) for eci in issued if not issued[eci]][:idle_sample]
+    rows = sent + idle
     counters = run_parallel(
         rows, workers, lambda: Client(url),
         lambda c, r: c.call("GET", f"/sky/cloud/{r[0]}/{RID}/n"))
@@ -192,6 +230,7 @@ def verify(url, counts_files, workers):
     out = {
         "ok": not bad,
         "picos_checked": len(rows),
+        "picos_sent_to": len(sent),
         "sent_total": sum(r[1] for r in rows),
         "acked_total": sum(r[2] for r in rows),
         "counted": sum(counters),
@@ -258,17 +297,20 @@ def report(results):
               f"| {cores:.2f} | {us:.0f} | {wrk:.2f} | {other:.2f} | {rss:.0f} | {check} |")
     if setups:
         print()
-        print("| set-up | picos made | fanout | create s | picos/s (first → last 1,000) "
-              "| install s | installs/s | RSS after set-up (MiB) | data folder (MiB) |")
-        print("|---|---|---|---|---|---|---|---|---|")
+        print("| set-up | picos made | fanout | clients | create s | picos/s (first → last 1,000) "
+              "| install s | installs/s | total s | RSS after set-up (MiB) | peak RSS (MiB) "
+              "| data folder (MiB) |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for r in setups:
             fan = r["fanout"] or "flat (all under root)"
             note = " (stopped at the time limit)" if r["stopped_early"] else ""
+            inst = ("with create", "") if r.get("install_s") is None else (
+                f"{r['install_s']:.1f}", f"{r['install_per_s']:,.0f}")
             print(f"| {r['scenario']} | {r['picos']:,} of {r['requested']:,}{note} | {fan} "
-                  f"| {r['create_s']:.1f} | {r['create_per_s']:,.0f} "
+                  f"| {r.get('clients', '')} | {r['create_s']:.1f} | {r['create_per_s']:,.0f} "
                   f"({r['create_per_s_first'] or 0:,.0f} → {r['create_per_s_last'] or 0:,.0f}) "
-                  f"| {r['install_s']:.1f} | {r['install_per_s']:,.0f} | {r['rss_kib'] / 1024:.0f} "
-                  f"| {r.get('data_kib', 0) / 1024:.0f} |")
+                  f"| {inst[0]} | {inst[1]} | {r['total_s']:.1f} | {r['rss_kib'] / 1024:.0f} "
+                  f"| {r.get('hwm_kib', 0) / 1024:.0f} | {r.get('data_kib', 0) / 1024:.0f} |")
     for r in crashes:
         print()
         print(f"kill -9 under load, restart: {r['picos_checked']:,} picos, {r['acked_total']:,} events "
@@ -287,10 +329,14 @@ def main(argv):
         return default
 
     workers = opt("--workers", 16)
+    procs = opt("--procs", 1)
     fanout = opt("--fanout", 0)
     max_seconds = opt("--max-seconds", 0)
+    separate = opt("--separate-installs", 0)
+    idle_sample = opt("--idle-sample", 1000)
     if len(argv) >= 6 and argv[1] == "setup":
-        setup(argv[2], argv[3], int(argv[4]), argv[5], workers, fanout, max_seconds)
+        setup(argv[2], argv[3], int(argv[4]), argv[5], workers, procs, fanout, max_seconds,
+              separate)
         return 0
     if len(argv) >= 3 and argv[1] == "record":
         record(argv[2], argv[3:])
@@ -299,7 +345,7 @@ def main(argv):
         report(argv[2])
         return 0
     if len(argv) >= 4 and argv[1] == "verify":
-        return verify(argv[2], argv[3:], workers)
+        return verify(argv[2], argv[3:], workers, idle_sample)
     print(__doc__, file=sys.stderr)
     return 2
 

@@ -9,14 +9,19 @@
 # small    krl serve with 1 pico, then with 1,000 picos, each at
 #          concurrency 1 and 32, REPEAT runs of DURATION seconds
 # scale    krl serve with 10,000 and 100,000 picos (SCALE): set-up time
-#          through the admin API, then runs at concurrency 32
+#          through the admin API, then runs at concurrency 32, each event
+#          to a pico drawn at random (PICK=random in bench/events.lua)
 # crash    1,000 picos under load, kill -9, restart on the same data
 #          folder: every acknowledged event must still be counted
 #
 # Environment: DURATION (s, default 15), REPEAT (3), SCALE ("10000 100000"),
 # SCALE_FANOUT (100: picos per parent pico at scale; 0 = all under root),
-# FLAT_MAX_SECONDS (120: time limit of the flat set-up at scale),
-# WRK_THREADS (1), OUT (target/bench-load).
+# FLAT_MAX_SECONDS (120: time limit of the flat set-up at scale; 0 = no
+# flat set-up), SETUP_WORKERS (32: set-up connections at scale),
+# SETUP_PROCS (1: set-up client processes, each with SETUP_WORKERS),
+# WRK_THREADS (1), OUT (target/bench-load), KRL_BIN (a krl binary to
+# measure instead of building this checkout's; KRL_ARGS: more flags for
+# its `krl serve`).
 #
 # Needs: cargo, python3, wrk (apt-get install -y wrk). Every request goes
 # to 127.0.0.1 only; every run is bounded by DURATION.
@@ -44,10 +49,18 @@ RESULTS=$OUT/results.jsonl
 : >"$RESULTS"
 LOAD="python3 $ROOT/bench/load.py"
 
-echo "== build (release)" >&2
-cargo build --release -q -p krl --bin krl --example hello_axum
-KRL=$ROOT/target/release/krl
+if [ -n "${KRL_BIN:-}" ]; then
+  KRL=$KRL_BIN
+else
+  echo "== build (release)" >&2
+  cargo build --release -q -p krl --bin krl --example hello_axum
+  KRL=$ROOT/target/release/krl
+fi
 HELLO=$ROOT/target/release/examples/hello_axum
+SETUP_WORKERS=${SETUP_WORKERS:-32}
+SETUP_PROCS=${SETUP_PROCS:-1}
+# shellcheck disable=SC2206 # flags, split on purpose
+KRL_ARGS=(${KRL_ARGS:-})
 
 PID=
 DATA=
@@ -73,7 +86,7 @@ start_server() {
 start_krl() {
   DATA=${1:-$(mktemp -d)}
   start_server krl "$KRL" serve --listen 127.0.0.1:0 --data "$DATA" \
-    --admin-token "$TOKEN" --no-mqtt
+    --admin-token "$TOKEN" --no-mqtt "${KRL_ARGS[@]}"
 }
 
 stop_server() {
@@ -96,9 +109,9 @@ hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$PID/status"; }
 cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$PID/stat"; }
 
 COUNTS=()
-# run SCENARIO PICOS CONC REP ECIS [verify]: one wrk run, one result row.
+# run SCENARIO PICOS CONC REP ECIS [verify [PICK]]: one wrk run, one result row.
 run() {
-  local scenario=$1 picos=$2 conc=$3 rep=$4 ecis=$5 check=${6:-verify}
+  local scenario=$1 picos=$2 conc=$3 rep=$4 ecis=$5 check=${6:-verify} pick=${7:-round}
   local tag="$scenario-$picos-c$conc-$rep"
   local counts=$OUT/counts-$tag.txt
   local threads=$WRK_THREADS
@@ -106,12 +119,12 @@ run() {
   local cpu0 cpu1 busy0 busy1 wrk_cpu
   cpu0=$(cpu_s)
   busy0=$(busy_s)
-  wrk_cpu=$( { TIMEFORMAT='%U %S'; time ECIS=$ecis COUNTS=$counts wrk -t"$threads" -c"$conc" \
+  wrk_cpu=$( { TIMEFORMAT='%U %S'; time PICK=$pick ECIS=$ecis COUNTS=$counts wrk -t"$threads" -c"$conc" \
     -d"${DURATION}s" --timeout 10s -s "$ROOT/bench/events.lua" "$URL" >"$OUT/wrk-$tag.txt" 2>&1; } 2>&1 |
     awk '{print $1 + $2}')
   cpu1=$(cpu_s)
   busy1=$(busy_s)
-  local items=(kind=run scenario="$scenario" picos="$picos" conc="$conc" rep="$rep"
+  local items=(kind=run scenario="$scenario" picos="$picos" conc="$conc" rep="$rep" pick="$pick"
     rss_kib="$(rss_kib)" hwm_kib="$(hwm_kib)" wrk_cpu_s="$wrk_cpu"
     cpu_s="$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN {print b - a}')"
     busy_s="$(awk -v a="$busy0" -v b="$busy1" 'BEGIN {print b - a}')"
@@ -129,8 +142,12 @@ run() {
 setup() {
   local scenario=$1 n=$2 ecis=$3
   shift 3
+  local cpu0
+  cpu0=$(cpu_s)
   $LOAD setup "$URL" "$TOKEN" "$n" "$ecis" "$@" >"$OUT/setup-$scenario.txt"
   $LOAD record "$RESULTS" kind=setup scenario="$scenario" rss_kib="$(rss_kib)" \
+    hwm_kib="$(hwm_kib)" cpu_s="$(awk -v a="$cpu0" -v b="$(cpu_s)" 'BEGIN {print b - a}')" \
+    loadavg="$(cut -d' ' -f1 /proc/loadavg)" \
     data_kib="$(du -sk "$DATA" | cut -f1)" "@$OUT/setup-$scenario.txt"
   tail -n 1 "$RESULTS" >&2
 }
@@ -168,15 +185,18 @@ for part in $PARTS; do
       echo "== krl, $n picos (fanout $SCALE_FANOUT)" >&2
       start_krl
       COUNTS=()
-      setup "krl-$n-tree" "$n" "$OUT/ecis-$n.txt" --workers 32 --fanout "$SCALE_FANOUT"
+      setup "krl-$n-tree" "$n" "$OUT/ecis-$n.txt" --workers "$SETUP_WORKERS" \
+        --procs "$SETUP_PROCS" --fanout "$SCALE_FANOUT"
       for rep in $(seq "$REPEAT"); do
-        run krl "$n" 32 "$rep" "$OUT/ecis-$n.txt"
+        run krl "$n" 32 "$rep" "$OUT/ecis-$n.txt" verify random
       done
       stop_server
       rm -rf "$DATA"
+      [ "$FLAT_MAX_SECONDS" -gt 0 ] || continue
       echo "== krl, $n picos all under the root (at most ${FLAT_MAX_SECONDS}s of creations)" >&2
       start_krl
-      setup "krl-$n-flat" "$n" "$OUT/ecis-$n-flat.txt" --workers 32 --max-seconds "$FLAT_MAX_SECONDS"
+      setup "krl-$n-flat" "$n" "$OUT/ecis-$n-flat.txt" --workers "$SETUP_WORKERS" \
+        --procs "$SETUP_PROCS" --max-seconds "$FLAT_MAX_SECONDS"
       stop_server
       rm -rf "$DATA"
     done

@@ -17,16 +17,19 @@
 //! Background tasks hold a [`WeakDispatch`], so they end with the engine
 //! instead of keeping it alive.
 
+use crate::clock::now_ms;
 use crate::error::{EngineError, Result};
 use crate::ids::{Eci, PicoId, Rid};
-use crate::pico::{EventAnswer, EventIn, PicoContext, PicoHandle};
+use crate::pico::{EventAnswer, EventIn, Lifecycle, PicoContext, PicoHandle};
 use crate::policy::Policy;
 use crate::store::{ChannelRecord, PicoRecord, Store};
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 use serde_json::{Map, Value};
-use std::sync::{Arc, Weak};
-use tokio::sync::mpsc;
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Once, Weak};
+use tokio::sync::{mpsc, Notify};
 
 /// The running picos and the way to them. Cheap to clone (an `Arc`).
 #[derive(Clone)]
@@ -37,11 +40,65 @@ pub struct Dispatch {
 struct Inner {
     /// What pico tasks get: store, registry, the outbox of sent events.
     ctx: PicoContext,
+    /// The running tasks. An entry goes when its task ends (idle, stopped,
+    /// or the pico is gone), so the map holds only live picos.
     picos: DashMap<PicoId, PicoHandle>,
+    /// Pico tasks started and not yet ended.
+    live: AtomicUsize,
+    /// Pico tasks started so far.
+    started: AtomicUsize,
+    /// Picos whose tasks left while idle with a timer or a call-session
+    /// sweep pending: (due, ms since the epoch; pico). The waker task
+    /// starts them again then.
+    wakeups: Mutex<BTreeSet<(u64, PicoId)>>,
+    wake: Arc<Notify>,
+    waker: Once,
     /// Channels read lately with their parsed policies, each with the
     /// store's channel generation it was read at (valid while that has
     /// not changed: any channel write makes every entry read again).
     channels: DashMap<Eci, (u64, ChannelEntry)>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Lets the waker task see that the engine is gone and end.
+        self.wake.notify_one();
+    }
+}
+
+/// The dispatch's side of the pico tasks' lives ([`Lifecycle`]).
+struct Lives(Weak<Inner>);
+
+impl Lifecycle for Lives {
+    fn handle(&self, id: &PicoId) -> Option<PicoHandle> {
+        // None once the engine is gone.
+        self.0.upgrade().map(|inner| Dispatch { inner }.handle(id))
+    }
+
+    fn ended(&self, id: &PicoId, generation: u64) {
+        if let Some(inner) = self.0.upgrade() {
+            inner.live.fetch_sub(1, Ordering::SeqCst);
+            // Only this task's entry: a newer task may have taken its place.
+            inner
+                .picos
+                .remove_if(id, |_, h| h.generation() == generation);
+        }
+    }
+
+    fn wake_at(&self, id: &PicoId, due_ms: u64) {
+        let Some(inner) = self.0.upgrade() else {
+            return;
+        };
+        inner.waker.call_once(|| {
+            tokio::spawn(run_waker(self.0.clone(), inner.wake.clone()));
+        });
+        inner
+            .wakeups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((due_ms, id.clone()));
+        inner.wake.notify_one();
+    }
 }
 
 /// A channel and its parsed policy, as [`Dispatch::channel_record`] gives it.
@@ -70,14 +127,50 @@ impl WeakDispatch {
 impl Dispatch {
     /// The dispatch of pico tasks made with `ctx`. No task is started
     /// until a pico is reached.
-    pub fn new(ctx: PicoContext) -> Dispatch {
+    pub fn new(mut ctx: PicoContext) -> Dispatch {
         Dispatch {
-            inner: Arc::new(Inner {
-                ctx,
-                picos: DashMap::new(),
-                channels: DashMap::new(),
+            inner: Arc::new_cyclic(|weak| {
+                ctx.lifecycle = Some(Arc::new(Lives(weak.clone())));
+                Inner {
+                    ctx,
+                    picos: DashMap::new(),
+                    channels: DashMap::new(),
+                    live: AtomicUsize::new(0),
+                    started: AtomicUsize::new(0),
+                    wakeups: Mutex::new(BTreeSet::new()),
+                    wake: Arc::new(Notify::new()),
+                    waker: Once::new(),
+                }
             }),
         }
+    }
+
+    /// How many pico tasks are running (started and not yet ended): idle
+    /// picos leave memory, see [`PicoContext::idle_timeout`].
+    pub fn live_picos(&self) -> usize {
+        self.inner.live.load(Ordering::SeqCst)
+    }
+
+    /// How many pico tasks were started so far (a pico whose task left
+    /// while idle counts again when it starts again).
+    pub fn started_picos(&self) -> usize {
+        self.inner.started.load(Ordering::SeqCst)
+    }
+
+    /// How many picos the map of running tasks holds (ended tasks are
+    /// removed: at most [`Dispatch::live_picos`] and the ones finishing).
+    pub fn tracked_picos(&self) -> usize {
+        self.inner.picos.len()
+    }
+
+    /// How many picos wait to be started again for a timer or a session
+    /// sweep ([`Lifecycle::wake_at`]).
+    pub fn pending_wakeups(&self) -> usize {
+        self.inner
+            .wakeups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
     }
 
     /// A handle that does not keep the engine alive.
@@ -105,15 +198,22 @@ impl Dispatch {
                 return h.clone();
             }
         }
-        let spawn = || PicoHandle::spawn(id.clone(), self.inner.ctx.clone());
+        let spawn = |before: Option<&PicoHandle>| {
+            self.inner.live.fetch_add(1, Ordering::SeqCst);
+            self.inner.started.fetch_add(1, Ordering::SeqCst);
+            PicoHandle::spawn_after(id.clone(), self.inner.ctx.clone(), before)
+        };
         match self.inner.picos.entry(id.clone()) {
             Entry::Occupied(mut e) => {
                 if e.get().is_closed() {
-                    e.insert(spawn());
+                    // The old task may still be finishing its queue: the
+                    // new one waits for it.
+                    let fresh = spawn(Some(e.get()));
+                    e.insert(fresh);
                 }
                 e.get().clone()
             }
-            Entry::Vacant(e) => e.insert(spawn()).clone(),
+            Entry::Vacant(e) => e.insert(spawn(None)).clone(),
         }
     }
 
@@ -271,6 +371,63 @@ impl Dispatch {
     /// [`WeakDispatch`]: it ends with the engine.
     pub fn deliver_sent(&self, sent: mpsc::UnboundedReceiver<(PicoId, EventIn)>) {
         tokio::spawn(deliver_sent(self.downgrade(), sent));
+    }
+}
+
+/// The task that starts picos again when a timer or a call-session sweep
+/// of theirs is due after their task left while idle (`Inner::wakeups`).
+/// Holds only a `Weak`: it ends with the engine.
+async fn run_waker(inner: Weak<Inner>, wake: Arc<Notify>) {
+    loop {
+        let next = {
+            let Some(inner) = inner.upgrade() else { return };
+            let first = inner
+                .wakeups
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .first()
+                .map(|(due, _)| *due);
+            first
+        };
+        if let Some(due) = next {
+            let wait = due as f64 - now_ms();
+            if wait > 0.0 {
+                let wait = std::time::Duration::from_micros((wait * 1000.0) as u64);
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = wake.notified() => {}
+                }
+                continue;
+            }
+        } else {
+            wake.notified().await;
+            continue;
+        }
+        let Some(inner) = inner.upgrade() else { return };
+        let now = now_ms() as u64;
+        let due: Vec<PicoId> = {
+            let mut set = inner.wakeups.lock().unwrap_or_else(|p| p.into_inner());
+            let mut due = Vec::new();
+            while let Some((at, id)) = set.first().cloned() {
+                if at > now {
+                    break;
+                }
+                set.remove(&(at, id.clone()));
+                due.push(id);
+            }
+            due
+        };
+        let dispatch = Dispatch { inner };
+        for id in due {
+            // A pico deleted meanwhile stays gone.
+            match dispatch.store().pico(&id) {
+                Ok(Some(_)) => {
+                    dispatch.handle(&id);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::error!(pico = %id, "cannot wake: {e}"),
+            }
+        }
     }
 }
 

@@ -6,8 +6,11 @@
 //!
 //! Every read-modify-write of pico records goes through [`Family`], which
 //! holds one lock across the read and the apply: the admin routes and the
-//! picos' own `ctx:` actions change the same records (a parent's list of
-//! children, a pico's list of channels), so they must not interleave. The
+//! picos' own `ctx:` actions change the same records (a pico's list of
+//! channels, the seq of a parent's next child), so they must not
+//! interleave. A child is one key of its own under its parent (`H parent
+//! seq child`, see `store`), so making one writes a bounded number of
+//! bytes besides the parent's channel list. The
 //! lock is held only for that (microseconds, no I/O wait besides sled's
 //! in-memory apply), never across an evaluation or a flush: the event
 //! path takes no global lock.
@@ -99,6 +102,12 @@ impl Family {
         let id = PicoId::random();
         let child_eci = Eci::random();
         let parent_eci = Eci::random();
+        // After the parent's last child (under the lock: nobody else
+        // takes the same seq).
+        let seq = match self.store.last_key(&Key::children(parent))? {
+            Some(last) => last.child_parts().map_or(0, |(s, _)| s + 1),
+            None => 0,
+        };
         let mut buf = WriteBuf::new();
         let mut channels: Vec<Eci> = Vec::new();
         if let Some((eci, tags)) = first {
@@ -117,6 +126,7 @@ impl Family {
                 name: name.to_string(),
                 parent: Some(parent.clone()),
                 children: Vec::new(),
+                child_seq: Some(seq),
                 channels,
                 parent_eci: Some(parent_eci.clone()),
                 child_eci: Some(child_eci.clone()),
@@ -127,7 +137,7 @@ impl Family {
             Key::channel(&parent_eci),
             &family_channel(parent, &["system", "parent"], &id),
         );
-        parent_rec.children.push(id.clone());
+        buf.put(Key::child(parent, seq, &id), &());
         parent_rec.channels.push(parent_eci.clone());
         buf.put(Key::pico(parent), &parent_rec);
         self.store.apply(buf)?;
@@ -201,7 +211,8 @@ impl Family {
         let mut doomed = vec![(id.clone(), rec.clone())];
         let mut at = 0;
         while at < doomed.len() {
-            for child in doomed[at].1.children.clone() {
+            let children = buf.children(&self.store, &doomed[at].0, &doomed[at].1)?;
+            for child in children {
                 if let Some(r) = buf.get::<PicoRecord>(&self.store, &Key::pico(&child))? {
                     doomed.push((child, r));
                 }
@@ -210,11 +221,15 @@ impl Family {
         }
         for (pico, r) in &doomed {
             buf.remove(Key::pico(pico));
+            buf.remove_prefix(&self.store, &Key::children(pico))?;
             for eci in &r.channels {
                 buf.remove(Key::channel(eci));
             }
         }
         if let Some(parent) = &rec.parent {
+            if let Some(seq) = rec.child_seq {
+                buf.remove(Key::child(parent, seq, id));
+            }
             if let Some(mut p) = buf.get::<PicoRecord>(&self.store, &Key::pico(parent))? {
                 p.children.retain(|c| c != id);
                 if let Some(pe) = &rec.parent_eci {
@@ -275,6 +290,7 @@ pub fn root_records(buf: &mut WriteBuf, id: &PicoId, eci: &Eci) {
             name: "root".into(),
             parent: None,
             children: Vec::new(),
+            child_seq: None,
             channels: vec![eci.clone(), self_eci],
             parent_eci: None,
             child_eci: None,
@@ -342,9 +358,14 @@ mod tests {
         );
         let me = store.channel(&Eci::new(a.id.as_str())).unwrap().unwrap();
         assert_eq!(me.tags, vec!["system", "self"]);
+        let root_rec = store.pico(&root).unwrap().unwrap();
         assert_eq!(
-            store.pico(&root).unwrap().unwrap().children,
+            store.children(&root, &root_rec).unwrap(),
             vec![a.id.clone()]
+        );
+        assert!(
+            root_rec.children.is_empty(),
+            "children are keys of their own"
         );
         // cut a: b goes too, and root forgets a and its family channel
         let cut = family.cut(&a.id).unwrap();
@@ -353,7 +374,8 @@ mod tests {
         assert!(store.channel(&a.parent_eci).unwrap().is_none());
         assert!(store.channel(&b.child_eci).unwrap().is_none());
         let r = store.pico(&root).unwrap().unwrap();
-        assert!(r.children.is_empty());
+        assert!(store.children(&root, &r).unwrap().is_empty());
+        assert!(store.keys(&Key::children(&a.id)).unwrap().is_empty());
         assert!(!r.channels.contains(&a.parent_eci));
     }
 }

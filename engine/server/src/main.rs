@@ -417,6 +417,15 @@ struct ServeArgs {
     /// A testing aid [default: the system clock].
     #[arg(long, env = "KRL_CLOCK", value_parser = parse_instant)]
     clock: Option<i64>,
+    /// Seconds a pico may go without a message before its task leaves
+    /// memory (it starts again from the store on the next one; its
+    /// ctx:logs() go with it).
+    #[arg(long, env = "KRL_PICO_IDLE_TIMEOUT", default_value = "30", value_parser = parse_seconds)]
+    pico_idle_timeout: Duration,
+    /// The database's cache in MiB (pages kept in memory).
+    #[arg(long, env = "KRL_CACHE_MB", default_value_t = krl::store::DEFAULT_CACHE_MB,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    cache_mb: u64,
 }
 
 /// An RFC 3339 instant, as ms since the Unix epoch.
@@ -500,6 +509,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 http_timeout: a.http_timeout,
                 clock_start_ms: a.clock,
                 durability: a.durability.durability,
+                pico_idle_timeout: a.pico_idle_timeout,
+                cache_bytes: a.cache_mb << 20,
             })?;
             Ok(ExitCode::SUCCESS)
         }

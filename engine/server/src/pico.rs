@@ -35,7 +35,9 @@ use krl_lang::engine::{EvalError, Event, Limits, PicoRuntime, QueryError};
 use krl_lang::runtime::Value as KrlValue;
 use serde::Serialize;
 use serde_json::{Map, Value};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -43,6 +45,34 @@ use crate::clock::now_ms;
 
 /// How many messages may wait in one pico's mailbox before senders wait.
 const MAILBOX: usize = 1024;
+
+/// How long a pico task waits with nothing to do before it ends
+/// ([`PicoContext::idle_timeout`]; `krl serve --pico-idle-timeout`).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How many fresh tasks one message tries when each it reaches has just
+/// left for being idle (one is enough unless the idle timeout is shorter
+/// than a task's start).
+const IDLE_RETRIES: usize = 8;
+
+/// Task generations: which task of a pico a [`PicoHandle`] reaches.
+static GENERATIONS: AtomicU64 = AtomicU64::new(1);
+
+/// What the layer above does for pico tasks as they come and go
+/// (`dispatch` implements it): a fresh task for a message that found its
+/// task gone idle, forgetting ended tasks, and starting a task that left
+/// with timers pending again when the first is due.
+pub trait Lifecycle: Send + Sync {
+    /// The running task of `id`, started (after `before`, if that one is
+    /// still finishing) when it is not running.
+    /// `None` once the engine is gone.
+    fn handle(&self, id: &PicoId) -> Option<PicoHandle>;
+    /// Task `generation` of `id` has ended.
+    fn ended(&self, id: &PicoId, generation: u64);
+    /// `id`'s task left while idle with a timer or a call-session sweep
+    /// due at `due_ms` (ms since the Unix epoch): start it then.
+    fn wake_at(&self, id: &PicoId, due_ms: u64);
+}
 
 /// An event on its way to a pico.
 #[derive(Clone, Debug)]
@@ -230,13 +260,39 @@ pub struct PicoContext {
     /// The engine's side of `ctx:` (calls to other picos, rulesets by
     /// URL); `None` in tests that run picos alone.
     pub calls: Option<Arc<dyn PicoCalls>>,
+    /// How long a task waits with nothing to do before it ends, dropping
+    /// its mailbox, its runtime (installed rulesets and their globals) and
+    /// its log (`ctx:logs()`); the next message starts it again from the
+    /// store. A pico with a timer or a call-session sweep due later is
+    /// started again then ([`Lifecycle::wake_at`]). `None`: tasks stay.
+    pub idle_timeout: Option<Duration>,
+    /// The layer above's side of the tasks' lives (set by `dispatch`);
+    /// `None` in tests that run picos alone (then a task never leaves
+    /// for being idle: nobody would start it again).
+    pub lifecycle: Option<Arc<dyn Lifecycle>>,
+}
+
+/// What one task of a pico shares with its handles.
+struct Life {
+    /// Which task of the pico this is.
+    generation: u64,
+    /// Set before the task closes its mailbox because it was idle: a
+    /// message refused then goes to a fresh task, not back as "gone".
+    retired: AtomicBool,
+    /// Held by the running task while it runs: a task started after it
+    /// (the old one closed its mailbox and still finishes what was queued)
+    /// waits for it, so two tasks of one pico never overlap.
+    turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The sending side of a pico's mailbox. Cheap to clone.
 #[derive(Clone)]
 pub struct PicoHandle {
     id: PicoId,
-    tx: mpsc::Sender<Msg>,
+    /// Messages are boxed: a mailbox slot is one pointer.
+    tx: mpsc::Sender<Box<Msg>>,
+    life: Arc<Life>,
+    lifecycle: Option<Arc<dyn Lifecycle>>,
 }
 
 impl PicoHandle {
@@ -244,7 +300,20 @@ impl PicoHandle {
     /// schedules from the store first; a pico that is not in the store
     /// answers [`PicoError::Gone`] and ends.
     pub fn spawn(id: PicoId, ctx: PicoContext) -> PicoHandle {
+        PicoHandle::spawn_after(id, ctx, None)
+    }
+
+    /// [`PicoHandle::spawn`], the new task waiting for `before` (an
+    /// earlier task of the same pico, whose mailbox is closed) to finish
+    /// what it had queued.
+    pub fn spawn_after(id: PicoId, ctx: PicoContext, before: Option<&PicoHandle>) -> PicoHandle {
         let (tx, rx) = mpsc::channel(MAILBOX);
+        let life = Arc::new(Life {
+            generation: GENERATIONS.fetch_add(1, Ordering::Relaxed),
+            retired: AtomicBool::new(false),
+            turn: before.map(|b| b.life.turn.clone()).unwrap_or_default(),
+        });
+        let lifecycle = ctx.lifecycle.clone();
         let mut runtime = PicoRuntime::new(id.as_str());
         runtime.limits = ctx.limits;
         let registry = ctx.registry.clone();
@@ -264,13 +333,52 @@ impl PicoHandle {
             log: Arc::default(),
             ents: SharedEntCache::default(),
         };
-        tokio::spawn(actor.run(rx));
-        PicoHandle { id, tx }
+        tokio::spawn(actor.run(rx, life.clone()));
+        PicoHandle {
+            id,
+            tx,
+            life,
+            lifecycle,
+        }
     }
 
-    /// Has the task ended?
+    /// Has the task ended (or closed its mailbox to end)?
     pub fn is_closed(&self) -> bool {
         self.tx.is_closed()
+    }
+
+    /// Which task of the pico this handle reaches.
+    pub fn generation(&self) -> u64 {
+        self.life.generation
+    }
+
+    /// Queues `msg`. A mailbox closed because its task left for being
+    /// idle takes nothing: the message goes to a fresh task (which waits
+    /// for the old one to finish what it had queued). A mailbox closed
+    /// for any other reason means the pico is gone.
+    async fn send(&self, msg: Msg) -> Result<(), PicoError> {
+        let mut msg = Box::new(msg);
+        let mut fresh: Option<PicoHandle> = None;
+        for _ in 0..IDLE_RETRIES {
+            let to = fresh.as_ref().unwrap_or(self);
+            match to.tx.send(msg).await {
+                Ok(()) => return Ok(()),
+                Err(mpsc::error::SendError(back)) => {
+                    let Some(lifecycle) = &self.lifecycle else {
+                        break;
+                    };
+                    if !to.life.retired.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Some(next) = lifecycle.handle(&self.id) else {
+                        break;
+                    };
+                    msg = back;
+                    fresh = Some(next);
+                }
+            }
+        }
+        Err(PicoError::Gone(self.id.clone()))
     }
 
     /// Sends a message and waits for the answer. A closed mailbox or a
@@ -281,9 +389,7 @@ impl PicoHandle {
     /// lost.
     async fn call<T>(&self, msg: impl FnOnce(Reply<T>) -> Msg) -> Result<T, PicoError> {
         let (reply, rx) = oneshot::channel();
-        if self.tx.send(msg(reply)).await.is_err() {
-            return Err(PicoError::Gone(self.id.clone()));
-        }
+        self.send(msg(reply)).await?;
         rx.await
             .unwrap_or_else(|_| Err(PicoError::Gone(self.id.clone())))
     }
@@ -308,28 +414,24 @@ impl PicoHandle {
         mark: Option<(Key, Value)>,
     ) -> Result<oneshot::Receiver<Result<EventAnswer, PicoError>>, PicoError> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Msg::Event {
-                event,
-                reply: Some(reply),
-                mark,
-            })
-            .await
-            .map_err(|_| PicoError::Gone(self.id.clone()))?;
+        self.send(Msg::Event {
+            event,
+            reply: Some(reply),
+            mark,
+        })
+        .await?;
         Ok(rx)
     }
 
     /// Queues an event without waiting for it to be processed (events
     /// that rules send). Waits only while the mailbox is full.
     pub async fn event_nowait(&self, event: EventIn) -> Result<(), PicoError> {
-        self.tx
-            .send(Msg::Event {
-                event,
-                reply: None,
-                mark: None,
-            })
-            .await
-            .map_err(|_| PicoError::Gone(self.id.clone()))
+        self.send(Msg::Event {
+            event,
+            reply: None,
+            mark: None,
+        })
+        .await
     }
 
     /// Calls a shared function.
@@ -388,7 +490,7 @@ impl PicoHandle {
     /// Lets the task finish the messages already queued, then end.
     pub async fn stop(&self) {
         let (reply, rx) = oneshot::channel();
-        if self.tx.send(Msg::Stop { reply }).await.is_ok() {
+        if self.tx.send(Box::new(Msg::Stop { reply })).await.is_ok() {
             let _ = rx.await;
         }
     }
@@ -462,7 +564,10 @@ macro_rules! or_reply {
 }
 
 impl Actor {
-    async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
+    async fn run(mut self, mut rx: mpsc::Receiver<Box<Msg>>, life: Arc<Life>) {
+        // After the pico's previous task, if that one is still finishing
+        // what it had queued: one task of a pico at a time.
+        let _turn = life.turn.clone().lock_owned().await;
         let failure = match self.load() {
             Ok(true) => None,
             Ok(false) => Some(PicoError::Gone(self.id.clone())),
@@ -472,10 +577,15 @@ impl Actor {
             }
         };
         if let Some(err) = failure {
-            // Answer the first message and end: the handle then sees a
-            // closed mailbox and reports the pico gone.
-            if let Some(msg) = rx.recv().await {
-                match msg {
+            // Answer what is queued and end: later senders see a closed
+            // mailbox (not retired) and report the pico gone.
+            rx.close();
+            while let Some(msg) = rx.recv().await {
+                let err = match &err {
+                    PicoError::Gone(id) => PicoError::Gone(id.clone()),
+                    e => PicoError::Unavailable(e.to_string()),
+                };
+                match *msg {
                     Msg::Event { reply, .. } => {
                         if let Some(r) = reply {
                             let _ = r.send(Err(err));
@@ -488,58 +598,117 @@ impl Actor {
                     Msg::Stop { reply } => drop(reply.send(())),
                 }
             }
+            self.ended(&life);
             return;
         }
+        // A task leaves when idle only if someone can start it again.
+        let idle = self
+            .ctx
+            .idle_timeout
+            .filter(|_| self.ctx.lifecycle.is_some());
+        let mut idle_at = idle.map(|t| Instant::now() + t);
         loop {
-            // The earliest timer, if any. `sleep_until` in the past fires
-            // at once, so overdue timers (after a restart) run first.
-            let first = match (self.timers.first(), self.session_due) {
-                (Some(t), Some(s)) => Some(t.due_ms.min(s as f64)),
-                (Some(t), None) => Some(t.due_ms),
-                (None, s) => s.map(|s| s as f64),
-            };
-            let due = first.map(|at| {
+            let due = self.next_due().map(|at| {
                 let wait = (at - now_ms()).max(0.0);
-                Instant::now() + std::time::Duration::from_micros((wait * 1000.0) as u64)
+                Instant::now() + Duration::from_micros((wait * 1000.0) as u64)
             });
-            // Cancel safety: `recv` loses nothing when the timer branch
-            // wins, and the sleep is simply made again next turn.
+            // Cancel safety: `recv` loses nothing when another branch
+            // wins, and the sleeps are simply made again next turn.
+            // Biased: a queued message always goes before leaving.
             let msg = tokio::select! {
+                biased;
                 msg = rx.recv() => match msg {
                     Some(m) => m,
-                    None => return,
+                    None => break,
                 },
                 () = sleep_until_opt(due) => {
                     self.fire_due_timers();
                     self.sweep_sessions();
+                    idle_at = idle.map(|t| Instant::now() + t);
                     continue;
                 }
+                () = sleep_until_opt(idle_at) => {
+                    self.retire(&mut rx, &life).await;
+                    break;
+                }
             };
-            self.refresh();
-            match msg {
-                Msg::Event { event, reply, mark } => self.apply_event(event, reply, mark),
-                Msg::Query {
-                    rid,
-                    name,
-                    args,
-                    reply,
-                } => {
-                    let result = self.apply_query(&rid, &name, &args);
-                    send_when_durable(reply, result, self.pending_flush());
-                }
-                Msg::Install {
-                    rid,
-                    config,
-                    url,
-                    announce,
-                    reply,
-                } => self.apply_install(rid, config, url, announce, reply),
-                Msg::Uninstall { rid, reply } => self.apply_uninstall(rid, reply),
-                Msg::Stop { reply } => {
-                    let _ = reply.send(());
-                    return;
-                }
+            idle_at = idle.map(|t| Instant::now() + t);
+            if !self.handle(*msg) {
+                break;
             }
+        }
+        self.ended(&life);
+    }
+
+    /// When the next timer or call-session sweep is due (ms since the
+    /// epoch), if any. `sleep_until` in the past fires at once, so
+    /// overdue timers (after a restart) run first.
+    fn next_due(&self) -> Option<f64> {
+        match (self.timers.first(), self.session_due) {
+            (Some(t), Some(s)) => Some(t.due_ms.min(s as f64)),
+            (Some(t), None) => Some(t.due_ms),
+            (None, s) => s.map(|s| s as f64),
+        }
+    }
+
+    /// Handles one message; `false` after `Stop`.
+    fn handle(&mut self, msg: Msg) -> bool {
+        self.refresh();
+        match msg {
+            Msg::Event { event, reply, mark } => self.apply_event(event, reply, mark),
+            Msg::Query {
+                rid,
+                name,
+                args,
+                reply,
+            } => {
+                let result = self.apply_query(&rid, &name, &args);
+                send_when_durable(reply, result, self.pending_flush());
+            }
+            Msg::Install {
+                rid,
+                config,
+                url,
+                announce,
+                reply,
+            } => self.apply_install(rid, config, url, announce, reply),
+            Msg::Uninstall { rid, reply } => self.apply_uninstall(rid, reply),
+            Msg::Stop { reply } => {
+                let _ = reply.send(());
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Leaves after the idle timeout: closes the mailbox (senders from
+    /// now on go to a fresh task, see [`PicoHandle::send`]), handles what
+    /// was queued before, waits until its writes are on disk (a fresh task
+    /// knows nothing of them), and asks to be started again when its next
+    /// timer or session sweep is due.
+    async fn retire(&mut self, rx: &mut mpsc::Receiver<Box<Msg>>, life: &Life) {
+        life.retired.store(true, Ordering::SeqCst);
+        rx.close();
+        while let Some(msg) = rx.recv().await {
+            if !self.handle(*msg) {
+                return;
+            }
+        }
+        if let Some(ticket) = self.pending_flush() {
+            if let Err(e) = ticket.wait().await {
+                tracing::error!(pico = %self.id, "{e}");
+            }
+        }
+        if let (Some(due), Some(lifecycle)) = (self.next_due(), &self.ctx.lifecycle) {
+            lifecycle.wake_at(&self.id, due.max(0.0).ceil() as u64);
+        }
+        tracing::trace!(pico = %self.id, "idle: the task ends");
+    }
+
+    /// Tells the layer above that this task has ended.
+    fn ended(&self, life: &Life) {
+        if let Some(lifecycle) = &self.ctx.lifecycle {
+            lifecycle.ended(&self.id, life.generation);
         }
     }
 

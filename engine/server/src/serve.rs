@@ -63,6 +63,11 @@ pub struct ServeConfig {
     pub clock_start_ms: Option<i64>,
     /// `--durability`: what an answer promises (`durable`).
     pub durability: crate::durable::Durability,
+    /// `--pico-idle-timeout`: how long a pico task waits with nothing to
+    /// do before it leaves memory (`pico`).
+    pub pico_idle_timeout: Duration,
+    /// `--cache-mb`: the database's cache, in bytes (`store`).
+    pub cache_bytes: u64,
 }
 
 /// The stack of the runtime's threads (see [`serve`]).
@@ -93,7 +98,7 @@ async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     }
     // The store first: a second `krl serve` on the same folder must fail
     // on the lock, before it takes a port or prints anything.
-    let store = match Store::open(&cfg.data) {
+    let store = match Store::open_with_cache(&cfg.data, cfg.cache_bytes) {
         Ok(s) => s,
         Err(e @ StoreError::Locked { .. }) => return Err(e.into()),
         Err(e) => {
@@ -167,6 +172,7 @@ async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         twilio: cfg.twilio.clone(),
         limits: cfg.limits,
         http_timeout: Some(cfg.http_timeout),
+        pico_idle_timeout: Some(cfg.pico_idle_timeout),
     };
     let engine = Engine::open(store, settings)?;
     // The MQTT connection: sends the queue, delivers messages as events.

@@ -14,7 +14,8 @@
 //! | --- | --- | --- |
 //! | `M` | name | engine meta ([`EngineMeta`] under `root`, the format under `format`, the MQTT client id under `mqtt_client_id`) |
 //! | `R` | rid | [`RulesetRecord`] |
-//! | `P` | pico id | [`PicoRecord`]: name, parent, children in order, channels |
+//! | `P` | pico id | [`PicoRecord`]: name, parent, channels (and, in folders written before the `H` keys, its children in order) |
+//! | `H` | parent pico id, seq, child pico id | a child, `null`; seq (20 digits) orders a parent's children by creation |
 //! | `I` | pico id | installs, `[InstallRecord]` in install order |
 //! | `C` | eci | [`ChannelRecord`]: pico, tags, policy, twilio auth token |
 //! | `E` | pico id, rid, name | an entity variable (JSON), or the one byte `0x00` for a map kept by entry (`host::ent`) |
@@ -107,7 +108,14 @@ mod tag {
     pub const SESSION_VAR: u8 = b'V';
     pub const SESSION: u8 = b'W';
     pub const IDEMPOTENCY: u8 = b'K';
+    pub const CHILD: u8 = b'H';
 }
+
+/// The database cache's default size in MiB (`krl serve --cache-mb`):
+/// sled's own default is 1 GiB, too much for a small box and more than
+/// an engine of a million picos needs (docs/performance.md, "A million
+/// picos").
+pub const DEFAULT_CACHE_MB: u64 = 256;
 
 /// The current key/value format, stored under `M format`.
 const FORMAT: u32 = 1;
@@ -201,6 +209,26 @@ impl Key {
     /// Prefix of all channels.
     pub fn channels() -> Key {
         Key::build(tag::CHANNEL, &[])
+    }
+    /// A child of `parent`, `seq`-th made (creation order).
+    pub fn child(parent: &PicoId, seq: u64, child: &PicoId) -> Key {
+        Key::build(
+            tag::CHILD,
+            &[parent.as_str(), &format!("{seq:020}"), child.as_str()],
+        )
+    }
+    /// Prefix of a pico's children (`H` keys), in creation order.
+    pub fn children(parent: &PicoId) -> Key {
+        Key::build(tag::CHILD, &[parent.as_str()])
+    }
+    /// The seq and the child of a child key ([`Key::child`]).
+    pub fn child_parts(&self) -> Option<(u64, PicoId)> {
+        match Key::decode(&self.0) {
+            Some((tag::CHILD, parts)) if parts.len() == 3 => {
+                Some((parts[1].parse().ok()?, PicoId::new(parts[2].clone())))
+            }
+            _ => None,
+        }
     }
     /// Prefix of all pico records.
     pub fn picos() -> Key {
@@ -392,8 +420,17 @@ pub struct PicoRecord {
     pub name: String,
     /// Its parent; `None` only for the root.
     pub parent: Option<PicoId>,
-    /// Its children, oldest first.
+    /// Its children, oldest first, as folders written before the `H`
+    /// keys kept them (the record then grew with every child). Read
+    /// before the `H` keys (see [`WriteBuf::children`]); new children
+    /// only get an `H` key, so this is empty in new folders.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<PicoId>,
+    /// Its place among its parent's children: the seq of its `H` key
+    /// ([`Key::child`]); `None` for the root and for children listed in
+    /// their parent's record (older folders).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child_seq: Option<u64>,
     /// Its channels, oldest first.
     pub channels: Vec<Eci>,
     /// The family channel to its parent: a channel of the parent that only
@@ -486,8 +523,19 @@ impl Store {
     /// Opens (creating if missing) the database in `dir`. Fails with
     /// [`StoreError::Locked`] when another process has it open.
     pub fn open(dir: &Path) -> Result<Store> {
+        Store::open_with_cache(dir, DEFAULT_CACHE_MB << 20)
+    }
+
+    /// [`Store::open`] with a cache of `cache_bytes` (sled's page cache;
+    /// sled's accounting is approximate, the process's memory for it
+    /// somewhat more).
+    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Store> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Sled(e.into()))?;
-        let db = match sled::Config::new().path(dir).open() {
+        let db = match sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_bytes)
+            .open()
+        {
             Ok(db) => db,
             // sled takes an exclusive file lock on open and reports failure
             // as an I/O error "could not acquire lock on ...".
@@ -631,6 +679,17 @@ impl Store {
     /// A pico.
     pub fn pico(&self, id: &PicoId) -> Result<Option<PicoRecord>> {
         self.get(&Key::pico(id))
+    }
+    /// Pico `id`'s children, oldest first (`rec` is its record).
+    pub fn children(&self, id: &PicoId, rec: &PicoRecord) -> Result<Vec<PicoId>> {
+        WriteBuf::new().children(self, id, rec)
+    }
+    /// The last key starting with `prefix`, if any.
+    pub fn last_key(&self, prefix: &Key) -> Result<Option<Key>> {
+        match self.inner.tree.scan_prefix(prefix.as_bytes()).next_back() {
+            Some(kv) => Ok(Some(Key(kv?.0.to_vec()))),
+            None => Ok(None),
+        }
     }
     /// A pico's installs (empty when none or no such pico).
     pub fn installs(&self, id: &PicoId) -> Result<Vec<InstallRecord>> {
@@ -954,6 +1013,19 @@ impl WriteBuf {
         Ok(merged.into_iter().collect())
     }
 
+    /// Pico `id`'s children, oldest first, as of this buffer (`rec` is its
+    /// record): those its record lists (folders written before the `H`
+    /// keys), then its `H` keys in creation order.
+    pub fn children(&self, store: &Store, id: &PicoId, rec: &PicoRecord) -> Result<Vec<PicoId>> {
+        let mut out = rec.children.clone();
+        for (key, _) in self.scan::<serde_json::Value>(store, &Key::children(id))? {
+            if let Some((_, child)) = key.child_parts() {
+                out.push(child);
+            }
+        }
+        Ok(out)
+    }
+
     /// Reads `key`: this buffer's write if any, else the store.
     pub fn get<T: DeserializeOwned>(&self, store: &Store, key: &Key) -> Result<Option<T>> {
         match self.ops.get(key) {
@@ -1109,6 +1181,7 @@ mod tests {
                     name: "n".into(),
                     parent: None,
                     children: vec![],
+                    child_seq: None,
                     channels: vec![Eci::new("e")],
                     parent_eci: None,
                     child_eci: None,

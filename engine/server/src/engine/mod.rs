@@ -33,6 +33,8 @@ mod ops;
 mod pico_engine;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_scale;
 
 use crate::dispatch::Dispatch;
 use crate::ids::{Eci, PicoId, Rid};
@@ -78,6 +80,10 @@ pub struct Settings {
     /// `--pico-engine DIR`: the Pico Engine's package folder (its system
     /// rulesets, its UI at `/`).
     pub pico_engine: Option<PathBuf>,
+    /// How long a pico task waits with nothing to do before it leaves
+    /// memory (`--pico-idle-timeout`; `crate::pico::PicoContext::idle_timeout`);
+    /// `None`: [`crate::pico::DEFAULT_IDLE_TIMEOUT`].
+    pub pico_idle_timeout: Option<std::time::Duration>,
 }
 
 /// `GET /api/picos/{id}`.
@@ -163,5 +169,11 @@ impl Engine {
     /// The store (for start-up and shutdown).
     pub fn store(&self) -> &Store {
         self.dispatch.store()
+    }
+
+    /// How many pico tasks are in memory now (idle picos leave, see
+    /// [`Settings::pico_idle_timeout`]).
+    pub fn live_picos(&self) -> usize {
+        self.dispatch.live_picos()
     }
 }

@@ -76,6 +76,13 @@ impl Engine {
             twilio: outbox_config.clone(),
             statics: statics.clone().map(|s| -> Arc<dyn StaticUrls> { s }),
             session_ttl: settings.twilio.call_session_ttl,
+            idle_timeout: Some(
+                settings
+                    .pico_idle_timeout
+                    .unwrap_or(crate::pico::DEFAULT_IDLE_TIMEOUT),
+            ),
+            // Set by the dispatch.
+            lifecycle: None,
         });
         dispatch.deliver_sent(sent);
         let engine = Arc::new(Engine {

@@ -102,6 +102,14 @@ impl Engine {
         parent: Option<PicoId>,
         name: Option<String>,
     ) -> Result<(PicoId, Eci)> {
+        let (id, eci) = self.make_pico(parent, name)?;
+        self.store().flush_ticket().wait().await?;
+        Ok((id, eci))
+    }
+
+    /// [`Engine::new_pico`] without waiting for the flush: applied, not
+    /// yet durable.
+    fn make_pico(&self, parent: Option<PicoId>, name: Option<String>) -> Result<(PicoId, Eci)> {
         let parent = parent.unwrap_or_else(|| self.meta.root_pico.clone());
         let eci = Eci::random();
         let name = name.unwrap_or_else(|| "pico".into());
@@ -109,7 +117,6 @@ impl Engine {
             .family()
             .new_child(&parent, &name, Some((eci.clone(), vec!["system".into()])))?
             .ok_or_else(|| EngineError::UnknownPico(parent.clone()))?;
-        self.store().flush_ticket().wait().await?;
         Ok((made.id, eci))
     }
 
@@ -148,7 +155,13 @@ impl Engine {
             }
             planned.push((rid, config));
         }
-        let (id, eci) = self.new_pico(parent, name).await?;
+        if planned.is_empty() {
+            return self.new_pico(parent, name).await;
+        }
+        // The installs' answers come once their writes are flushed, and
+        // the pico's records were applied before them: that flush covers
+        // both, so there is no need to wait for one here.
+        let (id, eci) = self.make_pico(parent, name)?;
         for (rid, config) in planned {
             if let Err(e) = self.dispatch.handle(&id).install(rid.clone(), config).await {
                 tracing::warn!(pico = %id, %rid, "new pico not made: install failed: {e}");
@@ -166,6 +179,7 @@ impl Engine {
     /// use, are not listed).
     pub fn pico(&self, id: &PicoId) -> Result<PicoInfo> {
         let rec = self.dispatch.pico_record(id)?;
+        let children = self.store().children(id, &rec)?;
         let rulesets = self
             .store()
             .installs(id)?
@@ -176,7 +190,7 @@ impl Engine {
             id: id.clone(),
             name: rec.name,
             parent: rec.parent,
-            children: rec.children,
+            children,
             rulesets,
             channels: rec
                 .channels

@@ -239,7 +239,12 @@ impl PicoHost {
     /// deletes.
     fn child_ecis(&self) -> Result<Vec<(PicoId, Eci)>, RuntimeError> {
         let mut out = Vec::new();
-        for child in self.record()?.children {
+        let rec = self.record()?;
+        let children = self
+            .buf
+            .children(&self.store, &self.pico, &rec)
+            .map_err(storage)?;
+        for child in children {
             if self
                 .ctx
                 .changes
