@@ -123,13 +123,18 @@ fn check_depth(v: &Value) -> Result<(), RuntimeError> {
     Ok(())
 }
 
-/// Hands the worker's queued tasks, the one in its LIFO slot included, to
-/// the other workers (`tokio::task::block_in_place`, which moves that slot
-/// into the stealable queue); nothing outside a multi-threaded runtime.
+/// Gives the worker's core (its queued tasks, the one in its LIFO slot
+/// included, which no other worker may steal) to a new worker thread, so
+/// that the rest of a long evaluation runs on this thread without holding
+/// up anything: `tokio::task::block_in_place`, whose closure waits a
+/// moment so that the new thread takes the core before `block_in_place`
+/// could take it back. Costs about a millisecond, once, to an evaluation
+/// that has already run [`krl_lang::engine::LONG_WORK_STEPS`] steps.
+/// Nothing outside a multi-threaded runtime.
 fn let_other_tasks_move() {
     if let Ok(h) = tokio::runtime::Handle::try_current() {
         if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread {
-            tokio::task::block_in_place(|| ());
+            tokio::task::block_in_place(|| std::thread::sleep(std::time::Duration::from_millis(1)));
         }
     }
 }
