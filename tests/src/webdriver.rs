@@ -183,6 +183,22 @@ impl Browser {
         }
     }
 
+    /// Clicks the first element matching `css`. A page that re-renders
+    /// (the console refreshes its lists) may replace the element between
+    /// the find and the click ("stale element reference"): it is then
+    /// found again and clicked, as a person would, for up to 10 s.
+    pub fn click(&self, css: &str) {
+        let end = Instant::now() + Duration::from_secs(10);
+        loop {
+            let el = self.find(css);
+            match self.try_call("POST", &el.e("/click"), None) {
+                Ok(_) => return,
+                Err(e) if e.contains("stale element reference") && Instant::now() < end => {}
+                Err(e) => panic!("webdriver click {css}: {e}"),
+            }
+        }
+    }
+
     /// Runs `script` (a function body; `arguments` are `args`) and
     /// answers its return value.
     pub fn script(&self, script: &str, args: Value) -> Value {

@@ -122,7 +122,7 @@ fn a_developer_walks_through_the_console() {
     assert!(b.url().contains("/login?next=/ui/"), "{}", b.url());
     b.screenshot(&shots().join("login.png"));
     b.find("#token").send_keys("not-the-token");
-    b.find("#login").click();
+    b.click("#login");
     b.wait_text("body", "Wrong admin token", WAIT);
     b.screenshot(&shots().join("login-refused.png"));
     assert_eq!(
@@ -133,7 +133,7 @@ fn a_developer_walks_through_the_console() {
 
     // The right one: the console.
     b.find("#token").send_keys(TOKEN);
-    b.find("#login").click();
+    b.click("#login");
     b.wait_until(
         "the console",
         "return location.pathname === '/ui/' && !!document.querySelector('#pico-tree li');",
@@ -142,7 +142,7 @@ fn a_developer_walks_through_the_console() {
 
     // Create a pico.
     b.find("#new-pico-name").send_keys("browser-pico");
-    b.find("#new-pico").click();
+    b.click("#new-pico");
     b.wait_text("#pico-tree", "browser-pico", WAIT);
     b.wait_text("#pico-detail h2", "browser-pico", WAIT);
     let tree = api.get("/api/picos").1;
@@ -158,7 +158,7 @@ fn a_developer_walks_through_the_console() {
 
     // A ruleset with a syntax error: the error at its line, as one types.
     page(&b, url, "rulesets");
-    b.find("#new-ruleset").click();
+    b.click("#new-ruleset");
     set_editor(&b, BROKEN);
     let diags = b.wait_text("#diagnostics", "9:", WAIT);
     assert!(diags.contains("error"), "{diags}");
@@ -169,37 +169,36 @@ fn a_developer_walks_through_the_console() {
     );
     b.screenshot(&shots().join("rulesets-error.png"));
     // Registering it anyway is refused with the position.
-    b.find("#register").click();
+    b.click("#register");
     b.wait_text("#register-result", "400: 9:", WAIT);
     // Fixed: no diagnostics; registered.
     set_editor(&b, FIXED);
     b.wait_text("#check-status", "OK", WAIT);
     assert_eq!(b.text_of("#diagnostics"), "");
-    b.find("#register").click();
+    b.click("#register");
     b.wait_text("#register-result", "registered io.example.console", WAIT);
     b.wait_text("#ruleset-list", "io.example.console", WAIT);
     b.screenshot(&shots().join("rulesets.png"));
 
     // Install it on the pico, with a config.
     page(&b, url, "picos");
-    b.find(&format!(
+    b.click(&format!(
         ".pico-node[data-id='{}'] > button",
         pico["id"].as_str().unwrap()
-    ))
-    .click();
+    ));
     b.wait_text("#pico-detail h2", "browser-pico", WAIT);
     select(&b, "#install-rid", "io.example.console");
     b.find("#install-config").clear();
     b.find("#install-config")
         .send_keys(r#"{"note": "from the browser"}"#);
-    b.find("#install").click();
+    b.click("#install");
     b.wait_text("#install-result", "installed io.example.console", WAIT);
     b.wait_text("#pico-rulesets", "from the browser", WAIT);
     // A configuration the ruleset refuses: its own message.
     select(&b, "#install-rid", "io.krl.hello_monkey");
     b.find("#install-config").clear();
     b.find("#install-config").send_keys(r#"{"directory": 5}"#);
-    b.find("#install").click();
+    b.click("#install");
     let refused = b.wait_text("#install-result", "must be a map", WAIT);
     assert!(refused.starts_with("400"), "{refused}");
     b.screenshot(&shots().join("pico.png"));
@@ -211,7 +210,7 @@ fn a_developer_walks_through_the_console() {
     b.find("#event-type").send_keys("hello");
     b.find("#event-attrs").clear();
     b.find("#event-attrs").send_keys(r#"{"name": "Ann"}"#);
-    b.find("#send-event").click();
+    b.click("#send-event");
     let out = b.wait_text("#event-result", "Hello Ann", WAIT);
     assert!(out.starts_with("200"), "{out}");
     assert!(out.contains("\"say\""), "{out}");
@@ -220,7 +219,7 @@ fn a_developer_walks_through_the_console() {
     b.find("#query-name").send_keys("greeting");
     b.find("#query-args").clear();
     b.find("#query-args").send_keys(r#"{"name": "Bo"}"#);
-    b.find("#run-query").click();
+    b.click("#run-query");
     b.wait_text("#query-result", "Hello Bo", WAIT);
     b.screenshot(&shots().join("testing.png"));
 
@@ -238,14 +237,14 @@ fn a_developer_walks_through_the_console() {
         "document.querySelector('#phone-speak').checked = false;",
         json!([]),
     );
-    b.find("#call").click();
+    b.click("#call");
     b.wait_text("#transcript", "say: What is your favorite number?", WAIT);
     b.wait_until(
         "the keypad listening",
         "return document.querySelector('#keypad').classList.contains('listening');",
         WAIT,
     );
-    b.find(".key[data-key='7']").click();
+    b.click(".key[data-key='7']");
     let t = b.wait_text("#transcript", "say: Your favorite number is 7.", WAIT);
     assert!(t.contains("say: Hello Monkey"), "{t}");
     assert!(t.contains("digits: 7"), "{t}");
@@ -257,7 +256,7 @@ fn a_developer_walks_through_the_console() {
     );
     // A text message.
     b.find("#sms-body").send_keys("hi");
-    b.find("#send-sms").click();
+    b.click("#send-sms");
     b.wait_text("#sms-replies", "reply: Hello Monkey", WAIT);
     b.script("window.scrollTo(0, 0);", json!([]));
     b.screenshot(&shots().join("phone.png"));
