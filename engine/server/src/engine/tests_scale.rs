@@ -175,6 +175,48 @@ async fn events_at_the_idle_edge_are_applied_exactly_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_task_waits_for_the_one_that_is_leaving() {
+    let dir = tempfile::tempdir().unwrap();
+    // The task decides to leave after 1 ms without a message, then takes
+    // 3 ms to close its mailbox: events keep arriving in it meanwhile and
+    // are handled after the close, while later ones go to a fresh task.
+    // The fresh task must wait for the old one, or the two would run the
+    // same pico's events at once (and lose increments).
+    let settings = Settings {
+        pico_idle_timeout: Some(Duration::from_millis(1)),
+        pico_retire_pause: Some(Duration::from_millis(3)),
+        ..Settings::default()
+    };
+    let e = Engine::open(Store::open(dir.path()).unwrap(), settings).unwrap();
+    e.register(HELLO).await.unwrap();
+    let (p, eci) = e.new_pico(None, None).await.unwrap();
+    e.install(&p, Rid::new("io.example.hello"), None)
+        .await
+        .unwrap();
+    let senders = 8;
+    let each = 60;
+    let mut tasks = Vec::new();
+    for s in 0..senders {
+        let e = e.clone();
+        let eci = eci.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..each {
+                e.event(hello(&eci)).await.unwrap();
+                // Bursts and pauses around the idle edge.
+                if (s + i) % 5 == 0 {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(hits(&e, &eci).await, json!(senders * each));
+    assert!(e.dispatch().started_picos() > 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_schedule_due_after_the_pico_left_still_fires() {
     let dir = tempfile::tempdir().unwrap();
     let e = engine_idle(dir.path(), Duration::from_millis(20));
