@@ -194,7 +194,7 @@ async fn a_fresh_task_waits_for_the_one_that_is_leaving() {
         .await
         .unwrap();
     let senders = 8;
-    let each = 60;
+    let each = 250;
     let mut tasks = Vec::new();
     for s in 0..senders {
         let e = e.clone();
