@@ -262,8 +262,26 @@ async fn children_are_listed_in_creation_order_one_key_each() {
         made.push(e.new_pico(None, Some(format!("p{i}"))).await.unwrap().0);
     }
     assert_eq!(e.pico(&root).unwrap().children, made);
-    assert!(e.store().pico(&root).unwrap().unwrap().children.is_empty());
+    // The parent's record is not touched: no list of children, and the
+    // children's family channels on it are in their `H` keys.
+    let root_rec = e.store().pico(&root).unwrap().unwrap();
+    assert!(root_rec.children.is_empty());
+    assert_eq!(root_rec.channels.len(), 2, "its first and self channels");
     assert_eq!(e.store().keys(&Key::children(&root)).unwrap().len(), 12);
+    let family: Vec<_> = WriteBuf::new()
+        .child_keys(e.store(), &root)
+        .unwrap()
+        .into_iter()
+        .map(|(child, pe)| {
+            let ch = e.store().channel(&pe.unwrap()).unwrap().unwrap();
+            (child, ch.pico, ch.family)
+        })
+        .collect();
+    let expect: Vec<_> = made
+        .iter()
+        .map(|c| (c.clone(), root.clone(), Some(c.clone())))
+        .collect();
+    assert_eq!(family, expect, "each child's family channel on the root");
     // Deleting one keeps the others' order; a new one goes last.
     e.delete_pico(&made[3]).await.unwrap();
     let (last, _) = e.new_pico(None, None).await.unwrap();
@@ -303,11 +321,20 @@ async fn a_folder_whose_records_list_their_children_keeps_them() {
             twilio_auth_token: None,
             family: None,
         };
+        let mut root_rec = record("root", None, &[&a, &b], "root-eci");
+        // a's family channel on the root, in the root's list as then
+        root_rec["channels"] = json!(["root-eci", "pe-a"]);
+        buf.put(Key::pico(&root), &root_rec);
+        let mut a_rec = record("a", Some(&root), &[&grand], "a-eci");
+        a_rec["parent_eci"] = json!("pe-a");
+        buf.put(Key::pico(&a), &a_rec);
         buf.put(
-            Key::pico(&root),
-            &record("root", None, &[&a, &b], "root-eci"),
+            Key::channel(&Eci::new("pe-a")),
+            &ChannelRecord {
+                family: Some(a.clone()),
+                ..channel(&root)
+            },
         );
-        buf.put(Key::pico(&a), &record("a", Some(&root), &[&grand], "a-eci"));
         buf.put(Key::pico(&b), &record("b", Some(&root), &[], "b-eci"));
         buf.put(Key::pico(&grand), &record("aa", Some(&a), &[], "aa-eci"));
         for (pico, eci) in [
@@ -340,11 +367,13 @@ async fn a_folder_whose_records_list_their_children_keeps_them() {
         assert!(matches!(e.pico(gone), Err(EngineError::UnknownPico(_))));
     }
     assert_eq!(e.pico(&root).unwrap().children, vec![b.clone(), c.clone()]);
+    let root_rec = e.store().pico(&root).unwrap().unwrap();
     assert_eq!(
-        e.store().pico(&root).unwrap().unwrap().children,
-        vec![b.clone()],
-        "the record's own list loses the deleted child"
+        (root_rec.children, root_rec.channels),
+        (vec![b.clone()], vec![Eci::new("root-eci")]),
+        "the record's own lists lose the deleted child and its family channel"
     );
+    assert!(e.store().channel(&Eci::new("pe-a")).unwrap().is_none());
     e.delete_pico(&c).await.unwrap();
     assert_eq!(e.pico(&root).unwrap().children, vec![b]);
 }
