@@ -9,8 +9,9 @@
 //! picos' own `ctx:` actions change the same records (a pico's list of
 //! channels, the seq of a parent's next child), so they must not
 //! interleave. A child is one key of its own under its parent (`H parent
-//! seq child`, see `store`), so making one writes a bounded number of
-//! bytes besides the parent's channel list. The
+//! seq child`, see `store`), which also holds the child's family channel
+//! on the parent: making a child writes the same few keys whatever the
+//! number of its siblings, and does not touch the parent's record. The
 //! lock is held only for that (microseconds, no I/O wait besides sled's
 //! in-memory apply), never across an evaluation or a flush: the event
 //! path takes no global lock.
@@ -96,9 +97,9 @@ impl Family {
         first: Option<(Eci, Vec<String>)>,
     ) -> Result<Option<NewChild>, StoreError> {
         let _g = self.guard();
-        let Some(mut parent_rec) = self.store.pico(parent)? else {
+        if self.store.pico(parent)?.is_none() {
             return Ok(None);
-        };
+        }
         let id = PicoId::random();
         let child_eci = Eci::random();
         let parent_eci = Eci::random();
@@ -137,9 +138,9 @@ impl Family {
             Key::channel(&parent_eci),
             &family_channel(parent, &["system", "parent"], &id),
         );
-        buf.put(Key::child(parent, seq, &id), &());
-        parent_rec.channels.push(parent_eci.clone());
-        buf.put(Key::pico(parent), &parent_rec);
+        // The parent's family channel for the child is listed in the
+        // child's `H` key, not in the parent's record.
+        buf.put(Key::child(parent, seq, &id), &parent_eci);
         self.store.apply(buf)?;
         Ok(Some(NewChild {
             id,
@@ -225,18 +226,25 @@ impl Family {
             for eci in &r.channels {
                 buf.remove(Key::channel(eci));
             }
+            // Its family channel on its parent (in the parent's record
+            // only in older folders).
+            if let Some(pe) = &r.parent_eci {
+                buf.remove(Key::channel(pe));
+            }
         }
         if let Some(parent) = &rec.parent {
             if let Some(seq) = rec.child_seq {
                 buf.remove(Key::child(parent, seq, id));
             }
+            // Older folders list the child and its family channel in the
+            // parent's record.
             if let Some(mut p) = buf.get::<PicoRecord>(&self.store, &Key::pico(parent))? {
-                p.children.retain(|c| c != id);
-                if let Some(pe) = &rec.parent_eci {
-                    p.channels.retain(|c| c != pe);
-                    buf.remove(Key::channel(pe));
+                let pe = rec.parent_eci.as_ref();
+                if p.children.contains(id) || pe.is_some_and(|pe| p.channels.contains(pe)) {
+                    p.children.retain(|c| c != id);
+                    p.channels.retain(|c| Some(c) != pe);
+                    buf.put(Key::pico(parent), &p);
                 }
-                buf.put(Key::pico(parent), &p);
             }
         }
         Ok(doomed.into_iter().map(|(p, _)| p).collect())

@@ -270,6 +270,11 @@ pub struct PicoContext {
     /// `None` in tests that run picos alone (then a task never leaves
     /// for being idle: nobody would start it again).
     pub lifecycle: Option<Arc<dyn Lifecycle>>,
+    /// A testing aid: how long a task that decided to leave waits before
+    /// it closes its mailbox (messages still arrive meanwhile, and are
+    /// handled before it ends). Tests widen the idle edge with it; `None`
+    /// otherwise.
+    pub retire_pause: Option<Duration>,
 }
 
 /// What one task of a pico shares with its handles.
@@ -687,6 +692,9 @@ impl Actor {
     /// knows nothing of them), and asks to be started again when its next
     /// timer or session sweep is due.
     async fn retire(&mut self, rx: &mut mpsc::Receiver<Box<Msg>>, life: &Life) {
+        if let Some(pause) = self.ctx.retire_pause {
+            tokio::time::sleep(pause).await;
+        }
         life.retired.store(true, Ordering::SeqCst);
         rx.close();
         while let Some(msg) = rx.recv().await {

@@ -173,6 +173,7 @@ async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         limits: cfg.limits,
         http_timeout: Some(cfg.http_timeout),
         pico_idle_timeout: Some(cfg.pico_idle_timeout),
+        pico_retire_pause: None,
     };
     let engine = Engine::open(store, settings)?;
     // The MQTT connection: sends the queue, delivers messages as events.

@@ -14,8 +14,8 @@
 //! | --- | --- | --- |
 //! | `M` | name | engine meta ([`EngineMeta`] under `root`, the format under `format`, the MQTT client id under `mqtt_client_id`) |
 //! | `R` | rid | [`RulesetRecord`] |
-//! | `P` | pico id | [`PicoRecord`]: name, parent, channels (and, in folders written before the `H` keys, its children in order) |
-//! | `H` | parent pico id, seq, child pico id | a child, `null`; seq (20 digits) orders a parent's children by creation |
+//! | `P` | pico id | [`PicoRecord`]: name, parent, channels but its children's family channels (and, in folders written before the `H` keys, its children in order, and their family channels among its channels) |
+//! | `H` | parent pico id, seq, child pico id | a child: its family channel on the parent (the child's `parent_eci`, not in the parent's record); seq (20 digits) orders a parent's children by creation |
 //! | `I` | pico id | installs, `[InstallRecord]` in install order |
 //! | `C` | eci | [`ChannelRecord`]: pico, tags, policy, twilio auth token |
 //! | `E` | pico id, rid, name | an entity variable (JSON), or the one byte `0x00` for a map kept by entry (`host::ent`) |
@@ -1018,9 +1018,19 @@ impl WriteBuf {
     /// keys), then its `H` keys in creation order.
     pub fn children(&self, store: &Store, id: &PicoId, rec: &PicoRecord) -> Result<Vec<PicoId>> {
         let mut out = rec.children.clone();
-        for (key, _) in self.scan::<serde_json::Value>(store, &Key::children(id))? {
+        out.extend(self.child_keys(store, id)?.into_iter().map(|(c, _)| c));
+        Ok(out)
+    }
+
+    /// Pico `id`'s children that have `H` keys, in creation order, each
+    /// with its family channel on `id` (the `H` key's value). These
+    /// channels are not in `id`'s record (children listed in the record,
+    /// in older folders, have theirs there).
+    pub fn child_keys(&self, store: &Store, id: &PicoId) -> Result<Vec<(PicoId, Option<Eci>)>> {
+        let mut out = Vec::new();
+        for (key, parent_eci) in self.scan::<Option<Eci>>(store, &Key::children(id))? {
             if let Some((_, child)) = key.child_parts() {
-                out.push(child);
+                out.push((child, parent_eci));
             }
         }
         Ok(out)

@@ -84,6 +84,8 @@ pub struct Settings {
     /// memory (`--pico-idle-timeout`; `crate::pico::PicoContext::idle_timeout`);
     /// `None`: [`crate::pico::DEFAULT_IDLE_TIMEOUT`].
     pub pico_idle_timeout: Option<std::time::Duration>,
+    /// A testing aid (no flag): see `crate::pico::PicoContext::retire_pause`.
+    pub pico_retire_pause: Option<std::time::Duration>,
 }
 
 /// `GET /api/picos/{id}`.

@@ -83,6 +83,7 @@ impl Engine {
             ),
             // Set by the dispatch.
             lifecycle: None,
+            retire_pause: settings.pico_retire_pause,
         });
         dispatch.deliver_sent(sent);
         let engine = Arc::new(Engine {

@@ -175,6 +175,48 @@ async fn events_at_the_idle_edge_are_applied_exactly_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_task_waits_for_the_one_that_is_leaving() {
+    let dir = tempfile::tempdir().unwrap();
+    // The task decides to leave after 1 ms without a message, then takes
+    // 3 ms to close its mailbox: events keep arriving in it meanwhile and
+    // are handled after the close, while later ones go to a fresh task.
+    // The fresh task must wait for the old one, or the two would run the
+    // same pico's events at once (and lose increments).
+    let settings = Settings {
+        pico_idle_timeout: Some(Duration::from_millis(1)),
+        pico_retire_pause: Some(Duration::from_millis(3)),
+        ..Settings::default()
+    };
+    let e = Engine::open(Store::open(dir.path()).unwrap(), settings).unwrap();
+    e.register(HELLO).await.unwrap();
+    let (p, eci) = e.new_pico(None, None).await.unwrap();
+    e.install(&p, Rid::new("io.example.hello"), None)
+        .await
+        .unwrap();
+    let senders = 8;
+    let each = 250;
+    let mut tasks = Vec::new();
+    for s in 0..senders {
+        let e = e.clone();
+        let eci = eci.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..each {
+                e.event(hello(&eci)).await.unwrap();
+                // Bursts and pauses around the idle edge.
+                if (s + i) % 5 == 0 {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(hits(&e, &eci).await, json!(senders * each));
+    assert!(e.dispatch().started_picos() > 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_schedule_due_after_the_pico_left_still_fires() {
     let dir = tempfile::tempdir().unwrap();
     let e = engine_idle(dir.path(), Duration::from_millis(20));
@@ -220,8 +262,26 @@ async fn children_are_listed_in_creation_order_one_key_each() {
         made.push(e.new_pico(None, Some(format!("p{i}"))).await.unwrap().0);
     }
     assert_eq!(e.pico(&root).unwrap().children, made);
-    assert!(e.store().pico(&root).unwrap().unwrap().children.is_empty());
+    // The parent's record is not touched: no list of children, and the
+    // children's family channels on it are in their `H` keys.
+    let root_rec = e.store().pico(&root).unwrap().unwrap();
+    assert!(root_rec.children.is_empty());
+    assert_eq!(root_rec.channels.len(), 2, "its first and self channels");
     assert_eq!(e.store().keys(&Key::children(&root)).unwrap().len(), 12);
+    let family: Vec<_> = WriteBuf::new()
+        .child_keys(e.store(), &root)
+        .unwrap()
+        .into_iter()
+        .map(|(child, pe)| {
+            let ch = e.store().channel(&pe.unwrap()).unwrap().unwrap();
+            (child, ch.pico, ch.family)
+        })
+        .collect();
+    let expect: Vec<_> = made
+        .iter()
+        .map(|c| (c.clone(), root.clone(), Some(c.clone())))
+        .collect();
+    assert_eq!(family, expect, "each child's family channel on the root");
     // Deleting one keeps the others' order; a new one goes last.
     e.delete_pico(&made[3]).await.unwrap();
     let (last, _) = e.new_pico(None, None).await.unwrap();
@@ -261,11 +321,20 @@ async fn a_folder_whose_records_list_their_children_keeps_them() {
             twilio_auth_token: None,
             family: None,
         };
+        let mut root_rec = record("root", None, &[&a, &b], "root-eci");
+        // a's family channel on the root, in the root's list as then
+        root_rec["channels"] = json!(["root-eci", "pe-a"]);
+        buf.put(Key::pico(&root), &root_rec);
+        let mut a_rec = record("a", Some(&root), &[&grand], "a-eci");
+        a_rec["parent_eci"] = json!("pe-a");
+        buf.put(Key::pico(&a), &a_rec);
         buf.put(
-            Key::pico(&root),
-            &record("root", None, &[&a, &b], "root-eci"),
+            Key::channel(&Eci::new("pe-a")),
+            &ChannelRecord {
+                family: Some(a.clone()),
+                ..channel(&root)
+            },
         );
-        buf.put(Key::pico(&a), &record("a", Some(&root), &[&grand], "a-eci"));
         buf.put(Key::pico(&b), &record("b", Some(&root), &[], "b-eci"));
         buf.put(Key::pico(&grand), &record("aa", Some(&a), &[], "aa-eci"));
         for (pico, eci) in [
@@ -298,11 +367,13 @@ async fn a_folder_whose_records_list_their_children_keeps_them() {
         assert!(matches!(e.pico(gone), Err(EngineError::UnknownPico(_))));
     }
     assert_eq!(e.pico(&root).unwrap().children, vec![b.clone(), c.clone()]);
+    let root_rec = e.store().pico(&root).unwrap().unwrap();
     assert_eq!(
-        e.store().pico(&root).unwrap().unwrap().children,
-        vec![b.clone()],
-        "the record's own list loses the deleted child"
+        (root_rec.children, root_rec.channels),
+        (vec![b.clone()], vec![Eci::new("root-eci")]),
+        "the record's own lists lose the deleted child and its family channel"
     );
+    assert!(e.store().channel(&Eci::new("pe-a")).unwrap().is_none());
     e.delete_pico(&c).await.unwrap();
     assert_eq!(e.pico(&root).unwrap().children, vec![b]);
 }

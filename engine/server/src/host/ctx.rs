@@ -194,7 +194,17 @@ impl PicoHost {
     /// this event's changes.
     fn channel_records(&self) -> Result<Vec<(Eci, ChannelRecord)>, RuntimeError> {
         let mut out = Vec::new();
-        for eci in self.record()?.channels {
+        // Its own channels, then its children's family channels on it
+        // (kept with the children's `H` keys, not in its record).
+        let mut ecis = self.record()?.channels;
+        ecis.extend(
+            self.buf
+                .child_keys(&self.store, &self.pico)
+                .map_err(storage)?
+                .into_iter()
+                .filter_map(|(_, pe)| pe),
+        );
+        for eci in ecis {
             if let Some(ch) = self
                 .buf
                 .get::<ChannelRecord>(&self.store, &Key::channel(&eci))
