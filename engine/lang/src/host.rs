@@ -77,8 +77,7 @@ impl Directive {
     }
 }
 
-/// Steps after which an evaluation counts as long ([`Host::long_work_hook`]).
-pub const LONG_WORK_STEPS: u64 = 1 << 17;
+pub use crate::runtime::pattern::LONG_WORK_STEPS;
 
 /// What the engine provides to an evaluation: the pico's state, the clock,
 /// randomness, logs, schedules and events to other picos. Writes are
@@ -96,7 +95,10 @@ pub trait Host {
     /// Reads `ent:name{path}`. The default reads the whole variable; a
     /// host that stores maps by entry answers from the entry alone.
     fn ent_get_path(&mut self, rid: &str, name: &str, path: &Value) -> Result<Value, RuntimeError> {
-        Ok(crate::eval::path_get(&self.ent_get(rid, name)?, path))
+        Ok(crate::runtime::paths::path_get(
+            &self.ent_get(rid, name)?,
+            path,
+        ))
     }
     /// Writes `ent:name{path} := value` (with `None`: `clear
     /// ent:name{path}`). The default rewrites the whole variable; a host
@@ -110,8 +112,8 @@ pub trait Host {
     ) -> Result<(), RuntimeError> {
         let current = self.ent_get(rid, name)?;
         let updated = match value {
-            Some(v) => crate::eval::path_set(&current, path, v.clone()),
-            None => crate::eval::path_delete(&current, path),
+            Some(v) => crate::runtime::paths::path_set(&current, path, v.clone()),
+            None => crate::runtime::paths::path_delete(&current, path),
         };
         self.ent_put(rid, name, Some(&updated))
     }

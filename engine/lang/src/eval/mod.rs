@@ -178,7 +178,7 @@ impl Context for Eval<'_, '_> {
             .with_hook(self.txn.host.long_work_hook())
     }
     fn regex_spent(&mut self, budget: &crate::runtime::pattern::Budget) -> R<()> {
-        if budget.used >= crate::engine::LONG_WORK_STEPS {
+        if budget.used >= crate::runtime::pattern::LONG_WORK_STEPS {
             // The search called the long-work hook itself.
             self.txn.long = true;
         }
@@ -266,7 +266,7 @@ impl NativeCx for Eval<'_, '_> {
 impl<'t, 'h> Eval<'t, 'h> {
     pub(super) fn tick(&mut self) -> R<()> {
         self.txn.ops += 1;
-        if self.txn.ops >= crate::engine::LONG_WORK_STEPS && !self.txn.long {
+        if self.txn.ops >= crate::runtime::pattern::LONG_WORK_STEPS && !self.txn.long {
             self.txn.long = true;
             if let Some(hook) = self.txn.host.long_work_hook() {
                 hook();

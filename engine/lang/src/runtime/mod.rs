@@ -3,6 +3,7 @@
 //! clock, HTTP) only through traits the engine implements.
 
 pub mod error;
+pub mod paths;
 pub mod pattern;
 pub mod select;
 pub mod stdlib;

@@ -19,7 +19,7 @@ pub struct Budget {
     /// Steps taken so far.
     pub used: u64,
     /// Called once when the search has taken
-    /// [`crate::engine::LONG_WORK_STEPS`] steps (`Host::long_work_hook`).
+    /// [`crate::runtime::pattern::LONG_WORK_STEPS`] steps (`Host::long_work_hook`).
     hook: Option<fn()>,
 }
 
@@ -45,7 +45,7 @@ impl Budget {
         }
         self.left -= 1;
         self.used += 1;
-        if self.used == crate::engine::LONG_WORK_STEPS {
+        if self.used == crate::runtime::pattern::LONG_WORK_STEPS {
             if let Some(hook) = self.hook {
                 hook();
             }

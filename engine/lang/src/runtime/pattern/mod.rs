@@ -24,6 +24,10 @@ pub mod parse;
 pub use backtrack::{Budget, Stop};
 use std::ops::Range;
 
+/// Steps after which an evaluation, or one search, counts as long
+/// (`Host::long_work_hook`).
+pub const LONG_WORK_STEPS: u64 = 1 << 17;
+
 /// Steps a search may take when no evaluation gives a budget (event
 /// expressions, `like` in the library's own tests).
 pub const DEFAULT_STEPS: u64 = 1_000_000;
