@@ -195,25 +195,36 @@ async fn a_fresh_task_waits_for_the_one_that_is_leaving() {
         .unwrap();
     let senders = 8;
     let each = 250;
-    let mut tasks = Vec::new();
-    for s in 0..senders {
-        let e = e.clone();
-        let eci = eci.clone();
-        tasks.push(tokio::spawn(async move {
-            for i in 0..each {
-                e.event(hello(&eci)).await.unwrap();
-                // Bursts and pauses around the idle edge.
-                if (s + i) % 5 == 0 {
-                    tokio::time::sleep(Duration::from_millis(2)).await;
+    // Rounds until the task has left and come back several times (how
+    // often it does depends on the machine's load, not on a clock the
+    // test could trust), at most 20.
+    let mut rounds = 0;
+    while rounds == 0 || (e.dispatch().started_picos() <= 5 && rounds < 20) {
+        rounds += 1;
+        let mut tasks = Vec::new();
+        for s in 0..senders {
+            let e = e.clone();
+            let eci = eci.clone();
+            tasks.push(tokio::spawn(async move {
+                for i in 0..each {
+                    e.event(hello(&eci)).await.unwrap();
+                    // Bursts and pauses around the idle edge.
+                    if (s + i) % 5 == 0 {
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                    }
                 }
-            }
-        }));
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(hits(&e, &eci).await, json!(rounds * senders * each));
     }
-    for t in tasks {
-        t.await.unwrap();
-    }
-    assert_eq!(hits(&e, &eci).await, json!(senders * each));
-    assert!(e.dispatch().started_picos() > 5);
+    assert!(
+        e.dispatch().started_picos() > 5,
+        "the task left and came back during the runs ({} starts in {rounds} rounds)",
+        e.dispatch().started_picos()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
