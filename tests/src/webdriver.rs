@@ -274,11 +274,6 @@ impl Element<'_> {
         self.browser.s(&format!("/element/{}{rest}", self.id))
     }
 
-    /// Clicks it.
-    pub fn click(&self) {
-        self.browser.call("POST", &self.e("/click"), None);
-    }
-
     /// Types `text` into it.
     pub fn send_keys(&self, text: &str) {
         self.browser

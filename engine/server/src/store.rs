@@ -995,22 +995,10 @@ impl WriteBuf {
     /// Every key and value starting with `prefix`, in key order: the
     /// store's, with this buffer's writes and removals laid over them.
     pub fn scan<T: DeserializeOwned>(&self, store: &Store, prefix: &Key) -> Result<Vec<(Key, T)>> {
-        let mut merged: BTreeMap<Key, T> = store.scan(prefix)?.into_iter().collect();
-        for (key, op) in self
-            .ops
-            .range(prefix.clone()..)
-            .take_while(|(k, _)| k.0.starts_with(&prefix.0))
-        {
-            match op {
-                Some(bytes) => {
-                    merged.insert(key.clone(), decode(key, bytes)?);
-                }
-                None => {
-                    merged.remove(key);
-                }
-            }
-        }
-        Ok(merged.into_iter().collect())
+        self.scan_raw(store, prefix)?
+            .into_iter()
+            .map(|(key, bytes)| decode(&key, &bytes).map(|v| (key, v)))
+            .collect()
     }
 
     /// Pico `id`'s children, oldest first, as of this buffer (`rec` is its

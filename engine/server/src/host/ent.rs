@@ -96,16 +96,6 @@ impl EntCache {
         self.map.clear();
     }
 
-    /// How many keys it holds.
-    pub fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    /// Holds nothing?
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
-
     fn insert(&mut self, key: Key, value: Cached) {
         if self.map.len() >= CACHE_ENTRIES && !self.map.contains_key(&key) {
             self.map.clear();
@@ -130,6 +120,11 @@ fn decode_slot(key: &Key, bytes: Option<&[u8]>, entry: bool) -> Result<Slot, Sto
         }
         Some(b) => Slot::Whole(KrlValue::from_json(&decode::<Value>(key, b)?)),
     })
+}
+
+/// What an entry's key holds: its insertion order and its value.
+fn entry_json(seq: u64, value: &KrlValue) -> Value {
+    serde_json::json!([seq, value.to_json()])
 }
 
 /// The first key of a path and the rest of it (`None`: no rest); `None`
@@ -295,7 +290,7 @@ impl PicoHost {
                 self.buf.put_raw(key, BY_ENTRY.to_vec());
                 for (k, v) in m.iter() {
                     let seq = self.next_seq();
-                    let json = serde_json::json!([seq, v.to_json()]);
+                    let json = entry_json(seq, v);
                     self.buf
                         .put(Key::entity_entry(&self.pico, rid, name, k), &json);
                 }
@@ -325,7 +320,7 @@ impl PicoHost {
                     Some((seq, _)) => seq,
                     None => self.next_seq(),
                 };
-                let json = serde_json::json!([seq, new.to_json()]);
+                let json = entry_json(seq, &new);
                 check_depth(&json)?;
                 self.buf.put(entry, &json);
             }
@@ -333,7 +328,7 @@ impl PicoHost {
             (None, Some(_)) if rest.is_none() => self.buf.remove(entry),
             (None, Some((seq, o))) => {
                 let r = rest.as_ref().expect("a rest path: the arm above took none");
-                let json = serde_json::json!([seq, path_delete(&o, r).to_json()]);
+                let json = entry_json(seq, &path_delete(&o, r));
                 self.buf.put(entry, &json);
             }
         }
