@@ -357,6 +357,61 @@ impl Dispatch {
         }
     }
 
+    /// Does this node serve pico `id`? Always on one node; in a cluster,
+    /// when the pico's shard is this node's (`cluster`).
+    pub fn serves(&self, id: &PicoId) -> bool {
+        self.store()
+            .leases()
+            .is_none_or(|l| l.serves_pico(id.as_str()))
+    }
+
+    /// Stops the tasks of the picos in `shards` after their queued
+    /// messages (a cluster's shards leaving this node).
+    pub async fn stop_shards(&self, shards: &BTreeSet<u32>) {
+        let handles: Vec<PicoHandle> = self
+            .inner
+            .picos
+            .iter()
+            .filter(|h| shards.contains(&crate::store::pg::shard_of_pico(h.key().as_str())))
+            .map(|h| h.value().clone())
+            .collect();
+        for h in handles {
+            h.stop().await;
+        }
+        self.inner
+            .picos
+            .retain(|id, _| !shards.contains(&crate::store::pg::shard_of_pico(id.as_str())));
+    }
+
+    /// Starts the picos of `shards` (come to this node) that have timers
+    /// or call sessions, so that they fire and sweep without waiting for
+    /// a message (overdue ones at once: what came due while no node had
+    /// the shard fires once now).
+    pub fn start_shards(&self, shards: &BTreeSet<u32>) {
+        let mut ids = match self.store().scheduled_picos() {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::error!("cannot read the scheduled picos: {e}");
+                Vec::new()
+            }
+        };
+        match self.store().session_picos() {
+            Ok(more) => ids.extend(more),
+            Err(e) => tracing::error!("cannot read the picos with call sessions: {e}"),
+        }
+        for id in ids {
+            if shards.contains(&crate::store::pg::shard_of_pico(id.as_str())) && self.serves(&id) {
+                match self.store().pico(&id) {
+                    Ok(Some(_)) => {
+                        self.handle(&id);
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::error!(pico = %id, "cannot start: {e}"),
+                }
+            }
+        }
+    }
+
     /// Stops every pico task after its queued messages (shutdown).
     pub async fn stop_all(&self) {
         let handles: Vec<PicoHandle> = self.inner.picos.iter().map(|h| h.value().clone()).collect();
@@ -419,6 +474,10 @@ async fn run_waker(inner: Weak<Inner>, wake: Arc<Notify>) {
         };
         let dispatch = Dispatch { inner };
         for id in due {
+            // Another node's now (a cluster): it starts it.
+            if !dispatch.serves(&id) {
+                continue;
+            }
             // A pico deleted meanwhile stays gone.
             match dispatch.store().pico(&id) {
                 Ok(Some(_)) => {

@@ -72,6 +72,23 @@ pub struct Family {
 }
 
 impl Family {
+    /// A fresh pico id. In a cluster, one of a shard this node serves, so
+    /// that the new pico starts here, beside its parent.
+    fn new_id(&self) -> PicoId {
+        let Some(leases) = self.store.leases().filter(|l| l.serves_any()) else {
+            return PicoId::random();
+        };
+        // 1,024 shards: a node serving one of them finds an id in about
+        // 1,024 tries; the bound only guards a node losing all meanwhile.
+        for _ in 0..1_000_000 {
+            let id = PicoId::random();
+            if leases.serves_pico(id.as_str()) {
+                return id;
+            }
+        }
+        PicoId::random()
+    }
+
     /// The writer of `store`'s tree.
     pub fn new(store: Store) -> Family {
         Family {
@@ -100,7 +117,7 @@ impl Family {
         if self.store.pico(parent)?.is_none() {
             return Ok(None);
         }
-        let id = PicoId::random();
+        let id = self.new_id();
         let child_eci = Eci::random();
         let parent_eci = Eci::random();
         // After the parent's last child (under the lock: nobody else

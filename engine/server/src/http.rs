@@ -80,6 +80,13 @@ pub fn router(engine: Arc<Engine>, admin_token: &str) -> Router {
         // `layer`, not `route_layer`: unknown /api paths need the token
         // too, so they do not reveal which routes exist.
         .layer(middleware::from_fn_with_state(state.clone(), require_admin));
+    let routing = state
+        .engine
+        .cluster()
+        .map(|c| crate::cluster::route::Routing {
+            cluster: c.clone(),
+            dispatch: state.engine.dispatch().clone(),
+        });
     let pe_ui = if state.engine.settings().pico_engine.is_some() {
         Router::new()
             .route("/", get(pe_ui::index))
@@ -88,7 +95,7 @@ pub fn router(engine: Arc<Engine>, admin_token: &str) -> Router {
     } else {
         Router::new()
     };
-    Router::new()
+    let app = Router::new()
         .merge(pe_ui)
         .route(
             "/sky/event/{eci}/{eid}/{domain}/{type}",
@@ -108,7 +115,15 @@ pub fn router(engine: Arc<Engine>, admin_token: &str) -> Router {
         .nest("/api", api)
         .merge(crate::statics::routes::router(statics))
         .fallback(no_route)
-        .layer(middleware::from_fn(json_refusals))
+        .layer(middleware::from_fn(json_refusals));
+    // A cluster node forwards requests for other nodes' picos first.
+    match routing {
+        Some(r) => app.layer(middleware::from_fn_with_state(
+            r,
+            crate::cluster::route::route,
+        )),
+        None => app,
+    }
 }
 
 type ApiResult<T> = Result<T, ApiError>;

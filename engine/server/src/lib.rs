@@ -68,6 +68,7 @@
 pub mod channel;
 pub mod client;
 pub mod clock;
+pub mod cluster;
 pub mod commands;
 pub mod console;
 pub mod dispatch;

@@ -62,7 +62,7 @@ enum Command {
     /// The language server over stdio, for editors (docs/editors.md).
     Lsp,
     /// Run the engine: HTTP API, picos, storage (docs/server.md).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Registered rulesets of a running engine.
     Ruleset {
         #[command(subcommand)]
@@ -397,6 +397,8 @@ struct ServeArgs {
     twilio: krl::twilio::TwilioArgs,
     #[command(flatten)]
     durability: krl::durable::DurabilityArgs,
+    #[command(flatten)]
+    cluster: krl::cluster::ClusterArgs,
     /// Most expression steps one event (or query, or install) may take.
     #[arg(long, env = "KRL_MAX_OPS", default_value_t = Limits::default().max_ops,
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -511,6 +513,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 durability: a.durability.durability,
                 pico_idle_timeout: a.pico_idle_timeout,
                 cache_bytes: a.cache_mb << 20,
+                cluster: a.cluster,
             })?;
             Ok(ExitCode::SUCCESS)
         }

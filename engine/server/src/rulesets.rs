@@ -180,6 +180,10 @@ impl Entry {
     }
 }
 
+/// The meta key (`M`) a registration rewrites, for a cluster's other
+/// nodes to notice and read the rulesets again (`cluster`).
+pub const CHANGED: &str = "rulesets_changed";
+
 /// All registered rulesets, by rid. Reads take no global lock (sharded
 /// map); writers are serialised by the engine's admin lock.
 #[derive(Default)]
@@ -220,6 +224,28 @@ impl Registry {
                 .insert(rid.clone(), Arc::new(Broken { rid, record, error }));
         }
         Ok(registry)
+    }
+
+    /// Reads the stored rulesets again and takes in those registered (or
+    /// registered again) by another node of a cluster since.
+    pub fn refresh(&self, store: &Store) -> Result<(), StoreError> {
+        for (rid, rec) in store.ruleset_records()? {
+            let Ok(rec) = rec else { continue };
+            let known = self.get(&rid).map(|r| (r.registered_ms, r.hash.clone()));
+            if known
+                .as_ref()
+                .is_some_and(|(ms, h)| *ms == rec.registered_ms && *h == rec.hash)
+            {
+                continue;
+            }
+            match Registered::prepare(&rec.source, rec.registered_ms) {
+                Ok(r) if r.rid == rid => self.insert(Arc::new(r.from_url(rec.url.clone()))),
+                Ok(_) | Err(_) => {
+                    tracing::error!(rid = %rid, "a ruleset another node registered does not compile here");
+                }
+            }
+        }
+        Ok(())
     }
 
     /// A ruleset by rid (`None` when unknown or broken).

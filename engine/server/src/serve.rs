@@ -68,6 +68,9 @@ pub struct ServeConfig {
     pub pico_idle_timeout: Duration,
     /// `--cache-mb`: the database's cache, in bytes (`store`).
     pub cache_bytes: u64,
+    /// `--store`, `--node-id`, `--advertise`: a cluster node on
+    /// PostgreSQL instead of sled (`cluster`).
+    pub cluster: crate::cluster::ClusterArgs,
 }
 
 /// The stack of the runtime's threads (see [`serve`]).
@@ -96,25 +99,64 @@ async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     if let Some(start) = cfg.clock_start_ms {
         crate::clock::set_clock(start);
     }
-    // The store first: a second `krl serve` on the same folder must fail
-    // on the lock, before it takes a port or prints anything.
-    let store = match Store::open_with_cache(&cfg.data, cfg.cache_bytes) {
-        Ok(s) => s,
-        Err(e @ StoreError::Locked { .. }) => return Err(e.into()),
-        Err(e) => {
-            return Err(e)
-                .with_context(|| format!("opening the data folder {}", cfg.data.display()))
+    let bind = || async {
+        TcpListener::bind(&cfg.listen).await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot listen on {}: {e}; choose another address with --listen ADDR \
+                 (or KRL_LISTEN; port 0 picks a free one)",
+                cfg.listen
+            )
+        })
+    };
+    let (store, listener, cluster) = match &cfg.cluster.store {
+        // The store first: a second `krl serve` on the same folder must
+        // fail on the lock, before it takes a port or prints anything.
+        None => {
+            let store = match Store::open_with_cache(&cfg.data, cfg.cache_bytes) {
+                Ok(s) => s,
+                Err(e @ StoreError::Locked { .. }) => return Err(e.into()),
+                Err(e) => {
+                    return Err(e)
+                        .with_context(|| format!("opening the data folder {}", cfg.data.display()))
+                }
+            };
+            (store, bind().await?, None)
+        }
+        // A cluster node: the address first, for the node's default id.
+        Some(url) => {
+            if !cfg.no_mqtt {
+                anyhow::bail!(
+                    "MQTT is not available on a cluster node yet (docs/cluster.md): \
+                     start the nodes with --no-mqtt"
+                );
+            }
+            let listener = bind().await?;
+            let addr = listener.local_addr().context("reading the bound address")?;
+            let node_id = cfg
+                .cluster
+                .node_id
+                .clone()
+                .unwrap_or_else(|| format!("{}-{}", host_name(), addr.port()));
+            let advertise = cfg
+                .cluster
+                .advertise
+                .clone()
+                .unwrap_or_else(|| format!("http://{addr}"));
+            let store =
+                tokio::task::block_in_place(|| Store::open_postgres(url, &node_id, &cfg.data))
+                    .with_context(|| {
+                        format!("opening the store {}", crate::store::pg::redact(url))
+                    })?;
+            let cluster = crate::cluster::ClusterConfig {
+                store: url.clone(),
+                node_id,
+                advertise,
+            };
+            (store, listener, Some(cluster))
         }
     };
     store.set_durability(cfg.durability);
     crate::idempotency::spawn_sweeper(store.clone());
-    let listener = TcpListener::bind(&cfg.listen).await.map_err(|e| {
-        anyhow::anyhow!(
-            "cannot listen on {}: {e}; choose another address with --listen ADDR \
-                 (or KRL_LISTEN; port 0 picks a free one)",
-            cfg.listen
-        )
-    })?;
     let addr = listener.local_addr().context("reading the bound address")?;
     // MQTT before the start-up lines: a busy broker port is a clear
     // error, and the `mqtt` line gives the address in use.
@@ -175,7 +217,26 @@ async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         pico_idle_timeout: Some(cfg.pico_idle_timeout),
         pico_retire_pause: None,
     };
-    let engine = Engine::open(store, settings)?;
+    let engine = match &cluster {
+        None => Engine::open(store, settings)?,
+        Some(c) => {
+            // One node at a time makes the root pico on first start.
+            let pg = store
+                .postgres()
+                .expect("a cluster's store is PostgreSQL")
+                .clone();
+            let lock = tokio::task::block_in_place(|| pg.startup_lock())?;
+            pg.leases().set_open_writes(true);
+            let opened = tokio::task::block_in_place(|| Engine::open(store.clone(), settings));
+            pg.leases().set_open_writes(false);
+            drop(lock);
+            let engine = opened?;
+            let node = crate::cluster::Cluster::new(&store, c).expect("a PostgreSQL store");
+            engine.join(node);
+            tracing::info!(node = %c.node_id, advertise = %c.advertise, "cluster node");
+            engine
+        }
+    };
     // The MQTT connection: sends the queue, delivers messages as events.
     if let Some(m) = &mqtt {
         tokio::spawn(crate::mqtt::client::run(
@@ -243,6 +304,16 @@ async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
     engine.shutdown().await?;
     tracing::info!("krl stopped");
     Ok(())
+}
+
+/// This machine's name (for a cluster node's default id).
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "krl".to_string())
 }
 
 /// SIGINT (Ctrl-C) or, on Unix, SIGTERM.

@@ -61,6 +61,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Once, Weak};
 use tokio::sync::{oneshot, Notify};
 
+pub mod pg;
+
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -88,6 +90,9 @@ pub enum StoreError {
     /// The group flush failed; the writes may not be on disk.
     #[error("could not flush the database to disk: {0}")]
     Flush(String),
+    /// PostgreSQL failed (connection, statement).
+    #[error("database error: {0}")]
+    Backend(String),
 }
 
 /// Results of the store.
@@ -492,8 +497,7 @@ pub struct Store {
 }
 
 struct Inner {
-    db: sled::Db,
-    tree: sled::Tree,
+    backend: Backend,
     path: PathBuf,
     /// Writers waiting for the next flush (see the module doc).
     waiters: Mutex<Vec<oneshot::Sender<Result<(), String>>>>,
@@ -510,6 +514,12 @@ struct Inner {
     synced: AtomicU64,
     /// Batches applied that wrote a channel ([`Store::channel_generation`]).
     channel_writes: AtomicU64,
+}
+
+/// Where the keys live: sled (one node) or PostgreSQL (a cluster, `pg`).
+enum Backend {
+    Sled { db: sled::Db, tree: sled::Tree },
+    Pg(Arc<pg::Pg>),
 }
 
 impl Drop for Inner {
@@ -547,17 +557,27 @@ impl Store {
             Err(e) => return Err(e.into()),
         };
         let tree = db.open_tree("krl")?;
+        Store::with_backend(Backend::Sled { db, tree }, dir, Some(DirSync::new(dir)))
+    }
+
+    /// Opens the store on PostgreSQL at `url` (`krl serve --store`), as
+    /// node `node` of a cluster; `dir` is the node's local folder.
+    pub fn open_postgres(url: &str, node: &str, dir: &Path) -> Result<Store> {
+        let pg = pg::Pg::open(url, node)?;
+        Store::with_backend(Backend::Pg(pg), dir, None)
+    }
+
+    fn with_backend(backend: Backend, dir: &Path, sync: Option<DirSync>) -> Result<Store> {
         let store = Store {
             inner: Arc::new(Inner {
-                db,
-                tree,
+                backend,
                 path: dir.to_path_buf(),
                 waiters: Mutex::new(Vec::new()),
                 wake: Arc::new(Notify::new()),
                 flusher: Once::new(),
                 flushes_started: AtomicU64::new(0),
                 flushes: AtomicU64::new(0),
-                sync: Arc::new(Mutex::new(Some(DirSync::new(dir)))),
+                sync: Arc::new(Mutex::new(sync)),
                 synced: AtomicU64::new(0),
                 channel_writes: AtomicU64::new(0),
             }),
@@ -577,7 +597,7 @@ impl Store {
 
     /// Reads and decodes one value.
     pub fn get<T: DeserializeOwned>(&self, key: &Key) -> Result<Option<T>> {
-        match self.inner.tree.get(key.as_bytes())? {
+        match self.get_raw(key)? {
             None => Ok(None),
             Some(bytes) => decode(key, &bytes).map(Some),
         }
@@ -585,27 +605,74 @@ impl Store {
 
     /// Reads one value's bytes, undecoded.
     pub fn get_raw(&self, key: &Key) -> Result<Option<sled::IVec>> {
-        Ok(self.inner.tree.get(key.as_bytes())?)
+        match &self.inner.backend {
+            Backend::Sled { tree, .. } => Ok(tree.get(key.as_bytes())?),
+            Backend::Pg(pg) => Ok(pg.get(key.as_bytes())?.map(sled::IVec::from)),
+        }
+    }
+
+    /// Every key and value's bytes under `prefix`, in key order.
+    fn scan_bytes(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, sled::IVec)>> {
+        match &self.inner.backend {
+            Backend::Sled { tree, .. } => tree
+                .scan_prefix(prefix)
+                .map(|kv| {
+                    let (k, v) = kv?;
+                    Ok((k.to_vec(), v))
+                })
+                .collect(),
+            Backend::Pg(pg) => Ok(pg
+                .scan(prefix)?
+                .into_iter()
+                .map(|(k, v)| (k, sled::IVec::from(v)))
+                .collect()),
+        }
+    }
+
+    /// The PostgreSQL backend's shards held by this node (`None` on sled).
+    pub fn leases(&self) -> Option<&Arc<pg::Leases>> {
+        match &self.inner.backend {
+            Backend::Sled { .. } => None,
+            Backend::Pg(pg) => Some(pg.leases()),
+        }
+    }
+
+    /// The PostgreSQL backend, if that is where the store is.
+    pub fn postgres(&self) -> Option<&Arc<pg::Pg>> {
+        match &self.inner.backend {
+            Backend::Sled { .. } => None,
+            Backend::Pg(pg) => Some(pg),
+        }
+    }
+
+    /// Makes every cached channel read again (a shard came to this node:
+    /// others may have written its channels meanwhile).
+    pub fn forget_channels(&self) {
+        self.inner.channel_writes.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Every key that starts with `prefix`, in key order.
     pub fn keys(&self, prefix: &Key) -> Result<Vec<Key>> {
-        self.inner
-            .tree
-            .scan_prefix(prefix.as_bytes())
-            .keys()
-            .map(|k| Ok(Key(k?.to_vec())))
-            .collect()
+        match &self.inner.backend {
+            Backend::Sled { tree, .. } => tree
+                .scan_prefix(prefix.as_bytes())
+                .keys()
+                .map(|k| Ok(Key(k?.to_vec())))
+                .collect(),
+            Backend::Pg(_) => Ok(self
+                .scan_bytes(prefix.as_bytes())?
+                .into_iter()
+                .map(|(k, _)| Key(k))
+                .collect()),
+        }
     }
 
     /// Every key and value that starts with `prefix`, in key order.
     pub fn scan<T: DeserializeOwned>(&self, prefix: &Key) -> Result<Vec<(Key, T)>> {
-        self.inner
-            .tree
-            .scan_prefix(prefix.as_bytes())
-            .map(|kv| {
-                let (k, v) = kv?;
-                let key = Key(k.to_vec());
+        self.scan_bytes(prefix.as_bytes())?
+            .into_iter()
+            .map(|(k, v)| {
+                let key = Key(k);
                 let value = decode(&key, &v)?;
                 Ok((key, value))
             })
@@ -633,9 +700,8 @@ impl Store {
     /// format) is an `Err` with the reason, and the others still load.
     pub fn ruleset_records(&self) -> Result<Vec<(Rid, Result<RulesetRecord>)>> {
         let mut out = Vec::new();
-        for kv in self.inner.tree.scan_prefix(Key::rulesets().as_bytes()) {
-            let (k, v) = kv?;
-            let key = Key(k.to_vec());
+        for (k, v) in self.scan_bytes(Key::rulesets().as_bytes())? {
+            let key = Key(k.clone());
             let rid = match Key::decode(&k) {
                 Some((_, parts)) if parts.len() == 1 => Rid::new(parts[0].clone()),
                 _ => Rid::new(key.render()),
@@ -656,10 +722,22 @@ impl Store {
     fn picos_with(&self, tag: u8) -> Result<Vec<PicoId>> {
         let mut out: Vec<PicoId> = Vec::new();
         let all = Key::build(tag, &[]);
+        let Backend::Sled { tree, .. } = &self.inner.backend else {
+            for key in self.keys(&all)? {
+                if let Some((_, parts)) = Key::decode(&key.0) {
+                    if let Some(p) = parts.first() {
+                        if out.last().map(|l| l.as_str()) != Some(p.as_str()) {
+                            out.push(PicoId::new(p.clone()));
+                        }
+                    }
+                }
+            }
+            return Ok(out);
+        };
         let mut from = all.0.clone();
         // One key per pico: after each, skip past all of that pico's keys
         // (its prefix ends in 0x00; 0x01 sorts right after it).
-        while let Some(kv) = self.inner.tree.range(from.clone()..).next() {
+        while let Some(kv) = tree.range(from.clone()..).next() {
             let (k, _) = kv?;
             if !k.starts_with(&all.0) {
                 break;
@@ -686,9 +764,12 @@ impl Store {
     }
     /// The last key starting with `prefix`, if any.
     pub fn last_key(&self, prefix: &Key) -> Result<Option<Key>> {
-        match self.inner.tree.scan_prefix(prefix.as_bytes()).next_back() {
-            Some(kv) => Ok(Some(Key(kv?.0.to_vec()))),
-            None => Ok(None),
+        match &self.inner.backend {
+            Backend::Sled { tree, .. } => match tree.scan_prefix(prefix.as_bytes()).next_back() {
+                Some(kv) => Ok(Some(Key(kv?.0.to_vec()))),
+                None => Ok(None),
+            },
+            Backend::Pg(_) => Ok(self.keys(prefix)?.pop()),
         }
     }
     /// A pico's installs (empty when none or no such pico).
@@ -723,13 +804,20 @@ impl Store {
     }
 
     fn apply_ops(&self, buf: WriteBuf) -> Result<()> {
+        let tree = match &self.inner.backend {
+            Backend::Sled { tree, .. } => tree,
+            Backend::Pg(pg) => {
+                pg.apply(buf.ops.into_iter().map(|(k, v)| (k.0, v)));
+                return Ok(());
+            }
+        };
         if buf.ops.len() == 1 {
             // One key is atomic on its own; sled's batch path costs two log
             // writes and its global write lock (bench/load.sh, perf).
             let (key, op) = buf.ops.into_iter().next().expect("one op");
             match op {
-                Some(v) => self.inner.tree.insert(key.0, v)?,
-                None => self.inner.tree.remove(key.0)?,
+                Some(v) => tree.insert(key.0, v)?,
+                None => tree.remove(key.0)?,
             };
             return Ok(());
         }
@@ -740,7 +828,7 @@ impl Store {
                 None => batch.remove(key.0),
             }
         }
-        self.inner.tree.apply_batch(batch)?;
+        tree.apply_batch(batch)?;
         Ok(())
     }
 
@@ -773,7 +861,15 @@ impl Store {
 
     /// Flushes now, synchronously (start-up, shutdown, tests).
     pub fn flush_now(&self) -> Result<()> {
-        self.inner.db.flush()?;
+        match &self.inner.backend {
+            Backend::Sled { db, .. } => {
+                db.flush()?;
+            }
+            Backend::Pg(pg) => {
+                let pg2 = pg.clone();
+                pg.block(async move { pg2.flush().await.map_err(StoreError::Flush) })?;
+            }
+        }
         sync_folder(&self.inner.sync).map_err(StoreError::Flush)?;
         Ok(())
     }
@@ -781,6 +877,10 @@ impl Store {
     /// What a flush promises from now on (`--durability`): the default is
     /// [`Durability::Full`].
     pub fn set_durability(&self, durability: Durability) {
+        if let Backend::Pg(_) = self.inner.backend {
+            // PostgreSQL's own: `synchronous_commit` (docs/cluster.md).
+            return;
+        }
         let mut sync = self
             .inner
             .sync
@@ -842,12 +942,14 @@ async fn run_flusher(store: Weak<Inner>, wake: Arc<Notify>) {
             continue;
         }
         inner.flushes_started.fetch_add(1, Ordering::SeqCst);
-        let mut result = inner
-            .db
-            .flush_async()
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string());
+        let mut result = match &inner.backend {
+            Backend::Sled { db, .. } => db
+                .flush_async()
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Backend::Pg(pg) => pg.clone().flush().await,
+        };
         if result.is_ok() {
             // Stable storage before anyone hears "done" (module doc).
             let sync = inner.sync.clone();
@@ -951,9 +1053,8 @@ impl WriteBuf {
     /// the store's with this buffer's writes and removals laid over them.
     pub fn scan_raw(&self, store: &Store, prefix: &Key) -> Result<Vec<(Key, Vec<u8>)>> {
         let mut merged: BTreeMap<Key, Vec<u8>> = BTreeMap::new();
-        for kv in store.inner.tree.scan_prefix(prefix.as_bytes()) {
-            let (k, v) = kv?;
-            merged.insert(Key(k.to_vec()), v.to_vec());
+        for (k, v) in store.scan_bytes(prefix.as_bytes())? {
+            merged.insert(Key(k), v.to_vec());
         }
         for (key, op) in self
             .ops

@@ -120,6 +120,8 @@ pub struct Engine {
     statics: Option<Arc<StaticFiles>>,
     /// `--pico-engine`: the root's `engine,ui` channel, once booted.
     ui_eci: std::sync::OnceLock<Eci>,
+    /// The cluster node, when the store is PostgreSQL (`cluster`).
+    cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
 }
 
 impl Engine {
@@ -161,6 +163,23 @@ impl Engine {
     /// Records the `engine,ui` channel booted by `--pico-engine`.
     pub fn set_ui_eci(&self, eci: Eci) {
         let _ = self.ui_eci.set(eci);
+    }
+
+    /// The cluster node, if this engine is one (`--store postgres://`).
+    pub fn cluster(&self) -> Option<&Arc<crate::cluster::Cluster>> {
+        self.cluster.get()
+    }
+
+    /// Makes this engine a node of `cluster` and starts its lease loop.
+    pub fn join(self: &Arc<Self>, cluster: Arc<crate::cluster::Cluster>) {
+        if self.cluster.set(cluster.clone()).is_ok() {
+            tokio::spawn(cluster.run(self.dispatch.downgrade(), self.registry.clone()));
+        }
+    }
+
+    /// The registered rulesets.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
     }
 
     /// The pico tree's writer.

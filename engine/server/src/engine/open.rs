@@ -95,10 +95,15 @@ impl Engine {
             outbox: outbox_config,
             statics,
             ui_eci: std::sync::OnceLock::new(),
+            cluster: std::sync::OnceLock::new(),
         });
         calls.set_engine(&engine);
-        engine.start_scheduled()?;
-        engine.start_with_sessions()?;
+        // In a cluster, a node starts the picos of a shard when it claims
+        // it (`Dispatch::start_shards`).
+        if engine.store().leases().is_none() {
+            engine.start_scheduled()?;
+            engine.start_with_sessions()?;
+        }
         Ok(engine)
     }
 

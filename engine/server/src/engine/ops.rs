@@ -64,6 +64,11 @@ impl Engine {
             .map_err(EngineError::Module)?;
         let mut buf = WriteBuf::new();
         buf.put(Key::ruleset(&registered.rid), &registered.record());
+        // Tells the other nodes of a cluster to read the rulesets again.
+        buf.put(
+            Key::meta(crate::rulesets::CHANGED),
+            &crate::ids::Eid::random().to_string(),
+        );
         self.store().commit(buf).await?;
         // In the registry only once durable: a pico never runs a ruleset
         // that a crash could take back.
@@ -78,6 +83,13 @@ impl Engine {
 
     /// One registered ruleset, ready or broken.
     pub fn ruleset_entry(&self, rid: &Rid) -> Result<RulesetEntry> {
+        if let Some(e) = self.registry.entry(rid) {
+            return Ok(e);
+        }
+        // In a cluster another node may have registered it a moment ago.
+        if self.store().postgres().is_some() {
+            self.registry.refresh(self.store())?;
+        }
         self.registry
             .entry(rid)
             .ok_or_else(|| EngineError::UnknownRuleset(rid.clone()))

@@ -1,0 +1,207 @@
+//! Routing in a cluster: any node accepts any request; one for a pico of
+//! a shard another node owns is forwarded there (its method, path, query,
+//! headers and body as they came, plus [`FORWARDED`]), and the owner's
+//! answer goes back as it is. A request the owner of whose pico is not
+//! known yet (a node died and its leases have not run out, or a shard is
+//! being handed over) waits for one for at most [`WAIT`], then gets 503.
+//! A forwarded request is never forwarded again: it waits for its shard
+//! to come to this node.
+//!
+//! Which pico a request is for comes from its path: the eci of
+//! `/sky/event/{eci}/...`, `/sky/cloud/{eci}/...`, `/c/{eci}/...` and
+//! `/api/channels/{eci}`, the pico id of `/api/picos/{id}/...` and
+//! `/api/console/picos/{id}/...`. Other requests are answered where they
+//! arrive.
+
+use super::Cluster;
+use crate::dispatch::Dispatch;
+use crate::ids::{Eci, PicoId};
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The header a forwarded request carries: the forwarding node's id.
+pub const FORWARDED: &str = "krl-forwarded-by";
+
+/// How long a request waits for its pico's shard to have an owner.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// The largest body forwarded (the server's own limit is lower).
+const BODY_LIMIT: usize = 16 << 20;
+
+/// The routing middleware's state.
+#[derive(Clone)]
+pub struct Routing {
+    /// The cluster node.
+    pub cluster: Arc<Cluster>,
+    /// The local picos.
+    pub dispatch: Dispatch,
+}
+
+enum Target {
+    Eci(String),
+    Pico(String),
+}
+
+fn target(path: &str) -> Option<Target> {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match parts.as_slice() {
+        ["sky", "event" | "cloud", eci, ..] | ["c", eci, ..] | ["api", "channels", eci] => {
+            Some(Target::Eci(decode(eci)))
+        }
+        ["api", "picos", id, ..] | ["api", "console", "picos", id, ..] if !id.is_empty() => {
+            Some(Target::Pico(decode(id)))
+        }
+        _ => None,
+    }
+}
+
+fn decode(segment: &str) -> String {
+    // Ids and ecis are base62; a percent-encoded one is decoded like axum
+    // decodes path parameters.
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&segment[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The middleware (see the module doc).
+pub async fn route(State(r): State<Routing>, req: Request, next: Next) -> Response {
+    let pico = match target(req.uri().path()) {
+        None => return next.run(req).await,
+        Some(Target::Pico(id)) => PicoId::new(id),
+        Some(Target::Eci(eci)) => match r.dispatch.channel_record(&Eci::new(eci)) {
+            Ok(ch) => ch.0.pico.clone(),
+            // An unknown channel: the route's own answer says so.
+            Err(_) => return next.run(req).await,
+        },
+    };
+    let leases = r.cluster.leases().clone();
+    if leases.serves_pico(pico.as_str()) {
+        return next.run(req).await;
+    }
+    let forwarded = req.headers().contains_key(FORWARDED);
+    let (parts, body) = req.into_parts();
+    let body = match to_bytes(body, BODY_LIMIT).await {
+        Ok(b) => b,
+        Err(e) => {
+            return refusal(StatusCode::BAD_REQUEST, format!("reading the request: {e}"));
+        }
+    };
+    let deadline = Instant::now() + WAIT;
+    let mut last_error = String::new();
+    loop {
+        if leases.serves_pico(pico.as_str()) {
+            return next.run(Request::from_parts(parts, Body::from(body))).await;
+        }
+        if !forwarded {
+            if let Some((node, url)) = r.cluster.owner_of(pico.as_str()) {
+                match forward(&r.cluster, &url, &parts, body.clone()).await {
+                    Ok(res) => return res,
+                    Err(e) => {
+                        tracing::debug!(%node, "cluster: forwarding failed: {e}");
+                        last_error = format!(" (node {node} at {url}: {e})");
+                    }
+                }
+            }
+        }
+        if Instant::now() >= deadline {
+            return refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "pico {pico} is on a shard with no reachable owner now{last_error}; \
+                     retry later"
+                ),
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Sends the request to `url` (another node) and answers its response.
+async fn forward(
+    cluster: &Cluster,
+    url: &str,
+    parts: &axum::http::request::Parts,
+    body: axum::body::Bytes,
+) -> Result<Response, reqwest::Error> {
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or(parts.uri.path(), |pq| pq.as_str());
+    let mut req = cluster
+        .http
+        .request(parts.method.clone(), format!("{url}{path}"))
+        .body(body)
+        .header(FORWARDED, cluster.node());
+    for (name, value) in &parts.headers {
+        if !matches!(
+            name.as_str(),
+            "host" | "content-length" | "connection" | "transfer-encoding"
+        ) && name.as_str() != FORWARDED
+        {
+            req = req.header(name, value);
+        }
+    }
+    let res = req.send().await?;
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = res.bytes().await?;
+    let mut out = Response::new(Body::from(bytes));
+    *out.status_mut() = status;
+    for (name, value) in &headers {
+        if !matches!(
+            name.as_str(),
+            "content-length" | "connection" | "transfer-encoding"
+        ) {
+            out.headers_mut()
+                .append(HeaderName::from(name), value.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn refusal(status: StatusCode, message: String) -> Response {
+    (status, axum::Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pico_of_a_request_comes_from_its_path() {
+        let eci = |p: &str| match target(p) {
+            Some(Target::Eci(e)) => Some(e),
+            _ => None,
+        };
+        let pico = |p: &str| match target(p) {
+            Some(Target::Pico(e)) => Some(e),
+            _ => None,
+        };
+        assert_eq!(eci("/sky/event/E1/x/a/b").as_deref(), Some("E1"));
+        assert_eq!(eci("/sky/cloud/E2/r/f").as_deref(), Some("E2"));
+        assert_eq!(eci("/c/E3/query/r/f").as_deref(), Some("E3"));
+        assert_eq!(eci("/api/channels/E%34").as_deref(), Some("E4"));
+        assert_eq!(pico("/api/picos/P1/rulesets").as_deref(), Some("P1"));
+        assert_eq!(pico("/api/console/picos/P2").as_deref(), Some("P2"));
+        assert!(target("/api/picos").is_none());
+        assert!(target("/api/rulesets").is_none());
+        assert!(target("/api/engine").is_none());
+    }
+}
