@@ -73,6 +73,8 @@ pub struct Api<'a> {
     /// The server.
     pub s: &'a Server,
     c: Client,
+    /// The next node to ask (a cluster's nodes in turn).
+    next: std::sync::atomic::AtomicUsize,
 }
 
 impl<'a> Api<'a> {
@@ -84,14 +86,22 @@ impl<'a> Api<'a> {
                 .timeout(Duration::from_secs(60))
                 .build()
                 .expect("an HTTP client"),
+            next: std::sync::atomic::AtomicUsize::new(0),
         }
+    }
+
+    /// The URL of the node to send the next request to: the server's, or
+    /// with a cluster ([`crate::cluster_url`]) each node in turn.
+    pub fn base(&self) -> &str {
+        let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        &self.s.urls[n % self.s.urls.len()]
     }
 
     /// `GET` an admin path.
     pub fn get(&self, path: &str) -> (u16, Value) {
         send(
             self.c
-                .get(format!("{}{path}", self.s.url))
+                .get(format!("{}{path}", self.base()))
                 .bearer_auth(&self.s.admin_token),
         )
     }
@@ -100,7 +110,7 @@ impl<'a> Api<'a> {
     pub fn post(&self, path: &str, body: Value) -> (u16, Value) {
         send(
             self.c
-                .post(format!("{}{path}", self.s.url))
+                .post(format!("{}{path}", self.base()))
                 .bearer_auth(&self.s.admin_token)
                 .header("content-type", "application/json")
                 .body(body.to_string()),
@@ -111,7 +121,7 @@ impl<'a> Api<'a> {
     pub fn delete(&self, path: &str) -> (u16, Value) {
         send(
             self.c
-                .delete(format!("{}{path}", self.s.url))
+                .delete(format!("{}{path}", self.base()))
                 .bearer_auth(&self.s.admin_token),
         )
     }
@@ -120,7 +130,7 @@ impl<'a> Api<'a> {
     pub fn register(&self, src: &str) -> (u16, Value) {
         send(
             self.c
-                .post(format!("{}/api/rulesets", self.s.url))
+                .post(format!("{}/api/rulesets", self.base()))
                 .bearer_auth(&self.s.admin_token)
                 .header("content-type", "text/plain")
                 .body(src.to_string()),
@@ -192,7 +202,7 @@ impl<'a> Api<'a> {
     ) -> (u16, Value) {
         let mut req = self.c.post(format!(
             "{}/sky/event/{eci}/none/{domain}/{kind}",
-            self.s.url
+            self.base()
         ));
         if let Some((content_type, body)) = body {
             req = req
@@ -205,7 +215,7 @@ impl<'a> Api<'a> {
     /// A `twilio` event as Twilio posts it, unsigned (a form): status and
     /// body (TwiML).
     pub fn twilio(&self, eci: &str, kind: &str, params: &[(&str, &str)]) -> (u16, String) {
-        let url = format!("{}/sky/event/{eci}/none/twilio/{kind}", self.s.url);
+        let url = format!("{}/sky/event/{eci}/none/twilio/{kind}", self.base());
         let res = crate::twilio::post(&url, params, None);
         let status = res.status().as_u16();
         (status, res.text().expect("reading the answer"))
@@ -214,14 +224,14 @@ impl<'a> Api<'a> {
     /// `GET` a path without the admin token (a Sky query with its
     /// arguments in the query string, a static file, ...).
     pub fn get_public(&self, path: &str) -> (u16, Value) {
-        send(self.c.get(format!("{}{path}", self.s.url)))
+        send(self.c.get(format!("{}{path}", self.base())))
     }
 
     /// Calls `rid/function` with JSON arguments.
     pub fn query(&self, eci: &str, rid: &str, function: &str, args: Value) -> (u16, Value) {
         send(
             self.c
-                .post(format!("{}/sky/cloud/{eci}/{rid}/{function}", self.s.url))
+                .post(format!("{}/sky/cloud/{eci}/{rid}/{function}", self.base()))
                 .header("content-type", "application/json")
                 .body(args.to_string()),
         )

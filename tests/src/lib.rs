@@ -194,6 +194,10 @@ pub struct Server {
     child: Child,
     /// `http://127.0.0.1:PORT`
     pub url: String,
+    /// Every node's URL, `url` first (one unless [`cluster_url`] is set).
+    pub urls: Vec<String>,
+    /// The other nodes of a cluster ([`cluster_url`]).
+    others: Vec<Child>,
     /// The root pico's channel.
     pub root_eci: String,
     /// The admin token (given, or read from the `admin_token` line).
@@ -234,11 +238,28 @@ impl Server {
             .iter()
             .any(|a| matches!(*a, "--mqtt-listen" | "--mqtt-url" | "--no-mqtt"));
         let mqtt_on = mqtt_flag && !args.contains(&"--no-mqtt");
+        // The cluster mode of the suite: three nodes on PostgreSQL (MQTT
+        // is not available on cluster nodes, so those servers stay alone).
+        let cluster = cluster_url()
+            .filter(|_| !mqtt_on && !args.contains(&"--store"))
+            .map(|base| cluster_store(&base, data));
+        let node_args = |n: usize| -> Vec<String> {
+            match &cluster {
+                Some(store) => vec![
+                    "--store".into(),
+                    store.clone(),
+                    "--node-id".into(),
+                    format!("n{n}"),
+                ],
+                None => Vec::new(),
+            }
+        };
         let mut child = krl()
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(if mqtt_flag { None } else { Some("--no-mqtt") })
             .arg("--data")
             .arg(data)
+            .args(node_args(1))
             .args(args)
             .env_remove("KRL_ADMIN_TOKEN")
             .env_remove("KRL_MQTT_URL")
@@ -316,9 +337,25 @@ impl Server {
         let url = field("listening ").expect("a `listening URL` line");
         let root_eci = field("root_eci ").expect("a `root_eci ECI` line");
         let printed = field("admin_token ");
+        let mut urls = vec![url.clone()];
+        let mut others = Vec::new();
+        if let Some(store) = &cluster {
+            for n in 2..=3 {
+                let (other, other_url) =
+                    start_node(data, args, &node_args(n), &stderr).map_err(|e| StartFailure {
+                        code: None,
+                        stderr: format!("cluster node n{n}: {e}\n{}", stderr.lock().unwrap()),
+                    })?;
+                others.push(other);
+                urls.push(other_url);
+            }
+            wait_settled(store, 3);
+        }
         Ok(Server {
             child,
             url,
+            urls,
+            others,
             root_eci,
             token_was_printed: printed.is_some(),
             mqtt: field("mqtt "),
@@ -337,10 +374,19 @@ impl Server {
         self.stderr.lock().unwrap().clone()
     }
 
-    /// SIGKILL, and wait for it to be gone.
+    /// SIGKILL (every node of a cluster), and wait for it to be gone.
     pub fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        for o in &mut self.others {
+            let _ = o.kill();
+            let _ = o.wait();
+        }
+    }
+
+    /// Is this server a cluster of nodes ([`cluster_url`])?
+    pub fn is_cluster(&self) -> bool {
+        !self.others.is_empty()
     }
 
     /// SIGTERM (a clean stop: it drains and flushes), then
@@ -365,6 +411,12 @@ impl Server {
     /// Waits for the process to exit (after a signal) and answers its exit
     /// code; `None` if it did not exit within a minute (it is then killed).
     pub fn wait_exit(mut self) -> Option<i32> {
+        // The other nodes of a cluster stop with the first.
+        for o in &mut self.others {
+            let _ = Command::new("kill")
+                .args(["-TERM", &o.id().to_string()])
+                .status();
+        }
         for _ in 0..600 {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return status.code();
@@ -379,5 +431,129 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        for o in &mut self.others {
+            let _ = o.kill();
+            let _ = o.wait();
+        }
+    }
+}
+
+/// The PostgreSQL server of the suite's cluster mode: `KRL_TEST_CLUSTER`
+/// (e.g. `postgres://postgres@127.0.0.1:5432`, no database). With it, every
+/// [`Server`] without MQTT is three `krl serve` nodes on a database of its
+/// own, and [`api::Api`] sends each request to the next node in turn.
+pub fn cluster_url() -> Option<String> {
+    std::env::var("KRL_TEST_CLUSTER")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// A database of `base` for the data folder `data` (the same one again
+/// when a test restarts a server on its folder), created when missing.
+pub fn cluster_store(base: &str, data: &Path) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in data.to_string_lossy().bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    let db = format!("krl_{h:016x}");
+    psql(
+        base,
+        "postgres",
+        &format!("SELECT 1 FROM pg_database WHERE datname = '{db}'"),
+    )
+    .filter(|out| out.trim() == "1")
+    .or_else(|| psql(base, "postgres", &format!("CREATE DATABASE {db}")));
+    format!("{}/{db}", base.trim_end_matches('/'))
+}
+
+/// Runs `sql` with psql on database `db` of `base`: its output, or `None`
+/// when it failed.
+pub fn psql(base: &str, db: &str, sql: &str) -> Option<String> {
+    let out = Command::new("psql")
+        .arg(format!("{}/{db}", base.trim_end_matches('/')))
+        .args(["-tAXq", "-c", sql])
+        .output()
+        .expect("running psql (the cluster mode needs PostgreSQL's client)");
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Waits (at most a minute) until `nodes` nodes own every shard of the
+/// cluster on `store` between them, with no lease run out.
+pub fn wait_settled(store: &str, nodes: usize) {
+    let (base, db) = store.rsplit_once('/').expect("a database URL");
+    let sql = "SELECT count(DISTINCT owner) || ' ' || \
+               count(*) FILTER (WHERE owner IS NULL OR lease_until < now()) FROM krl_shards";
+    let want = format!("{nodes} 0");
+    api::wait_for(
+        &format!("{nodes} nodes owning every shard"),
+        Duration::from_secs(60),
+        || {
+            psql(base, db, sql)
+                .filter(|out| out.trim() == want)
+                .map(|_| ())
+        },
+    );
+}
+
+/// Starts one more node of a cluster: its child and its URL, once it
+/// printed its `listening` line; its stderr goes to `stderr`.
+fn start_node(
+    data: &Path,
+    args: &[&str],
+    node_args: &[String],
+    stderr: &Arc<Mutex<String>>,
+) -> Result<(Child, String), String> {
+    let dir = data.with_extension(format!("node-{}", node_args.last().map_or("", |s| s)));
+    let mut child = krl()
+        .args(["serve", "--listen", "127.0.0.1:0", "--no-mqtt"])
+        .arg("--data")
+        .arg(&dir)
+        .args(node_args)
+        .args(args)
+        .env_remove("KRL_ADMIN_TOKEN")
+        .env("KRL_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("spawning krl serve: {e}"))?;
+    let mut pipe = child.stderr.take().expect("piped stderr");
+    let sink = stderr.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let (tx, rx) = mpsc::channel::<String>();
+    let stdout = child.stdout.take().expect("piped stdout");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    loop {
+        match rx.recv_timeout(START_TIMEOUT) {
+            Ok(l) => {
+                if let Some(url) = l.strip_prefix("listening ") {
+                    return Ok((child, url.trim().to_string()));
+                }
+            }
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err("it did not print its `listening` line".into());
+            }
+        }
     }
 }

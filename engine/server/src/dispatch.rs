@@ -53,6 +53,8 @@ struct Inner {
     wakeups: Mutex<BTreeSet<(u64, PicoId)>>,
     wake: Arc<Notify>,
     waker: Once,
+    /// In a cluster, the way to picos of other nodes (`cluster`).
+    remote: std::sync::OnceLock<Arc<dyn Remote>>,
     /// Channels read lately with their parsed policies, each with the
     /// store's channel generation it was read at (valid while that has
     /// not changed: any channel write makes every entry read again).
@@ -101,6 +103,39 @@ impl Lifecycle for Lives {
     }
 }
 
+/// A future of [`Remote`].
+pub type RemoteFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T>> + Send>>;
+
+/// The way to the picos of other nodes of a cluster (the `cluster`
+/// module implements it over HTTP between the nodes).
+pub trait Remote: Send + Sync {
+    /// Delivers `event`, which a rule of `from` sent to pico `to`, at
+    /// `to`'s node, applied once however often it is tried.
+    fn deliver(&self, from: PicoId, to: PicoId, event: EventIn) -> RemoteFuture<()>;
+    /// `ctx:query` (and `ctx:eventQuery`, with its event first) of `from`
+    /// through channel `eci` to pico `to`, at `to`'s node.
+    fn call(&self, call: RemoteCall) -> RemoteFuture<Value>;
+}
+
+/// A `ctx:query` or `ctx:eventQuery` for another node ([`Remote::call`]).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct RemoteCall {
+    /// The calling pico.
+    pub from: PicoId,
+    /// The pico called (its node answers).
+    pub to: PicoId,
+    /// The channel called through.
+    pub eci: Eci,
+    /// `ctx:eventQuery`'s event: domain, name, attributes.
+    pub event: Option<(String, String, Map<String, Value>)>,
+    /// The ruleset and function queried.
+    pub rid: Rid,
+    /// The function's name.
+    pub name: String,
+    /// Its arguments.
+    pub args: Map<String, Value>,
+}
+
 /// A channel and its parsed policy, as [`Dispatch::channel_record`] gives it.
 pub type ChannelEntry = Arc<(ChannelRecord, Option<Policy>)>;
 
@@ -140,6 +175,7 @@ impl Dispatch {
                     wakeups: Mutex::new(BTreeSet::new()),
                     wake: Arc::new(Notify::new()),
                     waker: Once::new(),
+                    remote: std::sync::OnceLock::new(),
                 }
             }),
         }
@@ -294,6 +330,9 @@ impl Dispatch {
     /// answer.
     async fn deliver(&self, from: &PicoId, event: EventIn) -> Result<()> {
         let pico = self.event_pico(Some(from), &event)?;
+        if let Some(remote) = self.remote_for(&pico) {
+            return remote.deliver(from.clone(), pico, event).await;
+        }
         Ok(self.handle(&pico).event_nowait(event).await?)
     }
 
@@ -357,6 +396,37 @@ impl Dispatch {
         }
     }
 
+    /// Plugs in the way to other nodes' picos (a cluster node, once).
+    pub fn set_remote(&self, remote: Arc<dyn Remote>) {
+        let _ = self.inner.remote.set(remote);
+    }
+
+    /// The way to other nodes' picos when pico `id` is not served here
+    /// (`None`: it is, or this is no cluster).
+    pub fn remote_for(&self, id: &PicoId) -> Option<Arc<dyn Remote>> {
+        if self.serves(id) {
+            return None;
+        }
+        self.inner.remote.get().cloned()
+    }
+
+    /// [`Dispatch::event_keyed`] sent by pico `from` (a rule's
+    /// `event:send` delivered from another node of a cluster).
+    pub async fn event_keyed_as(
+        &self,
+        from: &PicoId,
+        event: EventIn,
+        key: String,
+    ) -> Result<EventAnswer> {
+        let pico = self.event_pico(Some(from), &event)?;
+        let mark = crate::idempotency::mark(&pico, &key);
+        let answer = self.handle(&pico).event_marked(event, Some(mark)).await?;
+        match answer.await {
+            Ok(a) => Ok(a?),
+            Err(_) => Err(crate::pico::PicoError::Gone(pico).into()),
+        }
+    }
+
     /// Does this node serve pico `id`? Always on one node; in a cluster,
     /// when the pico's shard is this node's (`cluster`).
     pub fn serves(&self, id: &PicoId) -> bool {
@@ -388,6 +458,8 @@ impl Dispatch {
     /// a message (overdue ones at once: what came due while no node had
     /// the shard fires once now).
     pub fn start_shards(&self, shards: &BTreeSet<u32>) {
+        // Their queued Twilio requests are this node's to send now.
+        self.inner.ctx.twilio.committed();
         let mut ids = match self.store().scheduled_picos() {
             Ok(ids) => ids,
             Err(e) => {

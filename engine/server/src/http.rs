@@ -61,6 +61,18 @@ pub fn router(engine: Arc<Engine>, admin_token: &str) -> Router {
         twilio: twilio.clone(),
         token_hash: Sha256::digest(admin_token.as_bytes()).into(),
     };
+    let routing = state
+        .engine
+        .cluster()
+        .map(|c| crate::cluster::route::Routing {
+            cluster: c.clone(),
+            dispatch: state.engine.dispatch().clone(),
+            root: state.engine.meta().root_pico.clone(),
+        });
+    let internal = match &routing {
+        Some(r) => crate::cluster::remote::router(r.clone()),
+        None => Router::new(),
+    };
     let api = Router::new()
         .route("/engine", get(get_engine))
         .route("/rulesets", post(register_ruleset).get(list_rulesets))
@@ -76,17 +88,11 @@ pub fn router(engine: Arc<Engine>, admin_token: &str) -> Router {
         .merge(crate::mqtt::admin::router(mqtt))
         .merge(crate::twilio::admin::router(twilio))
         .merge(crate::console::api::router(state.engine.clone()))
+        .merge(internal)
         .fallback(no_route)
         // `layer`, not `route_layer`: unknown /api paths need the token
         // too, so they do not reveal which routes exist.
         .layer(middleware::from_fn_with_state(state.clone(), require_admin));
-    let routing = state
-        .engine
-        .cluster()
-        .map(|c| crate::cluster::route::Routing {
-            cluster: c.clone(),
-            dispatch: state.engine.dispatch().clone(),
-        });
     let pe_ui = if state.engine.settings().pico_engine.is_some() {
         Router::new()
             .route("/", get(pe_ui::index))

@@ -63,6 +63,16 @@ enum Command {
     Lsp,
     /// Run the engine: HTTP API, picos, storage (docs/server.md).
     Serve(Box<ServeArgs>),
+    /// Copy a single node's data folder into a cluster's PostgreSQL
+    /// database (docs/cluster.md); the engine on DIR must be stopped.
+    Migrate {
+        /// The sled data folder (`krl serve --data`).
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
+        /// The cluster's store: postgres://user[:password]@host[:port]/database.
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
     /// Registered rulesets of a running engine.
     Ruleset {
         #[command(subcommand)]
@@ -520,6 +530,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ruleset { command } => ruleset_command(command),
         Command::Pico { command } => pico_command(command),
         Command::Mqtt { command } => mqtt_command(command),
+        Command::Migrate { from, to } => {
+            let n = krl::cluster::migrate(&from, &to)?;
+            println!(
+                "migrated {n} keys from {} to {}",
+                from.display(),
+                krl::store::pg::redact(&to)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Logs {
             follow,
             pico,

@@ -217,6 +217,10 @@ async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         pico_idle_timeout: Some(cfg.pico_idle_timeout),
         pico_retire_pause: None,
     };
+    let (token, generated) = match &cfg.admin_token {
+        Some(t) if !t.is_empty() => (t.clone(), false),
+        _ => (random_base62(32), true),
+    };
     let engine = match &cluster {
         None => Engine::open(store, settings)?,
         Some(c) => {
@@ -225,6 +229,7 @@ async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
                 .postgres()
                 .expect("a cluster's store is PostgreSQL")
                 .clone();
+            tokio::task::block_in_place(|| pg.check_node_id(crate::cluster::LEASE))?;
             let lock = tokio::task::block_in_place(|| pg.startup_lock())?;
             pg.leases().set_open_writes(true);
             let opened = tokio::task::block_in_place(|| Engine::open(store.clone(), settings));
@@ -232,7 +237,7 @@ async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
             drop(lock);
             let engine = opened?;
             let node = crate::cluster::Cluster::new(&store, c).expect("a PostgreSQL store");
-            engine.join(node);
+            engine.join(node, &token);
             tracing::info!(node = %c.node_id, advertise = %c.advertise, "cluster node");
             engine
         }
@@ -258,10 +263,6 @@ async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
             .with_context(|| format!("--pico-engine {}", dir.display()))?;
         engine.set_ui_eci(ui);
     }
-    let (token, generated) = match &cfg.admin_token {
-        Some(t) if !t.is_empty() => (t.clone(), false),
-        _ => (random_base62(32), true),
-    };
     let app = crate::http::router(engine.clone(), &token);
 
     // The machine-readable start-up lines (docs/server.md).

@@ -29,6 +29,7 @@
 //! | `Q` | queue id | an `mqtt:publish` waiting for the broker (`effects::QueuedPublish`) |
 //! | `B` | pico id, topic filter | a pico's MQTT subscription (`mqtt::subs::SubRecord`) |
 //! | `D` | message seq, pico id | an MQTT delivery mark: the pico committed that message's event (`mqtt::client`) |
+//! | `F` | pico id | never stored: removed in a batch to fence it on the pico's shard ([`Key::fence`]) |
 //! | `K` | pico id, key | an idempotency key the pico processed, its expiry and the event's answer (`idempotency::Record`) |
 //!
 //! The admin token is not stored: it is given at start or generated then
@@ -114,6 +115,7 @@ mod tag {
     pub const SESSION: u8 = b'W';
     pub const IDEMPOTENCY: u8 = b'K';
     pub const CHILD: u8 = b'H';
+    pub const FENCE: u8 = b'F';
 }
 
 /// The database cache's default size in MiB (`krl serve --cache-mb`):
@@ -272,6 +274,13 @@ impl Key {
     /// Prefix of the schedules of one ruleset on a pico.
     pub fn ruleset_schedules(pico: &PicoId, rid: &(impl AsRef<str> + ?Sized)) -> Key {
         Key::build(tag::SCHEDULE, &[pico.as_str(), rid.as_ref()])
+    }
+    /// Pico `id`'s fence: never stored. A batch that removes it (a no-op)
+    /// is fenced on the pico's shard in a cluster (`store::pg`), like one
+    /// that writes the pico's own keys: for writes of engine-wide keys
+    /// that only the pico's node may make (its Twilio outbox entries).
+    pub fn fence(id: &PicoId) -> Key {
+        Key::build(tag::FENCE, &[id.as_str()])
     }
     /// A Twilio outbox entry.
     pub fn outbox(id: &str) -> Key {
@@ -626,6 +635,25 @@ impl Store {
                 .into_iter()
                 .map(|(k, v)| (k, sled::IVec::from(v)))
                 .collect()),
+        }
+    }
+
+    /// Calls `f` with every key and value, in key order (`krl migrate`).
+    pub fn for_each_raw(&self, mut f: impl FnMut(&[u8], &[u8]) -> Result<()>) -> Result<()> {
+        match &self.inner.backend {
+            Backend::Sled { tree, .. } => {
+                for kv in tree.iter() {
+                    let (k, v) = kv?;
+                    f(&k, &v)?;
+                }
+                Ok(())
+            }
+            Backend::Pg(pg) => {
+                for (k, v) in pg.scan(b"")? {
+                    f(&k, &v)?;
+                }
+                Ok(())
+            }
         }
     }
 

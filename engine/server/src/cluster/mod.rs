@@ -18,6 +18,7 @@
 //! transaction, that the shards it writes are still this node's at the
 //! epoch it claimed them with.
 
+pub mod remote;
 pub mod route;
 
 use crate::dispatch::Dispatch;
@@ -323,6 +324,58 @@ impl Cluster {
         Ok(())
     }
 }
+
+/// `krl migrate`: copies every key of the sled folder `from` into the
+/// PostgreSQL store `to`, whose table must be empty (a new cluster), in
+/// transactions of [`MIGRATE_BATCH`] keys; checks the count after.
+/// Answers how many keys it copied.
+pub fn migrate(from: &std::path::Path, to: &str) -> anyhow::Result<u64> {
+    use anyhow::Context as _;
+    if !from.join("conf").exists() && !from.join("db").exists() {
+        anyhow::bail!(
+            "{} is not a krl data folder (no sled database in it)",
+            from.display()
+        );
+    }
+    let source = Store::open(from).with_context(|| format!("opening {}", from.display()))?;
+    let pg = Pg::open(to, "krl-migrate")
+        .with_context(|| format!("opening {}", crate::store::pg::redact(to)))?;
+    let existing = pg.count()?;
+    if existing > 0 {
+        anyhow::bail!(
+            "{} already holds {existing} keys: krl migrate fills a new cluster's empty \
+             database only",
+            crate::store::pg::redact(to)
+        );
+    }
+    // No node holds a shard: the copy writes them all, unfenced.
+    pg.leases().set_open_writes(true);
+    let mut batch = Vec::with_capacity(MIGRATE_BATCH);
+    let mut copied = 0u64;
+    let flush = |batch: &mut Vec<(Vec<u8>, Option<Vec<u8>>)>| -> anyhow::Result<()> {
+        pg.apply(std::mem::take(batch));
+        let p = pg.clone();
+        pg.block(async move { p.flush().await.map_err(crate::store::StoreError::Flush) })?;
+        Ok(())
+    };
+    source.for_each_raw(|k, v| {
+        batch.push((k.to_vec(), Some(v.to_vec())));
+        copied += 1;
+        if batch.len() >= MIGRATE_BATCH {
+            flush(&mut batch).map_err(|e| crate::store::StoreError::Backend(e.to_string()))?;
+        }
+        Ok(())
+    })?;
+    flush(&mut batch)?;
+    let now = pg.count()?;
+    if now != copied {
+        anyhow::bail!("copied {copied} keys but the database holds {now}");
+    }
+    Ok(copied)
+}
+
+/// Keys per transaction of `krl migrate`.
+pub const MIGRATE_BATCH: usize = 2_000;
 
 /// Rendezvous hashing: the live node with the highest score for `shard`.
 fn desired_owner(nodes: &[(String, String)], shard: u32) -> Option<usize> {

@@ -40,16 +40,21 @@ pub struct Routing {
     pub cluster: Arc<Cluster>,
     /// The local picos.
     pub dispatch: Dispatch,
+    /// The root pico (the parent of a new pico by default).
+    pub root: PicoId,
 }
 
 enum Target {
     Eci(String),
     Pico(String),
+    /// `POST /api/picos`: made by its parent's node, beside it.
+    NewPico,
 }
 
 fn target(path: &str) -> Option<Target> {
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match parts.as_slice() {
+        ["api", "picos"] => Some(Target::NewPico),
         ["sky", "event" | "cloud", eci, ..] | ["c", eci, ..] | ["api", "channels", eci] => {
             Some(Target::Eci(decode(eci)))
         }
@@ -84,6 +89,24 @@ fn decode(segment: &str) -> String {
 pub async fn route(State(r): State<Routing>, req: Request, next: Next) -> Response {
     let pico = match target(req.uri().path()) {
         None => return next.run(req).await,
+        Some(Target::NewPico) if req.method() != axum::http::Method::POST => {
+            return next.run(req).await
+        }
+        Some(Target::NewPico) => {
+            let (parts, body) = req.into_parts();
+            let body = match to_bytes(body, BODY_LIMIT).await {
+                Ok(b) => b,
+                Err(e) => {
+                    return refusal(StatusCode::BAD_REQUEST, format!("reading the request: {e}"))
+                }
+            };
+            let parent = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v.get("parent").and_then(|p| p.as_str()).map(PicoId::new))
+                .unwrap_or_else(|| r.root.clone());
+            let req = Request::from_parts(parts, Body::from(body));
+            return route_to(&r, parent, req, next).await;
+        }
         Some(Target::Pico(id)) => PicoId::new(id),
         Some(Target::Eci(eci)) => match r.dispatch.channel_record(&Eci::new(eci)) {
             Ok(ch) => ch.0.pico.clone(),
@@ -91,6 +114,12 @@ pub async fn route(State(r): State<Routing>, req: Request, next: Next) -> Respon
             Err(_) => return next.run(req).await,
         },
     };
+    route_to(&r, pico, req, next).await
+}
+
+/// Runs `req` here if this node serves `pico`, else forwards it to the
+/// node that does, waiting for one for at most [`WAIT`].
+async fn route_to(r: &Routing, pico: PicoId, req: Request, next: Next) -> Response {
     let leases = r.cluster.leases().clone();
     if leases.serves_pico(pico.as_str()) {
         return next.run(req).await;

@@ -164,6 +164,21 @@ impl Calls {
             .query_pico(Some(&from), &eci, &rid, &name)
             .map_err(text)?;
         let _waiting = self.wait_for(&from, &target)?;
+        // Another node's pico (a cluster): the call goes there whole.
+        if let Some(remote) = engine.dispatch().remote_for(&target) {
+            let call = crate::dispatch::RemoteCall {
+                from: from.clone(),
+                to: target.clone(),
+                eci: eci.clone(),
+                event: event.map(|e| (e.domain, e.name, e.attrs)),
+                rid,
+                name: name.clone(),
+                args,
+            };
+            return self
+                .limited(&format!("ctx:query {}", call.rid), remote.call(call))
+                .await;
+        }
         let kind = if event.is_some() {
             "ctx:eventQuery"
         } else {

@@ -170,9 +170,15 @@ impl Engine {
         self.cluster.get()
     }
 
-    /// Makes this engine a node of `cluster` and starts its lease loop.
-    pub fn join(self: &Arc<Self>, cluster: Arc<crate::cluster::Cluster>) {
+    /// Makes this engine a node of `cluster` and starts its lease loop;
+    /// `admin_token`, which the nodes share, for their calls to each other.
+    pub fn join(self: &Arc<Self>, cluster: Arc<crate::cluster::Cluster>, admin_token: &str) {
         if self.cluster.set(cluster.clone()).is_ok() {
+            self.dispatch
+                .set_remote(Arc::new(crate::cluster::remote::Nodes {
+                    cluster: cluster.clone(),
+                    token: admin_token.to_string(),
+                }));
             tokio::spawn(cluster.run(self.dispatch.downgrade(), self.registry.clone()));
         }
     }

@@ -58,6 +58,10 @@ impl Engine {
     async fn register_prepared(&self, registered: Registered) -> Result<Arc<Registered>> {
         let registered = Arc::new(registered);
         let _admin = self.admin.lock().await;
+        // In a cluster: the modules other nodes registered count too.
+        if self.store().postgres().is_some() {
+            self.registry.refresh(self.store())?;
+        }
         // Under the lock: two registrations cannot form a cycle together.
         self.registry
             .check_uses(&registered)
@@ -78,15 +82,19 @@ impl Engine {
 
     /// All registered rulesets, broken ones too, sorted by rid.
     pub fn rulesets(&self) -> Vec<RulesetEntry> {
+        // In a cluster, with those another node registered a moment ago.
+        if self.store().postgres().is_some() {
+            if let Err(e) = self.registry.refresh(self.store()) {
+                tracing::warn!("reading the rulesets again: {e}");
+            }
+        }
         self.registry.entries()
     }
 
     /// One registered ruleset, ready or broken.
     pub fn ruleset_entry(&self, rid: &Rid) -> Result<RulesetEntry> {
-        if let Some(e) = self.registry.entry(rid) {
-            return Ok(e);
-        }
-        // In a cluster another node may have registered it a moment ago.
+        // In a cluster another node may have registered it (again) a
+        // moment ago.
         if self.store().postgres().is_some() {
             self.registry.refresh(self.store())?;
         }

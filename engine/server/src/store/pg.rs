@@ -74,7 +74,7 @@ pub fn shard_of_pico(id: &str) -> u32 {
 /// engine-wide keys (rulesets, channels, the outboxes, app variables).
 pub fn shard_of_key(key: &[u8]) -> Option<u32> {
     let (&tag, _) = key.split_first()?;
-    if !b"PIEHSTVWKB".contains(&tag) {
+    if !b"PIEHSTVWKBF".contains(&tag) {
         return None;
     }
     let (_, parts) = super::Key::decode(key)?;
@@ -267,6 +267,22 @@ struct Pending {
     map: BTreeMap<Vec<u8>, (u64, Option<Vec<u8>>)>,
 }
 
+/// When node `node` last beat (seconds since the epoch) and how long ago.
+async fn node_seen(
+    c: &Conn,
+    node: &str,
+) -> std::result::Result<Option<(f64, f64)>, tokio_postgres::Error> {
+    let row = c
+        .client
+        .query_opt(
+            "SELECT extract(epoch FROM seen)::float8, \
+             extract(epoch FROM now() - seen)::float8 FROM krl_nodes WHERE node = $1",
+            &[&node],
+        )
+        .await?;
+    Ok(row.map(|r| (r.get::<_, f64>(0), r.get::<_, f64>(1))))
+}
+
 /// See [`Pg::startup_lock`]: the lock goes with the connection.
 pub struct StartupLock {
     _conn: Conn,
@@ -371,6 +387,40 @@ impl Pg {
             Ok(c)
         })?;
         Ok(StartupLock { _conn: client })
+    }
+
+    /// Refuses to start a second live node with this node's id: when the
+    /// id's heartbeat is fresh (a node killed a moment ago, or one still
+    /// running), waits for it to run out, and fails if it is renewed
+    /// meanwhile. `lease`: how long a heartbeat lasts.
+    pub fn check_node_id(&self, lease: Duration) -> Result<()> {
+        let url = self.url.clone();
+        let node = self.leases.node.clone();
+        self.block(async move {
+            let c = Conn::open(&url).await.map_err(backend)?;
+            let Some((first, age)) = node_seen(&c, &node).await.map_err(backend)? else {
+                return Ok(());
+            };
+            let lease = lease.as_secs_f64();
+            if age >= lease {
+                return Ok(());
+            }
+            let deadline = Instant::now() + Duration::from_secs_f64(lease - age + 1.0);
+            while Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                match node_seen(&c, &node).await.map_err(backend)? {
+                    Some((at, _)) if at > first => {
+                        return Err(StoreError::Backend(format!(
+                            "the node id {node} is in use by another `krl serve` (a live node \
+                             of this cluster has it); give this one another --node-id"
+                        )))
+                    }
+                    Some((_, age)) if age >= lease => return Ok(()),
+                    _ => {}
+                }
+            }
+            Ok(())
+        })
     }
 
     /// The shards this node holds.
@@ -667,6 +717,21 @@ impl Pg {
         let mut p = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         p.map
             .retain(|k, _| shard_of_key(k).is_none_or(|s| !shards.contains(&s)));
+    }
+
+    /// How many keys the table holds.
+    pub fn count(self: &Arc<Self>) -> Result<u64> {
+        let me = self.clone();
+        self.block(async move {
+            me.read(|c| async move {
+                let row = c
+                    .client
+                    .query_one("SELECT count(*) FROM krl_kv", &[])
+                    .await?;
+                Ok(row.get::<_, i64>(0) as u64)
+            })
+            .await
+        })
     }
 
     /// Writes that are not committed yet (for a drain: 0 once flushed).

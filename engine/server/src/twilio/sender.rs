@@ -83,6 +83,10 @@ pub async fn run(dispatch: WeakDispatch, wake: Arc<Notify>, api_url: String, tim
             let now = now_ms();
             let mut next_due: Option<f64> = None;
             for entry in entries {
+                // In a cluster, the node of the entry's pico sends it.
+                if !dispatch.serves(&entry.pico) {
+                    continue;
+                }
                 if in_flight
                     .lock()
                     .expect("no panics under the lock")
@@ -130,6 +134,9 @@ pub async fn run(dispatch: WeakDispatch, wake: Arc<Notify>, api_url: String, tim
 async fn save(store: &Store, entry: &Entry) -> bool {
     let mut buf = WriteBuf::new();
     buf.put(Key::outbox(&entry.id), entry);
+    // In a cluster: a node that lost the pico's shard stores nothing, and
+    // so sends nothing (the attempt is stored before each POST).
+    buf.remove(Key::fence(&entry.pico));
     match store.commit(buf).await {
         Ok(()) => true,
         Err(err) => {
