@@ -341,11 +341,21 @@ impl Server {
         let mut others = Vec::new();
         if let Some(store) = &cluster {
             for n in 2..=3 {
-                let (other, other_url) =
-                    start_node(data, args, &node_args(n), &stderr).map_err(|e| StartFailure {
-                        code: None,
-                        stderr: format!("cluster node n{n}: {e}\n{}", stderr.lock().unwrap()),
-                    })?;
+                let (other, other_url) = match start_node(data, args, &node_args(n), &stderr) {
+                    Ok(started) => started,
+                    Err(e) => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        for mut o in others {
+                            let _ = o.kill();
+                            let _ = o.wait();
+                        }
+                        return Err(StartFailure {
+                            code: None,
+                            stderr: format!("cluster node n{n}: {e}\n{}", stderr.lock().unwrap()),
+                        });
+                    }
+                };
                 others.push(other);
                 urls.push(other_url);
             }
