@@ -338,7 +338,7 @@ impl Server {
         let root_eci = field("root_eci ").expect("a `root_eci ECI` line");
         let printed = field("admin_token ");
         let mut urls = vec![url.clone()];
-        let mut others = Vec::new();
+        let mut others: Vec<Child> = Vec::new();
         if let Some(store) = &cluster {
             for n in 2..=3 {
                 let (other, other_url) = match start_node(data, args, &node_args(n), &stderr) {
