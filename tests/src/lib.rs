@@ -10,6 +10,7 @@
 //! Why a crate of its own, and how it finds the binary: docs/layout.md.
 
 pub mod api;
+pub mod cluster;
 pub mod fake_http;
 pub mod lsp;
 pub mod mqtt;

@@ -7,6 +7,7 @@ mod broken;
 mod call_sessions;
 mod check;
 mod clock;
+mod cluster;
 mod commands;
 mod config_values_the_verbs_take;
 mod console;

@@ -1,0 +1,413 @@
+//! krl as a cluster on PostgreSQL (issue 14, docs/cluster.md): nodes share
+//! the shards and answer for each other's picos; a node killed with -9
+//! has its shards served again by the others, and every acknowledged
+//! event applies once, also when it is resent through another node with
+//! its Idempotency-Key; a paused node commits nothing after its lease and
+//! rejoins; a schedule due while its node is down fires once; events and
+//! queries between picos cross nodes; SMS are sent once.
+//!
+//! They need a PostgreSQL server: `KRL_TEST_PG` (`.ci/run` starts one).
+//! Without it they say SKIPPED and pass.
+
+use krl_tests::api::{send, wait_for, Api};
+use krl_tests::cluster::{pg_url, Nodes};
+use krl_tests::twilio::FakeApi;
+use reqwest::blocking::Client;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+const COUNTER: &str = r#"ruleset cluster.counter {
+  meta {
+    shares n, seen, fired
+    key twilio {"account_sid": "ACtest", "auth_token": "secret"}
+  }
+  global {
+    n = function() { ent:n.defaultsTo(0) }
+    seen = function() { ent:seen.defaultsTo({}) }
+    fired = function() { ent:fired.defaultsTo(0) }
+  }
+  rule count {
+    select when test count
+    pre { id = event:attr("id") }
+    send_directive("counted", {"n": ent:n.defaultsTo(0) + 1})
+    always {
+      ent:n := ent:n.defaultsTo(0) + 1;
+      ent:seen{id} := ent:seen{id}.defaultsTo(0) + 1
+    }
+  }
+  rule later {
+    select when test later
+    always { schedule test event "ring" at time:add(time:now(), {"seconds": event:attr("seconds")}) }
+  }
+  rule ring {
+    select when test ring
+    always { ent:fired := ent:fired.defaultsTo(0) + 1 }
+  }
+  rule pass {
+    select when test pass
+    event:send({"eci": event:attr("to"), "domain": "test", "type": "count",
+                "attrs": {"id": event:attr("id")}})
+  }
+  rule sms {
+    select when test sms
+    twilio:send_sms(event:attr("to"), "+15005550006", "hello " + event:attr("id"))
+  }
+  rule ask {
+    select when test ask
+    pre { there = ctx:query(event:attr("to"), "cluster.counter", "n") }
+    send_directive("there", {"n": there})
+  }
+}
+"#;
+
+/// The PostgreSQL server, or `None` after saying the test is skipped.
+fn pg(test: &str) -> Option<String> {
+    let url = pg_url();
+    if url.is_none() {
+        eprintln!("SKIPPED {test}: no PostgreSQL (set KRL_TEST_PG=postgres://USER@HOST:PORT)");
+    }
+    url
+}
+
+/// `n` picos with the counter, made through node 1 while it is alone
+/// (so that the nodes started after take some of them over): (id, eci).
+fn picos(api: &Api, n: usize) -> Vec<(String, String)> {
+    api.register_ok(COUNTER);
+    (0..n)
+        .map(|_| {
+            let (pico, eci) = api.new_pico();
+            api.install_ok(&pico, "cluster.counter");
+            (pico, eci)
+        })
+        .collect()
+}
+
+/// Sends `test count` with attribute id = `key` to `eci` at `url`, with
+/// the same `Idempotency-Key`: the HTTP status (0: no answer).
+fn count(c: &Client, url: &str, eci: &str, key: &str) -> u16 {
+    c.post(format!("{url}/sky/event/{eci}/{key}/test/count"))
+        .header("Idempotency-Key", key)
+        .header("content-type", "application/json")
+        .body(json!({ "id": key }).to_string())
+        .send()
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
+fn query(c: &Client, url: &str, eci: &str, f: &str) -> (u16, Value) {
+    send(c.get(format!("{url}/sky/cloud/{eci}/cluster.counter/{f}")))
+}
+
+fn client() -> Client {
+    Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("a client")
+}
+
+#[test]
+fn nodes_share_the_shards_and_answer_for_each_others_picos() {
+    let Some(base) = pg("nodes_share_the_shards") else {
+        return;
+    };
+    let mut nodes = Nodes::new(&base, "cluster-share");
+    nodes.start(1, &[]);
+    nodes.wait_owned_by(&["n1"], Duration::from_secs(30));
+    let made = picos(&Api::new(nodes.node(1)), 12);
+    nodes.start(2, &[]);
+    nodes.start(3, &[]);
+    nodes.wait_owned_by(&["n1", "n2", "n3"], Duration::from_secs(60));
+    // About a third each (rendezvous hashing over 1,024 shards).
+    for n in ["n1", "n2", "n3"] {
+        let s = nodes.shards_of(n);
+        assert!((200..500).contains(&s), "{n} owns {s} shards");
+    }
+    let owners: BTreeSet<String> = made
+        .iter()
+        .map(|(p, _)| nodes.owner_of(p).expect("an owner"))
+        .collect();
+    assert!(owners.len() >= 2, "12 picos all on {owners:?}");
+    let c = client();
+    let urls: Vec<String> = (1..=3).map(|i| nodes.node(i).url.clone()).collect();
+    // Every pico through every node: forwarded to its owner.
+    for (i, (_, eci)) in made.iter().enumerate() {
+        for (j, url) in urls.iter().enumerate() {
+            assert_eq!(count(&c, url, eci, &format!("k{i}-{j}")), 200);
+        }
+    }
+    for (_, eci) in &made {
+        for url in &urls {
+            let (status, n) = query(&c, url, eci, "n");
+            assert_eq!((status, n), (200, json!(3)));
+        }
+    }
+    // The admin API too, and a pico made through another node.
+    let api3 = Api::new(nodes.node(3));
+    let (status, info) = api3.get(&format!("/api/picos/{}", made[0].0));
+    assert_eq!(status, 200, "{info}");
+    assert_eq!(info["rulesets"], json!(["cluster.counter"]));
+    let (child, child_eci) = api3.new_pico();
+    api3.install_ok(&child, "cluster.counter");
+    assert_eq!(count(&c, &urls[1], &child_eci, "child"), 200);
+    let (_, n) = query(&c, &urls[0], &child_eci, "n");
+    assert_eq!(n, json!(1));
+}
+
+#[test]
+fn a_killed_node_s_picos_are_served_again_and_acknowledged_events_apply_once() {
+    let Some(base) = pg("a_killed_node") else {
+        return;
+    };
+    let mut nodes = Nodes::new(&base, "cluster-kill");
+    nodes.start(1, &[]);
+    nodes.wait_owned_by(&["n1"], Duration::from_secs(30));
+    let made = picos(&Api::new(nodes.node(1)), 12);
+    nodes.start(2, &[]);
+    nodes.start(3, &[]);
+    nodes.wait_owned_by(&["n1", "n2", "n3"], Duration::from_secs(60));
+    let on_2: Vec<&(String, String)> = made
+        .iter()
+        .filter(|(p, _)| nodes.owner_of(p).as_deref() == Some("n2"))
+        .collect();
+    assert!(!on_2.is_empty(), "no pico on n2 among 12");
+    let urls: Vec<String> = (1..=3).map(|i| nodes.node(i).url.clone()).collect();
+    let c = client();
+    // Some events through n2 before, then kill -9 n2 with requests to its
+    // picos in flight through n1, n2 and n3.
+    let mut acked: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut k = 0;
+    for (_, eci) in &made {
+        for url in &urls {
+            k += 1;
+            let key = format!("before-{k}");
+            assert_eq!(count(&c, url, eci, &key), 200);
+            acked.entry(eci.clone()).or_default().push(key);
+        }
+    }
+    let inflight: Vec<_> = on_2
+        .iter()
+        .enumerate()
+        .map(|(i, (_, eci))| {
+            let (eci, url, key) = (eci.clone(), urls[i % 3].clone(), format!("during-{i}"));
+            std::thread::spawn(move || {
+                let c = client();
+                let first = count(&c, &url, &eci, &key);
+                (eci, key, first)
+            })
+        })
+        .collect();
+    nodes.kill(2);
+    let killed = Instant::now();
+    // Each request whose answer was lost is resent with its key through
+    // n1 or n3 until it is acknowledged; then every pico once more.
+    let live = [urls[0].clone(), urls[2].clone()];
+    for t in inflight {
+        let (eci, key, first) = t.join().expect("the sender");
+        if first != 200 {
+            let ok = (0..200).any(|i| {
+                let status = count(&c, &live[i % 2], &eci, &key);
+                status == 200 || {
+                    std::thread::sleep(Duration::from_millis(100));
+                    false
+                }
+            });
+            assert!(ok, "{key} never acknowledged");
+        }
+        acked.entry(eci).or_default().push(key);
+    }
+    for (_, eci) in &on_2 {
+        assert_eq!(count(&c, &live[0], eci, &format!("after-{eci}")), 200);
+        acked
+            .entry(eci.clone())
+            .or_default()
+            .push(format!("after-{eci}"));
+    }
+    let served_again = killed.elapsed();
+    eprintln!("n2's picos served again {served_again:?} after kill -9");
+    assert!(
+        served_again < Duration::from_secs(20),
+        "{served_again:?} (the lease is 8 s)"
+    );
+    // Exactly once: each acknowledged key counted once, nothing else.
+    for (eci, keys) in &acked {
+        let (status, seen) = query(&c, &live[1], eci, "seen");
+        assert_eq!(status, 200, "{seen}");
+        let seen = seen.as_object().expect("a map");
+        for key in keys {
+            assert_eq!(seen.get(key), Some(&json!(1)), "{key} on {eci}: {seen:?}");
+        }
+        assert_eq!(seen.len(), keys.len(), "{eci}: {seen:?}");
+        let (_, n) = query(&c, &live[0], eci, "n");
+        assert_eq!(n, json!(keys.len()));
+    }
+}
+
+#[test]
+fn a_paused_node_commits_nothing_after_its_lease_and_rejoins() {
+    let Some(base) = pg("a_paused_node") else {
+        return;
+    };
+    let mut nodes = Nodes::new(&base, "cluster-pause");
+    nodes.start(1, &[]);
+    nodes.wait_owned_by(&["n1"], Duration::from_secs(30));
+    let made = picos(&Api::new(nodes.node(1)), 12);
+    nodes.start(2, &[]);
+    nodes.wait_owned_by(&["n1", "n2"], Duration::from_secs(60));
+    let (_, eci) = made
+        .iter()
+        .find(|(p, _)| nodes.owner_of(p).as_deref() == Some("n2"))
+        .expect("a pico on n2")
+        .clone();
+    let c = client();
+    let (u1, u2) = (nodes.node(1).url.clone(), nodes.node(2).url.clone());
+    assert_eq!(count(&c, &u2, &eci, "warm"), 200);
+    nodes.signal(2, "STOP");
+    // A request n2 takes in while paused: it runs when n2 wakes up, after
+    // n1 has taken n2's shards over and counted more events there.
+    let paused = {
+        let (u2, eci) = (u2.clone(), eci.clone());
+        std::thread::spawn(move || count(&client(), &u2, &eci, "while-paused"))
+    };
+    nodes.wait_owned_by(&["n1"], Duration::from_secs(40));
+    for i in 0..3 {
+        assert_eq!(count(&c, &u1, &eci, &format!("n1-{i}")), 200);
+    }
+    nodes.signal(2, "CONT");
+    let answered = paused.join().expect("the paused request");
+    // n2 rejoins and gets shards again.
+    nodes.wait_owned_by(&["n1", "n2"], Duration::from_secs(60));
+    let (_, seen) = query(&c, &u1, &eci, "seen");
+    let seen = seen.as_object().expect("a map").clone();
+    // What n1 counted is there once, and n2's stale task did not write
+    // over it: the paused request counted once if acknowledged, else not
+    // at all (a fenced commit).
+    for key in ["warm", "n1-0", "n1-1", "n1-2"] {
+        assert_eq!(seen.get(key), Some(&json!(1)), "{key}: {seen:?}");
+    }
+    match answered {
+        200 => assert_eq!(seen.get("while-paused"), Some(&json!(1)), "{seen:?}"),
+        _ => assert_eq!(seen.get("while-paused"), None, "{answered}: {seen:?}"),
+    }
+    let (_, n) = query(&c, &u2, &eci, "n");
+    assert_eq!(n, json!(seen.len()), "{seen:?}");
+    // And it serves again: a pico on n2 now, through n2.
+    assert_eq!(count(&c, &u2, &eci, "after"), 200);
+}
+
+#[test]
+fn a_schedule_due_while_its_node_is_down_fires_once() {
+    let Some(base) = pg("a_schedule_due") else {
+        return;
+    };
+    let mut nodes = Nodes::new(&base, "cluster-schedule");
+    nodes.start(1, &[]);
+    nodes.wait_owned_by(&["n1"], Duration::from_secs(30));
+    let made = picos(&Api::new(nodes.node(1)), 12);
+    nodes.start(2, &[]);
+    nodes.wait_owned_by(&["n1", "n2"], Duration::from_secs(60));
+    let (_, eci) = made
+        .iter()
+        .find(|(p, _)| nodes.owner_of(p).as_deref() == Some("n2"))
+        .expect("a pico on n2")
+        .clone();
+    let c = client();
+    let u1 = nodes.node(1).url.clone();
+    let (status, _) = send(
+        c.post(format!("{u1}/sky/event/{eci}/s/test/later"))
+            .header("content-type", "application/json")
+            .body(json!({"seconds": 2}).to_string()),
+    );
+    assert_eq!(status, 200);
+    nodes.kill(2);
+    // Due 2 s later, while n2 is down: n1 takes the shard and fires it.
+    wait_for(
+        "the schedule to fire on n1",
+        Duration::from_secs(40),
+        || (query(&c, &u1, &eci, "fired").1 == json!(1)).then_some(()),
+    );
+    // n2 comes back and takes its shards again: it does not fire it again.
+    nodes.start(2, &[]);
+    nodes.wait_owned_by(&["n1", "n2"], Duration::from_secs(60));
+    let u2 = nodes.node(2).url.clone();
+    assert_eq!(count(&c, &u2, &eci, "after"), 200);
+    assert_eq!(query(&c, &u2, &eci, "fired").1, json!(1));
+}
+
+#[test]
+fn events_and_queries_between_picos_cross_nodes_and_sms_go_once() {
+    let Some(base) = pg("between_picos") else {
+        return;
+    };
+    let fake = FakeApi::start();
+    let flags = ["--twilio-api-url", &fake.url()];
+    let mut nodes = Nodes::new(&base, "cluster-between");
+    nodes.start(1, &flags);
+    nodes.wait_owned_by(&["n1"], Duration::from_secs(30));
+    let made = picos(&Api::new(nodes.node(1)), 12);
+    nodes.start(2, &flags);
+    nodes.wait_owned_by(&["n1", "n2"], Duration::from_secs(60));
+    let on = |node: &str| {
+        made.iter()
+            .find(|(p, _)| nodes.owner_of(p).as_deref() == Some(node))
+            .unwrap_or_else(|| panic!("a pico on {node}"))
+            .1
+            .clone()
+    };
+    let (a, b) = (on("n1"), on("n2"));
+    let c = client();
+    let u1 = nodes.node(1).url.clone();
+    // event:send from a (n1) to b (n2): delivered there, once.
+    let (status, body) = send(
+        c.post(format!("{u1}/sky/event/{a}/p/test/pass"))
+            .header("content-type", "application/json")
+            .body(json!({"to": b, "id": "passed"}).to_string()),
+    );
+    assert_eq!(status, 200, "{body}");
+    wait_for("the sent event on n2", Duration::from_secs(30), || {
+        (query(&c, &u1, &b, "seen").1 == json!({"passed": 1})).then_some(())
+    });
+    // ctx:query from a (n1) to b (n2).
+    let (status, body) = send(
+        c.post(format!("{u1}/sky/event/{a}/q/test/ask"))
+            .header("content-type", "application/json")
+            .body(json!({"to": b}).to_string()),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["directives"][0]["options"]["n"], json!(1), "{body}");
+    // One SMS from each of the 12 picos, through both nodes: each sent
+    // once, by the node of its pico.
+    for (i, (_, eci)) in made.iter().enumerate() {
+        let url = &nodes.node(1 + i % 2).url;
+        let (status, body) = send(
+            c.post(format!("{url}/sky/event/{eci}/m/test/sms"))
+                .header("content-type", "application/json")
+                .body(json!({"to": "+15558675310", "id": i}).to_string()),
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+    let bodies = wait_for("12 SMS at Twilio", Duration::from_secs(30), || {
+        let seen: Vec<String> = fake
+            .seen()
+            .iter()
+            .filter(|r| r.path().ends_with("Messages.json"))
+            .filter_map(|r| r.field("Body"))
+            .collect();
+        (seen.len() >= 12).then_some(seen)
+    });
+    let distinct: BTreeSet<&String> = bodies.iter().collect();
+    assert_eq!(distinct.len(), 12, "{bodies:?}");
+    // None more comes (a duplicate would be a second POST of an entry).
+    let sent = wait_for("every entry sent", Duration::from_secs(30), || {
+        let (_, list) = Api::new(nodes.node(2)).get("/api/outbox?state=sent");
+        (list.as_array().map_or(0, Vec::len) == 12).then_some(list)
+    });
+    assert_eq!(sent.as_array().map(Vec::len), Some(12));
+    assert_eq!(
+        fake.seen()
+            .iter()
+            .filter(|r| r.path().ends_with("Messages.json"))
+            .count(),
+        12
+    );
+}
