@@ -449,6 +449,17 @@ impl Drop for Server {
     }
 }
 
+/// In the suite's cluster mode ([`cluster_url`]), says that `test` is
+/// skipped because `why` (what it checks is a single node's: its sled
+/// folder, its own start-up) and answers `true`.
+pub fn sled_only(test: &str, why: &str) -> bool {
+    let cluster = cluster_url().is_some();
+    if cluster {
+        eprintln!("SKIPPED {test} in the cluster mode: {why}");
+    }
+    cluster
+}
+
 /// The PostgreSQL server of the suite's cluster mode: `KRL_TEST_CLUSTER`
 /// (e.g. `postgres://postgres@127.0.0.1:5432`, no database). With it, every
 /// [`Server`] without MQTT is three `krl serve` nodes on a database of its
@@ -519,7 +530,8 @@ fn start_node(
 ) -> Result<(Child, String), String> {
     let dir = data.with_extension(format!("node-{}", node_args.last().map_or("", |s| s)));
     let mut child = krl()
-        .args(["serve", "--listen", "127.0.0.1:0", "--no-mqtt"])
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args((!args.contains(&"--no-mqtt")).then_some("--no-mqtt"))
         .arg("--data")
         .arg(&dir)
         .args(node_args)

@@ -124,6 +124,12 @@ async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         }
         // A cluster node: the address first, for the node's default id.
         Some(url) => {
+            if cfg.admin_token.as_deref().is_none_or(str::is_empty) {
+                anyhow::bail!(
+                    "a cluster's nodes share one admin token (they call each other with \
+                     it): give every node the same --admin-token (or KRL_ADMIN_TOKEN)"
+                );
+            }
             if !cfg.no_mqtt {
                 anyhow::bail!(
                     "MQTT is not available on a cluster node yet (docs/cluster.md): \

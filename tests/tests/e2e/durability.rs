@@ -114,6 +114,12 @@ fn db_syncs_done(lines: &[String]) -> Vec<usize> {
 
 #[test]
 fn an_event_is_answered_after_an_fdatasync_of_its_writes() {
+    if krl_tests::sled_only(
+        "an_event_is_answered_after_an_fdatasync",
+        "it traces sled's syncs",
+    ) {
+        return;
+    }
     if !have_strace() {
         eprintln!("SKIPPED an_event_is_answered_after_an_fdatasync_of_its_writes: strace is not installed (apt-get install strace)");
         return;

@@ -108,6 +108,9 @@ fn a_new_pico_gets_its_rulesets_or_is_not_made() {
     // In the store: the root and the one pico, and their channels only:
     // each one's open channel and self channel, and the two family
     // channels between them (docs/pico-engine.md).
+    if s.is_cluster() {
+        return; // the rest reads the sled folder
+    }
     s.kill();
     let store = Store::open(&data).unwrap();
     assert_eq!(store.keys(&Key::picos()).unwrap().len(), 2);

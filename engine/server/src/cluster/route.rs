@@ -10,8 +10,9 @@
 //! Which pico a request is for comes from its path: the eci of
 //! `/sky/event/{eci}/...`, `/sky/cloud/{eci}/...`, `/c/{eci}/...` and
 //! `/api/channels/{eci}`, the pico id of `/api/picos/{id}/...` and
-//! `/api/console/picos/{id}/...`. Other requests are answered where they
-//! arrive.
+//! `/api/console/picos/{id}/...`, and the pico of a trace
+//! (`/api/trace?pico=ID`, streamed back as it comes). Other requests are
+//! answered where they arrive (a trace of every pico shows this node's).
 
 use super::Cluster;
 use crate::dispatch::Dispatch;
@@ -87,7 +88,17 @@ fn decode(segment: &str) -> String {
 
 /// The middleware (see the module doc).
 pub async fn route(State(r): State<Routing>, req: Request, next: Next) -> Response {
-    let pico = match target(req.uri().path()) {
+    // A pico's trace (`/api/trace?pico=ID`) is where the pico runs.
+    let traced = (req.uri().path() == "/api/trace")
+        .then(|| {
+            serde_urlencoded::from_str::<Vec<(String, String)>>(req.uri().query().unwrap_or(""))
+                .ok()?
+                .into_iter()
+                .find(|(k, v)| k == "pico" && !v.is_empty())
+                .map(|(_, v)| Target::Pico(v))
+        })
+        .flatten();
+    let pico = match traced.or_else(|| target(req.uri().path())) {
         None => return next.run(req).await,
         Some(Target::NewPico) if req.method() != axum::http::Method::POST => {
             return next.run(req).await
@@ -190,8 +201,8 @@ async fn forward(
     let res = req.send().await?;
     let status = res.status();
     let headers = res.headers().clone();
-    let bytes = res.bytes().await?;
-    let mut out = Response::new(Body::from(bytes));
+    // Streamed as it comes (a pico's trace is an endless event stream).
+    let mut out = Response::new(Body::from_stream(res.bytes_stream()));
     *out.status_mut() = status;
     for (name, value) in &headers {
         if !matches!(
