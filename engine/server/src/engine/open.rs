@@ -162,6 +162,15 @@ impl Engine {
             );
         }
         self.store().flush_now()?;
+        if let Some(pg) = self.store().postgres() {
+            let s = pg.stats();
+            tracing::info!(
+                read_statements = s.read_trips,
+                commit_statements = s.commit_trips,
+                commits = s.commits,
+                "PostgreSQL round trips of this node"
+            );
+        }
         Ok(())
     }
 }

@@ -93,8 +93,11 @@ impl Engine {
 
     /// One registered ruleset, ready or broken.
     pub fn ruleset_entry(&self, rid: &Rid) -> Result<RulesetEntry> {
-        // In a cluster another node may have registered it (again) a
-        // moment ago.
+        if let Some(e) = self.registry.entry(rid) {
+            return Ok(e);
+        }
+        // In a cluster another node may have registered it a moment ago
+        // (one registered again is read at the next tick, within 1 s).
         if self.store().postgres().is_some() {
             self.registry.refresh(self.store())?;
         }

@@ -303,6 +303,23 @@ pub struct Pg {
     writer: tokio::sync::Mutex<Option<Conn>>,
     pending: Mutex<Pending>,
     leases: Arc<Leases>,
+    /// Statements sent for reads, and for commits (a commit's BEGIN,
+    /// fencing check, writes and COMMIT each count), and transactions
+    /// committed: `krl serve` logs them at shutdown (bench/cluster.sh).
+    read_trips: AtomicU64,
+    commit_trips: AtomicU64,
+    commits: AtomicU64,
+}
+
+/// What a node asked of PostgreSQL so far ([`Pg::stats`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stats {
+    /// Statements for reads.
+    pub read_trips: u64,
+    /// Statements for commits.
+    pub commit_trips: u64,
+    /// Transactions committed (group flushes that wrote something).
+    pub commits: u64,
 }
 
 impl Drop for Pg {
@@ -338,6 +355,9 @@ impl Pg {
             writer: tokio::sync::Mutex::new(None),
             pending: Mutex::new(Pending::default()),
             leases: Arc::new(Leases::new(node)),
+            read_trips: AtomicU64::new(0),
+            commit_trips: AtomicU64::new(0),
+            commits: AtomicU64::new(0),
         });
         let p = pg.clone();
         pg.block(async move {
@@ -479,6 +499,7 @@ impl Pg {
     {
         let deadline = Instant::now() + RETRY;
         loop {
+            self.read_trips.fetch_add(1, Ordering::Relaxed);
             let err = match self.reader().await {
                 Ok(c) => match f(c).await {
                     Ok(v) => return Ok(v),
@@ -708,6 +729,13 @@ impl Pg {
             tx.execute(&delete, &[&dels]).await?;
         }
         tx.commit().await?;
+        // BEGIN, the check, the writes, COMMIT.
+        let trips = 2
+            + u64::from(!shards.is_empty())
+            + u64::from(!keys.is_empty())
+            + u64::from(!dels.is_empty());
+        self.commit_trips.fetch_add(trips, Ordering::Relaxed);
+        self.commits.fetch_add(1, Ordering::Relaxed);
         Ok(Ok(()))
     }
 
@@ -717,6 +745,15 @@ impl Pg {
         let mut p = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         p.map
             .retain(|k, _| shard_of_key(k).is_none_or(|s| !shards.contains(&s)));
+    }
+
+    /// What this node asked of PostgreSQL so far.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            read_trips: self.read_trips.load(Ordering::Relaxed),
+            commit_trips: self.commit_trips.load(Ordering::Relaxed),
+            commits: self.commits.load(Ordering::Relaxed),
+        }
     }
 
     /// How many keys the table holds.
