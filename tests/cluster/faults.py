@@ -137,8 +137,12 @@ class Node:
             if to_queue:
                 lines.put(None)
 
-        threading.Thread(target=drain, args=(self.proc.stdout, True), daemon=True).start()
-        threading.Thread(target=drain, args=(self.proc.stderr, False), daemon=True).start()
+        drains = [
+            threading.Thread(target=drain, args=(self.proc.stdout, True), daemon=True),
+            threading.Thread(target=drain, args=(self.proc.stderr, False), daemon=True),
+        ]
+        for t in drains:
+            t.start()
         end = time.monotonic() + timeout
         while True:
             left = end - time.monotonic()
@@ -151,6 +155,8 @@ class Node:
                 continue
             if line is None:
                 code = self.proc.wait(timeout=10)
+                for t in drains:  # its last words into the log
+                    t.join(5)
                 raise SetupError(
                     f"{self.name} exited ({code}) before listening (log: {self.log_path}):\n{self.tail()}"
                 )
@@ -287,12 +293,10 @@ class Client(threading.Thread):
         """One try: ('ok', answer) | ('retry', why) | ('reject', (status, body))."""
         try:
             c = self.conn(node)
-            c.request(
-                "POST",
-                path,
-                body=body,
-                headers={"Content-Type": "application/json", "Idempotency-Key": eid},
-            )
+            headers = {"Content-Type": "application/json"}
+            if not self.args.no_key:
+                headers["Idempotency-Key"] = eid
+            c.request("POST", path, body=body, headers=headers)
             res = c.getresponse()
             data = res.read()
         except (OSError, http.client.HTTPException) as e:
@@ -397,13 +401,18 @@ def parse_args(argv):
     ap.add_argument("--patroni-dir", help="primary: the folder of tests/cluster/patroni.sh up")
     ap.add_argument("--failover-timeout", type=int, default=120, help="primary: seconds wait-primary may take")
     ap.add_argument("--token", default="faults-token", help="the admin token given to the nodes")
-    ap.add_argument("--node-arg", action="append", default=[], help="one more argument for every node (repeatable)")
+    ap.add_argument("--node-arg", action="append", default=[], help="one more argument for every node (repeatable; --node-arg=--flag for one that starts with -)")
     ap.add_argument("--tries", type=int, default=40, help="most tries of one event")
     ap.add_argument("--max-backoff", type=float, default=1.0, help="seconds, longest pause between tries")
     ap.add_argument("--event-deadline", type=float, default=90.0, help="seconds after which an event is given up")
     ap.add_argument("--request-timeout", type=float, default=10.0, help="seconds one try may take")
     ap.add_argument("--start-timeout", type=float, default=60.0, help="seconds a node may take to start")
     ap.add_argument("--logs", help="folder for the nodes' logs (default: a temporary one, kept on failure)")
+    ap.add_argument(
+        "--no-key",
+        action="store_true",
+        help="send no Idempotency-Key (a check of the checker: resends of applied events must show as duplicates)",
+    )
     ap.add_argument("--print-ruleset", action="store_true", help="print the counter ruleset and exit")
     a = ap.parse_args(argv)
     if a.nodes is None:
@@ -465,7 +474,7 @@ def inject(a, cluster, stats, t0, report, stop_event):
     wait = t0 + a.fault_at - time.monotonic()
     if wait > 0 and stop_event.wait(wait):
         return
-    victim = cluster.nodes[a.victim]
+    victim = cluster.nodes[a.victim] if a.fault in ("kill", "stop") else None
     if a.fault == "kill":
         log(f"kill -9 {victim.name} (pid {victim.proc.pid})")
         with stats.lock:
@@ -642,6 +651,7 @@ def main(argv):
             recovery = round(max(stats.recovered.values()) - stats.fault_at, 2)
         summary = {
             "fault": a.fault,
+            "idempotency_key": not a.no_key,
             "nodes": a.nodes,
             "store": "postgres" if a.store else "sled",
             "picos": a.picos,
