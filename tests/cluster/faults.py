@@ -392,7 +392,7 @@ def parse_args(argv):
     ap.add_argument("--nodes", type=int, default=None, help="nodes (default 3 with --store, 1 with --data)")
     ap.add_argument("--picos", type=int, default=10)
     ap.add_argument("--clients", type=int, default=8)
-    ap.add_argument("--duration", type=float, default=30.0, help="seconds of load")
+    ap.add_argument("--duration", type=float, default=40.0, help="seconds of load")
     ap.add_argument("--fault", choices=["none", "kill", "stop", "primary"], default="none")
     ap.add_argument("--fault-at", type=float, default=None, help="seconds into the load (default: a quarter of it)")
     ap.add_argument("--victim", type=int, default=None, help="index of the node to kill or stop (default: the last)")
@@ -427,6 +427,14 @@ def parse_args(argv):
         ap.error("--fault primary needs --store (the Patroni cluster's URL)")
     if a.fault_at is None:
         a.fault_at = a.duration / 4
+    # The fault must be over before the load ends, or recovery cannot be
+    # seen.
+    busy = {"kill": a.restart_after, "stop": a.stop_seconds}.get(a.fault, 0.0)
+    if a.fault != "none" and a.fault_at + busy >= a.duration:
+        ap.error(
+            f"the fault ends at {a.fault_at + busy:g} s (--fault-at plus its length) but the load "
+            f"stops at {a.duration:g} s: give a longer --duration"
+        )
     if a.victim is None:
         a.victim = a.nodes - 1
     if not 0 <= a.victim < a.nodes:

@@ -60,8 +60,9 @@ pg_bin() {
     fi
     local found
     found=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)
-    [ -n "$found" ] && [ -x "$found/pg_ctl" ] ||
+    if [ -z "$found" ] || [ ! -x "$found/pg_ctl" ]; then
         die "no PostgreSQL server found under /usr/lib/postgresql/*/bin (apt-get install postgresql, or set PG_BIN)"
+    fi
     echo "$found"
 }
 
@@ -115,7 +116,7 @@ ours() {
 }
 
 pid_of() {
-    [ -s "$1" ] && cat "$1" || true
+    if [ -s "$1" ]; then cat "$1"; fi
 }
 
 # The cluster's state as Patroni's REST API reports it (/cluster), from

@@ -79,8 +79,8 @@ port_busy() {
 # A port nothing listens on now (the start retries if another process
 # takes it first).
 free_port() {
-    local p i
-    for i in $(seq 1 50); do
+    local p
+    for _ in $(seq 1 50); do
         p=$((20000 + RANDOM % 40000))
         if ! port_busy "$p"; then
             echo "$p"
@@ -141,8 +141,8 @@ EOF
         die "a server is already running on $dir (pg.sh stop $dir)"
     fi
 
-    local try p
-    for try in 1 2 3 4 5; do
+    local p
+    for _ in 1 2 3 4 5; do
         if [ "$port" = 0 ]; then p=$(free_port); else p=$port; fi
         if port_busy "$p"; then
             [ "$port" = 0 ] && continue
