@@ -25,6 +25,8 @@ cleanup() {
     if [ -n "$made" ]; then rm -rf "$dir"; fi
 }
 trap cleanup EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 # Waits (at most 30 s) until ACKED has at least N lines.
 wait_acked() {

@@ -263,6 +263,9 @@ EOF
 
     # Whatever fails from here stops what was started.
     trap 'note "up failed; stopping what it started (logs in $DIR)"; cmd_down "$DIR" >/dev/null 2>&1 || true' EXIT
+    # An untrapped SIGTERM or SIGINT would skip the EXIT trap.
+    trap 'exit 143' TERM
+    trap 'exit 130' INT
 
     spawn - "$DIR/etcd.pid" "$DIR/etcd.log" etcd --name e0 --data-dir "$DIR/etcd/data" \
         --listen-client-urls "http://127.0.0.1:$EC" --advertise-client-urls "http://127.0.0.1:$EC" \
@@ -297,7 +300,7 @@ EOF
         sleep 0.2
     done
     note "leader ${state%% *}, synchronous standby ${state#* }"
-    trap - EXIT
+    trap - EXIT TERM INT
     echo "postgres://postgres@127.0.0.1:$P1,127.0.0.1:$P2/postgres?target_session_attrs=read-write"
 }
 
