@@ -308,9 +308,12 @@ class Client(threading.Thread):
             self.drop(node)
         if res.status == 200:
             try:
-                return "ok", json.loads(data)
+                answer = json.loads(data)
             except ValueError:
-                return "retry", "200 with a body that is not JSON"
+                answer = None
+            if not isinstance(answer, dict):
+                return "retry", "200 with a body that is not a JSON object"
+            return "ok", answer
         if res.status >= 500:
             return "retry", f"HTTP {res.status}"
         return "reject", (res.status, data.decode(errors="replace")[:300])
