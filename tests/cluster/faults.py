@@ -96,7 +96,8 @@ def free_port():
 class Node:
     """One `krl serve` process, restartable on the same command line."""
 
-    def __init__(self, name, argv, url, logdir):
+    def __init__(self, cluster, name, argv, url, logdir):
+        self.cluster = cluster
         self.name = name
         self.argv = argv
         self.url = url
@@ -114,13 +115,18 @@ class Node:
         self._log.flush()
         env = dict(os.environ)
         env.setdefault("KRL_LOG", "warn")
-        self.proc = subprocess.Popen(
-            self.argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=env,
-        )
+        # Under the cluster's lock: once stop_all has begun (the run is
+        # ending), a restart by the fault thread would outlive us.
+        with self.cluster.lock:
+            if self.cluster.closed:
+                raise SetupError(f"not starting {self.name}: the run is stopping")
+            self.proc = subprocess.Popen(
+                self.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+            )
         lines = queue.Queue()
 
         # Both pipes are drained into the log for the whole life of the
@@ -208,10 +214,12 @@ class Cluster:
 
     def __init__(self):
         self.nodes = []
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
+        self.closed = False  # no node starts any more
 
     def stop_all(self):
-        with self._lock:
+        with self.lock:
+            self.closed = True
             for n in self.nodes:
                 try:
                     n.stop()
@@ -248,8 +256,9 @@ def admin(node, token, method, path, body=None, content_type="application/json",
 class Stats:
     """What the clients saw; one lock, short sections."""
 
-    def __init__(self, picos):
+    def __init__(self, picos, run_id):
         self.lock = threading.Lock()
+        self.run_id = run_id  # the prefix of this run's eids
         self.acked = {i: set() for i in range(picos)}  # pico -> acknowledged eids
         self.sent = 0  # events (eids) tried
         self.resends = 0
@@ -597,16 +606,16 @@ def main(argv):
     logdir = a.logs or tempfile.mkdtemp(prefix="krl-faults.")
     os.makedirs(logdir, exist_ok=True)
     run_id = "%06x" % random.getrandbits(24)
-    stats = Stats(a.picos)
-    stats.run_id = run_id
+    stats = Stats(a.picos, run_id)
     report = {}
     code = EXIT_SETUP
+    stop_event = threading.Event()  # set: the fault thread stops waiting
     try:
         check_ruleset(a, logdir)
         for i in range(a.nodes):
             port = free_port()
             argv_i, url = node_argv(a, i, port)
-            cluster.nodes.append(Node(f"n{i + 1}", argv_i, url, logdir))
+            cluster.nodes.append(Node(cluster, f"n{i + 1}", argv_i, url, logdir))
         # Nodes start one after the other: the first creates the tables.
         for n in cluster.nodes:
             n.start(a.start_timeout)
@@ -619,7 +628,6 @@ def main(argv):
         clients = [Client(k, a, cluster, ecis, stats, run_id, deadline) for k in range(a.clients)]
         for c in clients:
             c.start()
-        stop_event = threading.Event()
         fault_thread = None
         fault_failure = []
         if a.fault != "none":
@@ -713,6 +721,7 @@ def main(argv):
         log(f"error: {e}")
         code = EXIT_SETUP
     finally:
+        stop_event.set()
         cluster.stop_all()
         if code == EXIT_OK and own_logs:
             for f in os.listdir(logdir):
