@@ -266,13 +266,21 @@ class Stats:
         self.rejected = []  # (pico, eid, status, body): a 4xx, not resent
         self.eid_mismatch = []  # answers naming another eid
         self.latencies = []  # seconds, first send to acknowledgement
-        self.errors = {}  # kind -> count
+        # kind -> {"count", "first_s", "last_s" (seconds into the load), "sample"}
+        self.errors = {}
+        self.t0 = None  # monotonic start of the load
         self.fault_at = None  # monotonic time of the fault
         self.recovered = {}  # pico -> first ack of a try started after the fault
 
-    def error(self, kind):
+    def error(self, kind, detail, started):
+        """A failed try of `kind` that began at `started` (monotonic);
+        `detail` (the first one is kept) says more."""
+        at = round(started - self.t0, 1)
         with self.lock:
-            self.errors[kind] = self.errors.get(kind, 0) + 1
+            e = self.errors.setdefault(kind, {"count": 0, "first_s": at, "last_s": at, "sample": detail})
+            e["count"] += 1
+            e["first_s"] = min(e["first_s"], at)
+            e["last_s"] = max(e["last_s"], at)
 
 
 class Client(threading.Thread):
@@ -299,7 +307,7 @@ class Client(threading.Thread):
             c.close()
 
     def attempt(self, node, path, body, eid):
-        """One try: ('ok', answer) | ('retry', why) | ('reject', (status, body))."""
+        """One try: ('ok', answer) | ('retry', (kind, detail)) | ('reject', (status, body))."""
         try:
             c = self.conn(node)
             headers = {"Content-Type": "application/json"}
@@ -312,7 +320,7 @@ class Client(threading.Thread):
             # Refused, reset, timed out, closed mid-answer: the answer is
             # lost; the event may or may not have been applied.
             self.drop(node)
-            return "retry", type(e).__name__
+            return "retry", (type(e).__name__, str(e)[:200])
         if res.will_close:
             self.drop(node)
         if res.status == 200:
@@ -321,10 +329,11 @@ class Client(threading.Thread):
             except ValueError:
                 answer = None
             if not isinstance(answer, dict):
-                return "retry", "200 with a body that is not a JSON object"
+                return "retry", ("200 not a JSON object", data.decode(errors="replace")[:200])
             return "ok", answer
         if res.status >= 500:
-            return "retry", f"HTTP {res.status}"
+            text = data.decode(errors="replace").strip().replace("\n", " ")
+            return "retry", (f"HTTP {res.status}", text[:200])
         return "reject", (res.status, data.decode(errors="replace")[:300])
 
     def run(self):
@@ -380,7 +389,7 @@ class Client(threading.Thread):
                     why = None
                     break
                 why = res
-                st.error(f"{res} ({node.name})")
+                st.error(f"{res[0]} ({node.name})", res[1], started)
             if why is not None:
                 with st.lock:
                     st.given_up.append((p, eid, why))
@@ -499,6 +508,7 @@ def inject(a, cluster, stats, t0, report, stop_event):
         log(f"kill -9 {victim.name} (pid {victim.proc.pid})")
         with stats.lock:
             stats.fault_at = time.monotonic()
+        report["fault_at_s"] = round(stats.fault_at - t0, 1)
         victim.kill()
         if stop_event.wait(a.restart_after):
             return
@@ -511,6 +521,7 @@ def inject(a, cluster, stats, t0, report, stop_event):
         log(f"SIGSTOP {victim.name} (pid {victim.proc.pid}) for {a.stop_seconds} s")
         with stats.lock:
             stats.fault_at = time.monotonic()
+        report["fault_at_s"] = round(stats.fault_at - t0, 1)
         victim.signal(signal.SIGSTOP)
         stop_event.wait(a.stop_seconds)
         log(f"SIGCONT {victim.name}")
@@ -519,6 +530,7 @@ def inject(a, cluster, stats, t0, report, stop_event):
         script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "patroni.sh")
         with stats.lock:
             stats.fault_at = time.monotonic()
+        report["fault_at_s"] = round(stats.fault_at - t0, 1)
         r = subprocess.run(
             ["bash", script, "kill-primary", a.patroni_dir], capture_output=True, text=True, timeout=60
         )
@@ -624,6 +636,7 @@ def main(argv):
         log(f"{len(ecis)} picos with {RID}; load from {a.clients} clients for {a.duration} s, fault {a.fault}")
 
         t0 = time.monotonic()
+        stats.t0 = t0
         deadline = t0 + a.duration
         clients = [Client(k, a, cluster, ecis, stats, run_id, deadline) for k in range(a.clients)]
         for c in clients:
@@ -707,7 +720,7 @@ def main(argv):
         for eid, got in stats.eid_mismatch[:10]:
             log(f"EID: the answer to {eid} names {got}")
         for p, eid, why in stats.given_up[:10]:
-            log(f"GIVEN UP: {eid} (pico {p}) after {a.tries} tries or {a.event_deadline} s: {why}")
+            log(f"GIVEN UP: {eid} (pico {p}) after {a.tries} tries or {a.event_deadline} s: {why[0]} {why[1]}")
         for p, eid, status, body in stats.rejected[:10]:
             log(f"REJECTED: {eid} (pico {p}): {status} {body}")
         if checked["unknown"]:
