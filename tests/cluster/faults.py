@@ -269,6 +269,7 @@ class Stats:
         # kind -> {"count", "first_s", "last_s" (seconds into the load), "sample"}
         self.errors = {}
         self.t0 = None  # monotonic start of the load
+        self.per_second = {}  # whole seconds into the load -> acknowledgements
         self.fault_at = None  # monotonic time of the fault
         self.recovered = {}  # pico -> first ack of a try started after the fault
 
@@ -284,20 +285,35 @@ class Stats:
 
 
 class Client(threading.Thread):
-    """Sends events until the deadline, resending lost answers."""
+    """Sends events, resending lost answers: a load client sends to random
+    picos until the deadline; a prober (`pico` given) sends one event to
+    its pico, with short tries, until it is acknowledged or the deadline
+    passes, so that the time a pico is served again after the fault is
+    known to about a second, whatever the load clients are stuck on."""
 
-    def __init__(self, k, args, cluster, ecis, stats, run_id, deadline):
-        super().__init__(name=f"client-{k}", daemon=True)
-        self.k, self.args, self.cluster, self.ecis = k, args, cluster, ecis
-        self.stats, self.run_id, self.deadline = stats, run_id, deadline
-        self.rng = random.Random(f"{run_id}-{k}")
+    def __init__(self, name, args, cluster, ecis, stats, deadline, pico=None, timeout=None):
+        super().__init__(name=name, daemon=True)
+        self.args, self.cluster, self.ecis, self.stats = args, cluster, ecis, stats
+        self.deadline, self.pico = deadline, pico
+        self.timeout = timeout or args.request_timeout
+        self.rng = random.Random(f"{stats.run_id}-{name}")
         self.conns = {}  # node name -> kept-alive connection
+        self.suspect = {}  # node name -> monotonic time until which it is avoided
         self.failure = None
+
+    def pick(self, exclude=None):
+        """A random node, avoiding `exclude` and nodes that failed a try in
+        the last --suspect-seconds (as a load balancer's health check
+        would) while there is another choice."""
+        nodes = [n for n in self.cluster.nodes if n is not exclude] or self.cluster.nodes
+        now = time.monotonic()
+        healthy = [n for n in nodes if self.suspect.get(n.name, 0) <= now]
+        return self.rng.choice(healthy or nodes)
 
     def conn(self, node):
         c = self.conns.get(node.name)
         if c is None:
-            c = http.client.HTTPConnection(node.host, node.port, timeout=self.args.request_timeout)
+            c = http.client.HTTPConnection(node.host, node.port, timeout=self.timeout)
             self.conns[node.name] = c
         return c
 
@@ -338,61 +354,71 @@ class Client(threading.Thread):
 
     def run(self):
         try:
-            self.loop()
+            if self.pico is None:
+                seq = 0
+                while time.monotonic() < self.deadline:
+                    seq += 1
+                    self.send(self.rng.randrange(len(self.ecis)), f"{self.stats.run_id}-{self.name}-{seq}")
+            else:
+                self.send(self.pico, f"{self.stats.run_id}-{self.name}")
         except Exception as e:  # reported, not swallowed
             self.failure = repr(e)
         finally:
             for c in self.conns.values():
                 c.close()
 
-    def loop(self):
-        a, st, nodes = self.args, self.stats, self.cluster.nodes
-        body = json.dumps({"client": self.k}).encode()
-        seq = 0
-        while time.monotonic() < self.deadline:
-            seq += 1
-            eid = f"{self.run_id}-c{self.k}-{seq}"
-            p = self.rng.randrange(len(self.ecis))
-            path = f"/sky/event/{self.ecis[p]}/{eid}/test/count"
-            with st.lock:
-                st.sent += 1
-            first = time.monotonic()
-            node = self.rng.choice(nodes)
-            why = None
-            for t in range(a.tries):
-                if t > 0:
-                    with st.lock:
-                        st.resends += 1
-                    # Another node when there is one; a short back-off so
-                    # that a node coming back is not hammered.
-                    others = [n for n in nodes if n is not node]
-                    node = self.rng.choice(others) if others else node
-                    time.sleep(min(a.max_backoff, 0.05 * 2**t))
-                    if time.monotonic() - first > a.event_deadline:
-                        break
-                started = time.monotonic()
-                kind, res = self.attempt(node, path, body, eid)
-                now = time.monotonic()
-                if kind == "ok":
-                    with st.lock:
-                        st.acked[p].add(eid)
-                        st.latencies.append(now - first)
-                        if res.get("eid") != eid:
-                            st.eid_mismatch.append((eid, res.get("eid")))
-                        if st.fault_at is not None and started > st.fault_at and p not in st.recovered:
-                            st.recovered[p] = now
-                    why = None
+    def send(self, p, eid):
+        """Sends event `eid` to pico `p` until it is acknowledged, rejected
+        or given up (--tries, --event-deadline; a prober: the deadline)."""
+        a, st = self.args, self.stats
+        body = json.dumps({"sender": self.name}).encode()
+        path = f"/sky/event/{self.ecis[p]}/{eid}/test/count"
+        with st.lock:
+            st.sent += 1
+        first = time.monotonic()
+        node = self.pick()
+        why = None
+        t = 0
+        while True:
+            if t > 0:
+                if self.pico is None:
+                    out_of_time = t >= a.tries or time.monotonic() - first > a.event_deadline
+                else:
+                    out_of_time = time.monotonic() > self.deadline
+                if out_of_time:
                     break
-                if kind == "reject":
-                    with st.lock:
-                        st.rejected.append((p, eid) + res)
-                    why = None
-                    break
-                why = res
-                st.error(f"{res[0]} ({node.name})", res[1], started)
-            if why is not None:
                 with st.lock:
-                    st.given_up.append((p, eid, why))
+                    st.resends += 1
+                # Another node when there is one; a short back-off so that
+                # a node coming back is not hammered.
+                node = self.pick(exclude=node)
+                # (A prober waits at most 0.25 s: it measures.)
+                cap = a.max_backoff if self.pico is None else min(a.max_backoff, 0.25)
+                time.sleep(min(cap, 0.05 * 2**t))
+            t += 1
+            started = time.monotonic()
+            kind, res = self.attempt(node, path, body, eid)
+            now = time.monotonic()
+            if kind == "ok":
+                with st.lock:
+                    st.acked[p].add(eid)
+                    st.latencies.append(now - first)
+                    second = int(now - st.t0)
+                    st.per_second[second] = st.per_second.get(second, 0) + 1
+                    if res.get("eid") != eid:
+                        st.eid_mismatch.append((eid, res.get("eid")))
+                    if st.fault_at is not None and started > st.fault_at and p not in st.recovered:
+                        st.recovered[p] = now
+                return
+            if kind == "reject":
+                with st.lock:
+                    st.rejected.append((p, eid) + res)
+                return
+            why = res
+            self.suspect[node.name] = time.monotonic() + a.suspect_seconds
+            st.error(f"{res[0]} ({node.name})", res[1], started)
+        with st.lock:
+            st.given_up.append((p, eid, why))
 
 
 def percentile(sorted_values, q):
@@ -426,7 +452,16 @@ def parse_args(argv):
     ap.add_argument("--tries", type=int, default=40, help="most tries of one event")
     ap.add_argument("--max-backoff", type=float, default=1.0, help="seconds, longest pause between tries")
     ap.add_argument("--event-deadline", type=float, default=90.0, help="seconds after which an event is given up")
-    ap.add_argument("--request-timeout", type=float, default=10.0, help="seconds one try may take")
+    ap.add_argument("--request-timeout", type=float, default=10.0, help="seconds one try of a load client may take")
+    ap.add_argument(
+        "--suspect-seconds",
+        type=float,
+        default=5.0,
+        help="seconds a client avoids a node after a failed try, while another node is there",
+    )
+    ap.add_argument(
+        "--probe-timeout", type=float, default=1.0, help="seconds one try of a prober (after the fault) may take"
+    )
     ap.add_argument("--start-timeout", type=float, default=60.0, help="seconds a node may take to start")
     ap.add_argument("--logs", help="folder for the nodes' logs (default: a temporary one, kept on failure)")
     ap.add_argument(
@@ -498,18 +533,18 @@ def setup(a, cluster):
     return ecis
 
 
-def inject(a, cluster, stats, t0, report, stop_event):
-    """The fault, at t0 + fault_at; what happened goes into `report`."""
+def inject(a, cluster, t0, report, stop_event, on_fault):
+    """The fault, at t0 + fault_at; what happened goes into `report`.
+    `on_fault` is called once it has struck (so that no try begun after
+    it can be answered by what it struck)."""
     wait = t0 + a.fault_at - time.monotonic()
     if wait > 0 and stop_event.wait(wait):
         return
     victim = cluster.nodes[a.victim] if a.fault in ("kill", "stop") else None
     if a.fault == "kill":
         log(f"kill -9 {victim.name} (pid {victim.proc.pid})")
-        with stats.lock:
-            stats.fault_at = time.monotonic()
-        report["fault_at_s"] = round(stats.fault_at - t0, 1)
         victim.kill()
+        on_fault()
         if stop_event.wait(a.restart_after):
             return
         log(f"restarting {victim.name} on the same settings")
@@ -519,18 +554,13 @@ def inject(a, cluster, stats, t0, report, stop_event):
         log(f"{victim.name} listening again after {report['restart_s']} s")
     elif a.fault == "stop":
         log(f"SIGSTOP {victim.name} (pid {victim.proc.pid}) for {a.stop_seconds} s")
-        with stats.lock:
-            stats.fault_at = time.monotonic()
-        report["fault_at_s"] = round(stats.fault_at - t0, 1)
         victim.signal(signal.SIGSTOP)
+        on_fault()
         stop_event.wait(a.stop_seconds)
         log(f"SIGCONT {victim.name}")
         victim.signal(signal.SIGCONT)
     elif a.fault == "primary":
         script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "patroni.sh")
-        with stats.lock:
-            stats.fault_at = time.monotonic()
-        report["fault_at_s"] = round(stats.fault_at - t0, 1)
         r = subprocess.run(
             ["bash", script, "kill-primary", a.patroni_dir], capture_output=True, text=True, timeout=60
         )
@@ -538,6 +568,7 @@ def inject(a, cluster, stats, t0, report, stop_event):
         if r.returncode != 0:
             report["fault_error"] = f"kill-primary failed ({r.returncode}): {r.stderr.strip()}"
             return
+        on_fault()
         r = subprocess.run(
             ["bash", script, "wait-primary", a.patroni_dir, str(a.failover_timeout)],
             capture_output=True,
@@ -638,16 +669,28 @@ def main(argv):
         t0 = time.monotonic()
         stats.t0 = t0
         deadline = t0 + a.duration
-        clients = [Client(k, a, cluster, ecis, stats, run_id, deadline) for k in range(a.clients)]
+        clients = [Client(f"c{k}", a, cluster, ecis, stats, deadline) for k in range(a.clients)]
         for c in clients:
             c.start()
         fault_thread = None
         fault_failure = []
+        probers = []
+
+        def on_fault():
+            # The fault's time, and one prober per pico from then on.
+            with stats.lock:
+                stats.fault_at = time.monotonic()
+            report["fault_at_s"] = round(stats.fault_at - t0, 1)
+            for p in range(a.picos):
+                probe = Client(f"probe{p}", a, cluster, ecis, stats, deadline, pico=p, timeout=a.probe_timeout)
+                probe.start()
+                probers.append(probe)
+
         if a.fault != "none":
 
             def run_fault():
                 try:
-                    inject(a, cluster, stats, t0, report, stop_event)
+                    inject(a, cluster, t0, report, stop_event, on_fault)
                 except Exception as e:
                     fault_failure.append(repr(e))
 
@@ -663,6 +706,11 @@ def main(argv):
             fault_thread.join(max(0.0, a.stop_seconds + a.failover_timeout + a.start_timeout + 60))
             if fault_thread.is_alive():
                 stuck.append("fault")
+        # Probers end at the deadline too, or with their last try.
+        for c in probers:
+            c.join(max(0.0, deadline + a.probe_timeout + a.max_backoff + 10 - time.monotonic()))
+        stuck += [c.name for c in probers if c.is_alive()]
+        clients += probers
         elapsed = time.monotonic() - t0
         if stuck:
             raise SetupError(f"threads still running after their time limit: {stuck}")
@@ -709,6 +757,11 @@ def main(argv):
             "errors": stats.errors,
         }
         summary.update(report)
+        if stats.fault_at is not None:
+            # When each pico was served again, in seconds after the fault.
+            summary["recovery_by_pico_s"] = sorted(round(t - stats.fault_at, 1) for t in stats.recovered.values())
+        last = max(stats.per_second, default=-1)
+        summary["acked_per_second"] = [stats.per_second.get(i, 0) for i in range(last + 1)]
         wrong = checked["lost"] or checked["duplicates"] or checked["count_mismatch"] or stats.eid_mismatch
         unavailable = stats.given_up or stats.rejected or (a.fault != "none" and recovery is None)
         for eid in checked["lost"][:10]:
