@@ -270,8 +270,16 @@ class Stats:
         self.errors = {}
         self.t0 = None  # monotonic start of the load
         self.per_second = {}  # whole seconds into the load -> acknowledgements
+        self.trace = None  # --trace: a file, one JSON line per try
         self.fault_at = None  # monotonic time of the fault
         self.recovered = {}  # pico -> first ack of a try started after the fault
+
+    def record(self, **fields):
+        """One try in the --trace file, if any."""
+        if self.trace is not None:
+            line = json.dumps(fields) + "\n"
+            with self.lock:
+                self.trace.write(line)
 
     def error(self, kind, detail, started):
         """A failed try of `kind` that began at `started` (monotonic);
@@ -399,6 +407,16 @@ class Client(threading.Thread):
             started = time.monotonic()
             kind, res = self.attempt(node, path, body, eid)
             now = time.monotonic()
+            st.record(
+                start_s=round(started - st.t0, 3),
+                end_s=round(now - st.t0, 3),
+                sender=self.name,
+                eid=eid,
+                pico=p,
+                node=node.name,
+                outcome=kind,
+                detail=res,
+            )
             if kind == "ok":
                 with st.lock:
                     st.acked[p].add(eid)
@@ -463,6 +481,7 @@ def parse_args(argv):
         "--probe-timeout", type=float, default=1.0, help="seconds one try of a prober (after the fault) may take"
     )
     ap.add_argument("--start-timeout", type=float, default=60.0, help="seconds a node may take to start")
+    ap.add_argument("--trace", help="write every try (times, eid, pico, node, outcome, answer) to this file, JSON lines")
     ap.add_argument("--logs", help="folder for the nodes' logs (default: a temporary one, kept on failure)")
     ap.add_argument(
         "--no-key",
@@ -584,7 +603,7 @@ def inject(a, cluster, t0, report, stop_event, on_fault):
 
 def verify(a, cluster, ecis, stats):
     """Each pico's counter against what was acknowledged."""
-    out = {"lost": [], "duplicates": [], "count_mismatch": [], "applied_unacked": 0, "unknown": []}
+    out = {"lost": [], "duplicates": [], "count_mismatch": [], "applied_unacked": 0, "unknown": [], "states": {}}
     for p, eci in enumerate(ecis):
         state = None
         last = None
@@ -608,6 +627,7 @@ def verify(a, cluster, ecis, stats):
                 time.sleep(0.5)
         if state is None:
             raise SetupError(f"pico {p} ({eci}): no answer to the final query within 60 s ({last})")
+        out["states"][eci] = state
         seen = state.get("seen") or {}
         n = state.get("n")
         acked = stats.acked[p]
@@ -650,6 +670,8 @@ def main(argv):
     os.makedirs(logdir, exist_ok=True)
     run_id = "%06x" % random.getrandbits(24)
     stats = Stats(a.picos, run_id)
+    if a.trace:
+        stats.trace = open(a.trace, "w")
     report = {}
     code = EXIT_SETUP
     stop_event = threading.Event()  # set: the fault thread stops waiting
@@ -664,6 +686,7 @@ def main(argv):
             n.start(a.start_timeout)
             log(f"{n.name} listening on {n.url}")
         ecis = setup(a, cluster)
+        stats.record(picos=ecis, nodes={n.name: n.url for n in cluster.nodes})
         log(f"{len(ecis)} picos with {RID}; load from {a.clients} clients for {a.duration} s, fault {a.fault}")
 
         t0 = time.monotonic()
@@ -781,6 +804,10 @@ def main(argv):
         if a.fault != "none" and recovery is None:
             log(f"NOT RECOVERED: {len(stats.recovered)} of {a.picos} picos acknowledged an event sent after the fault")
         summary["ok"] = not wrong and not unavailable
+        if not summary["ok"]:
+            # What each pico held at the end, for a look at what went wrong.
+            with open(os.path.join(logdir, "states.json"), "w") as f:
+                json.dump(checked["states"], f)
         print(json.dumps(summary), flush=True)
         code = EXIT_WRONG if wrong else EXIT_UNAVAILABLE if unavailable else EXIT_OK
     except SetupError as e:
@@ -789,6 +816,8 @@ def main(argv):
     finally:
         stop_event.set()
         cluster.stop_all()
+        if stats.trace is not None:
+            stats.trace.close()
         if code == EXIT_OK and own_logs:
             for f in os.listdir(logdir):
                 os.remove(os.path.join(logdir, f))
