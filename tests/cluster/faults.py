@@ -16,6 +16,10 @@ is injected (--fault):
   primary  the PostgreSQL primary dies: tests/cluster/patroni.sh
            kill-primary, then wait-primary (--patroni-dir)
 
+From the fault on, one prober per pico sends it one event with short
+tries (--probe-timeout) until it is acknowledged: "recovery_s" is when the
+last pico was served again, whatever the load clients are waiting on.
+
 At the end every pico is queried, and every acknowledged event must have
 been applied exactly once: each acknowledged eid is in the pico's `seen`
 map with count 1, no eid has a count above 1, and `n` (the number of
@@ -24,6 +28,10 @@ summary is the last line on stdout. Exit status: 0 all good, 1 an event
 lost or applied twice (or a count that does not add up), 3 no loss but
 the service did not come back (events given up, no recovery within the
 run), 2 the test could not run (a node did not start, the setup failed).
+
+--trace FILE writes every try (when, which node, what answer) as JSON
+lines; when a run fails, its logs folder keeps the nodes' logs and the
+picos' final states (states.json).
 
 Python 3 standard library only. Every wait has a time limit; every
 process started is stopped on exit (finally, atexit, SIGTERM, SIGINT).
@@ -43,7 +51,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.parse
 
 RID = "io.krl.faults.counter"
 
@@ -154,7 +161,9 @@ class Node:
             left = end - time.monotonic()
             if left <= 0:
                 self.kill()
-                raise SetupError(f"{self.name} printed no `listening` line within {timeout}s (log: {self.log_path})")
+                raise SetupError(
+                    f"{self.name} printed no `listening` line within {timeout}s (log: {self.log_path})"
+                )
             try:
                 line = lines.get(timeout=left)
             except queue.Empty:
@@ -260,6 +269,7 @@ class Stats:
         self.lock = threading.Lock()
         self.run_id = run_id  # the prefix of this run's eids
         self.acked = {i: set() for i in range(picos)}  # pico -> acknowledged eids
+        self.ack_info = {}  # eid -> (node, seconds into the load, tries)
         self.sent = 0  # events (eids) tried
         self.resends = 0
         self.given_up = []  # (pico, eid, last error)
@@ -420,6 +430,7 @@ class Client(threading.Thread):
             if kind == "ok":
                 with st.lock:
                     st.acked[p].add(eid)
+                    st.ack_info[eid] = (node.name, round(now - st.t0, 2), t)
                     st.latencies.append(now - first)
                     second = int(now - st.t0)
                     st.per_second[second] = st.per_second.get(second, 0) + 1
@@ -459,18 +470,35 @@ def parse_args(argv):
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--duration", type=float, default=40.0, help="seconds of load")
     ap.add_argument("--fault", choices=["none", "kill", "stop", "primary"], default="none")
-    ap.add_argument("--fault-at", type=float, default=None, help="seconds into the load (default: a quarter of it)")
-    ap.add_argument("--victim", type=int, default=None, help="index of the node to kill or stop (default: the last)")
+    ap.add_argument(
+        "--fault-at", type=float, default=None, help="seconds into the load (default: a quarter of it)"
+    )
+    ap.add_argument(
+        "--victim", type=int, default=None, help="index of the node to kill or stop (default: the last)"
+    )
     ap.add_argument("--restart-after", type=float, default=3.0, help="kill: seconds before the restart")
-    ap.add_argument("--stop-seconds", type=float, default=20.0, help="stop: seconds between SIGSTOP and SIGCONT")
+    ap.add_argument(
+        "--stop-seconds", type=float, default=20.0, help="stop: seconds between SIGSTOP and SIGCONT"
+    )
     ap.add_argument("--patroni-dir", help="primary: the folder of tests/cluster/patroni.sh up")
-    ap.add_argument("--failover-timeout", type=int, default=120, help="primary: seconds wait-primary may take")
+    ap.add_argument(
+        "--failover-timeout", type=int, default=120, help="primary: seconds wait-primary may take"
+    )
     ap.add_argument("--token", default="faults-token", help="the admin token given to the nodes")
-    ap.add_argument("--node-arg", action="append", default=[], help="one more argument for every node (repeatable; --node-arg=--flag for one that starts with -)")
+    ap.add_argument(
+        "--node-arg",
+        action="append",
+        default=[],
+        help="one more argument for every node (repeatable; --node-arg=--flag for one that starts with -)",
+    )
     ap.add_argument("--tries", type=int, default=40, help="most tries of one event")
     ap.add_argument("--max-backoff", type=float, default=1.0, help="seconds, longest pause between tries")
-    ap.add_argument("--event-deadline", type=float, default=90.0, help="seconds after which an event is given up")
-    ap.add_argument("--request-timeout", type=float, default=10.0, help="seconds one try of a load client may take")
+    ap.add_argument(
+        "--event-deadline", type=float, default=90.0, help="seconds after which an event is given up"
+    )
+    ap.add_argument(
+        "--request-timeout", type=float, default=10.0, help="seconds one try of a load client may take"
+    )
     ap.add_argument(
         "--suspect-seconds",
         type=float,
@@ -478,10 +506,15 @@ def parse_args(argv):
         help="seconds a client avoids a node after a failed try, while another node is there",
     )
     ap.add_argument(
-        "--probe-timeout", type=float, default=1.0, help="seconds one try of a prober (after the fault) may take"
+        "--probe-timeout",
+        type=float,
+        default=1.0,
+        help="seconds one try of a prober (after the fault) may take",
     )
     ap.add_argument("--start-timeout", type=float, default=60.0, help="seconds a node may take to start")
-    ap.add_argument("--trace", help="write every try (times, eid, pico, node, outcome, answer) to this file, JSON lines")
+    ap.add_argument(
+        "--trace", help="write every try (times, eid, pico, node, outcome, answer) to this file, JSON lines"
+    )
     ap.add_argument("--logs", help="folder for the nodes' logs (default: a temporary one, kept on failure)")
     ap.add_argument(
         "--no-key",
@@ -603,7 +636,14 @@ def inject(a, cluster, t0, report, stop_event, on_fault):
 
 def verify(a, cluster, ecis, stats):
     """Each pico's counter against what was acknowledged."""
-    out = {"lost": [], "duplicates": [], "count_mismatch": [], "applied_unacked": 0, "unknown": [], "states": {}}
+    out = {
+        "lost": [],
+        "duplicates": [],
+        "count_mismatch": [],
+        "applied_unacked": 0,
+        "unknown": [],
+        "states": {},
+    }
     for p, eci in enumerate(ecis):
         state = None
         last = None
@@ -615,7 +655,9 @@ def verify(a, cluster, ecis, stats):
                 if not node.alive():
                     continue
                 try:
-                    status, body = request(node, "GET", f"/sky/cloud/{eci}/{RID}/state", timeout=a.request_timeout)
+                    status, body = request(
+                        node, "GET", f"/sky/cloud/{eci}/{RID}/state", timeout=a.request_timeout
+                    )
                 except (OSError, http.client.HTTPException) as e:
                     last = repr(e)
                     continue
@@ -687,7 +729,9 @@ def main(argv):
             log(f"{n.name} listening on {n.url}")
         ecis = setup(a, cluster)
         stats.record(picos=ecis, nodes={n.name: n.url for n in cluster.nodes})
-        log(f"{len(ecis)} picos with {RID}; load from {a.clients} clients for {a.duration} s, fault {a.fault}")
+        log(
+            f"{len(ecis)} picos with {RID}; load from {a.clients} clients for {a.duration} s, fault {a.fault}"
+        )
 
         t0 = time.monotonic()
         stats.t0 = t0
@@ -705,7 +749,9 @@ def main(argv):
                 stats.fault_at = time.monotonic()
             report["fault_at_s"] = round(stats.fault_at - t0, 1)
             for p in range(a.picos):
-                probe = Client(f"probe{p}", a, cluster, ecis, stats, deadline, pico=p, timeout=a.probe_timeout)
+                probe = Client(
+                    f"probe{p}", a, cluster, ecis, stats, deadline, pico=p, timeout=a.probe_timeout
+                )
                 probe.start()
                 probers.append(probe)
 
@@ -782,13 +828,19 @@ def main(argv):
         summary.update(report)
         if stats.fault_at is not None:
             # When each pico was served again, in seconds after the fault.
-            summary["recovery_by_pico_s"] = sorted(round(t - stats.fault_at, 1) for t in stats.recovered.values())
+            summary["recovery_by_pico_s"] = sorted(
+                round(t - stats.fault_at, 1) for t in stats.recovered.values()
+            )
         last = max(stats.per_second, default=-1)
         summary["acked_per_second"] = [stats.per_second.get(i, 0) for i in range(last + 1)]
         wrong = checked["lost"] or checked["duplicates"] or checked["count_mismatch"] or stats.eid_mismatch
         unavailable = stats.given_up or stats.rejected or (a.fault != "none" and recovery is None)
         for eid in checked["lost"][:10]:
-            log(f"LOST: {eid} was acknowledged but is not in its pico's seen")
+            node, at, tries = stats.ack_info.get(eid, ("?", "?", "?"))
+            log(
+                f"LOST: {eid} was acknowledged (by {node} at {at} s, try {tries}) "
+                "but is not in its pico's seen"
+            )
         for eid, count in checked["duplicates"][:10]:
             log(f"DUPLICATE: {eid} applied {count} times")
         for eci, n, seen in checked["count_mismatch"][:10]:
@@ -796,13 +848,17 @@ def main(argv):
         for eid, got in stats.eid_mismatch[:10]:
             log(f"EID: the answer to {eid} names {got}")
         for p, eid, why in stats.given_up[:10]:
-            log(f"GIVEN UP: {eid} (pico {p}) after {a.tries} tries or {a.event_deadline} s: {why[0]} {why[1]}")
+            log(
+                f"GIVEN UP: {eid} (pico {p}) after {a.tries} tries or {a.event_deadline} s: {why[0]} {why[1]}"
+            )
         for p, eid, status, body in stats.rejected[:10]:
             log(f"REJECTED: {eid} (pico {p}): {status} {body}")
         if checked["unknown"]:
             log(f"note: {len(checked['unknown'])} eids in seen are from an earlier run on the same data")
         if a.fault != "none" and recovery is None:
-            log(f"NOT RECOVERED: {len(stats.recovered)} of {a.picos} picos acknowledged an event sent after the fault")
+            log(
+                f"NOT RECOVERED: {len(stats.recovered)} of {a.picos} picos acknowledged an event sent after the fault"
+            )
         summary["ok"] = not wrong and not unavailable
         if not summary["ok"]:
             # What each pico held at the end, for a look at what went wrong.
