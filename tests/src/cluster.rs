@@ -16,6 +16,7 @@ pub fn pg_url() -> Option<String> {
     std::env::var("KRL_TEST_PG")
         .ok()
         .filter(|u| !u.is_empty())
+        .map(|u| crate::server_url(&u))
         .or_else(crate::cluster_url)
 }
 

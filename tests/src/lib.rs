@@ -242,7 +242,7 @@ impl Server {
         // The cluster mode of the suite: three nodes on PostgreSQL (MQTT
         // is not available on cluster nodes, so those servers stay alone).
         let cluster = cluster_url()
-            .filter(|_| !mqtt_on && !args.contains(&"--store"))
+            .filter(|_| !mqtt_on && !args.contains(&"--store") && !args.contains(&"--mqtt-ca"))
             .map(|base| cluster_store(&base, data));
         let node_args = |n: usize| -> Vec<String> {
             match &cluster {
@@ -461,13 +461,24 @@ pub fn sled_only(test: &str, why: &str) -> bool {
 }
 
 /// The PostgreSQL server of the suite's cluster mode: `KRL_TEST_CLUSTER`
-/// (e.g. `postgres://postgres@127.0.0.1:5432`, no database). With it, every
-/// [`Server`] without MQTT is three `krl serve` nodes on a database of its
-/// own, and [`api::Api`] sends each request to the next node in turn.
+/// (e.g. `postgres://postgres@127.0.0.1:5432`; a database in it is
+/// ignored). With it, every [`Server`] without MQTT is three `krl serve`
+/// nodes on a database of its own, and [`api::Api`] sends each request to
+/// the next node in turn.
 pub fn cluster_url() -> Option<String> {
     std::env::var("KRL_TEST_CLUSTER")
         .ok()
         .filter(|u| !u.is_empty())
+        .map(|u| server_url(&u))
+}
+
+/// A PostgreSQL URL without its database and parameters
+/// (`postgres://u@h:5432/db?x=y` is `postgres://u@h:5432`): the tests
+/// name the databases themselves.
+pub fn server_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    format!("{scheme}://{}", &rest[..end])
 }
 
 /// A database of `base` for the data folder `data` (the same one again

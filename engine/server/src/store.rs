@@ -517,6 +517,9 @@ struct Inner {
     /// whether something they applied is on disk yet.
     flushes_started: AtomicU64,
     flushes: AtomicU64,
+    /// The start number of the latest flush that succeeded: everything
+    /// applied before it started is durable. A failed flush leaves it.
+    durable_upto: AtomicU64,
     /// The data folder's syncs after each flush; `None`: relaxed.
     sync: Arc<Mutex<Option<DirSync>>>,
     /// Group flushes whose sync has completed.
@@ -586,6 +589,7 @@ impl Store {
                 flusher: Once::new(),
                 flushes_started: AtomicU64::new(0),
                 flushes: AtomicU64::new(0),
+                durable_upto: AtomicU64::new(0),
                 sync: Arc::new(Mutex::new(sync)),
                 synced: AtomicU64::new(0),
                 channel_writes: AtomicU64::new(0),
@@ -939,8 +943,10 @@ impl Store {
     }
 
     /// Is everything applied before `durable_after()` answered `n` on disk?
+    /// Only a flush that succeeded counts: after a failed one (PostgreSQL
+    /// unreachable past its retries) the writes wait for the next.
     pub fn is_durable(&self, n: u64) -> bool {
-        self.flush_count() >= n
+        self.inner.durable_upto.load(Ordering::SeqCst) >= n
     }
 }
 
@@ -969,7 +975,7 @@ async fn run_flusher(store: Weak<Inner>, wake: Arc<Notify>) {
         if waiters.is_empty() {
             continue;
         }
-        inner.flushes_started.fetch_add(1, Ordering::SeqCst);
+        let number = inner.flushes_started.fetch_add(1, Ordering::SeqCst) + 1;
         let mut result = match &inner.backend {
             Backend::Sled { db, .. } => db
                 .flush_async()
@@ -990,6 +996,9 @@ async fn run_flusher(store: Weak<Inner>, wake: Arc<Notify>) {
                 Ok(Err(e)) => Err(e),
                 Err(e) => Err(format!("the sync task failed: {e}")),
             };
+        }
+        if result.is_ok() {
+            inner.durable_upto.fetch_max(number, Ordering::SeqCst);
         }
         inner.flushes.fetch_add(1, Ordering::SeqCst);
         // Let go of the store before waking anyone: a woken writer may drop

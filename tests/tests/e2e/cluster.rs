@@ -411,3 +411,32 @@ fn events_and_queries_between_picos_cross_nodes_and_sms_go_once() {
         12
     );
 }
+
+#[test]
+fn a_node_that_cannot_open_its_database_says_what_postgresql_said() {
+    let Some(base) = pg("a_node_that_cannot_open_its_database_says_what_postgresql_said") else {
+        return;
+    };
+    let dir = krl_tests::ScratchDir::new("cluster-nodb");
+    let store = format!("{base}/krl_no_such_database");
+    let failure = krl_tests::Server::try_start(
+        dir.path(),
+        &[
+            "--admin-token",
+            krl_tests::api::TOKEN,
+            "--store",
+            &store,
+            "--node-id",
+            "n1",
+        ],
+    )
+    .err()
+    .expect("a node on a missing database must not start");
+    assert_eq!(failure.code, Some(2), "{}", failure.stderr);
+    assert!(
+        failure.stderr.contains("krl_no_such_database")
+            && failure.stderr.contains("does not exist"),
+        "stderr: {}",
+        failure.stderr
+    );
+}

@@ -22,7 +22,7 @@ pub mod remote;
 pub mod route;
 
 use crate::dispatch::Dispatch;
-use crate::store::pg::{shard_of_pico, Conn, Leases, Pg, SHARDS};
+use crate::store::pg::{shard_of_pico, Conn, Leases, Pg, PgError, SHARDS};
 use crate::store::Store;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
@@ -96,6 +96,7 @@ impl Cluster {
             table: RwLock::new(Table::default()),
             http: reqwest::Client::builder()
                 .pool_max_idle_per_host(64)
+                .connect_timeout(Duration::from_secs(2))
                 .build()
                 .expect("a client with default TLS settings builds"),
         }))
@@ -128,6 +129,12 @@ impl Cluster {
     ) {
         let mut rulesets: Option<Vec<u8>> = None;
         let mut conn: Option<Conn> = None;
+        // After PostgreSQL was out of reach, every node's heartbeat and
+        // leases look expired at once: for a lease's time no node takes
+        // another's shards (each renews its own first), so that the first
+        // node back does not take them all.
+        let mut grace_until: Option<tokio::time::Instant> = None;
+        let mut failing = false;
         let mut interval = tokio::time::interval(TICK);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -156,19 +163,35 @@ impl Cluster {
                     Ok(c) => conn = Some(c),
                     Err(e) => {
                         tracing::warn!("cluster: cannot reach PostgreSQL: {e}");
+                        failing = true;
                         continue;
                     }
                 }
             }
             let c = conn.as_ref().expect("connected above");
-            if let Err(e) = self.tick(c, &d).await {
-                tracing::warn!("cluster: {e}");
-                conn = None;
+            let grace = grace_until.is_some_and(|g| tokio::time::Instant::now() < g);
+            match self.tick(c, &d, grace).await {
+                Ok(()) => {
+                    if failing {
+                        failing = false;
+                        grace_until = Some(tokio::time::Instant::now() + LEASE + TICK);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("cluster: {}", PgError(&e));
+                    failing = true;
+                    conn = None;
+                }
             }
         }
     }
 
-    async fn tick(&self, c: &Conn, dispatch: &Dispatch) -> Result<(), tokio_postgres::Error> {
+    async fn tick(
+        &self,
+        c: &Conn,
+        dispatch: &Dispatch,
+        grace: bool,
+    ) -> Result<(), tokio_postgres::Error> {
         let me = self.node().to_string();
         let lease_ms = LEASE.as_millis() as f64;
         c.client
@@ -178,13 +201,19 @@ impl Cluster {
                 &[&me, &self.advertise],
             )
             .await?;
-        // Renew everything this node owns, in one statement.
+        // Renew everything this node holds, in one statement.
+        let held: Vec<i32> = self
+            .leases
+            .all_held()
+            .into_iter()
+            .map(|(s, _)| s as i32)
+            .collect();
         let renewed: HashMap<u32, u64> = c
             .client
             .query(
                 "UPDATE krl_shards SET lease_until = now() + $2 * interval '1 millisecond' \
-                 WHERE owner = $1 RETURNING shard, epoch",
-                &[&me, &lease_ms],
+                 WHERE owner = $1 AND shard = ANY($3) RETURNING shard, epoch",
+                &[&me, &lease_ms, &held],
             )
             .await?
             .into_iter()
@@ -202,7 +231,8 @@ impl Cluster {
             for &s in &lost {
                 self.leases.set(s, None);
             }
-            self.pg.forget(&lost);
+            // Their pending writes are refused at the next flush (fenced),
+            // with an error for the events that made them.
             dispatch.stop_shards(&lost).await;
         }
         let nodes: Vec<(String, String)> = c
@@ -226,6 +256,9 @@ impl Cluster {
         let mut owners: Vec<Option<usize>> = vec![None; SHARDS as usize];
         let mut claimable = Vec::new();
         let mut release = Vec::new();
+        // Owned under this node's id but not held: left by an earlier run
+        // of this node (killed, started again).
+        let mut left = Vec::new();
         for r in rows {
             let shard = r.get::<_, i32>(0) as u32;
             let owner: Option<String> = r.get(1);
@@ -236,13 +269,28 @@ impl Cluster {
                 owners[shard as usize] = nodes.iter().position(|(n, _)| n == o);
             }
             let held = self.leases.held(shard).is_some();
-            if mine && !held && (owner.is_none() || !live || owner.as_deref() == Some(me.as_str()))
-            {
+            let others = owner.as_deref().is_some_and(|o| o != me.as_str());
+            // Free, left by this node, or another's lease run out (not
+            // while PostgreSQL has just come back: see `grace`).
+            if mine && !held && (!others || (!live && !grace)) {
                 claimable.push(shard as i32);
             }
-            if !mine && held && desired.is_some() {
+            if !mine && held && desired.is_some() && !grace {
                 release.push(shard);
             }
+            if !mine && !held && owner.as_deref() == Some(me.as_str()) {
+                left.push(shard as i32);
+            }
+        }
+        if !left.is_empty() {
+            // Nothing of them runs here: free them for their owner's claim.
+            c.client
+                .execute(
+                    "UPDATE krl_shards SET owner = NULL, lease_until = 'epoch' \
+                     WHERE shard = ANY($2) AND owner = $1",
+                    &[&me, &left],
+                )
+                .await?;
         }
         if !claimable.is_empty() {
             let claimed: Vec<(u32, u64)> = c
@@ -261,7 +309,7 @@ impl Cluster {
             if !claimed.is_empty() {
                 let set: BTreeSet<u32> = claimed.iter().map(|(s, _)| *s).collect();
                 // Others wrote these shards' channels and state meanwhile.
-                self.pg.forget(&set);
+                self.pg.claiming(&set);
                 self.store.forget_channels();
                 for &(s, e) in &claimed {
                     self.leases.set(s, Some(e));
@@ -319,7 +367,6 @@ impl Cluster {
         for &s in &set {
             self.leases.set(s, None);
         }
-        self.pg.forget(&set);
         tracing::info!(node = %self.node(), shards = set.len(), "cluster: shards handed over");
         Ok(())
     }

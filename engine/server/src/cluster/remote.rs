@@ -63,6 +63,9 @@ impl Nodes {
                     .post(format!("{url}{path}"))
                     .bearer_auth(&self.token)
                     .json(&body)
+                    // A paused node takes the connection and says nothing:
+                    // ask again (the delivery's key makes that safe).
+                    .timeout(Duration::from_secs(10))
                     .send()
                     .await;
                 match sent {

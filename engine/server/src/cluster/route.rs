@@ -31,6 +31,14 @@ pub const FORWARDED: &str = "krl-forwarded-by";
 /// How long a request waits for its pico's shard to have an owner.
 pub const WAIT: Duration = Duration::from_secs(20);
 
+/// How long a forwarded request waits for its shard at the node it was
+/// forwarded to before answering [`MOVED`].
+pub const MOVED_WAIT: Duration = Duration::from_secs(2);
+
+/// The header of a 503 that says "not here (any more)": the forwarding
+/// node asks the owner again.
+pub const MOVED: &str = "krl-moved";
+
 /// The largest body forwarded (the server's own limit is lower).
 const BODY_LIMIT: usize = 16 << 20;
 
@@ -143,20 +151,48 @@ async fn route_to(r: &Routing, pico: PicoId, req: Request, next: Next) -> Respon
             return refusal(StatusCode::BAD_REQUEST, format!("reading the request: {e}"));
         }
     };
-    let deadline = Instant::now() + WAIT;
+    // A forwarded request waits here only while a claim may be under way;
+    // then it says the pico moved, and the node that forwarded it asks the
+    // owner it reads next (a forwarded request is never forwarded again).
+    let deadline = Instant::now() + if forwarded { MOVED_WAIT } else { WAIT };
     let mut last_error = String::new();
     loop {
         if leases.serves_pico(pico.as_str()) {
             return next.run(Request::from_parts(parts, Body::from(body))).await;
         }
-        if !forwarded {
-            if let Some((node, url)) = r.cluster.owner_of(pico.as_str()) {
-                match forward(&r.cluster, &url, &parts, body.clone()).await {
+        if forwarded && Instant::now() >= deadline {
+            let mut res = refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("pico {pico} is not served by node {}", r.cluster.node()),
+            );
+            res.headers_mut()
+                .insert(MOVED, axum::http::HeaderValue::from_static("1"));
+            return res;
+        }
+        if let Some((node, url)) = r.cluster.owner_of(pico.as_str()).filter(|_| !forwarded) {
+            // The owner may change while the request is there (it died,
+            // or was paused and lost its lease): then ask the next one.
+            let changed = async {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    if r.cluster.owner_of(pico.as_str()).map(|(n, _)| n).as_ref() != Some(&node) {
+                        return;
+                    }
+                }
+            };
+            tokio::select! {
+                res = forward(&r.cluster, &url, &parts, body.clone()) => match res {
+                    Ok(res) if res.headers().contains_key(MOVED) => {
+                        last_error = format!(" (node {node} no longer serves it)");
+                    }
                     Ok(res) => return res,
                     Err(e) => {
                         tracing::debug!(%node, "cluster: forwarding failed: {e}");
                         last_error = format!(" (node {node} at {url}: {e})");
                     }
+                },
+                () = changed => {
+                    last_error = format!(" (node {node} lost it while asked)");
                 }
             }
         }

@@ -265,6 +265,10 @@ fn is_connection_error(e: &tokio_postgres::Error) -> bool {
 struct Pending {
     batch: u64,
     map: BTreeMap<Vec<u8>, (u64, Option<Vec<u8>>)>,
+    /// Shard -> the first batch made after this node claimed it: pending
+    /// writes to it from earlier batches are from an earlier tenure (the
+    /// shard was another node's in between) and are never written.
+    claimed_at: BTreeMap<u32, u64>,
 }
 
 /// When node `node` last beat (seconds since the epoch) and how long ago.
@@ -330,8 +334,31 @@ impl Drop for Pg {
     }
 }
 
-fn backend(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(e.to_string())
+fn backend(e: tokio_postgres::Error) -> StoreError {
+    StoreError::Backend(PgError(&e).to_string())
+}
+
+/// A tokio-postgres error with PostgreSQL's own words: its `Display` says
+/// only "db error" for an error the server sent.
+pub(crate) struct PgError<'a>(pub &'a tokio_postgres::Error);
+
+impl std::fmt::Display for PgError<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(db) = self.0.as_db_error() {
+            write!(f, "{}: {}", db.severity(), db.message())?;
+            if let Some(detail) = db.detail() {
+                write!(f, " ({detail})")?;
+            }
+            return Ok(());
+        }
+        write!(f, "{}", self.0)?;
+        let mut source = std::error::Error::source(self.0);
+        while let Some(e) = source {
+            write!(f, ": {e}")?;
+            source = e.source();
+        }
+        Ok(())
+    }
 }
 
 impl Pg {
@@ -343,7 +370,7 @@ impl Pg {
             .thread_name("krl-pg")
             .enable_all()
             .build()
-            .map_err(backend)?;
+            .map_err(|e| StoreError::Backend(format!("starting its runtime: {e}")))?;
         let pg = Arc::new(Pg {
             handle: rt.handle().clone(),
             rt: Mutex::new(Some(rt)),
@@ -364,7 +391,11 @@ impl Pg {
             let mut guard = p.writer.lock().await;
             let (client, connection) =
                 tokio_postgres::connect(&p.url, NoTls).await.map_err(|e| {
-                    StoreError::Backend(format!("connecting to {}: {e}", redact(&p.url)))
+                    StoreError::Backend(format!(
+                        "connecting to {}: {}",
+                        redact(&p.url),
+                        PgError(&e)
+                    ))
                 })?;
             tokio::spawn(connection);
             // One node at a time creates the tables and the shard rows.
@@ -468,7 +499,7 @@ impl Pg {
             let _ = tx.send(f.await);
         });
         rx.recv()
-            .map_err(|_| backend("the database's runtime stopped"))?
+            .map_err(|_| StoreError::Backend("the database's runtime stopped".into()))?
     }
 
     /// Opens a new connection (for the cluster's own statements).
@@ -611,17 +642,38 @@ impl Pg {
     }
 
     async fn flush_here(&self) -> std::result::Result<(), String> {
-        let (upto, ops) = {
+        let (upto, ops, stale) = {
             let p = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            let mut stale = BTreeSet::new();
             let ops: Vec<(Vec<u8>, Option<Vec<u8>>)> = p
                 .map
                 .iter()
-                .map(|(k, (_, v))| (k.clone(), v.clone()))
+                .map(|(k, (b, v))| {
+                    if let Some(s) = shard_of_key(k) {
+                        if p.claimed_at.get(&s).is_some_and(|at| b < at) {
+                            stale.insert(s);
+                        }
+                    }
+                    (k.clone(), v.clone())
+                })
                 .collect();
-            (p.batch, ops)
+            (p.batch, ops, stale)
         };
         if ops.is_empty() {
             return Ok(());
+        }
+        if !stale.is_empty() {
+            // Writes from before this node claimed the shard (again):
+            // never written, and the group hears it (module doc).
+            let mut p = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            let claimed_at = p.claimed_at.clone();
+            p.map.retain(|k, (b, _)| {
+                shard_of_key(k).is_none_or(|s| claimed_at.get(&s).is_none_or(|at| *b >= *at))
+            });
+            return Err(format!(
+                "writes to shard(s) {stale:?} were made before this node held them; \
+                 they were not applied: retry"
+            ));
         }
         let open = self.leases.open_writes.load(Ordering::SeqCst);
         let shards: BTreeSet<u32> = ops
@@ -636,11 +688,11 @@ impl Pg {
                 match Conn::open(&self.url).await {
                     Ok(c) => *writer = Some(c),
                     Err(e) if Instant::now() < deadline => {
-                        tracing::warn!("reconnecting to PostgreSQL: {e}");
+                        tracing::warn!("reconnecting to PostgreSQL: {}", PgError(&e));
                         tokio::time::sleep(Duration::from_millis(250)).await;
                         continue;
                     }
-                    Err(e) => return Err(format!("connecting to PostgreSQL: {e}")),
+                    Err(e) => return Err(format!("connecting to PostgreSQL: {}", PgError(&e))),
                 }
             }
             let conn = writer.as_mut().expect("connected above");
@@ -660,11 +712,11 @@ impl Pg {
                     ));
                 }
                 Err(e) if is_connection_error(&e) && Instant::now() < deadline => {
-                    tracing::warn!("committing to PostgreSQL: {e}; trying again");
+                    tracing::warn!("committing to PostgreSQL: {}; trying again", PgError(&e));
                     *writer = None;
                     tokio::time::sleep(Duration::from_millis(250)).await;
                 }
-                Err(e) => return Err(format!("committing to PostgreSQL: {e}")),
+                Err(e) => return Err(format!("committing to PostgreSQL: {}", PgError(&e))),
             }
         }
         drop(writer);
@@ -739,12 +791,15 @@ impl Pg {
         Ok(Ok(()))
     }
 
-    /// Drops the overlay's writes to `shards` (a shard this node has let
-    /// go or lost: its next owner reads the table).
-    pub fn forget(&self, shards: &BTreeSet<u32>) {
+    /// Records that this node claims `shards` now: pending writes to them
+    /// from before are from an earlier tenure, and the flusher refuses
+    /// them (with an error for their group) instead of writing them.
+    pub fn claiming(&self, shards: &BTreeSet<u32>) {
         let mut p = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        p.map
-            .retain(|k, _| shard_of_key(k).is_none_or(|s| !shards.contains(&s)));
+        let next = p.batch + 1;
+        for &s in shards {
+            p.claimed_at.insert(s, next);
+        }
     }
 
     /// What this node asked of PostgreSQL so far.
