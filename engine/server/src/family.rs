@@ -73,7 +73,8 @@ pub struct Family {
 
 impl Family {
     /// A fresh pico id. In a cluster, one of a shard this node serves, so
-    /// that the new pico starts here, beside its parent.
+    /// that the new pico starts here (its keys, the parent's link to it
+    /// included, are all in its shard: `store::pg::shard_of_key`).
     fn new_id(&self) -> PicoId {
         let Some(leases) = self.store.leases().filter(|l| l.serves_any()) else {
             return PicoId::random();

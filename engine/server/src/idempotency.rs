@@ -265,7 +265,7 @@ mod tests {
         assert_eq!(directives, vec![json!({"name": "n"})]);
         assert_eq!(module, vec![d]);
         // Other marks are not keys; other picos have their own.
-        let other = (Key::mqtt_mark("1", &pico), json!(true));
+        let other = (Key::mqtt_mark(None, "1", &pico), json!(true));
         assert!(replay(&store, Some(&other), now_ms()).is_none());
         assert_eq!(
             with_answer(&other.0, json!(true), &Eid::new("e"), &[], &[]),

@@ -130,10 +130,10 @@ async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
                      it): give every node the same --admin-token (or KRL_ADMIN_TOKEN)"
                 );
             }
-            if !cfg.no_mqtt {
+            if !cfg.no_mqtt && cfg.mqtt_url.is_none() {
                 anyhow::bail!(
-                    "MQTT is not available on a cluster node yet (docs/cluster.md): \
-                     start the nodes with --no-mqtt"
+                    "a cluster's nodes share one MQTT broker, not their embedded ones \
+                     (docs/cluster.md): give every node the same --mqtt-url, or --no-mqtt"
                 );
             }
             let listener = bind().await?;

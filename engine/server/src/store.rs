@@ -387,13 +387,21 @@ impl Key {
     pub fn mqtt_subs_all() -> Key {
         Key::build(Key::MQTT_SUB, &[])
     }
-    /// A delivery mark: `pico` committed the event of message `seq`.
-    pub fn mqtt_mark(seq: &str, pico: &PicoId) -> Key {
-        Key::build(Key::MQTT_MARK, &[seq, pico.as_str()])
+    /// A delivery mark: `pico` committed the event of message `seq` of
+    /// the broker session of `node` (a cluster node's; `None` on one node).
+    pub fn mqtt_mark(node: Option<&str>, seq: &str, pico: &PicoId) -> Key {
+        match node {
+            None => Key::build(Key::MQTT_MARK, &[seq, pico.as_str()]),
+            Some(n) => Key::build(Key::MQTT_MARK, &[n, seq, pico.as_str()]),
+        }
     }
-    /// Prefix of every delivery mark.
-    pub fn mqtt_marks_all() -> Key {
-        Key::build(Key::MQTT_MARK, &[])
+    /// Prefix of every delivery mark of `node`'s session (`None`: one
+    /// node's).
+    pub fn mqtt_marks_all(node: Option<&str>) -> Key {
+        match node {
+            None => Key::build(Key::MQTT_MARK, &[]),
+            Some(n) => Key::build(Key::MQTT_MARK, &[n]),
+        }
     }
 }
 

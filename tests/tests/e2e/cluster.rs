@@ -152,6 +152,47 @@ fn nodes_share_the_shards_and_answer_for_each_others_picos() {
     assert_eq!(count(&c, &urls[1], &child_eci, "child"), 200);
     let (_, n) = query(&c, &urls[0], &child_eci, "n");
     assert_eq!(n, json!(1));
+    // A pico is made by the node the request reaches, in its own shards:
+    // clients spread over the nodes spread the picos.
+    let mut made_on = Vec::new();
+    for i in 1..=3 {
+        let api = Api::new(nodes.node(i));
+        for _ in 0..2 {
+            let (pico, eci) = api.new_pico();
+            assert_eq!(
+                nodes.owner_of(&pico).as_deref(),
+                Some(format!("n{i}").as_str())
+            );
+            api.install_ok(&pico, "cluster.counter");
+            made_on.push((i, pico, eci));
+        }
+    }
+    let (status, root) = api3.get("/api/engine");
+    assert_eq!(status, 200, "{root}");
+    let root_id = root["root_pico"]
+        .as_str()
+        .expect("the root pico's id")
+        .to_string();
+    let (_, kids) = Api::new(nodes.node(1)).get(&format!("/api/picos/{root_id}"));
+    for (_, pico, eci) in &made_on {
+        assert!(
+            kids["children"].to_string().contains(pico.as_str()),
+            "{pico} not in {kids}"
+        );
+        assert_eq!(count(&c, &urls[2], eci, "spread"), 200);
+    }
+    // Deleted through a node that does not have it.
+    let (i, pico, eci) = &made_on[0];
+    let other = if *i == 1 { 2 } else { 1 };
+    let (status, body) = Api::new(nodes.node(other)).delete(&format!("/api/picos/{pico}"));
+    assert!((200..300).contains(&status), "{status} {body}");
+    let (_, kids) = Api::new(nodes.node(3)).get(&format!("/api/picos/{root_id}"));
+    assert!(
+        !kids["children"].to_string().contains(pico.as_str()),
+        "{kids}"
+    );
+    let (status, _) = query(&c, &urls[2], eci, "n");
+    assert_eq!(status, 404);
 }
 
 #[test]

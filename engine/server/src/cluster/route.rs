@@ -56,7 +56,8 @@ pub struct Routing {
 enum Target {
     Eci(String),
     Pico(String),
-    /// `POST /api/picos`: made by its parent's node, beside it.
+    /// `POST /api/picos`: made by the node it reaches (by its parent's
+    /// while that one serves no shard yet).
     NewPico,
 }
 
@@ -111,6 +112,9 @@ pub async fn route(State(r): State<Routing>, req: Request, next: Next) -> Respon
         Some(Target::NewPico) if req.method() != axum::http::Method::POST => {
             return next.run(req).await
         }
+        // Made here, in a shard of this node (clients spread over the
+        // nodes spread the picos), when this node serves any.
+        Some(Target::NewPico) if r.cluster.leases().serves_any() => return next.run(req).await,
         Some(Target::NewPico) => {
             let (parts, body) = req.into_parts();
             let body = match to_bytes(body, BODY_LIMIT).await {

@@ -137,6 +137,9 @@ struct Task {
     dispatch: WeakDispatch,
     mqtt: Arc<Mqtt>,
     store: Store,
+    /// A cluster node's id: its marks are its own (`D node seq pico`), and
+    /// it handles the queue and subscriptions of the shards it serves.
+    node: Option<String>,
     index: Index,
     /// Filters the broker session has (as far as this process knows).
     broker_filters: HashMap<String, u8>,
@@ -176,10 +179,12 @@ pub async fn run(dispatch: WeakDispatch, mqtt: Arc<Mqtt>) {
     };
     let store = mqtt.store.clone();
     let (events_tx, mut events) = mpsc::unbounded_channel();
+    let mut shards = store.leases().map(|l| l.watch());
     let mut task = Task {
         dispatch,
         mqtt: mqtt.clone(),
         store: store.clone(),
+        node: store.leases().map(|l| l.node().to_string()),
         index: Index::default(),
         broker_filters: HashMap::new(),
         connected_once: false,
@@ -236,6 +241,12 @@ pub async fn run(dispatch: WeakDispatch, mqtt: Arc<Mqtt>) {
                 task.pump();
             }
             () = sleep_until_opt(reconnect) => task.connect(),
+            Ok(()) = async { shards.as_mut().expect("guarded").changed().await },
+                if shards.is_some() => {
+                if let Err(e) = task.resync() {
+                    tracing::error!("mqtt: cannot read the queue and subscriptions: {e}");
+                }
+            }
         }
         if task.dispatch.is_gone() {
             task.stop().await;
@@ -252,14 +263,44 @@ async fn sleep_until_opt(at: Option<Instant>) {
 }
 
 impl Task {
-    /// The queue and the subscriptions, from the store; subscriptions of
-    /// picos that no longer exist are dropped.
+    /// Is pico `id` this node's (always on one node; in a cluster, when
+    /// its shard is served here)?
+    fn serves(&self, id: &PicoId) -> bool {
+        self.store
+            .leases()
+            .is_none_or(|l| l.serves_pico(id.as_str()))
+    }
+
+    fn mark_key(&self, seq: u64, pico: &PicoId) -> Key {
+        Key::mqtt_mark(self.node.as_deref(), &seq_key(seq), pico)
+    }
+
+    fn marks_all(&self) -> Key {
+        Key::mqtt_marks_all(self.node.as_deref())
+    }
+
+    /// The sequence and pico of a stored mark's key.
+    fn mark_parts(&self, key: &[u8]) -> Option<(u64, PicoId)> {
+        let (_, parts) = Key::decode(key)?;
+        let skip = usize::from(self.node.is_some());
+        let seq = u64::from_str_radix(parts.get(skip)?, 16).ok()?;
+        Some((seq, PicoId::new(parts.get(skip + 1)?.clone())))
+    }
+
+    /// The queue and the subscriptions, from the store (a cluster node's:
+    /// of the shards it serves); subscriptions of picos that no longer
+    /// exist are dropped.
     fn load(&mut self) -> crate::store::Result<()> {
         for e in queue::load(&self.store)? {
-            self.ready.insert(e.id.clone(), e);
+            if self.serves(&e.pico) {
+                self.ready.insert(e.id.clone(), e);
+            }
         }
         let mut gone = WriteBuf::new();
         for (pico, filter, qos) in subs::load(&self.store)? {
+            if !self.serves(&pico) {
+                continue;
+            }
             if self.store.pico(&pico)?.is_some() {
                 self.index.add(&pico, &filter, qos);
             } else {
@@ -271,12 +312,74 @@ impl Task {
         let now = (now_ms() * 1000.0) as u64;
         let highest = self
             .store
-            .keys(&Key::mqtt_marks_all())?
+            .keys(&self.marks_all())?
             .last()
-            .and_then(|k| Key::decode(k.as_bytes()))
-            .and_then(|(_, parts)| u64::from_str_radix(parts.first()?, 16).ok())
-            .unwrap_or(0);
+            .and_then(|k| self.mark_parts(k.as_bytes()))
+            .map_or(0, |(seq, _)| seq);
         self.last_seq = now.max(highest);
+        Ok(())
+    }
+
+    /// A cluster's shards moved: subscribe to the filters of the picos
+    /// come to this node and drop those of the picos gone (the broker
+    /// session follows), and take the queued publishes of the picos come
+    /// here (the ones of picos gone stay stored for their new node).
+    fn resync(&mut self) -> crate::store::Result<()> {
+        let wanted: Vec<(PicoId, String, u8)> = subs::load(&self.store)?
+            .into_iter()
+            .filter(|(p, _, _)| self.serves(p))
+            .collect();
+        let keep: HashSet<(&PicoId, &str)> =
+            wanted.iter().map(|(p, f, _)| (p, f.as_str())).collect();
+        let (mut added, mut dropped) = (0, 0);
+        for (pico, filter) in self.index.entries() {
+            if !keep.contains(&(&pico, filter.as_str())) {
+                dropped += 1;
+                if self.index.remove(&pico, &filter) {
+                    self.broker_unsubscribe(&filter);
+                }
+            }
+        }
+        for (pico, filter, qos) in &wanted {
+            if self.index.add(pico, filter, *qos).is_some() {
+                added += 1;
+                self.broker_subscribe(filter);
+            }
+        }
+        let before = self.ready.len();
+        let leases = self.store.leases().cloned();
+        let serves = |p: &PicoId| leases.as_ref().is_none_or(|l| l.serves_pico(p.as_str()));
+        self.ready.retain(|_, e| serves(&e.pico));
+        let gone = before - self.ready.len();
+        let mut known: HashSet<String> = self
+            .handed
+            .iter()
+            .chain(self.collided.iter())
+            .chain(self.inflight.values())
+            .chain(self.unflushed.iter())
+            .chain(self.flushing.iter().flat_map(|(es, _)| es.iter()))
+            .map(|e| e.id.clone())
+            .collect();
+        known.extend(self.ready.keys().cloned());
+        let mut came = 0;
+        for e in queue::load(&self.store)? {
+            if serves(&e.pico) && !known.contains(&e.id) {
+                came += 1;
+                self.ready.insert(e.id.clone(), e);
+            }
+        }
+        self.mqtt.enqueued(came);
+        self.mqtt.dequeued(gone);
+        if added + dropped + came + gone > 0 {
+            tracing::info!(
+                subscriptions_added = added,
+                subscriptions_dropped = dropped,
+                queued_taken = came,
+                queued_left = gone,
+                "mqtt: shards moved"
+            );
+        }
+        self.pump();
         Ok(())
     }
 
@@ -524,11 +627,11 @@ impl Task {
                 if let Some((seq, picos, old)) = self.acks_written.pop_front() {
                     let mut buf = WriteBuf::new();
                     for p in &picos {
-                        buf.remove(Key::mqtt_mark(&seq_key(seq), p));
+                        buf.remove(self.mark_key(seq, p));
                     }
                     if let Some((old_seq, old_picos)) = old {
                         for p in &old_picos {
-                            buf.remove(Key::mqtt_mark(&seq_key(old_seq), p));
+                            buf.remove(self.mark_key(old_seq, p));
                         }
                     }
                     if let Err(e) = self.store.apply(buf) {
@@ -599,16 +702,10 @@ impl Task {
                 },
             );
         }
-        match self.store.scan::<Mark>(&Key::mqtt_marks_all()) {
+        match self.store.scan::<Mark>(&self.marks_all()) {
             Ok(marks) => {
                 for (k, mark) in marks {
-                    let Some((_, parts)) = Key::decode(k.as_bytes()) else {
-                        continue;
-                    };
-                    let (Some(seq), Some(pico)) = (
-                        parts.first().and_then(|s| u64::from_str_radix(s, 16).ok()),
-                        parts.get(1),
-                    ) else {
+                    let Some((seq, pico)) = self.mark_parts(k.as_bytes()) else {
                         continue;
                     };
                     let g = out.entry(seq).or_insert_with(|| Group {
@@ -617,7 +714,7 @@ impl Task {
                         stored: Some(Vec::new()),
                     });
                     if let Some(picos) = &mut g.stored {
-                        picos.push(PicoId::new(pico.clone()));
+                        picos.push(pico);
                     }
                 }
             }
@@ -631,7 +728,7 @@ impl Task {
         let mut buf = WriteBuf::new();
         for g in groups {
             for p in g.stored.iter().flatten() {
-                buf.remove(Key::mqtt_mark(&seq_key(g.seq), p));
+                buf.remove(self.mark_key(g.seq, p));
             }
         }
         if let Err(e) = self.store.apply(buf) {
@@ -641,14 +738,14 @@ impl Task {
 
     /// Removes every stored mark not of a message still in `received`.
     fn drop_stored_marks(&self) {
-        let live: HashSet<String> = self.received.iter().map(|r| seq_key(r.seq)).collect();
+        let live: HashSet<u64> = self.received.iter().map(|r| r.seq).collect();
         let mut buf = WriteBuf::new();
-        match self.store.keys(&Key::mqtt_marks_all()) {
+        match self.store.keys(&self.marks_all()) {
             Ok(keys) => {
                 for k in keys {
-                    let keep = Key::decode(k.as_bytes())
-                        .and_then(|(_, p)| p.first().cloned())
-                        .is_some_and(|s| live.contains(&s));
+                    let keep = self
+                        .mark_parts(k.as_bytes())
+                        .is_some_and(|(s, _)| live.contains(&s));
                     if !keep {
                         buf.remove(k);
                     }
@@ -754,7 +851,7 @@ impl Task {
             };
             let m = qos1.then(|| {
                 (
-                    Key::mqtt_mark(&seq_key(seq), &pico),
+                    self.mark_key(seq, &pico),
                     serde_json::to_value(&mark).unwrap_or(Value::Null),
                 )
             });

@@ -87,7 +87,8 @@ impl std::fmt::Debug for Mqtt {
     }
 }
 
-/// The meta key of the engine's MQTT client id.
+/// The meta key of the engine's MQTT client id (a cluster node's is
+/// `mqtt_client_id.NODE`: each node has its own broker session).
 const CLIENT_ID_KEY: &str = "mqtt_client_id";
 
 impl Mqtt {
@@ -100,18 +101,31 @@ impl Mqtt {
         broker: BrokerUrl,
         tls: Option<tls::Tls>,
     ) -> Result<Arc<Mqtt>, StoreError> {
-        let client_id = match store.get::<String>(&Key::meta(CLIENT_ID_KEY))? {
+        let node = store.leases().map(|l| l.node().to_string());
+        let id_key = match &node {
+            None => Key::meta(CLIENT_ID_KEY),
+            Some(node) => Key::meta(&format!("{CLIENT_ID_KEY}.{node}")),
+        };
+        let client_id = match store.get::<String>(&id_key)? {
             Some(id) => id,
             None => {
-                let id = format!("krl-{}", random_base62(16));
+                let id = match &node {
+                    None => format!("krl-{}", random_base62(16)),
+                    Some(node) => format!("krl-{node}-{}", random_base62(8)),
+                };
                 let mut buf = WriteBuf::new();
-                buf.put(Key::meta(CLIENT_ID_KEY), &id);
+                buf.put(id_key, &id);
                 store.apply(buf)?;
                 store.flush_now()?;
                 id
             }
         };
-        let queued = store.keys(&Key::mqtt_queue_all())?.len();
+        // A cluster node counts the entries of the shards it takes (the
+        // connection task, as they come).
+        let queued = match node {
+            None => store.keys(&Key::mqtt_queue_all())?.len(),
+            Some(_) => 0,
+        };
         let (cmd, rx) = mpsc::unbounded_channel();
         Ok(Arc::new(Mqtt {
             store: store.clone(),
@@ -157,7 +171,13 @@ impl Mqtt {
         let _ = self.cmd.send(cmd);
     }
 
-    /// Entries deleted from the queue (acknowledged, or written for QoS 0).
+    /// Entries of shards come to this node (a cluster's).
+    fn enqueued(&self, n: usize) {
+        self.queued.fetch_add(n, Ordering::SeqCst);
+    }
+
+    /// Entries deleted from the queue (acknowledged, or written for QoS 0),
+    /// or of shards gone to another node.
     fn dequeued(&self, n: usize) {
         let _ = self
             .queued

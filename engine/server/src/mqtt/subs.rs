@@ -123,6 +123,14 @@ impl Index {
         out
     }
 
+    /// Every (pico, filter) subscription.
+    pub fn entries(&self) -> Vec<(PicoId, String)> {
+        self.by_filter
+            .iter()
+            .flat_map(|(f, p)| p.keys().map(move |pico| (pico.clone(), f.clone())))
+            .collect()
+    }
+
     /// Is nothing subscribed?
     pub fn is_empty(&self) -> bool {
         self.by_filter.is_empty()

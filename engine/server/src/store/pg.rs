@@ -72,13 +72,21 @@ pub fn shard_of_pico(id: &str) -> u32 {
 
 /// The shard of a key whose first part is a pico id; `None` for the
 /// engine-wide keys (rulesets, channels, the outboxes, app variables).
+/// A child link (`H parent seq child`) is the child's: the node that
+/// makes a pico (in one of its own shards) or deletes it (its owner)
+/// writes it with the pico's own keys, whichever node has the parent.
 pub fn shard_of_key(key: &[u8]) -> Option<u32> {
     let (&tag, _) = key.split_first()?;
     if !b"PIEHSTVWKBF".contains(&tag) {
         return None;
     }
     let (_, parts) = super::Key::decode(key)?;
-    parts.first().map(|p| shard_of_pico(p))
+    let owner = if tag == b'H' {
+        parts.get(2)
+    } else {
+        parts.first()
+    };
+    owner.map(|p| shard_of_pico(p))
 }
 
 /// The shards this node holds and under which epoch: written by the
@@ -98,11 +106,15 @@ pub struct Leases {
     lost: Mutex<BTreeSet<u32>>,
     /// This node's id (`--node-id`).
     node: String,
+    /// Bumped whenever the shards served here change (MQTT moves its
+    /// subscriptions and queue with them).
+    changed: tokio::sync::watch::Sender<u64>,
 }
 
 impl Leases {
     fn new(node: &str) -> Leases {
         Leases {
+            changed: tokio::sync::watch::Sender::new(0),
             epochs: (0..SHARDS).map(|_| AtomicU64::new(0)).collect(),
             leaving: (0..SHARDS)
                 .map(|_| std::sync::atomic::AtomicBool::new(false))
@@ -147,19 +159,32 @@ impl Leases {
 
     /// Records that this node holds `shard` at `epoch` (`None`: no longer).
     pub fn set(&self, shard: u32, epoch: Option<u64>) {
+        let before = self.serves(shard);
         if let Some(e) = self.epochs.get(shard as usize) {
             e.store(epoch.unwrap_or(0), Ordering::SeqCst);
         }
         if let Some(l) = self.leaving.get(shard as usize) {
             l.store(false, Ordering::SeqCst);
         }
+        if before != self.serves(shard) {
+            self.changed.send_modify(|n| *n += 1);
+        }
     }
 
     /// Marks `shard` as being handed over (see `leaving`).
     pub fn set_leaving(&self, shard: u32) {
+        let before = self.serves(shard);
         if let Some(l) = self.leaving.get(shard as usize) {
             l.store(true, Ordering::SeqCst);
         }
+        if before {
+            self.changed.send_modify(|n| *n += 1);
+        }
+    }
+
+    /// Changes whenever the shards served here change.
+    pub fn watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changed.subscribe()
     }
 
     /// Lets writes to shards not held through (`true`), or refuses them
