@@ -197,7 +197,8 @@ pub fn sweep(store: &Store, now: f64) -> usize {
     let mut buf = WriteBuf::new();
     let mut n = 0;
     for (key, r) in records {
-        if r.expires_ms <= now {
+        // A cluster node sweeps the records of its own shards.
+        if r.expires_ms <= now && store.writes_here(&key) {
             buf.remove(key);
             n += 1;
         }

@@ -677,6 +677,13 @@ impl Store {
         }
     }
 
+    /// May this node write `key`? Always on one node; in a cluster, when
+    /// it is engine-wide or of a shard this node holds.
+    pub fn writes_here(&self, key: &Key) -> bool {
+        self.leases()
+            .is_none_or(|l| pg::shard_of_key(&key.0).is_none_or(|s| l.held(s).is_some()))
+    }
+
     /// The PostgreSQL backend, if that is where the store is.
     pub fn postgres(&self) -> Option<&Arc<pg::Pg>> {
         match &self.inner.backend {
@@ -847,8 +854,7 @@ impl Store {
         let tree = match &self.inner.backend {
             Backend::Sled { tree, .. } => tree,
             Backend::Pg(pg) => {
-                pg.apply(buf.ops.into_iter().map(|(k, v)| (k.0, v)));
-                return Ok(());
+                return pg.apply(buf.ops.into_iter().map(|(k, v)| (k.0, v)).collect());
             }
         };
         if buf.ops.len() == 1 {

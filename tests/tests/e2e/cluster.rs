@@ -9,8 +9,9 @@
 //! They need a PostgreSQL server: `KRL_TEST_PG` (`.ci/run` starts one).
 //! Without it they say SKIPPED and pass.
 
-use krl_tests::api::{send, wait_for, Api};
+use krl_tests::api::{poll, send, wait_for, Api};
 use krl_tests::cluster::{pg_url, Nodes};
+use krl_tests::mqtt::{TestBroker, Watcher};
 use krl_tests::twilio::FakeApi;
 use reqwest::blocking::Client;
 use serde_json::{json, Value};
@@ -480,4 +481,140 @@ fn a_node_that_cannot_open_its_database_says_what_postgresql_said() {
         "stderr: {}",
         failure.stderr
     );
+}
+
+const MQTT: &str = r#"ruleset cluster.mqtt {
+  meta { shares log }
+  global { log = function() { ent:log.defaultsTo([]) } }
+  rule got {
+    select when mqtt message
+    always { ent:log := log().append([event:attrs{"payload"}]) }
+  }
+  rule subscribe {
+    select when t subscribe
+    mqtt:subscribe(event:attrs{"filter"})
+  }
+  rule publish {
+    select when t publish
+    mqtt:publish(event:attrs{"topic"}, event:attrs{"payload"}, qos = 1)
+  }
+}"#;
+
+fn mqtt_log(c: &Client, url: &str, eci: &str) -> Vec<Value> {
+    let (status, v) = send(c.get(format!("{url}/sky/cloud/{eci}/cluster.mqtt/log")));
+    assert_eq!(status, 200, "{v}");
+    v.as_array().cloned().unwrap_or_default()
+}
+
+/// Waits until the pico behind `eci` gets what is published on `topic`
+/// (its node has subscribed at the broker): numbered QoS 0 probes, each
+/// given half a second to show in the log, until one does.
+fn until_subscribed(c: &Client, url: &str, eci: &str, w: &Watcher, topic: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for n in 1.. {
+        assert!(Instant::now() < deadline, "{topic}: never subscribed");
+        let probe = format!("probe {n}");
+        w.publish(topic, probe.clone(), 0);
+        let seen = poll(Duration::from_millis(500), || {
+            mqtt_log(c, url, eci).contains(&json!(probe)).then_some(())
+        });
+        if seen.is_some() {
+            return;
+        }
+    }
+}
+
+#[test]
+fn a_shared_broker_follows_the_shards_messages_reach_picos_on_every_node() {
+    let Some(base) = pg("a_shared_broker_follows_the_shards") else {
+        return;
+    };
+    let broker = TestBroker::start("cluster-mqtt", &[]);
+    let url = broker.url();
+    let mqtt_args = ["--mqtt-url", url.as_str()];
+    let mut nodes = Nodes::new(&base, "cluster-mqtt");
+    nodes.start(1, &mqtt_args);
+    nodes.wait_owned_by(&["n1"], Duration::from_secs(30));
+    let api = Api::new(nodes.node(1));
+    api.register_ok(MQTT);
+    let c = client();
+    let mut made = Vec::new();
+    for k in 0..6 {
+        let (pico, eci) = api.new_pico();
+        api.install_ok(&pico, "cluster.mqtt");
+        let (status, body) = send(
+            c.post(format!(
+                "{}/sky/event/{eci}/s{k}/t/subscribe",
+                nodes.node(1).url
+            ))
+            .json(&json!({ "filter": format!("dev/{k}/up") })),
+        );
+        assert_eq!(status, 200, "{body}");
+        made.push((pico, eci));
+    }
+    // The others join: the shards (and the subscriptions) spread.
+    nodes.start(2, &mqtt_args);
+    nodes.start(3, &mqtt_args);
+    nodes.wait_owned_by(&["n1", "n2", "n3"], Duration::from_secs(60));
+    let owners: BTreeSet<String> = made
+        .iter()
+        .map(|(p, _)| nodes.owner_of(p).expect("an owner"))
+        .collect();
+    assert!(owners.len() >= 2, "6 picos all on {owners:?}");
+    let w = Watcher::new(broker.port, "cluster-watcher", &["dev/+/down"]);
+    let urls: Vec<String> = (1..=3).map(|i| nodes.node(i).url.clone()).collect();
+    let deliver_once = |k: usize, eci: &str, what: &str, via: &str| {
+        until_subscribed(&c, via, eci, &w, &format!("dev/{k}/up"));
+        w.publish(&format!("dev/{k}/up"), json!(what).to_string(), 1);
+        wait_for(
+            &format!("{what} in pico {k}'s log"),
+            Duration::from_secs(30),
+            || {
+                let log = mqtt_log(&c, via, eci);
+                let n = log.iter().filter(|m| **m == json!(what)).count();
+                assert!(n <= 1, "{what} logged {n} times: {log:?}");
+                (n == 1).then_some(())
+            },
+        );
+    };
+    let publish = |k: usize, eci: &str, via: &str, what: &str| {
+        let (status, body) = send(
+            c.post(format!("{via}/sky/event/{eci}/p{k}/t/publish"))
+                .json(&json!({ "topic": format!("dev/{k}/down"), "payload": what })),
+        );
+        assert_eq!(status, 200, "{body}");
+    };
+    // In: every pico gets its device's messages, whichever node has it.
+    for (k, (_, eci)) in made.iter().enumerate() {
+        deliver_once(k, eci, &format!("hello {k}"), &urls[k % 3]);
+    }
+    // Out: every pico's publish reaches the device once.
+    for (k, (_, eci)) in made.iter().enumerate() {
+        publish(k, eci, &urls[(k + 1) % 3], &format!("down {k}"));
+    }
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    while seen.len() < made.len() {
+        let m = w.next("the picos' publishes", |m| m.topic.ends_with("/down"));
+        *seen.entry(m.payload.to_string()).or_default() += 1;
+    }
+    assert!(seen.values().all(|&n| n == 1), "{seen:?}");
+    // kill -9 the node of pico 0: the others take its shards and
+    // subscribe for its picos.
+    let victim: usize = nodes.owner_of(&made[0].0).expect("an owner")[1..]
+        .parse()
+        .unwrap();
+    nodes.kill(victim);
+    let live: Vec<String> = (1..=3)
+        .filter(|&i| i != victim)
+        .map(|i| format!("n{i}"))
+        .collect();
+    let live: Vec<&str> = live.iter().map(String::as_str).collect();
+    nodes.wait_owned_by(&live, Duration::from_secs(60));
+    let via = &urls[(1..=3).find(|&i| i != victim).unwrap() - 1];
+    deliver_once(0, &made[0].1, "after the kill", via);
+    publish(0, &made[0].1, via, "down again");
+    let m = w.next("pico 0's publish after the kill", |m| {
+        m.topic == "dev/0/down"
+    });
+    assert_eq!(m.payload, json!("down again"));
 }

@@ -400,7 +400,7 @@ pub fn migrate(from: &std::path::Path, to: &str) -> anyhow::Result<u64> {
     let mut batch = Vec::with_capacity(MIGRATE_BATCH);
     let mut copied = 0u64;
     let flush = |batch: &mut Vec<(Vec<u8>, Option<Vec<u8>>)>| -> anyhow::Result<()> {
-        pg.apply(std::mem::take(batch));
+        pg.apply(std::mem::take(batch))?;
         let p = pg.clone();
         pg.block(async move { p.flush().await.map_err(crate::store::StoreError::Flush) })?;
         Ok(())

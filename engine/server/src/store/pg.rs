@@ -642,14 +642,32 @@ impl Pg {
         Ok(merged.into_iter().collect())
     }
 
-    /// Puts a batch into the overlay (see the module doc).
-    pub fn apply(&self, ops: impl IntoIterator<Item = (Vec<u8>, Option<Vec<u8>>)>) {
+    /// Puts a batch into the overlay (see the module doc). A batch that
+    /// writes to a shard this node does not hold is refused whole, at
+    /// once: only its event fails (a flush would refuse it with its
+    /// group).
+    pub fn apply(&self, ops: Vec<(Vec<u8>, Option<Vec<u8>>)>) -> Result<()> {
+        if !self.leases.open_writes.load(Ordering::SeqCst) {
+            let unheld: BTreeSet<u32> = ops
+                .iter()
+                .filter_map(|(k, _)| shard_of_key(k))
+                .filter(|&s| self.leases.held(s).is_none())
+                .collect();
+            if !unheld.is_empty() {
+                return Err(StoreError::Backend(format!(
+                    "the write touches shard(s) {unheld:?}, which another node serves \
+                     (a pico there, e.g. a descendant of a pico being deleted): nothing \
+                     was written"
+                )));
+            }
+        }
         let mut p = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         p.batch += 1;
         let batch = p.batch;
         for (k, v) in ops {
             p.map.insert(k, (batch, v));
         }
+        Ok(())
     }
 
     /// Writes the overlay as it stands in one transaction and lets its
