@@ -182,9 +182,16 @@ fn nodes_share_the_shards_and_answer_for_each_others_picos() {
         );
         assert_eq!(count(&c, &urls[2], eci, "spread"), 200);
     }
-    // Deleted through a node that does not have it.
+    // A child of another pico is made beside its parent, whichever node
+    // the request reaches, and goes with it.
     let (i, pico, eci) = &made_on[0];
     let other = if *i == 1 { 2 } else { 1 };
+    let (status, kid) =
+        Api::new(nodes.node(other)).post("/api/picos", json!({"parent": pico, "name": "kid"}));
+    assert_eq!(status, 200, "{kid}");
+    let kid = kid["id"].as_str().expect("an id").to_string();
+    assert_eq!(nodes.owner_of(&kid), nodes.owner_of(pico));
+    // Deleted through a node that does not have it.
     let (status, body) = Api::new(nodes.node(other)).delete(&format!("/api/picos/{pico}"));
     assert!((200..300).contains(&status), "{status} {body}");
     let (_, kids) = Api::new(nodes.node(3)).get(&format!("/api/picos/{root_id}"));
@@ -193,6 +200,8 @@ fn nodes_share_the_shards_and_answer_for_each_others_picos() {
         "{kids}"
     );
     let (status, _) = query(&c, &urls[2], eci, "n");
+    assert_eq!(status, 404);
+    let (status, _) = Api::new(nodes.node(3)).get(&format!("/api/picos/{kid}"));
     assert_eq!(status, 404);
 }
 

@@ -56,8 +56,8 @@ pub struct Routing {
 enum Target {
     Eci(String),
     Pico(String),
-    /// `POST /api/picos`: made by the node it reaches (by its parent's
-    /// while that one serves no shard yet).
+    /// `POST /api/picos`: a child of the root is made by the node it
+    /// reaches, another pico's child by its parent's node.
     NewPico,
 }
 
@@ -112,9 +112,6 @@ pub async fn route(State(r): State<Routing>, req: Request, next: Next) -> Respon
         Some(Target::NewPico) if req.method() != axum::http::Method::POST => {
             return next.run(req).await
         }
-        // Made here, in a shard of this node (clients spread over the
-        // nodes spread the picos), when this node serves any.
-        Some(Target::NewPico) if r.cluster.leases().serves_any() => return next.run(req).await,
         Some(Target::NewPico) => {
             let (parts, body) = req.into_parts();
             let body = match to_bytes(body, BODY_LIMIT).await {
@@ -128,6 +125,13 @@ pub async fn route(State(r): State<Routing>, req: Request, next: Next) -> Respon
                 .and_then(|v| v.get("parent").and_then(|p| p.as_str()).map(PicoId::new))
                 .unwrap_or_else(|| r.root.clone());
             let req = Request::from_parts(parts, Body::from(body));
+            // A child of the root is made here, in a shard of this node
+            // (clients spread over the nodes spread the picos); a child of
+            // another pico beside its parent, on its node, so that a
+            // subtree stays on one node (it is deleted in one commit).
+            if parent == r.root && r.cluster.leases().serves_any() {
+                return next.run(req).await;
+            }
             return route_to(&r, parent, req, next).await;
         }
         Some(Target::Pico(id)) => PicoId::new(id),
