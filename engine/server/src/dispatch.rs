@@ -20,7 +20,7 @@
 use crate::clock::now_ms;
 use crate::error::{EngineError, Result};
 use crate::ids::{Eci, PicoId, Rid};
-use crate::pico::{EventAnswer, EventIn, Lifecycle, PicoContext, PicoHandle};
+use crate::pico::{EventAnswer, EventIn, InboxRow, Lifecycle, PicoContext, PicoHandle, Sent};
 use crate::policy::Policy;
 use crate::store::{ChannelRecord, PicoRecord, Store};
 use dashmap::mapref::entry::Entry;
@@ -110,8 +110,9 @@ pub type RemoteFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = Re
 /// module implements it over HTTP between the nodes).
 pub trait Remote: Send + Sync {
     /// Delivers `event`, which a rule of `from` sent to pico `to`, at
-    /// `to`'s node, applied once however often it is tried.
-    fn deliver(&self, from: PicoId, to: PicoId, event: EventIn) -> RemoteFuture<()>;
+    /// `to`'s node, under idempotency key `key`: applied once however
+    /// often it is tried.
+    fn deliver(&self, from: PicoId, to: PicoId, event: EventIn, key: String) -> RemoteFuture<()>;
     /// `ctx:query` (and `ctx:eventQuery`, with its event first) of `from`
     /// through channel `eci` to pico `to`, at `to`'s node.
     fn call(&self, call: RemoteCall) -> RemoteFuture<Value>;
@@ -331,7 +332,8 @@ impl Dispatch {
     async fn deliver(&self, from: &PicoId, event: EventIn) -> Result<()> {
         let pico = self.event_pico(Some(from), &event)?;
         if let Some(remote) = self.remote_for(&pico) {
-            return remote.deliver(from.clone(), pico, event).await;
+            let key = format!("sent:{}", crate::ids::random_base62(22));
+            return remote.deliver(from.clone(), pico, event, key).await;
         }
         Ok(self.handle(&pico).event_nowait(event).await?)
     }
@@ -496,8 +498,77 @@ impl Dispatch {
     /// events rules send to channels (`sent`: the receiving end of the
     /// `PicoContext::outbox` this dispatch was made with). It holds only a
     /// [`WeakDispatch`]: it ends with the engine.
-    pub fn deliver_sent(&self, sent: mpsc::UnboundedReceiver<(PicoId, EventIn)>) {
-        tokio::spawn(deliver_sent(self.downgrade(), sent));
+    pub fn deliver_sent(&self, sent: mpsc::UnboundedReceiver<Sent>) {
+        let (stored_tx, stored) = mpsc::unbounded_channel();
+        tokio::spawn(deliver_sent(self.downgrade(), sent, stored_tx));
+        tokio::spawn(deliver_stored(self.downgrade(), stored));
+    }
+
+    /// Delivers a stored sent event ([`InboxRow`]) here or at its node and
+    /// deletes it once it applied, or can never apply (its channel is
+    /// gone or refuses it). Answers whether it is done; one that is not
+    /// stays for [`Dispatch::deliver_inbox`].
+    pub async fn deliver_row(&self, row: &InboxRow) -> bool {
+        let done = if self.serves(&row.to) {
+            self.event_keyed_as(&row.from, row.event(), row.key.clone())
+                .await
+                .map(|_| ())
+        } else if let Some(remote) = self.inner.remote.get() {
+            remote
+                .deliver(
+                    row.from.clone(),
+                    row.to.clone(),
+                    row.event(),
+                    row.key.clone(),
+                )
+                .await
+        } else {
+            Err(EngineError::Module("no node serves it".into()))
+        };
+        let what = format!("{}:{} to {}", row.domain, row.name, row.eci);
+        match done {
+            Ok(()) => {}
+            Err(
+                e @ (EngineError::UnknownEci(_)
+                | EngineError::UnknownPico(_)
+                | EngineError::Denied(_)
+                | EngineError::FamilyChannel(_)
+                | EngineError::BadRequest(_)),
+            ) => tracing::warn!("event {what} not delivered: {e}"),
+            Err(e) => {
+                tracing::warn!("event {what} not delivered yet (tried again later): {e}");
+                return false;
+            }
+        }
+        let mut buf = crate::store::WriteBuf::new();
+        buf.remove(crate::store::Key::inbox(&row.key));
+        if let Err(e) = self.store().commit(buf).await {
+            // Found again later: its key makes it apply nothing more.
+            tracing::warn!("event {what}: cannot drop its stored row: {e}");
+        }
+        true
+    }
+
+    /// Delivers the stored sent events ([`InboxRow`]) to the picos this
+    /// node serves that were stored at least `older_ms` ago (the sender's
+    /// node delivers them at once; these are the ones it could not: it
+    /// died, or the pico's node was away). A cluster's lease loop calls it
+    /// each tick.
+    pub async fn deliver_inbox(&self, older_ms: f64) {
+        let rows: Vec<InboxRow> = match self.store().scan::<InboxRow>(&crate::store::Key::inboxes())
+        {
+            Ok(rows) => rows.into_iter().map(|(_, r)| r).collect(),
+            Err(e) => {
+                tracing::warn!("cannot read the stored sent events: {e}");
+                return;
+            }
+        };
+        let before = now_ms() - older_ms;
+        for row in rows {
+            if row.time_ms <= before && self.serves(&row.to) {
+                self.deliver_row(&row).await;
+            }
+        }
     }
 }
 
@@ -565,15 +636,45 @@ async fn run_waker(inner: Weak<Inner>, wake: Arc<Notify>) {
 /// The task of [`Dispatch::deliver_sent`].
 async fn deliver_sent(
     dispatch: WeakDispatch,
-    mut sent: mpsc::UnboundedReceiver<(PicoId, EventIn)>,
+    mut sent: mpsc::UnboundedReceiver<Sent>,
+    stored: mpsc::UnboundedSender<(Vec<InboxRow>, crate::store::FlushTicket)>,
 ) {
-    while let Some((from, event)) = sent.recv().await {
+    while let Some(sent) = sent.recv().await {
+        let (from, event) = match sent {
+            Sent::Event(from, event) => (from, event),
+            // Their own task: they wait for the disk first.
+            Sent::Stored(rows, ticket) => {
+                let _ = stored.send((rows, ticket));
+                continue;
+            }
+        };
         let Some(dispatch) = dispatch.upgrade() else {
             return;
         };
         let what = format!("{}:{} to {}", event.domain, event.name, event.eci);
         if let Err(e) = dispatch.deliver(&from, event).await {
             tracing::warn!("event {what} not delivered: {e}");
+        }
+    }
+}
+
+/// Delivers stored sent events once their sender's event is durable, in
+/// the order they were sent (see [`Dispatch::deliver_row`]).
+async fn deliver_stored(
+    dispatch: WeakDispatch,
+    mut stored: mpsc::UnboundedReceiver<(Vec<InboxRow>, crate::store::FlushTicket)>,
+) {
+    while let Some((rows, ticket)) = stored.recv().await {
+        // A failed flush: the rows are not written (or are, later, and
+        // the lease loop's sweep delivers them).
+        if ticket.wait().await.is_err() {
+            continue;
+        }
+        let Some(dispatch) = dispatch.upgrade() else {
+            return;
+        };
+        for row in &rows {
+            dispatch.deliver_row(row).await;
         }
     }
 }

@@ -33,7 +33,7 @@ use crate::schedule::{self, Timer};
 use crate::store::{FlushTicket, InstallRecord, Key, Store, StoreError, WriteBuf};
 use krl_lang::engine::{EvalError, Event, Limits, PicoRuntime, QueryError};
 use krl_lang::runtime::Value as KrlValue;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -115,6 +115,55 @@ impl From<Outgoing> for EventIn {
             time_ms: now_ms(),
         }
     }
+}
+
+/// An event a rule sent to a pico another node of a cluster serves:
+/// stored under `N key` in the sender's batch (so it exists exactly when
+/// the sender's event committed), delivered with `key` as its idempotency
+/// key (so it applies once however often it is tried), then deleted.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct InboxRow {
+    /// The idempotency key, also the row's key.
+    pub key: String,
+    /// The sending pico.
+    pub from: PicoId,
+    /// The pico behind the channel when it was sent.
+    pub to: PicoId,
+    /// The channel it was sent to.
+    pub eci: Eci,
+    /// Its event id.
+    pub eid: Eid,
+    /// Event domain.
+    pub domain: String,
+    /// Event name.
+    pub name: String,
+    /// Attributes.
+    pub attrs: Map<String, Value>,
+    /// When it was stored, ms since the Unix epoch.
+    pub time_ms: f64,
+}
+
+impl InboxRow {
+    /// The event to deliver.
+    pub fn event(&self) -> EventIn {
+        EventIn {
+            eci: self.eci.clone(),
+            eid: self.eid.clone(),
+            domain: self.domain.clone(),
+            name: self.name.clone(),
+            attrs: self.attrs.clone(),
+            time_ms: self.time_ms,
+        }
+    }
+}
+
+/// What a pico hands the dispatch after an event (`PicoContext::outbox`).
+pub enum Sent {
+    /// An event a rule sent, delivered now, in order.
+    Event(PicoId, EventIn),
+    /// Sent events stored with the sender's event (a cluster), delivered
+    /// once the ticket says that is durable.
+    Stored(Vec<InboxRow>, FlushTicket),
 }
 
 /// The answer to an event: `{"eid", "directives"}`, each directive
@@ -242,7 +291,7 @@ pub struct PicoContext {
     /// Events the rules send to channels (`event:send`), with the pico
     /// that sent them: the dispatch delivers them
     /// (`Dispatch::deliver_sent`), checking each channel and its policy.
-    pub outbox: mpsc::UnboundedSender<(PicoId, EventIn)>,
+    pub outbox: mpsc::UnboundedSender<Sent>,
     /// Bounds on each evaluation (steps, call depth, raised events).
     pub limits: Limits,
     /// Outbound HTTP (`http:`).
@@ -927,7 +976,8 @@ impl Actor {
             self.session_due = Some(self.session_due.map_or(d, |s| s.min(d)));
         }
         let ctx = host.take_ctx();
-        let (buf, outbox) = host.finish();
+        let (mut buf, outbox) = host.finish();
+        let (outbox, stored) = self.store_remote_sends(outbox, &mut buf);
         let durable = if buf.is_empty() && ctx.changes.is_empty() {
             // Nothing new to write, but the answer may still rest on an
             // earlier event's writes that are not on disk yet.
@@ -978,7 +1028,15 @@ impl Actor {
                 "sent",
                 || serde_json::json!({"eci": ev.eci, "domain": ev.domain, "name": ev.name, "attrs": ev.attrs}),
             );
-            let _ = self.ctx.outbox.send((self.id.clone(), ev.into()));
+            let _ = self
+                .ctx
+                .outbox
+                .send(Sent::Event(self.id.clone(), ev.into()));
+        }
+        if !stored.is_empty() {
+            // Applied with this event (the early return above otherwise).
+            let ticket = self.ctx.store.flush_ticket();
+            let _ = self.ctx.outbox.send(Sent::Stored(stored, ticket));
         }
         if !ctx.remote.is_empty() {
             if let Some(calls) = &self.ctx.calls {
@@ -991,6 +1049,54 @@ impl Actor {
         if let Some(reply) = reply {
             send_when_durable(reply, Ok(value), durable);
         }
+    }
+
+    /// In a cluster, the sent events whose channel is of a pico another
+    /// node serves become rows of `buf` (fenced on this pico's shard), to
+    /// be delivered from there ([`InboxRow`]); answers the others, and the
+    /// rows.
+    fn store_remote_sends(
+        &self,
+        outbox: Vec<Outgoing>,
+        buf: &mut WriteBuf,
+    ) -> (Vec<Outgoing>, Vec<InboxRow>) {
+        let Some(leases) = self.ctx.store.leases() else {
+            return (outbox, Vec::new());
+        };
+        let mut here = Vec::new();
+        let mut rows = Vec::new();
+        for ev in outbox {
+            let to = match self.ctx.store.channel(&ev.eci) {
+                Ok(Some(ch)) if !leases.serves_pico(ch.pico.as_str()) => ch.pico,
+                // Here, or an unknown channel: the dispatch says so.
+                _ => {
+                    here.push(ev);
+                    continue;
+                }
+            };
+            crate::trace::publish(
+                Some(&self.id),
+                "sent",
+                || serde_json::json!({"eci": ev.eci, "domain": ev.domain, "name": ev.name, "attrs": ev.attrs}),
+            );
+            let row = InboxRow {
+                key: format!("sent:{}", crate::ids::random_base62(22)),
+                from: self.id.clone(),
+                to,
+                eci: ev.eci,
+                eid: ev.eid,
+                domain: ev.domain,
+                name: ev.name,
+                attrs: ev.attrs,
+                time_ms: now_ms(),
+            };
+            buf.put(Key::inbox(&row.key), &row);
+            rows.push(row);
+        }
+        if !rows.is_empty() {
+            buf.remove(Key::fence(&self.id));
+        }
+        (here, rows)
     }
 
     /// A ticket for the next flush if this pico's last writes may not be

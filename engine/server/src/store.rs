@@ -116,6 +116,7 @@ mod tag {
     pub const IDEMPOTENCY: u8 = b'K';
     pub const CHILD: u8 = b'H';
     pub const FENCE: u8 = b'F';
+    pub const INBOX: u8 = b'N';
 }
 
 /// The database cache's default size in MiB (`krl serve --cache-mb`):
@@ -281,6 +282,15 @@ impl Key {
     /// that only the pico's node may make (its Twilio outbox entries).
     pub fn fence(id: &PicoId) -> Key {
         Key::build(tag::FENCE, &[id.as_str()])
+    }
+    /// An event a rule sent to a pico of another node of a cluster,
+    /// stored with the sender's event (`pico::InboxRow`).
+    pub fn inbox(key: &str) -> Key {
+        Key::build(tag::INBOX, &[key])
+    }
+    /// Prefix of every stored sent event.
+    pub fn inboxes() -> Key {
+        Key::build(tag::INBOX, &[])
     }
     /// A Twilio outbox entry.
     pub fn outbox(id: &str) -> Key {

@@ -71,6 +71,9 @@ fn pg(test: &str) -> Option<String> {
     url
 }
 
+/// Counts the stored sent events (`N` keys) in a cluster's database.
+const INBOX_ROWS: &str = "SELECT count(*) FROM krl_kv WHERE substr(k, 1, 1) = '\\x4e'::bytea";
+
 /// `n` picos with the counter, made through node 1 while it is alone
 /// (so that the nodes started after take some of them over): (id, eci).
 fn picos(api: &Api, n: usize) -> Vec<(String, String)> {
@@ -418,6 +421,34 @@ fn events_and_queries_between_picos_cross_nodes_and_sms_go_once() {
     wait_for("the sent event on n2", Duration::from_secs(30), || {
         (query(&c, &u1, &b, "seen").1 == json!({"passed": 1})).then_some(())
     });
+    // It was stored with the sender's event and deleted once delivered.
+    wait_for(
+        "the stored sent event deleted",
+        Duration::from_secs(30),
+        || (nodes.sql(INBOX_ROWS) == "0").then_some(()),
+    );
+    // A stored sent event whose sender's node died before delivering it
+    // (written here as that node would have): the receiver's node
+    // delivers it, once, even when it is found again after delivery.
+    let b_pico = made.iter().find(|(_, e)| *e == b).expect("b").0.clone();
+    let a_pico = made.iter().find(|(_, e)| *e == a).expect("a").0.clone();
+    let row = json!({
+        "key": "sent:orphan-1", "from": a_pico, "to": b_pico, "eci": b,
+        "eid": "orphan", "domain": "test", "name": "count",
+        "attrs": {"id": "orphan"}, "time_ms": 0.0,
+    });
+    let insert = format!(
+        "INSERT INTO krl_kv VALUES ('\\x4e'::bytea || convert_to('sent:orphan-1', 'UTF8') ||          '\\x00'::bytea, convert_to('{}', 'UTF8'))",
+        row.to_string().replace('\'', "''")
+    );
+    for round in 1..=2 {
+        nodes.sql(&insert);
+        wait_for("the orphan delivered", Duration::from_secs(30), || {
+            (nodes.sql(INBOX_ROWS) == "0").then_some(())
+        });
+        let (_, seen) = query(&c, &u1, &b, "seen");
+        assert_eq!(seen, json!({"passed": 1, "orphan": 1}), "round {round}");
+    }
     // ctx:query from a (n1) to b (n2).
     let (status, body) = send(
         c.post(format!("{u1}/sky/event/{a}/q/test/ask"))
@@ -425,7 +456,8 @@ fn events_and_queries_between_picos_cross_nodes_and_sms_go_once() {
             .body(json!({"to": b}).to_string()),
     );
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["directives"][0]["options"]["n"], json!(1), "{body}");
+    // (the sent event and the orphan)
+    assert_eq!(body["directives"][0]["options"]["n"], json!(2), "{body}");
     // One SMS from each of the 12 picos, through both nodes: each sent
     // once, by the node of its pico.
     for (i, (_, eci)) in made.iter().enumerate() {

@@ -33,6 +33,9 @@ pub const TICK: Duration = Duration::from_secs(1);
 
 /// How long a lease (and a node's heartbeat) lasts without renewal.
 pub const LEASE: Duration = Duration::from_secs(8);
+/// A stored sent event (`pico::InboxRow`) this old is delivered by the
+/// node of its receiver (younger ones are its sender's to deliver).
+pub const INBOX_AGE: Duration = Duration::from_secs(2);
 
 /// The command line of a cluster node (`krl serve --store ...`).
 #[derive(Clone, Debug, clap::Args)]
@@ -137,6 +140,7 @@ impl Cluster {
         let mut failing = false;
         let mut interval = tokio::time::interval(TICK);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let sweeping = Arc::new(std::sync::atomic::AtomicBool::new(false));
         loop {
             interval.tick().await;
             let Some(d) = dispatch.upgrade() else {
@@ -172,6 +176,15 @@ impl Cluster {
             let grace = grace_until.is_some_and(|g| tokio::time::Instant::now() < g);
             match self.tick(c, &d, grace).await {
                 Ok(()) => {
+                    // Sent events their sender's node did not deliver (it
+                    // died, or this node was away): one sweep at a time.
+                    if !sweeping.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                        let (d, sweeping) = (d.clone(), sweeping.clone());
+                        tokio::spawn(async move {
+                            d.deliver_inbox(INBOX_AGE.as_millis() as f64).await;
+                            sweeping.store(false, std::sync::atomic::Ordering::SeqCst);
+                        });
+                    }
                     if failing {
                         failing = false;
                         grace_until = Some(tokio::time::Instant::now() + LEASE + TICK);

@@ -99,10 +99,10 @@ impl Nodes {
 }
 
 impl Remote for Nodes {
-    fn deliver(&self, from: PicoId, to: PicoId, event: EventIn) -> RemoteFuture<()> {
+    fn deliver(&self, from: PicoId, to: PicoId, event: EventIn, key: String) -> RemoteFuture<()> {
         let d = Delivery {
             from,
-            key: format!("sent:{}", crate::ids::random_base62(22)),
+            key,
             to: to.clone(),
             eci: event.eci,
             eid: event.eid,
