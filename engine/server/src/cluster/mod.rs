@@ -37,6 +37,10 @@ pub const LEASE: Duration = Duration::from_secs(8);
 /// node of its receiver (younger ones are its sender's to deliver).
 pub const INBOX_AGE: Duration = Duration::from_secs(2);
 
+/// The channel nodes notify when shards change hands.
+const CHANNEL: &str = "krl_shards";
+const NOTIFY: &str = "NOTIFY krl_shards";
+
 /// The command line of a cluster node (`krl serve --store ...`).
 #[derive(Clone, Debug, clap::Args)]
 pub struct ClusterArgs {
@@ -141,8 +145,21 @@ impl Cluster {
         let mut interval = tokio::time::interval(TICK);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let sweeping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // Another node claimed, freed or joined (`NOTIFY krl_shards`): a
+        // tick now rather than at the next second.
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let alive = Arc::new(());
+        self.pg
+            .listen(CHANNEL, wake.clone(), Arc::downgrade(&alive));
+        let mut first = true;
         loop {
-            interval.tick().await;
+            tokio::select! {
+                _ = interval.tick() => {}
+                () = wake.notified() => {
+                    // Let a burst of notifications settle into one tick.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
             let Some(d) = dispatch.upgrade() else {
                 return;
             };
@@ -176,6 +193,10 @@ impl Cluster {
             let grace = grace_until.is_some_and(|g| tokio::time::Instant::now() < g);
             match self.tick(c, &d, grace).await {
                 Ok(()) => {
+                    if std::mem::take(&mut first) {
+                        // A node joined: the others hand over at once.
+                        let _ = c.client.batch_execute(NOTIFY).await;
+                    }
                     // Sent events their sender's node did not deliver (it
                     // died, or this node was away): one sweep at a time.
                     if !sweeping.swap(true, std::sync::atomic::Ordering::SeqCst) {
@@ -304,6 +325,7 @@ impl Cluster {
                     &[&me, &left],
                 )
                 .await?;
+            c.client.batch_execute(NOTIFY).await?;
         }
         if !claimable.is_empty() {
             let claimed: Vec<(u32, u64)> = c
@@ -331,6 +353,7 @@ impl Cluster {
                     }
                 }
                 tracing::info!(node = %me, shards = claimed.len(), "cluster: shards claimed");
+                c.client.batch_execute(NOTIFY).await?;
                 dispatch.start_shards(&set);
             }
         }
@@ -381,6 +404,7 @@ impl Cluster {
             self.leases.set(s, None);
         }
         tracing::info!(node = %self.node(), shards = set.len(), "cluster: shards handed over");
+        c.client.batch_execute(NOTIFY).await?;
         Ok(())
     }
 }

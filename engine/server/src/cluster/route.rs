@@ -284,7 +284,7 @@ mod tests {
         assert_eq!(eci("/api/channels/E%34").as_deref(), Some("E4"));
         assert_eq!(pico("/api/picos/P1/rulesets").as_deref(), Some("P1"));
         assert_eq!(pico("/api/console/picos/P2").as_deref(), Some("P2"));
-        assert!(target("/api/picos").is_none());
+        assert!(matches!(target("/api/picos"), Some(Target::NewPico)));
         assert!(target("/api/rulesets").is_none());
         assert!(target("/api/engine").is_none());
     }

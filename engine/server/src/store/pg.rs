@@ -532,6 +532,57 @@ impl Pg {
         Conn::open(&self.url).await.map_err(backend)
     }
 
+    /// Listens on `channel` (`LISTEN`), waking `wake` at each
+    /// notification, until `stop` says so; a lost connection is made
+    /// again after a second. Runs on the backend's runtime.
+    pub fn listen(
+        self: &Arc<Self>,
+        channel: &'static str,
+        wake: Arc<tokio::sync::Notify>,
+        stop: std::sync::Weak<()>,
+    ) {
+        let url = self.url.clone();
+        self.handle.spawn(async move {
+            while stop.strong_count() > 0 {
+                match tokio_postgres::connect(&url, NoTls).await {
+                    Ok((client, mut connection)) => {
+                        let (done_tx, done) = tokio::sync::oneshot::channel::<()>();
+                        let w = wake.clone();
+                        tokio::spawn(async move {
+                            while let Some(m) =
+                                std::future::poll_fn(|cx| connection.poll_message(cx)).await
+                            {
+                                match m {
+                                    Ok(tokio_postgres::AsyncMessage::Notification(_)) => {
+                                        w.notify_one()
+                                    }
+                                    Ok(_) => {}
+                                    Err(_) => break,
+                                }
+                            }
+                            drop(done_tx);
+                        });
+                        if let Err(e) = client.batch_execute(&format!("LISTEN {channel}")).await {
+                            tracing::debug!("LISTEN {channel}: {}", PgError(&e));
+                        } else {
+                            // Until the connection ends (or the node stops).
+                            while !client.is_closed() {
+                                tokio::time::sleep(Duration::from_secs(1)).await;
+                                if stop.strong_count() == 0 {
+                                    return;
+                                }
+                            }
+                        }
+                        drop(client);
+                        let _ = done.await;
+                    }
+                    Err(e) => tracing::debug!("LISTEN {channel}: {}", PgError(&e)),
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+    }
+
     /// A reading connection, made again when it was lost.
     async fn reader(&self) -> Result<Arc<Conn>> {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % READERS;
