@@ -1127,6 +1127,17 @@ impl Actor {
                 directives,
                 module_directives,
             };
+            if let Some((key, _)) = &mark {
+                if self.ctx.store.is_uncommitted(key) {
+                    // The first try is not committed yet (a cluster): its
+                    // commit may still be refused (the node lost the
+                    // shard). Answered once it is in the database.
+                    if let Some(reply) = reply {
+                        replay_when_committed(self.ctx.store.clone(), key.clone(), answer, reply);
+                    }
+                    return;
+                }
+            }
             let host = self.host();
             return self.commit(host, reply, answer);
         }
@@ -1473,6 +1484,33 @@ impl Actor {
 
 /// Sends `result` now, or once `ticket`'s flush is done. Waiting is
 /// handed to a task, so the pico goes on with its next message.
+/// Answers `answer` (a replay of an idempotency key's first try) once the
+/// first try's mark `key` is committed, or an error if its commit was
+/// refused (the mark is gone with the rest of its writes).
+fn replay_when_committed(store: Store, key: Key, answer: EventAnswer, reply: Reply<EventAnswer>) {
+    tokio::spawn(async move {
+        // Each flush either commits the overlay or drops what it may not
+        // write; one that failed to reach the database leaves it for the
+        // next (bounded: a flush retries for 30 s itself).
+        for _ in 0..10 {
+            let _ = store.flush_ticket().wait().await;
+            if !store.is_uncommitted(&key) {
+                break;
+            }
+        }
+        let committed = !store.is_uncommitted(&key) && matches!(store.get_raw(&key), Ok(Some(_)));
+        let _ = reply.send(if committed {
+            Ok(answer)
+        } else {
+            Err(PicoError::Unavailable(
+                "an earlier try of this event (same idempotency key) was not committed: \
+                 this node lost the pico's shard; retry it"
+                    .into(),
+            ))
+        });
+    });
+}
+
 fn send_when_durable<T: Send + 'static>(
     reply: Reply<T>,
     result: Result<T, PicoError>,

@@ -687,6 +687,15 @@ impl Store {
         }
     }
 
+    /// Is a write of `key` applied but not committed yet (PostgreSQL: in
+    /// the overlay)? Always false on sled, whose applied writes stay.
+    pub fn is_uncommitted(&self, key: &Key) -> bool {
+        match &self.inner.backend {
+            Backend::Sled { .. } => false,
+            Backend::Pg(pg) => pg.is_pending(&key.0),
+        }
+    }
+
     /// May this node write `key`? Always on one node; in a cluster, when
     /// it is engine-wide or of a shard this node holds.
     pub fn writes_here(&self, key: &Key) -> bool {

@@ -152,6 +152,7 @@ impl Cluster {
         self.pg
             .listen(CHANNEL, wake.clone(), Arc::downgrade(&alive));
         let mut first = true;
+        let mut last_ok = tokio::time::Instant::now();
         loop {
             tokio::select! {
                 _ = interval.tick() => {}
@@ -190,9 +191,17 @@ impl Cluster {
                 }
             }
             let c = conn.as_ref().expect("connected above");
-            let grace = grace_until.is_some_and(|g| tokio::time::Instant::now() < g);
+            // Out of touch for a while (PostgreSQL away, a read retrying,
+            // this process paused): the others were too, or their leases
+            // only look expired; the grace begins now, before any claim.
+            let now = tokio::time::Instant::now();
+            if now.duration_since(last_ok) > TICK * 3 {
+                grace_until = Some(now + LEASE + TICK);
+            }
+            let grace = grace_until.is_some_and(|g| now < g);
             match self.tick(c, &d, grace).await {
                 Ok(()) => {
+                    last_ok = tokio::time::Instant::now();
                     if std::mem::take(&mut first) {
                         // A node joined: the others hand over at once.
                         let _ = c.client.batch_execute(NOTIFY).await;
@@ -246,7 +255,9 @@ impl Cluster {
             .client
             .query(
                 "UPDATE krl_shards SET lease_until = now() + $2 * interval '1 millisecond' \
-                 WHERE owner = $1 AND shard = ANY($3) RETURNING shard, epoch",
+                 WHERE shard IN (SELECT shard FROM krl_shards \
+                 WHERE owner = $1 AND shard = ANY($3) ORDER BY shard FOR NO KEY UPDATE) \
+                 RETURNING shard, epoch",
                 &[&me, &lease_ms, &held],
             )
             .await?
@@ -333,7 +344,9 @@ impl Cluster {
                 .query(
                     "UPDATE krl_shards SET owner = $1, epoch = epoch + 1, \
                      lease_until = now() + $3 * interval '1 millisecond' \
-                     WHERE shard = ANY($2) AND (owner IS NULL OR lease_until < now() OR owner = $1) \
+                     WHERE shard IN (SELECT shard FROM krl_shards WHERE shard = ANY($2) \
+                     AND (owner IS NULL OR lease_until < now() OR owner = $1) \
+                     ORDER BY shard FOR NO KEY UPDATE SKIP LOCKED) \
                      RETURNING shard, epoch",
                     &[&me, &claimable, &lease_ms],
                 )

@@ -251,6 +251,12 @@ impl Conn {
                 tracing::debug!("a PostgreSQL connection ended: {e}");
             }
         });
+        // A transaction left open (this process paused in the middle of
+        // a commit) ends after 3 s, its locks with it: the shard rows it
+        // locked must not hold the other nodes' claims up.
+        client
+            .batch_execute("SET idle_in_transaction_session_timeout = '3s'")
+            .await?;
         Ok(Conn {
             get: client.prepare("SELECT v FROM krl_kv WHERE k = $1").await?,
             scan: client
@@ -271,7 +277,7 @@ impl Conn {
             fence: client
                 .prepare(
                     "SELECT shard, epoch FROM krl_shards \
-                     WHERE shard = ANY($1) AND owner = $2 FOR SHARE",
+                     WHERE shard = ANY($1) AND owner = $2 ORDER BY shard FOR SHARE",
                 )
                 .await?,
             client,
@@ -918,6 +924,15 @@ impl Pg {
             })
             .await
         })
+    }
+
+    /// Is a write of `key` waiting for its commit?
+    pub fn is_pending(&self, key: &[u8]) -> bool {
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .map
+            .contains_key(key)
     }
 
     /// Writes that are not committed yet (for a drain: 0 once flushed).
