@@ -291,6 +291,25 @@ fn is_connection_error(e: &tokio_postgres::Error) -> bool {
     e.is_closed() || e.code().is_none()
 }
 
+/// Is it worth trying the same transaction again: a lost connection, a
+/// deadlock or serialization failure, a standby that is being promoted
+/// (read-only), the server shutting down?
+fn is_retryable(e: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    is_connection_error(e)
+        || e.code().is_some_and(|c| {
+            [
+                SqlState::T_R_DEADLOCK_DETECTED,
+                SqlState::T_R_SERIALIZATION_FAILURE,
+                SqlState::READ_ONLY_SQL_TRANSACTION,
+                SqlState::ADMIN_SHUTDOWN,
+                SqlState::CANNOT_CONNECT_NOW,
+                SqlState::IDLE_IN_TRANSACTION_SESSION_TIMEOUT,
+            ]
+            .contains(c)
+        })
+}
+
 /// Pending writes: key -> (the batch that wrote it last, the write).
 #[derive(Default)]
 struct Pending {
@@ -811,7 +830,7 @@ impl Pg {
                          the event was not applied here: retry it"
                     ));
                 }
-                Err(e) if is_connection_error(&e) && Instant::now() < deadline => {
+                Err(e) if is_retryable(&e) && Instant::now() < deadline => {
                     tracing::warn!("committing to PostgreSQL: {}; trying again", PgError(&e));
                     *writer = None;
                     tokio::time::sleep(Duration::from_millis(250)).await;
