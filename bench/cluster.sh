@@ -59,6 +59,13 @@ if [ -z "${PG:-}" ]; then
 fi
 
 cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
+# CPU seconds of every PostgreSQL process so far (the server's side).
+pg_cpu() {
+  local hz
+  hz=$(getconf CLK_TCK)
+  for p in $(pgrep -u postgres); do cat "/proc/$p/stat" 2>/dev/null; done |
+    awk -v hz="$hz" '{s += $14 + $15} END {print s / hz}'
+}
 xacts() { psql "$PG/$1" -tAXqc "SELECT xact_commit FROM pg_stat_database WHERE datname = '$1'"; }
 
 # start NAME ARGS...: a krl serve; sets STARTED_PID and STARTED_URL.
@@ -143,9 +150,15 @@ for round in $(seq "$ROUNDS"); do
     for p in "${pids[@]}"; do cpu0+=("$(cpu_of "$p")"); done
     x0=0
     [ -n "$db" ] && x0=$(xacts "$db")
+    pgc0=$(pg_cpu)
     if [ "$mode" = pg3 ]; then
-      for i in 0 1 2; do wrk_run "$tag-$i" "${urls[$i]}" 11 & done
-      wait
+      wrk_pids=()
+      for i in 0 1 2; do
+        wrk_run "$tag-$i" "${urls[$i]}" 11 &
+        wrk_pids+=($!)
+      done
+      # Only the wrks: a bare `wait` would wait for the nodes too.
+      wait "${wrk_pids[@]}"
       wrks=("$OUT/wrk-$tag-0.txt" "$OUT/wrk-$tag-1.txt" "$OUT/wrk-$tag-2.txt")
       counts=("$OUT/counts-$tag-0.txt" "$OUT/counts-$tag-1.txt" "$OUT/counts-$tag-2.txt")
     else
@@ -159,14 +172,15 @@ for round in $(seq "$ROUNDS"); do
     done
     x1=0
     [ -n "$db" ] && x1=$(xacts "$db")
+    pgc=$(awk -v a="$pgc0" -v b="$(pg_cpu)" 'BEGIN {print b - a}')
     $LOAD verify "${urls[0]}" "${counts[@]}" >"$OUT/verify-$tag.txt" || true
     stop_all
     stmts=0
     [ -n "$db" ] && stmts=$(statements "${names[@]}")
-    python3 - "$RESULTS" "$mode" "$round" "$((x1 - x0))" "$stmts" "${cpus[*]}" "$OUT/verify-$tag.txt" "${wrks[@]}" <<'EOF'
+    python3 - "$RESULTS" "$mode" "$round" "$((x1 - x0))" "$stmts" "${cpus[*]}" "$OUT/verify-$tag.txt" "$pgc" "${wrks[@]}" <<'EOF'
 import json, re, sys
-results, mode, rnd, xacts, stmts, cpus, verify = sys.argv[1:8]
-wrks = sys.argv[8:]
+results, mode, rnd, xacts, stmts, cpus, verify, pgc = sys.argv[1:9]
+wrks = sys.argv[9:]
 def ms(v, unit):
     return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 rate, p50, p99, acked = 0.0, [], [], 0
@@ -183,6 +197,7 @@ events = acked or 1
 row = {"mode": mode, "round": int(rnd), "events_s": round(rate), "p50_ms": max(p50),
        "p99_ms": max(p99), "acked": acked, "cpu_us_per_event_per_node": [round(c / events * 1e6) for c in cpu],
        "cpu_us_per_event": round(sum(cpu) / events * 1e6),
+       "pg_cpu_us_per_event": round(float(pgc) / events * 1e6) if mode != "sled1" else 0,
        "pg_transactions_per_event": round(int(xacts) / events, 3),
        "pg_statements_per_event": round(int(stmts) / events, 3), "verify": v}
 open(results, "a").write(json.dumps(row) + "\n")
@@ -194,13 +209,13 @@ done
 python3 - "$RESULTS" <<'EOF'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-print("| mode | events/s (median) | p99 ms (median) | CPU µs/event, all nodes | µs/event per node | PG statements/event | PG transactions/event |")
-print("|---|---|---|---|---|---|---|")
+print("| mode | events/s (median) | p99 ms (median) | krl CPU µs/event, all nodes | µs/event per node | PostgreSQL CPU µs/event | PG statements/event | PG transactions/event |")
+print("|---|---|---|---|---|---|---|---|")
 for mode in ("sled1", "pg1", "pg3"):
     rs = [r for r in rows if r["mode"] == mode]
     if not rs:
         continue
     med = lambda k: statistics.median(r[k] for r in rs)
     per = [statistics.median(r["cpu_us_per_event_per_node"][i] for r in rs) for i in range(len(rs[0]["cpu_us_per_event_per_node"]))]
-    print(f"| {mode} | {med('events_s'):.0f} | {med('p99_ms'):.1f} | {med('cpu_us_per_event'):.0f} | {per} | {med('pg_statements_per_event'):.2f} | {med('pg_transactions_per_event'):.3f} |")
+    print(f"| {mode} | {med('events_s'):.0f} | {med('p99_ms'):.1f} | {med('cpu_us_per_event'):.0f} | {per} | {med('pg_cpu_us_per_event'):.0f} | {med('pg_statements_per_event'):.2f} | {med('pg_transactions_per_event'):.3f} |")
 EOF

@@ -474,7 +474,12 @@ impl PicoRuntime {
                     if !matcher.salient(&ev.domain, &ev.name) {
                         continue;
                     }
-                    let before = eval.txn.host.rule_state(&compiled.rid, &rule.name);
+                    // A one-event match never leaves a state to read.
+                    let before = if matcher.is_stateless() {
+                        None
+                    } else {
+                        eval.txn.host.rule_state(&compiled.rid, &rule.name)
+                    };
                     let mut state = before.clone().unwrap_or_default();
                     let view = EventView {
                         domain: &ev.domain,

@@ -256,6 +256,19 @@ impl Matcher {
         })
     }
 
+    /// Does every match take one event, with nothing carried from one
+    /// event to the next (no `within`, no aggregator, every transition
+    /// from the start ending where none leaves)? Then the rule's state is
+    /// always the fresh one and need not be read.
+    pub fn is_stateless(&self) -> bool {
+        self.within_ms.is_none()
+            && self.aggregate_ops.is_empty()
+            && self
+                .edges_of(START)
+                .iter()
+                .all(|&(_, to)| to != START && self.edges_of(to).is_empty())
+    }
+
     /// Is the rule salient for events of this domain and type (5.5)?
     pub fn salient(&self, domain: &str, name: &str) -> bool {
         self.salience
@@ -1003,6 +1016,30 @@ mod tests {
 
     fn compile(sel: &str) -> Matcher {
         Matcher::compile(&expr(sel), None).unwrap()
+    }
+
+    #[test]
+    fn one_event_matches_are_stateless_the_others_not() {
+        for sel in [
+            "a b",
+            "a b or a c",
+            "a b where x == 1",
+            "a b attr re#(.*)# setting(v)",
+        ] {
+            assert!(compile(sel).is_stateless(), "{sel}");
+        }
+        for sel in [
+            "a b before a c",
+            "a b and a c",
+            "a b then a c",
+            "count 3 (a b)",
+            "repeat 2 (a b)",
+            "any 2 (a b, a c, a d)",
+        ] {
+            assert!(!compile(sel).is_stateless(), "{sel}");
+        }
+        let within = Matcher::compile(&expr("a b"), Some(1000.0)).unwrap();
+        assert!(!within.is_stateless());
     }
 
     fn compile_err(sel: &str) -> String {

@@ -180,10 +180,16 @@ impl Twilio {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<(), Refusal> {
-        let channel = self.dispatch.store().channel(eci).map_err(|e| Refusal {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            message: e.to_string(),
-        })?;
+        // The dispatch's cache: no store read per request.
+        let channel = match self.dispatch.channel_record(eci) {
+            Ok(entry) => Some(entry.0.clone()),
+            Err(crate::error::EngineError::UnknownEci(_)) => None,
+            // (an unreadable policy: the record itself, from the store)
+            Err(_) => self.dispatch.store().channel(eci).map_err(|e| Refusal {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                message: e.to_string(),
+            })?,
+        };
         let Some(token) = token_for(
             channel
                 .as_ref()
