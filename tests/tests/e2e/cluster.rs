@@ -671,3 +671,60 @@ fn a_shared_broker_follows_the_shards_messages_reach_picos_on_every_node() {
     });
     assert_eq!(m.payload, json!("down again"));
 }
+
+#[test]
+fn a_single_node_s_data_moves_into_a_cluster_with_krl_migrate() {
+    let Some(base) = pg("a_single_node_s_data_moves_into_a_cluster") else {
+        return;
+    };
+    if krl_tests::sled_only("krl migrate", "it starts a single sled node first") {
+        return;
+    }
+    // A single node on sled, with picos and their counts.
+    let (dir, single) = krl_tests::api::server("cluster-migrate-single", &[]);
+    let made = picos(&Api::new(&single), 5);
+    let c = client();
+    for (i, (_, eci)) in made.iter().enumerate() {
+        for j in 0..=i {
+            assert_eq!(count(&c, &single.url, eci, &format!("m{i}-{j}")), 200);
+        }
+    }
+    assert_eq!(single.terminate(), Some(0));
+    let data = dir.path().join("data");
+    // Into a new cluster's empty database.
+    let mut nodes = Nodes::new(&base, "cluster-migrate");
+    let migrate = || {
+        std::process::Command::new(krl_tests::krl_bin())
+            .args(["migrate", "--from"])
+            .arg(&data)
+            .args(["--to", &nodes.store])
+            .output()
+            .expect("running krl migrate")
+    };
+    let out = migrate();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("migrated "), "{stdout}");
+    // Never into a database that holds data.
+    let again = migrate();
+    assert!(!again.status.success());
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(stderr.contains("already holds"), "{stderr}");
+    // Two nodes serve the picos with their counts, and go on counting.
+    nodes.start(1, &[]);
+    nodes.start(2, &[]);
+    nodes.wait_owned_by(&["n1", "n2"], Duration::from_secs(60));
+    let urls = [nodes.node(1).url.clone(), nodes.node(2).url.clone()];
+    for (i, (_, eci)) in made.iter().enumerate() {
+        for url in &urls {
+            let (status, n) = query(&c, url, eci, "n");
+            assert_eq!((status, n), (200, json!(i + 1)), "pico {i} through {url}");
+        }
+        assert_eq!(count(&c, &urls[i % 2], eci, &format!("after-{i}")), 200);
+        assert_eq!(query(&c, &urls[(i + 1) % 2], eci, "n").1, json!(i + 2));
+    }
+}
