@@ -342,7 +342,15 @@ impl Server {
         let mut others: Vec<Child> = Vec::new();
         if let Some(store) = &cluster {
             for n in 2..=3 {
-                let (other, other_url) = match start_node(data, args, &node_args(n), &stderr) {
+                // A cluster's nodes share one public URL (TwiML action
+                // URLs, Twilio signatures): the first node's, unless the
+                // test gives one.
+                let mut extra: Vec<String> = Vec::new();
+                if !args.contains(&"--public-url") {
+                    extra.extend(["--public-url".to_string(), url.clone()]);
+                }
+                extra.extend(node_args(n));
+                let (other, other_url) = match start_node(data, args, &extra, &stderr) {
                     Ok(started) => started,
                     Err(e) => {
                         let _ = child.kill();
