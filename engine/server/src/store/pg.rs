@@ -303,6 +303,7 @@ fn is_retryable(e: &tokio_postgres::Error) -> bool {
                 SqlState::T_R_SERIALIZATION_FAILURE,
                 SqlState::READ_ONLY_SQL_TRANSACTION,
                 SqlState::ADMIN_SHUTDOWN,
+                SqlState::CRASH_SHUTDOWN,
                 SqlState::CANNOT_CONNECT_NOW,
                 SqlState::IDLE_IN_TRANSACTION_SESSION_TIMEOUT,
             ]
@@ -635,7 +636,7 @@ impl Pg {
             let err = match self.reader().await {
                 Ok(c) => match f(c).await {
                     Ok(v) => return Ok(v),
-                    Err(e) if is_connection_error(&e) => backend(e),
+                    Err(e) if is_retryable(&e) => backend(e),
                     Err(e) => return Err(backend(e)),
                 },
                 Err(e) => e,
