@@ -510,7 +510,7 @@ impl Dispatch {
     /// stays for [`Dispatch::deliver_inbox`].
     pub async fn deliver_row(&self, row: &InboxRow) -> bool {
         let done = if self.serves(&row.to) {
-            self.event_keyed_as(&row.from, row.event(), row.key.clone())
+            self.event_keyed_as(&row.from, row.event.clone(), row.key.clone())
                 .await
                 .map(|_| ())
         } else if let Some(remote) = self.inner.remote.get() {
@@ -518,14 +518,15 @@ impl Dispatch {
                 .deliver(
                     row.from.clone(),
                     row.to.clone(),
-                    row.event(),
+                    row.event.clone(),
                     row.key.clone(),
                 )
                 .await
         } else {
             Err(EngineError::Module("no node serves it".into()))
         };
-        let what = format!("{}:{} to {}", row.domain, row.name, row.eci);
+        let ev = &row.event;
+        let what = format!("{}:{} to {}", ev.domain, ev.name, ev.eci);
         match done {
             Ok(()) => {}
             Err(
@@ -565,7 +566,7 @@ impl Dispatch {
         };
         let before = now_ms() - older_ms;
         for row in rows {
-            if row.time_ms <= before && self.serves(&row.to) {
+            if row.event.time_ms <= before && self.serves(&row.to) {
                 self.deliver_row(&row).await;
             }
         }

@@ -75,7 +75,7 @@ pub trait Lifecycle: Send + Sync {
 }
 
 /// An event on its way to a pico.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EventIn {
     /// The channel it came through.
     pub eci: Eci,
@@ -129,32 +129,10 @@ pub struct InboxRow {
     pub from: PicoId,
     /// The pico behind the channel when it was sent.
     pub to: PicoId,
-    /// The channel it was sent to.
-    pub eci: Eci,
-    /// Its event id.
-    pub eid: Eid,
-    /// Event domain.
-    pub domain: String,
-    /// Event name.
-    pub name: String,
-    /// Attributes.
-    pub attrs: Map<String, Value>,
-    /// When it was stored, ms since the Unix epoch.
-    pub time_ms: f64,
-}
-
-impl InboxRow {
-    /// The event to deliver.
-    pub fn event(&self) -> EventIn {
-        EventIn {
-            eci: self.eci.clone(),
-            eid: self.eid.clone(),
-            domain: self.domain.clone(),
-            name: self.name.clone(),
-            attrs: self.attrs.clone(),
-            time_ms: self.time_ms,
-        }
-    }
+    /// The event (its fields stored beside the others); its time is
+    /// when it was stored.
+    #[serde(flatten)]
+    pub event: EventIn,
 }
 
 /// What a pico hands the dispatch after an event (`PicoContext::outbox`).
@@ -1083,12 +1061,7 @@ impl Actor {
                 key: format!("sent:{}", crate::ids::random_base62(22)),
                 from: self.id.clone(),
                 to,
-                eci: ev.eci,
-                eid: ev.eid,
-                domain: ev.domain,
-                name: ev.name,
-                attrs: ev.attrs,
-                time_ms: now_ms(),
+                event: ev.into(),
             };
             buf.put(Key::inbox(&row.key), &row);
             rows.push(row);

@@ -87,6 +87,31 @@ fn picos(api: &Api, n: usize) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Nodes `n1`..`n{count}` with `flags`, and 12 counter picos made on `n1`
+/// while it was alone (so the nodes started after took some over): the
+/// cluster and the picos, (id, eci).
+fn spread(nodes: &mut Nodes, count: usize, flags: &[&str]) -> Vec<(String, String)> {
+    nodes.start(1, flags);
+    nodes.wait_owned_by(&["n1"], Duration::from_secs(30));
+    let made = picos(&Api::new(nodes.node(1)), 12);
+    for i in 2..=count {
+        nodes.start(i, flags);
+    }
+    let names: Vec<String> = (1..=count).map(|i| format!("n{i}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    nodes.wait_owned_by(&names, Duration::from_secs(60));
+    made
+}
+
+/// The eci of a pico of `made` that node `node` serves.
+fn eci_on(nodes: &Nodes, made: &[(String, String)], node: &str) -> String {
+    made.iter()
+        .find(|(p, _)| nodes.owner_of(p).as_deref() == Some(node))
+        .unwrap_or_else(|| panic!("a pico on {node}"))
+        .1
+        .clone()
+}
+
 /// Sends `test count` with attribute id = `key` to `eci` at `url`, with
 /// the same `Idempotency-Key`: the HTTP status (0: no answer).
 fn count(c: &Client, url: &str, eci: &str, key: &str) -> u16 {
@@ -116,12 +141,7 @@ fn nodes_share_the_shards_and_answer_for_each_others_picos() {
         return;
     };
     let mut nodes = Nodes::new(&base, "cluster-share");
-    nodes.start(1, &[]);
-    nodes.wait_owned_by(&["n1"], Duration::from_secs(30));
-    let made = picos(&Api::new(nodes.node(1)), 12);
-    nodes.start(2, &[]);
-    nodes.start(3, &[]);
-    nodes.wait_owned_by(&["n1", "n2", "n3"], Duration::from_secs(60));
+    let made = spread(&mut nodes, 3, &[]);
     // About a third each (rendezvous hashing over 1,024 shards).
     for n in ["n1", "n2", "n3"] {
         let s = nodes.shards_of(n);
@@ -214,12 +234,7 @@ fn a_killed_node_s_picos_are_served_again_and_acknowledged_events_apply_once() {
         return;
     };
     let mut nodes = Nodes::new(&base, "cluster-kill");
-    nodes.start(1, &[]);
-    nodes.wait_owned_by(&["n1"], Duration::from_secs(30));
-    let made = picos(&Api::new(nodes.node(1)), 12);
-    nodes.start(2, &[]);
-    nodes.start(3, &[]);
-    nodes.wait_owned_by(&["n1", "n2", "n3"], Duration::from_secs(60));
+    let made = spread(&mut nodes, 3, &[]);
     let on_2: Vec<&(String, String)> = made
         .iter()
         .filter(|(p, _)| nodes.owner_of(p).as_deref() == Some("n2"))
@@ -303,16 +318,8 @@ fn a_paused_node_commits_nothing_after_its_lease_and_rejoins() {
         return;
     };
     let mut nodes = Nodes::new(&base, "cluster-pause");
-    nodes.start(1, &[]);
-    nodes.wait_owned_by(&["n1"], Duration::from_secs(30));
-    let made = picos(&Api::new(nodes.node(1)), 12);
-    nodes.start(2, &[]);
-    nodes.wait_owned_by(&["n1", "n2"], Duration::from_secs(60));
-    let (_, eci) = made
-        .iter()
-        .find(|(p, _)| nodes.owner_of(p).as_deref() == Some("n2"))
-        .expect("a pico on n2")
-        .clone();
+    let made = spread(&mut nodes, 2, &[]);
+    let eci = eci_on(&nodes, &made, "n2");
     let c = client();
     let (u1, u2) = (nodes.node(1).url.clone(), nodes.node(2).url.clone());
     assert_eq!(count(&c, &u2, &eci, "warm"), 200);
@@ -367,16 +374,8 @@ fn a_schedule_due_while_its_node_is_down_fires_once() {
         return;
     };
     let mut nodes = Nodes::new(&base, "cluster-schedule");
-    nodes.start(1, &[]);
-    nodes.wait_owned_by(&["n1"], Duration::from_secs(30));
-    let made = picos(&Api::new(nodes.node(1)), 12);
-    nodes.start(2, &[]);
-    nodes.wait_owned_by(&["n1", "n2"], Duration::from_secs(60));
-    let (_, eci) = made
-        .iter()
-        .find(|(p, _)| nodes.owner_of(p).as_deref() == Some("n2"))
-        .expect("a pico on n2")
-        .clone();
+    let made = spread(&mut nodes, 2, &[]);
+    let eci = eci_on(&nodes, &made, "n2");
     let c = client();
     let u1 = nodes.node(1).url.clone();
     let (status, _) = send(
@@ -408,19 +407,8 @@ fn events_and_queries_between_picos_cross_nodes_and_sms_go_once() {
     let fake = FakeApi::start();
     let flags = ["--twilio-api-url", &fake.url()];
     let mut nodes = Nodes::new(&base, "cluster-between");
-    nodes.start(1, &flags);
-    nodes.wait_owned_by(&["n1"], Duration::from_secs(30));
-    let made = picos(&Api::new(nodes.node(1)), 12);
-    nodes.start(2, &flags);
-    nodes.wait_owned_by(&["n1", "n2"], Duration::from_secs(60));
-    let on = |node: &str| {
-        made.iter()
-            .find(|(p, _)| nodes.owner_of(p).as_deref() == Some(node))
-            .unwrap_or_else(|| panic!("a pico on {node}"))
-            .1
-            .clone()
-    };
-    let (a, b) = (on("n1"), on("n2"));
+    let made = spread(&mut nodes, 2, &flags);
+    let (a, b) = (eci_on(&nodes, &made, "n1"), eci_on(&nodes, &made, "n2"));
     let c = client();
     let u1 = nodes.node(1).url.clone();
     // event:send from a (n1) to b (n2): delivered there, once.

@@ -190,6 +190,8 @@ pub struct Matcher {
     aggregate_ops: Vec<(Arc<str>, AggregateOp)>,
     where_spans: Vec<Span>,
     within_ms: Option<f64>,
+    /// [`Matcher::is_stateless`], worked out once.
+    stateless: bool,
 }
 
 impl std::fmt::Debug for Matcher {
@@ -243,7 +245,7 @@ impl Matcher {
         salience.sort();
         salience.dedup();
 
-        Ok(Matcher {
+        let mut m = Matcher {
             simples: b.simples,
             labels: b.labels,
             offsets,
@@ -253,7 +255,14 @@ impl Matcher {
             aggregate_ops: b.aggregate_ops,
             where_spans: b.where_spans,
             within_ms,
-        })
+            stateless: false,
+        };
+        m.stateless = m.within_ms.is_none()
+            && m.aggregate_ops.is_empty()
+            && m.edges_of(START)
+                .iter()
+                .all(|&(_, to)| to != START && m.edges_of(to).is_empty());
+        Ok(m)
     }
 
     /// Does every match take one event, with nothing carried from one
@@ -261,12 +270,7 @@ impl Matcher {
     /// from the start ending where none leaves)? Then the rule's state is
     /// always the fresh one and need not be read.
     pub fn is_stateless(&self) -> bool {
-        self.within_ms.is_none()
-            && self.aggregate_ops.is_empty()
-            && self
-                .edges_of(START)
-                .iter()
-                .all(|&(_, to)| to != START && self.edges_of(to).is_empty())
+        self.stateless
     }
 
     /// Is the rule salient for events of this domain and type (5.5)?
