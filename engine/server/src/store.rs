@@ -39,8 +39,9 @@
 //!
 //! [`Store::apply`] puts a [`WriteBuf`] in as one batch (in sled's memory
 //! and log buffer). [`Store::flush_ticket`] then registers the writer with
-//! the shared flusher task, and [`FlushTicket::wait`] resolves once a
-//! `flush_async` that *started after the registration* has finished: the
+//! the shared flusher (a thread of its own for sled), and
+//! [`FlushTicket::wait`] resolves once a flush that *started after the
+//! registration* has finished: the
 //! flusher takes every waiter registered so far, flushes once, and wakes
 //! them all. Concurrent events therefore share one fsync; a lone event
 //! pays for one.
@@ -59,7 +60,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Once, Weak};
+use std::sync::{Arc, Condvar, Mutex, Once, Weak};
 use tokio::sync::{oneshot, Notify};
 
 pub mod pg;
@@ -526,10 +527,8 @@ pub struct Store {
 struct Inner {
     backend: Backend,
     path: PathBuf,
-    /// Writers waiting for the next flush (see the module doc).
-    waiters: Mutex<Vec<oneshot::Sender<Result<(), String>>>>,
-    /// Wakes the flusher; `Notify` keeps a permit, so no wake-up is lost.
-    wake: Arc<Notify>,
+    /// Writers waiting for the next flush, and what wakes the flusher.
+    queue: Arc<FlushQueue>,
     flusher: Once,
     /// Flushes begun and flushes completed, for callers that need to know
     /// whether something they applied is on disk yet.
@@ -554,8 +553,60 @@ enum Backend {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // Lets the flusher task see that the store is gone and end.
+        // Lets the flusher see that the store is gone and end.
+        self.queue.close();
+    }
+}
+
+type Waiter = oneshot::Sender<Result<(), String>>;
+
+/// The writers waiting for the next group flush. sled's flusher is a
+/// thread of its own, woken by the condition variable: a flush from a
+/// tokio task (`flush_async`, then the sync on the blocking pool) cost
+/// two more thread hand-offs per group, and sled's pool wakes all of its
+/// idle threads for each job it is given. PostgreSQL's flusher is a task
+/// (its client is async), woken by the `Notify`.
+struct FlushQueue {
+    waiters: Mutex<(Vec<Waiter>, bool)>,
+    ready: Condvar,
+    /// Keeps a permit, so no wake-up is lost.
+    wake: Notify,
+}
+
+impl FlushQueue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, (Vec<Waiter>, bool)> {
+        self.waiters
+            .lock()
+            .expect("the waiters lock is never held across a panic")
+    }
+
+    fn push(&self, waiter: Waiter) {
+        self.lock().0.push(waiter);
+        self.ready.notify_one();
         self.wake.notify_one();
+    }
+
+    fn close(&self) {
+        self.lock().1 = true;
+        self.ready.notify_one();
+        self.wake.notify_one();
+    }
+
+    /// Everyone registered so far; `None` once the store is gone.
+    fn take_blocking(&self) -> Option<Vec<Waiter>> {
+        let mut q = self.lock();
+        loop {
+            if !q.0.is_empty() {
+                return Some(std::mem::take(&mut q.0));
+            }
+            if q.1 {
+                return None;
+            }
+            q = self
+                .ready
+                .wait(q)
+                .expect("the waiters lock is never held across a panic");
+        }
     }
 }
 
@@ -602,8 +653,11 @@ impl Store {
             inner: Arc::new(Inner {
                 backend,
                 path: dir.to_path_buf(),
-                waiters: Mutex::new(Vec::new()),
-                wake: Arc::new(Notify::new()),
+                queue: Arc::new(FlushQueue {
+                    waiters: Mutex::new((Vec::new(), false)),
+                    ready: Condvar::new(),
+                    wake: Notify::new(),
+                }),
                 flusher: Once::new(),
                 flushes_started: AtomicU64::new(0),
                 flushes: AtomicU64::new(0),
@@ -899,22 +953,26 @@ impl Store {
 
     /// Registers for the next group flush. Everything applied before this
     /// call is on disk once the ticket's [`FlushTicket::wait`] returns
-    /// `Ok`. Must be called inside a tokio runtime (it starts the flusher
-    /// task on first use).
+    /// `Ok`. On PostgreSQL, must be called inside a tokio runtime (it
+    /// starts the flusher task on first use).
     pub fn flush_ticket(&self) -> FlushTicket {
         self.inner.flusher.call_once(|| {
-            tokio::spawn(run_flusher(
-                Arc::downgrade(&self.inner),
-                self.inner.wake.clone(),
-            ));
+            let store = Arc::downgrade(&self.inner);
+            let queue = self.inner.queue.clone();
+            match &self.inner.backend {
+                Backend::Sled { .. } => {
+                    std::thread::Builder::new()
+                        .name("krl-flush".into())
+                        .spawn(move || run_sled_flusher(store, queue))
+                        .expect("starting the flush thread");
+                }
+                Backend::Pg(_) => {
+                    tokio::spawn(run_flusher(store, queue));
+                }
+            }
         });
         let (tx, rx) = oneshot::channel();
-        self.inner
-            .waiters
-            .lock()
-            .expect("the waiters lock is never held across a panic")
-            .push(tx);
-        self.inner.wake.notify_one();
+        self.inner.queue.push(tx);
         FlushTicket(rx)
     }
 
@@ -990,57 +1048,64 @@ pub(crate) fn decode<T: DeserializeOwned>(key: &Key, bytes: &[u8]) -> Result<T> 
     })
 }
 
-/// The flusher task: one `flush_async` for everyone who registered before
-/// it started. Holds only a `Weak` to the store, so dropping the last
-/// `Store` closes the database (and its lock) and ends the task.
-async fn run_flusher(store: Weak<Inner>, wake: Arc<Notify>) {
+/// sled's flusher thread: one flush and one sync for everyone who
+/// registered before it started. Holds only a `Weak` to the store, so
+/// dropping the last `Store` closes the database (and its lock) and ends
+/// the thread.
+fn run_sled_flusher(store: Weak<Inner>, queue: Arc<FlushQueue>) {
+    while let Some(waiters) = queue.take_blocking() {
+        let Some(inner) = store.upgrade() else { return };
+        let number = inner.flushes_started.fetch_add(1, Ordering::SeqCst) + 1;
+        let result = match &inner.backend {
+            Backend::Sled { db, .. } => db.flush().map(|_| ()).map_err(|e| e.to_string()),
+            Backend::Pg(_) => Err("not a sled store".to_string()),
+        }
+        .and_then(|()| sync_folder(&inner.sync));
+        finish_flush(inner, number, result, waiters);
+    }
+}
+
+/// PostgreSQL's flusher task: one transaction per group (`pg::Pg::flush`).
+async fn run_flusher(store: Weak<Inner>, queue: Arc<FlushQueue>) {
     loop {
-        wake.notified().await;
+        queue.wake.notified().await;
         let Some(inner) = store.upgrade() else { return };
         // Everyone registered so far applied their batch before
         // registering, so the flush that starts below covers them all.
-        let waiters = std::mem::take(
-            &mut *inner
-                .waiters
-                .lock()
-                .expect("the waiters lock is never held across a panic"),
-        );
+        let waiters = std::mem::take(&mut queue.lock().0);
         if waiters.is_empty() {
             continue;
         }
         let number = inner.flushes_started.fetch_add(1, Ordering::SeqCst) + 1;
-        let mut result = match &inner.backend {
-            Backend::Sled { db, .. } => db
-                .flush_async()
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
-            Backend::Pg(pg) => pg.clone().flush().await,
+        let result = match &inner.backend {
+            Backend::Pg(pg) => pg.clone().flush().await.map(|_| false),
+            Backend::Sled { .. } => Err("not a PostgreSQL store".to_string()),
         };
-        if result.is_ok() {
-            // Stable storage before anyone hears "done" (module doc).
-            let sync = inner.sync.clone();
-            result = match tokio::task::spawn_blocking(move || sync_folder(&sync)).await {
-                Ok(Ok(true)) => {
-                    inner.synced.fetch_add(1, Ordering::SeqCst);
-                    Ok(())
-                }
-                Ok(Ok(false)) => Ok(()),
-                Ok(Err(e)) => Err(e),
-                Err(e) => Err(format!("the sync task failed: {e}")),
-            };
+        finish_flush(inner, number, result, waiters);
+    }
+}
+
+/// Records flush `number`'s outcome (`Ok(synced)`) and answers its waiters.
+fn finish_flush(
+    inner: Arc<Inner>,
+    number: u64,
+    result: std::result::Result<bool, String>,
+    waiters: Vec<Waiter>,
+) {
+    if let Ok(synced) = result {
+        if synced {
+            inner.synced.fetch_add(1, Ordering::SeqCst);
         }
-        if result.is_ok() {
-            inner.durable_upto.fetch_max(number, Ordering::SeqCst);
-        }
-        inner.flushes.fetch_add(1, Ordering::SeqCst);
-        // Let go of the store before waking anyone: a woken writer may drop
-        // the last handle and expect the database (and its lock) closed.
-        drop(inner);
-        for w in waiters {
-            // A waiter that went away (client disconnected) is fine.
-            let _ = w.send(result.clone());
-        }
+        inner.durable_upto.fetch_max(number, Ordering::SeqCst);
+    }
+    inner.flushes.fetch_add(1, Ordering::SeqCst);
+    // Let go of the store before waking anyone: a woken writer may drop
+    // the last handle and expect the database (and its lock) closed.
+    drop(inner);
+    let result = result.map(|_| ());
+    for w in waiters {
+        // A waiter that went away (client disconnected) is fine.
+        let _ = w.send(result.clone());
     }
 }
 
