@@ -54,10 +54,11 @@ pub struct DurabilityArgs {
 /// Syncs issued by every [`DirSync`] of this process (tests, logs).
 static SYNCS: AtomicU64 = AtomicU64::new(0);
 
-/// How many `fdatasync`/`fsync` calls this process's data-folder syncs
-/// have made.
+/// How many `fdatasync`/`fsync` calls this process has made for
+/// durability: the data-folder syncs here, and sled's log writes
+/// (`sled::log_syncs`, vendor/sled/KRL-PATCH.md).
 pub fn sync_calls() -> u64 {
-    SYNCS.load(Ordering::SeqCst)
+    SYNCS.load(Ordering::SeqCst) + sled::log_syncs()
 }
 
 /// The state of one data folder's syncs: the `db` file kept open, and

@@ -46,12 +46,13 @@
 //! them all. Concurrent events therefore share one fsync; a lone event
 //! pays for one.
 //!
-//! sled's flush alone ends with `sync_file_range`, which does not reach
-//! stable storage; with [`Durability::Full`] (the default) the flusher
-//! follows each flush with [`DirSync::sync`] (`fdatasync` of sled's files,
-//! `fsync` of the folder when files appeared) before it wakes anyone, so
-//! an answered event survives a power cut. [`Durability::Relaxed`]
-//! (`--durability relaxed`) skips that.
+//! sled 0.34's flush alone ends with `sync_file_range`, which does not
+//! reach stable storage. With [`Durability::Full`] (the default) krl's
+//! sled (vendor/sled/KRL-PATCH.md) ends each log write with `fdatasync`
+//! and syncs new blob and snapshot files with their folder, and the first
+//! flush is followed by [`DirSync::sync`] (every file and the folder, as
+//! sled made them at start-up), so an answered event survives a power
+//! cut. [`Durability::Relaxed`] (`--durability relaxed`) skips both.
 
 use crate::durable::{DirSync, Durability};
 use crate::ids::{Eci, PicoId, Rid};
@@ -59,7 +60,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Once, Weak};
 use tokio::sync::{oneshot, Notify};
 
@@ -547,7 +548,13 @@ struct Inner {
 
 /// Where the keys live: sled (one node) or PostgreSQL (a cluster, `pg`).
 enum Backend {
-    Sled { db: sled::Db, tree: sled::Tree },
+    Sled {
+        db: sled::Db,
+        tree: sled::Tree,
+        /// sled's `sync_data` (vendor/sled/KRL-PATCH.md): while set, its
+        /// flush ends with `fdatasync` of what it wrote.
+        syncs: Arc<AtomicBool>,
+    },
     Pg(Arc<pg::Pg>),
 }
 
@@ -622,9 +629,12 @@ impl Store {
     /// somewhat more).
     pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Store> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Sled(e.into()))?;
+        // Full durability until told otherwise (`set_durability`).
+        let syncs = Arc::new(AtomicBool::new(true));
         let db = match sled::Config::new()
             .path(dir)
             .cache_capacity(cache_bytes)
+            .sync_data(syncs.clone())
             .open()
         {
             Ok(db) => db,
@@ -638,7 +648,11 @@ impl Store {
             Err(e) => return Err(e.into()),
         };
         let tree = db.open_tree("krl")?;
-        Store::with_backend(Backend::Sled { db, tree }, dir, Some(DirSync::new(dir)))
+        Store::with_backend(
+            Backend::Sled { db, tree, syncs },
+            dir,
+            Some(DirSync::new(dir)),
+        )
     }
 
     /// Opens the store on PostgreSQL at `url` (`krl serve --store`), as
@@ -993,7 +1007,7 @@ impl Store {
                 pg.block(async move { pg2.flush().await.map_err(StoreError::Flush) })?;
             }
         }
-        sync_folder(&self.inner.sync).map_err(StoreError::Flush)?;
+        sync_folder(&self.inner).map_err(StoreError::Flush)?;
         Ok(())
     }
 
@@ -1013,6 +1027,9 @@ impl Store {
             Durability::Full if sync.is_none() => *sync = Some(DirSync::new(&self.inner.path)),
             Durability::Full => {}
             Durability::Relaxed => *sync = None,
+        }
+        if let Backend::Sled { syncs, .. } = &self.inner.backend {
+            syncs.store(durability == Durability::Full, Ordering::Release);
         }
     }
 
@@ -1060,7 +1077,7 @@ fn run_sled_flusher(store: Weak<Inner>, queue: Arc<FlushQueue>) {
             Backend::Sled { db, .. } => db.flush().map(|_| ()).map_err(|e| e.to_string()),
             Backend::Pg(_) => Err("not a sled store".to_string()),
         }
-        .and_then(|()| sync_folder(&inner.sync));
+        .and_then(|()| sync_folder(&inner));
         finish_flush(inner, number, result, waiters);
     }
 }
@@ -1109,12 +1126,22 @@ fn finish_flush(
     }
 }
 
-/// Syncs the data folder unless relaxed: whether it did.
-fn sync_folder(sync: &Mutex<Option<DirSync>>) -> std::result::Result<bool, String> {
-    let mut sync = sync
+/// Makes a completed flush durable unless relaxed: whether it is. sled
+/// syncs its own writes (`sync_data`: its log writes end with
+/// `fdatasync`, new blobs and snapshots are synced with their folder), so
+/// after [`DirSync`]'s first pass, which syncs every file and folder sled
+/// made at start-up (`db`, `conf`), nothing is left to do here.
+fn sync_folder(inner: &Inner) -> std::result::Result<bool, String> {
+    let mut sync = inner
+        .sync
         .lock()
         .expect("the sync lock is never held across a panic");
+    let sled_syncs = match &inner.backend {
+        Backend::Sled { syncs, .. } => syncs.load(Ordering::Acquire),
+        Backend::Pg(_) => false,
+    };
     match sync.as_mut() {
+        Some(s) if sled_syncs && s.calls() > 0 => Ok(true),
         Some(s) => s
             .sync()
             .map(|_| true)
@@ -1457,7 +1484,7 @@ mod tests {
                 "commit {n}: fdatasync called"
             );
         }
-        // Relaxed: sled's flush only.
+        // Relaxed: sled's flush only, no fdatasync.
         store.set_durability(Durability::Relaxed);
         let synced = store.sync_count();
         store.commit(put(9)).await.unwrap();

@@ -6,13 +6,23 @@ use std::{
     io::{BufRead, BufReader, ErrorKind, Read, Seek, Write},
     ops::Deref,
     path::{Path, PathBuf},
-    sync::atomic::AtomicUsize,
+    sync::atomic::{AtomicBool, AtomicUsize},
 };
 
 use crate::pagecache::{arr_to_u32, u32_to_arr, Lsn};
 use crate::*;
 
 const DEFAULT_PATH: &str = "default.sled";
+
+/// krl: log writes ended with `fdatasync` (`Config::sync_data`).
+pub(crate) static LOG_SYNCS: std::sync::atomic::AtomicU64 =
+    std::sync::atomic::AtomicU64::new(0);
+
+/// krl: how many log writes of this process ended with `fdatasync`
+/// (`Config::sync_data`).
+pub fn log_syncs() -> u64 {
+    LOG_SYNCS.load(std::sync::atomic::Ordering::SeqCst)
+}
 
 /// The high-level database mode, according to
 /// the trade-offs of the RUM conjecture.
@@ -201,6 +211,11 @@ pub struct Inner {
     pub mode: Mode,
     #[doc(hidden)]
     pub temporary: bool,
+    /// krl: while true, every log write ends with `fdatasync` instead of
+    /// `sync_file_range`, and new blob and snapshot files are synced with
+    /// their folder, so a completed flush is on stable storage.
+    #[doc(hidden)]
+    pub sync_data: std::sync::Arc<AtomicBool>,
     #[doc(hidden)]
     pub use_compression: bool,
     #[doc(hidden)]
@@ -230,6 +245,7 @@ impl Default for Inner {
             use_compression: false,
             compression_factor: 5,
             temporary: false,
+            sync_data: std::sync::Arc::new(AtomicBool::new(false)),
             version: crate_version(),
 
             // useful in testing
@@ -507,6 +523,11 @@ impl Config {
             "deletes the database after drop. if no path is set, uses /dev/shm on linux"
         ),
         (
+            sync_data,
+            std::sync::Arc<AtomicBool>,
+            "krl: while set, a completed flush is on stable storage (fdatasync)"
+        ),
+        (
             create_new,
             bool,
             "attempts to exclusively open the database, failing if it already exists"
@@ -661,6 +682,18 @@ impl Config {
         };
 
         persisted_config.serialize()
+    }
+
+    /// krl: whether flushes must reach stable storage (`sync_data`).
+    pub(crate) fn syncs_data(&self) -> bool {
+        !self.temporary
+            && self.sync_data.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// krl: makes the entries of `dir` (new or renamed files) durable.
+    pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+        File::open(dir)?.sync_all()?;
+        Ok(())
     }
 
     fn write_config(&self) -> Result<()> {

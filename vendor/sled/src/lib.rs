@@ -310,7 +310,7 @@ pub use {
 
 pub use self::{
     batch::Batch,
-    config::{Config, Mode},
+    config::{log_syncs, Config, Mode},
     db::{open, Db},
     iter::Iter,
     ivec::IVec,

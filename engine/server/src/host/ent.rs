@@ -30,9 +30,14 @@
 //! puts each batch's entity writes into the cache once the batch is
 //! applied ([`EntCache::committed`]), so an evaluation that fails leaves
 //! the cache as it was. The pico's task is the only writer of its
-//! entity variables, which is what makes the cache right. It holds at
-//! most [`CACHE_ENTRIES`] keys (it is emptied when full) and no value
-//! larger than [`CACHE_VALUE_BYTES`] bytes of JSON.
+//! entity variables, which is what makes the cache right. It holds about
+//! [`CACHE_BYTES`] at most (keys and stored JSON, plus
+//! [`CACHE_ENTRY_OVERHEAD`] per key; it is emptied when full) and no
+//! value larger than [`CACHE_VALUE_BYTES`] bytes of JSON. A pico's memory
+//! therefore follows what its rules touch: a counter keeps one key; an
+//! IVR that remembers 100,000 callers by entry keeps them all (about
+//! 12 MiB), so no caller's event reads the store. The cache goes with the
+//! task when an idle pico leaves memory.
 
 use super::{check_depth, storage, PicoHost};
 use crate::store::{decode, Key, StoreError};
@@ -45,8 +50,12 @@ use std::sync::{Arc, Mutex};
 /// What the key of a map kept by entry holds.
 const BY_ENTRY: &[u8] = &[0];
 
-/// The most keys a pico's cache holds.
-pub const CACHE_ENTRIES: usize = 4096;
+/// About the most memory a pico's cache holds (see the module doc).
+pub const CACHE_BYTES: usize = 16 << 20;
+
+/// What a cached key is counted for beyond its key and JSON bytes: the
+/// map's slot, the key's and the value's allocations.
+pub const CACHE_ENTRY_OVERHEAD: usize = 96;
 
 /// The largest value (bytes of JSON) a pico's cache keeps.
 pub const CACHE_VALUE_BYTES: usize = 64 * 1024;
@@ -73,7 +82,9 @@ enum Cached {
 /// A pico's committed entity values (see the module doc).
 #[derive(Default)]
 pub struct EntCache {
-    map: HashMap<Key, Cached>,
+    /// Each value with the bytes it is counted for.
+    map: HashMap<Key, (Cached, usize)>,
+    bytes: usize,
 }
 
 /// The cache as the pico's task and its evaluations share it.
@@ -83,10 +94,13 @@ impl EntCache {
     /// Takes in the entity writes of a batch that has been applied.
     pub fn committed(&mut self, ops: Vec<(Key, Option<Vec<u8>>)>) {
         for (key, op) in ops {
-            if op.as_ref().is_some_and(|b| b.len() > CACHE_VALUE_BYTES) {
-                self.map.remove(&key);
+            let len = op.as_ref().map_or(0, Vec::len);
+            if len > CACHE_VALUE_BYTES {
+                if let Some((_, cost)) = self.map.remove(&key) {
+                    self.bytes -= cost;
+                }
             } else {
-                self.insert(key, Cached::Raw(op));
+                self.insert(key, Cached::Raw(op), len);
             }
         }
     }
@@ -94,13 +108,20 @@ impl EntCache {
     /// Forgets everything (after a batch written outside `committed`).
     pub fn clear(&mut self) {
         self.map.clear();
+        self.bytes = 0;
     }
 
-    fn insert(&mut self, key: Key, value: Cached) {
-        if self.map.len() >= CACHE_ENTRIES && !self.map.contains_key(&key) {
-            self.map.clear();
+    /// Keeps `value` (`len` bytes of JSON) under `key`.
+    fn insert(&mut self, key: Key, value: Cached, len: usize) {
+        let cost = key.as_bytes().len() + len + CACHE_ENTRY_OVERHEAD;
+        let old = self.map.get(&key).map_or(0, |(_, c)| *c);
+        if self.bytes - old + cost > CACHE_BYTES {
+            self.clear();
         }
-        self.map.insert(key, value);
+        if let Some((_, old)) = self.map.insert(key, (value, cost)) {
+            self.bytes -= old;
+        }
+        self.bytes += cost;
     }
 }
 
@@ -155,7 +176,7 @@ impl PicoHost {
         }
         if let Some(cache) = &self.ents {
             let mut c = lock(cache);
-            if let Some(hit) = c.map.get_mut(key) {
+            if let Some((hit, _)) = c.map.get_mut(key) {
                 let slot = match &*hit {
                     Cached::Decoded(s) => return Ok(s.clone()),
                     Cached::Raw(b) => decode_slot(key, b.as_deref(), entry).map_err(storage)?,
@@ -167,8 +188,9 @@ impl PicoHost {
         let raw = self.store.get_raw(key).map_err(storage)?;
         let slot = decode_slot(key, raw.as_deref(), entry).map_err(storage)?;
         if let Some(cache) = &self.ents {
-            if raw.is_none_or(|b| b.len() <= CACHE_VALUE_BYTES) {
-                lock(cache).insert(key.clone(), Cached::Decoded(slot.clone()));
+            let len = raw.as_ref().map_or(0, |b| b.len());
+            if len <= CACHE_VALUE_BYTES {
+                lock(cache).insert(key.clone(), Cached::Decoded(slot.clone()), len);
             }
         }
         Ok(slot)

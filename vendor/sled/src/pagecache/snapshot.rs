@@ -559,6 +559,12 @@ fn write_snapshot(config: &RunningConfig, snapshot: &Snapshot) -> Result<()> {
 
     io_fail!(config, "snap write mv");
     std::fs::rename(&path_1, &path_2)?;
+    if config.syncs_data() {
+        // krl: the new name is durable too.
+        if let Some(dir) = path_2.parent() {
+            Config::sync_dir(dir)?;
+        }
+    }
     io_fail!(config, "snap write mv post");
 
     trace!("renamed snapshot to {}", path_2.to_string_lossy());
