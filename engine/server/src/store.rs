@@ -1065,12 +1065,27 @@ pub(crate) fn decode<T: DeserializeOwned>(key: &Key, bytes: &[u8]) -> Result<T> 
     })
 }
 
+/// How long the flusher waits for more writers before a flush, when the
+/// previous group had at least [`LINGER_AFTER`] (docs/server.md,
+/// "Durability: group commit"). A lone writer never waits.
+const LINGER: std::time::Duration = std::time::Duration::from_micros(100);
+const LINGER_AFTER: usize = 3;
+
 /// sled's flusher thread: one flush and one sync for everyone who
 /// registered before it started. Holds only a `Weak` to the store, so
 /// dropping the last `Store` closes the database (and its lock) and ends
 /// the thread.
 fn run_sled_flusher(store: Weak<Inner>, queue: Arc<FlushQueue>) {
-    while let Some(waiters) = queue.take_blocking() {
+    let mut last = 0;
+    while let Some(mut waiters) = queue.take_blocking() {
+        if last >= LINGER_AFTER {
+            // Under load, let the group grow a little: each flush costs
+            // the same whatever its size (a write and a sync, each a trip
+            // to the device), so fewer, larger groups cost less per event.
+            std::thread::sleep(LINGER);
+            waiters.append(&mut queue.lock().0);
+        }
+        last = waiters.len();
         let Some(inner) = store.upgrade() else { return };
         let number = inner.flushes_started.fetch_add(1, Ordering::SeqCst) + 1;
         let result = match &inner.backend {
