@@ -1555,7 +1555,11 @@ mod tests {
         let dir = temp();
         let syncs = sled::log_syncs();
         let value = |n: usize| -> String {
-            let len = if n % 8 == 0 { 600_000 } else { 20_000 + n };
+            let len = if n.is_multiple_of(8) {
+                600_000
+            } else {
+                20_000 + n
+            };
             format!("{n}:").repeat(len / 4)
         };
         {
