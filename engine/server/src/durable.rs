@@ -5,13 +5,16 @@
 //! sled 0.34 ends a flush with `sync_file_range` (its non-io_uring write
 //! path), which starts write-back of the log's pages but neither waits
 //! for the disk's write cache nor writes the file's metadata: a `kill -9`
-//! loses nothing, a power cut or kernel crash can. [`DirSync::sync`] is
-//! what the store's group commit adds after each sled flush: an
-//! `fdatasync` of sled's `db` file (every flush), of every other file of
-//! the folder that is new or changed since the last sync (`conf`,
-//! `snap.*`, `blobs/*`), and an `fsync` of the folder (and `blobs/`) when
-//! a file appeared or went, so a new file's name is durable too. One sync
-//! serves every event of the group.
+//! loses nothing, a power cut or kernel crash can. krl's sled
+//! (vendor/sled/KRL-PATCH.md) therefore ends its log writes with
+//! `fdatasync` and syncs the blob and snapshot files it makes. What it
+//! made before that — the `db` and `conf` files and their names at
+//! start-up — is what [`DirSync::sync`] covers: an `fdatasync` of sled's
+//! `db` file, of every other file of the folder that is new or changed
+//! since the last sync (`conf`, `snap.*`, `blobs/*`), and an `fsync` of
+//! the folder (and `blobs/`) when a file appeared or went, so a new
+//! file's name is durable too. The store runs it after its first group
+//! flush (`store::sync_folder`).
 //!
 //! `--durability relaxed` (docs/operating.md) leaves it out: answers then
 //! survive a crash of the engine (`kill -9`), not of the machine.

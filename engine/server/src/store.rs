@@ -539,7 +539,7 @@ struct Inner {
     /// applied before it started is durable. A failed flush leaves it.
     durable_upto: AtomicU64,
     /// The data folder's syncs after each flush; `None`: relaxed.
-    sync: Arc<Mutex<Option<DirSync>>>,
+    sync: Mutex<Option<DirSync>>,
     /// Group flushes whose sync has completed.
     synced: AtomicU64,
     /// Batches applied that wrote a channel ([`Store::channel_generation`]).
@@ -574,45 +574,87 @@ type Waiter = oneshot::Sender<Result<(), String>>;
 /// idle threads for each job it is given. PostgreSQL's flusher is a task
 /// (its client is async), woken by the `Notify`.
 struct FlushQueue {
-    waiters: Mutex<(Vec<Waiter>, bool)>,
+    state: Mutex<Waiting>,
+    /// Wakes sled's flusher thread.
     ready: Condvar,
-    /// Keeps a permit, so no wake-up is lost.
+    /// Wakes PostgreSQL's flusher task; keeps a permit, so no wake-up is
+    /// lost.
     wake: Notify,
+    /// Which of the two the flusher waits on.
+    threaded: bool,
+}
+
+#[derive(Default)]
+struct Waiting {
+    waiters: Vec<Waiter>,
+    /// The store is gone.
+    closed: bool,
+    /// sled's flusher thread is waiting on `ready`: only then does a new
+    /// writer need to wake it (a wake-up is a system call; under load
+    /// writers mostly register while a flush runs).
+    asleep: bool,
 }
 
 impl FlushQueue {
-    fn lock(&self) -> std::sync::MutexGuard<'_, (Vec<Waiter>, bool)> {
-        self.waiters
+    fn new(threaded: bool) -> FlushQueue {
+        FlushQueue {
+            state: Mutex::new(Waiting::default()),
+            ready: Condvar::new(),
+            wake: Notify::new(),
+            threaded,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
+        self.state
             .lock()
             .expect("the waiters lock is never held across a panic")
     }
 
+    /// Everyone registered so far (none once taken).
+    fn take(&self) -> Vec<Waiter> {
+        std::mem::take(&mut self.lock().waiters)
+    }
+
     fn push(&self, waiter: Waiter) {
-        self.lock().0.push(waiter);
-        self.ready.notify_one();
-        self.wake.notify_one();
+        let mut q = self.lock();
+        q.waiters.push(waiter);
+        self.notify(q);
     }
 
     fn close(&self) {
-        self.lock().1 = true;
-        self.ready.notify_one();
-        self.wake.notify_one();
+        let mut q = self.lock();
+        q.closed = true;
+        self.notify(q);
     }
 
-    /// Everyone registered so far; `None` once the store is gone.
+    fn notify(&self, q: std::sync::MutexGuard<'_, Waiting>) {
+        if !self.threaded {
+            drop(q);
+            self.wake.notify_one();
+        } else if q.asleep {
+            drop(q);
+            self.ready.notify_one();
+        }
+    }
+
+    /// Everyone registered so far, waiting for one; `None` once the store
+    /// is gone.
     fn take_blocking(&self) -> Option<Vec<Waiter>> {
         let mut q = self.lock();
         loop {
-            if !q.0.is_empty() {
-                return Some(std::mem::take(&mut q.0));
+            if !q.waiters.is_empty() {
+                return Some(std::mem::take(&mut q.waiters));
             }
-            if q.1 {
+            if q.closed {
                 return None;
             }
+            q.asleep = true;
             q = self
                 .ready
                 .wait(q)
                 .expect("the waiters lock is never held across a panic");
+            q.asleep = false;
         }
     }
 }
@@ -663,20 +705,17 @@ impl Store {
     }
 
     fn with_backend(backend: Backend, dir: &Path, sync: Option<DirSync>) -> Result<Store> {
+        let threaded = matches!(backend, Backend::Sled { .. });
         let store = Store {
             inner: Arc::new(Inner {
                 backend,
                 path: dir.to_path_buf(),
-                queue: Arc::new(FlushQueue {
-                    waiters: Mutex::new((Vec::new(), false)),
-                    ready: Condvar::new(),
-                    wake: Notify::new(),
-                }),
+                queue: Arc::new(FlushQueue::new(threaded)),
                 flusher: Once::new(),
                 flushes_started: AtomicU64::new(0),
                 flushes: AtomicU64::new(0),
                 durable_upto: AtomicU64::new(0),
-                sync: Arc::new(Mutex::new(sync)),
+                sync: Mutex::new(sync),
                 synced: AtomicU64::new(0),
                 channel_writes: AtomicU64::new(0),
             }),
@@ -1083,7 +1122,7 @@ fn run_sled_flusher(store: Weak<Inner>, queue: Arc<FlushQueue>) {
             // the same whatever its size (a write and a sync, each a trip
             // to the device), so fewer, larger groups cost less per event.
             std::thread::sleep(LINGER);
-            waiters.append(&mut queue.lock().0);
+            waiters.append(&mut queue.take());
         }
         last = waiters.len();
         let Some(inner) = store.upgrade() else { return };
@@ -1104,7 +1143,7 @@ async fn run_flusher(store: Weak<Inner>, queue: Arc<FlushQueue>) {
         let Some(inner) = store.upgrade() else { return };
         // Everyone registered so far applied their batch before
         // registering, so the flush that starts below covers them all.
-        let waiters = std::mem::take(&mut queue.lock().0);
+        let waiters = queue.take();
         if waiters.is_empty() {
             continue;
         }
