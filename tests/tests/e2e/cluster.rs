@@ -71,6 +71,9 @@ fn pg(test: &str) -> Option<String> {
     url
 }
 
+/// Counts the queued MQTT publishes (`Q` keys) in a cluster's database.
+const MQTT_QUEUE_ROWS: &str = "SELECT count(*) FROM krl_kv WHERE substr(k, 1, 1) = '\\x51'::bytea";
+
 /// Counts the stored sent events (`N` keys) in a cluster's database.
 const INBOX_ROWS: &str = "SELECT count(*) FROM krl_kv WHERE substr(k, 1, 1) = '\\x4e'::bytea";
 
@@ -639,6 +642,13 @@ fn a_shared_broker_follows_the_shards_messages_reach_picos_on_every_node() {
         *seen.entry(m.payload.to_string()).or_default() += 1;
     }
     assert!(seen.values().all(|&n| n == 1), "{seen:?}");
+    // Sent and deleted from the queue in the database: a node killed
+    // before that would rightly send them again (QoS 1).
+    wait_for(
+        "the sent publishes gone from the queue",
+        Duration::from_secs(30),
+        || (nodes.sql(MQTT_QUEUE_ROWS) == "0").then_some(()),
+    );
     // kill -9 the node of pico 0: the others take its shards and
     // subscribe for its picos.
     let victim: usize = nodes.owner_of(&made[0].0).expect("an owner")[1..]

@@ -31,4 +31,7 @@ pub fn delete(store: &Store, ids: &[String]) {
     if let Err(e) = store.apply(buf) {
         tracing::error!("mqtt: cannot delete sent messages from the queue: {e}");
     }
+    // Into the next group flush, without waiting for it: on PostgreSQL
+    // nothing else would flush the delete until another write came.
+    drop(store.flush_ticket());
 }
