@@ -554,6 +554,8 @@ enum Backend {
         /// sled's `sync_data` (vendor/sled/KRL-PATCH.md): while set, its
         /// flush ends with `fdatasync` of what it wrote.
         syncs: Arc<AtomicBool>,
+        /// How many times sled synced this database's log.
+        log_syncs: Arc<AtomicU64>,
     },
     Pg(Arc<pg::Pg>),
 }
@@ -673,10 +675,12 @@ impl Store {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Sled(e.into()))?;
         // Full durability until told otherwise (`set_durability`).
         let syncs = Arc::new(AtomicBool::new(true));
+        let log_syncs = Arc::new(AtomicU64::new(0));
         let db = match sled::Config::new()
             .path(dir)
             .cache_capacity(cache_bytes)
             .sync_data(syncs.clone())
+            .log_sync_count(log_syncs.clone())
             .open()
         {
             Ok(db) => db,
@@ -691,7 +695,12 @@ impl Store {
         };
         let tree = db.open_tree("krl")?;
         Store::with_backend(
-            Backend::Sled { db, tree, syncs },
+            Backend::Sled {
+                db,
+                tree,
+                syncs,
+                log_syncs,
+            },
             dir,
             Some(DirSync::new(dir)),
         )
@@ -1076,6 +1085,15 @@ impl Store {
     /// data folder (0 with [`Durability::Relaxed`]).
     pub fn sync_count(&self) -> u64 {
         self.inner.synced.load(Ordering::SeqCst)
+    }
+
+    /// How many times sled synced this store's log (`fdatasync`; 0 on
+    /// PostgreSQL).
+    pub fn log_sync_count(&self) -> u64 {
+        match &self.inner.backend {
+            Backend::Sled { log_syncs, .. } => log_syncs.load(Ordering::SeqCst),
+            Backend::Pg(_) => 0,
+        }
     }
 
     /// How many group flushes have completed.
@@ -1632,6 +1650,32 @@ mod tests {
             assert_eq!(v.as_deref(), Some(value(n).as_str()), "v{n}");
             let w: Option<usize> = store.get(&Key::meta(&format!("w{n}"))).unwrap();
             assert_eq!(w, Some(n));
+        }
+    }
+
+    #[tokio::test]
+    async fn batches_sync_only_when_flushed() {
+        // sled writes a batch as two log buffers; each write used to end
+        // with its own fdatasync. Now only a flush syncs, once for all.
+        let dir = temp();
+        let store = Store::open(dir.path()).unwrap();
+        store.flush_now().unwrap();
+        let before = store.log_sync_count();
+        for n in 0..200 {
+            let mut buf = WriteBuf::new();
+            buf.put(Key::meta(&format!("a{n}")), &n);
+            buf.put(Key::meta(&format!("b{n}")), &n);
+            store.apply(buf).unwrap();
+        }
+        // sled's own background flush (every 500 ms) may sync meanwhile.
+        let during = store.log_sync_count() - before;
+        assert!(during < 20, "{during} syncs for 200 unflushed batches");
+        store.flush_now().unwrap();
+        assert!(store.log_sync_count() > before + during, "the flush did not sync");
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        for n in 0..200 {
+            assert_eq!(store.get::<i32>(&Key::meta(&format!("b{n}"))).unwrap(), Some(n));
         }
     }
 

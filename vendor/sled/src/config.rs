@@ -216,6 +216,9 @@ pub struct Inner {
     /// their folder, so a completed flush is on stable storage.
     #[doc(hidden)]
     pub sync_data: std::sync::Arc<AtomicBool>,
+    /// krl: counts this database's log syncs (`fdatasync` of the log).
+    #[doc(hidden)]
+    pub log_sync_count: std::sync::Arc<std::sync::atomic::AtomicU64>,
     #[doc(hidden)]
     pub use_compression: bool,
     #[doc(hidden)]
@@ -246,6 +249,9 @@ impl Default for Inner {
             compression_factor: 5,
             temporary: false,
             sync_data: std::sync::Arc::new(AtomicBool::new(false)),
+            log_sync_count: std::sync::Arc::new(
+                std::sync::atomic::AtomicU64::new(0),
+            ),
             version: crate_version(),
 
             // useful in testing
@@ -526,6 +532,11 @@ impl Config {
             sync_data,
             std::sync::Arc<AtomicBool>,
             "krl: while set, a completed flush is on stable storage (fdatasync)"
+        ),
+        (
+            log_sync_count,
+            std::sync::Arc<std::sync::atomic::AtomicU64>,
+            "krl: counts this database's log syncs"
         ),
         (
             create_new,

@@ -311,6 +311,12 @@ pub(crate) struct IoBufs {
     pub stable_lsn: AtomicLsn,
     pub max_reserved_lsn: AtomicLsn,
     pub max_header_stable_lsn: Arc<AtomicLsn>,
+    // krl: with `Config::sync_data`, the highest lsn known to be on
+    // stable storage (every write up to it completed before an
+    // `fdatasync` of the log began); -1 until the first such sync.
+    pub synced_lsn: AtomicLsn,
+    // krl: one `fdatasync` of the log at a time (see `ensure_synced`).
+    sync_mu: Mutex<()>,
     pub segment_accountant: Mutex<SegmentAccountant>,
     pub segment_cleaner: SegmentCleaner,
     deferred_segment_ops: stack::Stack<SegmentOp>,
@@ -414,6 +420,8 @@ impl IoBufs {
             stable_lsn: AtomicLsn::new(stable),
             max_reserved_lsn: AtomicLsn::new(stable),
             max_header_stable_lsn: Arc::new(AtomicLsn::new(next_lsn)),
+            synced_lsn: AtomicLsn::new(-1),
+            sync_mu: Mutex::new(()),
             segment_accountant: Mutex::new(segment_accountant),
             segment_cleaner,
             deferred_segment_ops: stack::Stack::default(),
@@ -729,10 +737,11 @@ impl IoBufs {
             let f = &self.config.file;
             pwrite_all(f, data, log_offset)?;
             if self.config.syncs_data() {
-                // krl: stable storage, not only the disk's queue.
-                f.sync_data()?;
-                crate::config::LOG_SYNCS
-                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                // krl: no sync per write. `make_stable` (a flush) ends
+                // with one `fdatasync` covering every write before it
+                // (`ensure_synced`), and segments are only reused once
+                // what replaced them was synced (below). A batch, which
+                // rolls the buffer twice, no longer costs two syncs.
             } else if !self.config.temporary {
                 #[cfg(target_os = "linux")]
                 {
@@ -799,10 +808,42 @@ impl IoBufs {
 
         guard.flush();
 
-        let current_max_header_stable_lsn =
+        let mut current_max_header_stable_lsn =
             self.max_header_stable_lsn.load(Acquire);
+        if self.config.syncs_data() {
+            // krl: a segment is freed for reuse only once the writes that
+            // replaced its contents are on stable storage.
+            current_max_header_stable_lsn = std::cmp::min(
+                current_max_header_stable_lsn,
+                self.synced_lsn.load(Acquire),
+            );
+        }
 
         self.sa_stabilize(current_max_header_stable_lsn, &guard)
+    }
+
+    /// krl: with `Config::sync_data`, makes every write up to `lsn`
+    /// (already written: `make_stable` waited for it) durable with one
+    /// `fdatasync` of the log, unless a sync that began after they were
+    /// written already did. Concurrent callers share one sync.
+    fn ensure_synced(&self, lsn: Lsn) -> Result<()> {
+        if self.synced_lsn.load(Acquire) >= lsn {
+            return Ok(());
+        }
+        let _one_at_a_time = self.sync_mu.lock();
+        if self.synced_lsn.load(Acquire) >= lsn {
+            return Ok(());
+        }
+        // Every write up to `upto` has completed: the sync covers them.
+        let upto = self.stable();
+        self.config.file.sync_data()?;
+        crate::config::LOG_SYNCS
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.config
+            .log_sync_count
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let _ = self.synced_lsn.fetch_max(upto, SeqCst);
+        Ok(())
     }
 
     // It's possible that IO buffers are written out of order!
@@ -883,7 +924,12 @@ pub(in crate::pagecache) fn make_stable(
     iobufs: &Arc<IoBufs>,
     lsn: Lsn,
 ) -> Result<usize> {
-    make_stable_inner(iobufs, lsn, false)
+    let written = make_stable_inner(iobufs, lsn, false)?;
+    // krl: and on stable storage, with `Config::sync_data`.
+    if iobufs.config.syncs_data() {
+        iobufs.ensure_synced(lsn)?;
+    }
+    Ok(written)
 }
 
 /// Blocks until the specified log sequence number
@@ -1014,8 +1060,14 @@ pub(in crate::pagecache) fn make_stable_inner(
 /// to flush some pending writes. Returns the number
 /// of bytes written during this call.
 pub(in crate::pagecache) fn flush(iobufs: &Arc<IoBufs>) -> Result<usize> {
-    let _cc = concurrency_control::read();
-    let max_reserved_lsn = iobufs.max_reserved_lsn.load(Acquire);
+    // krl: the read lock only while the target is read (no batch is
+    // half-way then), not across the write and sync: held across them it
+    // made every batch (`apply_batch` takes the write lock), and behind
+    // it every read, wait for the disk.
+    let max_reserved_lsn = {
+        let _cc = concurrency_control::read();
+        iobufs.max_reserved_lsn.load(Acquire)
+    };
     make_stable(iobufs, max_reserved_lsn)
 }
 
