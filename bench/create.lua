@@ -1,4 +1,4 @@
--- wrk script for bench/load.py setup --client wrk: makes picos through
+-- wrk script for bench/load.py setup --wrk 1: makes picos through
 -- the admin API (POST /api/picos, each with bench.counter installed in
 -- the same request), as fast as one wrk thread can send them.
 --
@@ -59,7 +59,6 @@ function request()
 end
 
 function response(status, headers, body)
-  if os.getenv("TRACE") then io.stderr:write("resp ", status, " ", string.sub(body, 1, 60), "\n") end
   if status == 404 and string.find(body, "krl-bench-idle", 1, true) then
     return
   end

@@ -4,7 +4,7 @@ admin API and the Sky routes of a running `krl serve`. Python standard
 library only: keep-alive HTTP/1.1 connections, one per worker thread.
 
     load.py setup  URL TOKEN N ECIS_FILE [--workers W] [--procs P] [--fanout F]
-                   [--max-seconds S] [--separate-installs 0|1]
+                   [--max-seconds S] [--separate-installs 0|1] [--wrk 0|1]
     load.py verify URL COUNTS_FILE... [--workers W] [--idle-sample K]
     load.py record RESULTS_JSONL ITEM...   (ITEM: key=value, or @FILE: its last line, a JSON object)
     load.py report RESULTS_JSONL           (the markdown tables, medians over repeats)
@@ -21,7 +21,10 @@ of P processes (--procs: one Python process cannot keep a fast server
 busy). The ECIs, one a line, go to ECIS_FILE. Prints one JSON line: how
 many picos, the seconds the pico creations and installs took, and the
 rates. With --max-seconds it stops making picos after that long (and says
-so).
+so). With --wrk 1 the pico creations are sent by wrk (bench/create.lua,
+one thread, W x P connections) instead of Python threads, which need
+more CPU per request than the server does on a 2-core machine; the
+first/last rates are then not measured.
 
 `verify` reads the wrk script's per-ECI counts (lines "eci issued
 acked"; several files, from several runs on one server, add up) and
@@ -140,7 +143,34 @@ def run_procs(items, procs, workers, make_client, fn):
     return results
 
 
-def setup(url, token, n, ecis_file, workers, procs, fanout, max_seconds, separate):
+def setup_with_wrk(url, token, n, ecis_file, connections, parents, fanout):
+    """The pico creations of `setup` sent by wrk (bench/create.lua) over
+    `connections` connections: a Python client needs more CPU per request
+    than the server does. Answers the picos made, as [{"eci": ...}]."""
+    import subprocess
+    import tempfile
+    env = dict(os.environ, TOKEN=token, N=str(n), OUT=ecis_file, FANOUT=str(fanout or 0))
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as pf:
+        if fanout:
+            pf.write("".join(p + "\n" for p in parents))
+        env["PARENTS"] = pf.name if fanout else ""
+    try:
+        out = subprocess.run(
+            ["wrk", "-t1", f"-c{connections}", "-d3600s", "-s",
+             os.path.join(HERE, "create.lua"), url],
+            env=env, capture_output=True, text=True, check=False)
+    finally:
+        os.unlink(pf.name)
+    lines = [l for l in out.stdout.splitlines() if l.startswith("{")]
+    summary = json.loads(lines[-1]) if lines else {}
+    if summary.get("made") != n or summary.get("refused"):
+        raise SystemExit(f"wrk set-up failed: {out.stdout[-500:]} {out.stderr[-500:]}")
+    with open(ecis_file) as f:
+        return [{"eci": l.strip()} for l in f if l.strip()]
+
+
+def setup(url, token, n, ecis_file, workers, procs, fanout, max_seconds, separate,
+          use_wrk=False):
     admin = Client(url, token)
     with open(os.path.join(HERE, "counter.krl"), "rb") as f:
         admin.call("POST", "/api/rulesets", f.read(), "text/plain")
@@ -171,11 +201,17 @@ def setup(url, token, n, ecis_file, workers, procs, fanout, max_seconds, separat
         return made, time.monotonic()
 
     t1 = time.monotonic()
-    results = run_procs(range(n), procs, workers, lambda: Client(url, token), new_pico)
-    t_picos = time.monotonic() - t1
-    stopped_early = any(r is None for r in results)
-    picos = [r[0] for r in results if r]
-    done_at = [r[1] for r in results if r]
+    if use_wrk:
+        picos = setup_with_wrk(url, token, n, ecis_file, workers * procs, parents, fanout)
+        t_picos = time.monotonic() - t1
+        stopped_early = False
+        done_at = []
+    else:
+        results = run_procs(range(n), procs, workers, lambda: Client(url, token), new_pico)
+        t_picos = time.monotonic() - t1
+        stopped_early = any(r is None for r in results)
+        picos = [r[0] for r in results if r]
+        done_at = [r[1] for r in results if r]
 
     t2 = time.monotonic()
     if separate:
@@ -200,7 +236,7 @@ def setup(url, token, n, ecis_file, workers, procs, fanout, max_seconds, separat
         "stopped_early": stopped_early,
         "fanout": fanout,
         "installs": "separate" if separate else "with create",
-        "clients": f"{procs} x {workers}",
+        "clients": f"wrk, {procs * workers} connections" if use_wrk else f"{procs} x {workers}",
         "groups_s": round(t_groups, 2),
         "create_s": round(t_picos, 2),
         "create_per_s": round(len(picos) / t_picos, 1) if t_picos else None,
@@ -334,9 +370,13 @@ def main(argv):
     max_seconds = opt("--max-seconds", 0)
     separate = opt("--separate-installs", 0)
     idle_sample = opt("--idle-sample", 1000)
+    use_wrk = opt("--wrk", 0)
     if len(argv) >= 6 and argv[1] == "setup":
+        if use_wrk and (separate or max_seconds):
+            print("--wrk makes picos with their installs, with no time limit", file=sys.stderr)
+            return 2
         setup(argv[2], argv[3], int(argv[4]), argv[5], workers, procs, fanout, max_seconds,
-              separate)
+              separate, bool(use_wrk))
         return 0
     if len(argv) >= 3 and argv[1] == "record":
         record(argv[2], argv[3:])

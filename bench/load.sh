@@ -19,6 +19,8 @@
 # FLAT_MAX_SECONDS (120: time limit of the flat set-up at scale; 0 = no
 # flat set-up), SETUP_WORKERS (32: set-up connections at scale),
 # SETUP_PROCS (1: set-up client processes, each with SETUP_WORKERS),
+# SETUP_WRK (1: the tree set-up's creations are sent by wrk, bench/create.lua,
+# over SETUP_WORKERS x SETUP_PROCS connections; 0: by Python threads),
 # WRK_THREADS (1), OUT (target/bench-load), KRL_BIN (a krl binary to
 # measure instead of building this checkout's; KRL_ARGS: more flags for
 # its `krl serve`).
@@ -58,6 +60,7 @@ else
 fi
 HELLO=$ROOT/target/release/examples/hello_axum
 SETUP_WORKERS=${SETUP_WORKERS:-32}
+SETUP_WRK=${SETUP_WRK:-1}
 SETUP_PROCS=${SETUP_PROCS:-1}
 # shellcheck disable=SC2206 # flags, split on purpose
 KRL_ARGS=(${KRL_ARGS:-})
@@ -186,7 +189,7 @@ for part in $PARTS; do
       start_krl
       COUNTS=()
       setup "krl-$n-tree" "$n" "$OUT/ecis-$n.txt" --workers "$SETUP_WORKERS" \
-        --procs "$SETUP_PROCS" --fanout "$SCALE_FANOUT"
+        --procs "$SETUP_PROCS" --fanout "$SCALE_FANOUT" --wrk "$SETUP_WRK"
       for rep in $(seq "$REPEAT"); do
         run krl "$n" 32 "$rep" "$OUT/ecis-$n.txt" verify random
       done

@@ -1,9 +1,14 @@
 //! Identifier newtypes (`PicoId`, `Eci`, `Rid`, `Eid`, `TxnId`) and the
 //! random ids the engine hands out. Uses: rand, serde.
 //!
-//! Ids are 22 characters of base62 drawn from a CSPRNG (`rand`'s
-//! `thread_rng`, ChaCha seeded from the OS): about 131 bits, so an eci is
-//! unguessable and can act as a capability, as in the Pico Engine.
+//! Ids are base62 drawn from a CSPRNG (`rand`'s `thread_rng`, ChaCha
+//! seeded from the OS), so an eci is unguessable and can act as a
+//! capability, as in the Pico Engine. Eids and transaction ids are 22
+//! random characters (about 131 bits). Pico ids and ecis are 25
+//! characters, like the Pico Engine's cuids: 8 of the time they were
+//! made (milliseconds since 1970, so they sort by creation) and 17 random
+//! ones (about 101 bits). Sorting by creation keeps a set-up's writes at
+//! the end of the store's key ranges instead of all over them.
 
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
@@ -17,6 +22,24 @@ pub fn random_base62(len: usize) -> String {
     (0..len)
         .map(|_| BASE62[rng.gen_range(0..BASE62.len())] as char)
         .collect()
+}
+
+/// 25 base62 characters: the time in milliseconds (8, most significant
+/// first, so ids sort by it until the year 8900), then 17 random ones.
+pub fn time_ordered_base62() -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let mut out = [0u8; 8];
+    let mut t = ms;
+    for slot in out.iter_mut().rev() {
+        *slot = BASE62[(t % 62) as usize];
+        t /= 62;
+    }
+    let mut id = String::with_capacity(25);
+    id.extend(out.iter().map(|&b| b as char));
+    id.push_str(&random_base62(17));
+    id
 }
 
 macro_rules! id_type {
@@ -75,16 +98,16 @@ id_type!(
 );
 
 impl PicoId {
-    /// A fresh random pico id.
+    /// A fresh pico id ([`time_ordered_base62`]).
     pub fn random() -> PicoId {
-        PicoId(random_base62(22))
+        PicoId(time_ordered_base62())
     }
 }
 
 impl Eci {
-    /// A fresh random eci.
+    /// A fresh eci ([`time_ordered_base62`]).
     pub fn random() -> Eci {
-        Eci(random_base62(22))
+        Eci(time_ordered_base62())
     }
 }
 
@@ -107,12 +130,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn random_ids_are_22_base62_chars_and_differ() {
-        let a = Eci::random();
-        let b = Eci::random();
+    fn random_ids_are_base62_chars_and_differ() {
+        let a = Eid::random();
+        let b = Eid::random();
         assert_eq!(a.as_str().len(), 22);
         assert!(a.as_str().bytes().all(|c| c.is_ascii_alphanumeric()));
         assert_ne!(a, b);
+        let a = Eci::random();
+        let b = Eci::random();
+        assert_eq!(a.as_str().len(), 25);
+        assert!(a.as_str().bytes().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(a, b);
+        assert_ne!(a.as_str()[8..], b.as_str()[8..]);
+    }
+
+    #[test]
+    fn pico_ids_and_ecis_sort_by_when_they_were_made() {
+        let first = PicoId::random();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let second = PicoId::random();
+        assert!(first < second, "{first} then {second}");
+        // The prefix is the time in base62, most significant first.
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let prefix = &second.as_str()[..8];
+        let decoded = prefix.bytes().fold(0u64, |n, c| {
+            n * 62 + BASE62.iter().position(|&b| b == c).unwrap() as u64
+        });
+        assert!(
+            decoded <= ms && ms - decoded < 60_000,
+            "{prefix} = {decoded}, now {ms}"
+        );
     }
 
     #[test]

@@ -1671,11 +1671,17 @@ mod tests {
         let during = store.log_sync_count() - before;
         assert!(during < 20, "{during} syncs for 200 unflushed batches");
         store.flush_now().unwrap();
-        assert!(store.log_sync_count() > before + during, "the flush did not sync");
+        assert!(
+            store.log_sync_count() > before + during,
+            "the flush did not sync"
+        );
         drop(store);
         let store = Store::open(dir.path()).unwrap();
         for n in 0..200 {
-            assert_eq!(store.get::<i32>(&Key::meta(&format!("b{n}"))).unwrap(), Some(n));
+            assert_eq!(
+                store.get::<i32>(&Key::meta(&format!("b{n}"))).unwrap(),
+                Some(n)
+            );
         }
     }
 

@@ -94,7 +94,7 @@ fn finding_picos_and_rulesets_again() {
         ],
     );
     let eci = eci.trim().to_string();
-    assert_eq!(eci.len(), 22, "{eci:?}");
+    assert_eq!(eci.len(), 25, "{eci:?}");
     let answer = ok(
         &s,
         &["event", &eci, "echo", "hello", "-o", "directives.0.name"],

@@ -59,7 +59,7 @@ fn start_up_prints_listening_root_eci_and_a_generated_token() {
     assert!(s.url.starts_with("http://127.0.0.1:"), "{}", s.url);
     assert!(!s.url.ends_with(":0"), "the real port, not 0: {}", s.url);
     assert!(s.token_was_printed);
-    assert_eq!(s.root_eci.len(), 22);
+    assert_eq!(s.root_eci.len(), 25);
     // The printed token works, and GET /api/engine names the root eci.
     let (status, body) = Api::new(&s).get("/api/engine");
     assert_eq!(status, 200, "{body}");
