@@ -853,14 +853,19 @@ impl Actor {
         // Globals write nothing, but if they did it belongs in the store.
         let (buf, _) = host.finish();
         self.apply_direct(buf)?;
-        self.timers = schedule::load(&self.ctx.store, &self.id, &[], now_ms())?;
-        self.session_due = self
-            .ctx
-            .store
-            .scan::<crate::store::SessionRecord>(&Key::sessions(&self.id))?
-            .iter()
-            .map(|(_, r)| r.expires_ms)
-            .min();
+        // Most picos have neither: the store knows which may.
+        if self.ctx.store.may_have_schedules(&self.id) {
+            self.timers = schedule::load(&self.ctx.store, &self.id, &[], now_ms())?;
+        }
+        if self.ctx.store.may_have_sessions(&self.id) {
+            self.session_due = self
+                .ctx
+                .store
+                .scan::<crate::store::SessionRecord>(&Key::sessions(&self.id))?
+                .iter()
+                .map(|(_, r)| r.expires_ms)
+                .min();
+        }
         Ok(true)
     }
 

@@ -544,6 +544,36 @@ struct Inner {
     synced: AtomicU64,
     /// Batches applied that wrote a channel ([`Store::channel_generation`]).
     channel_writes: AtomicU64,
+    /// On sled, the picos that may have schedules or call sessions (see
+    /// [`Store::may_have_schedules`]); `None` on PostgreSQL, where other
+    /// nodes write too.
+    seen: Option<Seen>,
+}
+
+/// The picos that have had a schedule (`T`) or session (`W`) key since
+/// the store opened, or had one then: a pico outside them has none, so
+/// starting its task skips those two scans (each a leaf of sled's tree,
+/// most often out of its cache with many picos). Only ever grows: a pico
+/// whose last schedule went is still scanned, and finds none.
+struct Seen {
+    schedules: dashmap::DashSet<PicoId>,
+    sessions: dashmap::DashSet<PicoId>,
+}
+
+impl Seen {
+    /// Notes the pico of `key` if it is a schedule or session key.
+    fn note(&self, key: &Key) {
+        let set = match key.0.first() {
+            Some(&tag::SCHEDULE) => &self.schedules,
+            Some(&tag::SESSION) => &self.sessions,
+            _ => return,
+        };
+        if let Some((_, parts)) = Key::decode(&key.0) {
+            if let Some(pico) = parts.into_iter().next() {
+                set.insert(PicoId::new(pico));
+            }
+        }
+    }
 }
 
 /// Where the keys live: sled (one node) or PostgreSQL (a cluster, `pg`).
@@ -727,8 +757,20 @@ impl Store {
                 sync: Mutex::new(sync),
                 synced: AtomicU64::new(0),
                 channel_writes: AtomicU64::new(0),
+                seen: threaded.then(|| Seen {
+                    schedules: dashmap::DashSet::new(),
+                    sessions: dashmap::DashSet::new(),
+                }),
             }),
         };
+        if let Some(seen) = &store.inner.seen {
+            for id in store.picos_with(tag::SCHEDULE)? {
+                seen.schedules.insert(id);
+            }
+            for id in store.picos_with(tag::SESSION)? {
+                seen.sessions.insert(id);
+            }
+        }
         if store.get::<u32>(&Key::meta("format"))?.is_none() {
             let mut buf = WriteBuf::new();
             buf.put(Key::meta("format"), &FORMAT);
@@ -892,6 +934,22 @@ impl Store {
         }
         Ok(out)
     }
+    /// Whether `pico` may have scheduled events: `false` only when it
+    /// certainly has none (on sled, no schedule key of it since the store
+    /// opened or before), so that starting its task can skip the scan.
+    pub fn may_have_schedules(&self, pico: &PicoId) -> bool {
+        self.inner
+            .seen
+            .as_ref()
+            .is_none_or(|s| s.schedules.contains(pico))
+    }
+    /// [`Store::may_have_schedules`] for call sessions.
+    pub fn may_have_sessions(&self, pico: &PicoId) -> bool {
+        self.inner
+            .seen
+            .as_ref()
+            .is_none_or(|s| s.sessions.contains(pico))
+    }
     /// The picos that have scheduled events, each once, in key order.
     pub fn scheduled_picos(&self) -> Result<Vec<PicoId>> {
         self.picos_with(tag::SCHEDULE)
@@ -992,6 +1050,14 @@ impl Store {
                 return pg.apply(buf.ops.into_iter().map(|(k, v)| (k.0, v)).collect());
             }
         };
+        if let Some(seen) = &self.inner.seen {
+            // Before the write shows: a task never finds a key it skips.
+            for (key, op) in &buf.ops {
+                if op.is_some() {
+                    seen.note(key);
+                }
+            }
+        }
         if buf.ops.len() == 1 {
             // One key is atomic on its own; sled's batch path costs two log
             // writes and its global write lock (bench/load.sh, perf).
@@ -1651,6 +1717,35 @@ mod tests {
             let w: Option<usize> = store.get(&Key::meta(&format!("w{n}"))).unwrap();
             assert_eq!(w, Some(n));
         }
+    }
+
+    #[test]
+    fn the_store_knows_which_picos_may_have_schedules_or_sessions() {
+        let dir = temp();
+        let (a, b) = (PicoId::new("a"), PicoId::new("b"));
+        {
+            let store = Store::open(dir.path()).unwrap();
+            assert!(!store.may_have_schedules(&a));
+            assert!(!store.may_have_sessions(&a));
+            let mut buf = WriteBuf::new();
+            buf.put(Key::schedule(&a, &Rid::new("r"), "s1"), &json!({}));
+            buf.put(Key::entity(&b, &Rid::new("r"), "n"), &json!(1));
+            store.apply(buf).unwrap();
+            let mut buf = WriteBuf::new();
+            buf.put(Key::session(&b, "CA1"), &json!({}));
+            store.apply(buf).unwrap();
+            assert!(store.may_have_schedules(&a));
+            assert!(!store.may_have_sessions(&a));
+            assert!(!store.may_have_schedules(&b));
+            assert!(store.may_have_sessions(&b));
+            store.flush_now().unwrap();
+        }
+        // Read back from the keys when the store opens again.
+        let store = Store::open(dir.path()).unwrap();
+        assert!(store.may_have_schedules(&a));
+        assert!(!store.may_have_schedules(&b));
+        assert!(store.may_have_sessions(&b));
+        assert!(!store.may_have_sessions(&a));
     }
 
     #[tokio::test]
