@@ -32,12 +32,14 @@
 //! the cache as it was. The pico's task is the only writer of its
 //! entity variables, which is what makes the cache right. It holds about
 //! [`CACHE_BYTES`] at most (keys and stored JSON, plus
-//! [`CACHE_ENTRY_OVERHEAD`] per key; it is emptied when full) and no
-//! value larger than [`CACHE_VALUE_BYTES`] bytes of JSON. A pico's memory
-//! therefore follows what its rules touch: a counter keeps one key; an
-//! IVR that remembers 100,000 callers by entry keeps them all (about
-//! 12 MiB), so no caller's event reads the store. The cache goes with the
-//! task when an idle pico leaves memory.
+//! [`CACHE_ENTRY_OVERHEAD`] per key; when full, about a quarter of it is
+//! dropped, whichever keys the map yields first) and no value larger than
+//! [`CACHE_VALUE_BYTES`] bytes of JSON. A pico's memory therefore follows
+//! what its rules touch: a counter keeps one key; an IVR that remembers
+//! 100,000 callers by entry keeps them all (about 18 MiB: a 62-byte key,
+//! 22 bytes of `[seq, "digits"]` and the overhead each), so no caller's
+//! event reads the store. The cache goes with the task when an idle pico
+//! leaves memory.
 
 use super::{check_depth, storage, PicoHost};
 use crate::store::{decode, Key, StoreError};
@@ -51,7 +53,7 @@ use std::sync::{Arc, Mutex};
 const BY_ENTRY: &[u8] = &[0];
 
 /// About the most memory a pico's cache holds (see the module doc).
-pub const CACHE_BYTES: usize = 16 << 20;
+pub const CACHE_BYTES: usize = 32 << 20;
 
 /// What a cached key is counted for beyond its key and JSON bytes: the
 /// map's slot, the key's and the value's allocations.
@@ -105,18 +107,36 @@ impl EntCache {
         }
     }
 
+    /// Drops entries other than `keep` until the cache holds at most
+    /// three quarters of [`CACHE_BYTES`]: one pass over the map for every
+    /// quarter of it filled again, so a key costs O(1) on average.
+    fn shrink(&mut self, keep: &Key) {
+        let target = CACHE_BYTES / 4 * 3;
+        let mut bytes = self.bytes;
+        self.map.retain(|k, (_, cost)| {
+            if bytes <= target || k == keep {
+                return true;
+            }
+            bytes -= *cost;
+            false
+        });
+        self.bytes = bytes;
+    }
+
     /// Forgets everything (after a batch written outside `committed`).
     pub fn clear(&mut self) {
         self.map.clear();
         self.bytes = 0;
     }
 
-    /// Keeps `value` (`len` bytes of JSON) under `key`.
+    /// Keeps `value` (`len` bytes of JSON) under `key`; when that would
+    /// pass [`CACHE_BYTES`], first drops about a quarter of the others
+    /// (whichever the map yields first: no order is kept to pick by).
     fn insert(&mut self, key: Key, value: Cached, len: usize) {
         let cost = key.as_bytes().len() + len + CACHE_ENTRY_OVERHEAD;
         let old = self.map.get(&key).map_or(0, |(_, c)| *c);
         if self.bytes - old + cost > CACHE_BYTES {
-            self.clear();
+            self.shrink(&key);
         }
         if let Some((_, old)) = self.map.insert(key, (value, cost)) {
             self.bytes -= old;
@@ -466,6 +486,35 @@ mod tests {
         assert_eq!(f.keys("m"), 1);
         let mut h = f.host();
         assert_eq!(text(&h.ent_get("r", "m").unwrap()), r#"{"only":1}"#);
+    }
+
+    #[test]
+    fn the_cache_keeps_a_phone_trees_callers_and_sheds_a_quarter_when_full() {
+        let pico = PicoId::random();
+        let key = |i: usize| {
+            Key::entity_entry(&pico, "bench.phonetree", "choices", &format!("+1555{i:05}"))
+        };
+        let json = br#"[1765134000000000,"3"]"#.to_vec();
+        let mut cache = EntCache::default();
+        for i in 0..100_000 {
+            cache.committed(vec![(key(i), Some(json.clone()))]);
+        }
+        // 100,000 callers fit: none was dropped.
+        assert_eq!(cache.map.len(), 100_000);
+        assert!(cache.bytes <= CACHE_BYTES);
+        // Past the bound: a quarter goes, not everything.
+        let per_key = cache.bytes / cache.map.len();
+        let fits = CACHE_BYTES / per_key;
+        for i in 100_000..fits + 10 {
+            cache.committed(vec![(key(i), Some(json.clone()))]);
+        }
+        assert!(cache.bytes <= CACHE_BYTES);
+        assert!(cache.map.len() >= fits / 2, "{} of {fits}", cache.map.len());
+        assert!(cache.map.len() < fits, "{} of {fits}", cache.map.len());
+        // The last key written is kept, and the count matches the map.
+        assert!(cache.map.contains_key(&key(fits + 9)));
+        let counted: usize = cache.map.values().map(|(_, c)| *c).sum();
+        assert_eq!(counted, cache.bytes);
     }
 
     #[test]
