@@ -1199,7 +1199,15 @@ fn seal_and_write_iobuf(
             stored_max_stable_lsn: -1,
         };
 
-        next_iobuf.store_segment_header(sealed, next_lsn, iobufs.stable());
+        // krl: with `Config::sync_data` a segment header claims as stable
+        // only what is synced: recovery trusts the log below the highest
+        // claim, and a write not yet synced may be lost to a power cut.
+        let claim = if iobufs.config.syncs_data() {
+            std::cmp::min(iobufs.stable(), iobufs.synced_lsn.load(Acquire))
+        } else {
+            iobufs.stable()
+        };
+        next_iobuf.store_segment_header(sealed, next_lsn, claim);
 
         next_iobuf
     } else {
