@@ -6,8 +6,9 @@
 //! path), which starts write-back of the log's pages but neither waits
 //! for the disk's write cache nor writes the file's metadata: a `kill -9`
 //! loses nothing, a power cut or kernel crash can. krl's sled
-//! (vendor/sled/KRL-PATCH.md) therefore ends its log writes with
-//! `fdatasync` and syncs the blob and snapshot files it makes. What it
+//! (vendor/sled/KRL-PATCH.md) therefore ends each flush with an
+//! `fdatasync` of its log and syncs the blob and snapshot files it makes.
+//! What it
 //! made before that — the `db` and `conf` files and their names at
 //! start-up — is what [`DirSync::sync`] covers: an `fdatasync` of sled's
 //! `db` file, of every other file of the folder that is new or changed

@@ -14,12 +14,12 @@ use crate::*;
 
 const DEFAULT_PATH: &str = "default.sled";
 
-/// krl: log writes ended with `fdatasync` (`Config::sync_data`).
+/// krl: `fdatasync`s of the log made by flushes (`Config::sync_data`).
 pub(crate) static LOG_SYNCS: std::sync::atomic::AtomicU64 =
     std::sync::atomic::AtomicU64::new(0);
 
-/// krl: how many log writes of this process ended with `fdatasync`
-/// (`Config::sync_data`).
+/// krl: how many `fdatasync`s of the log the flushes of this process made
+/// (`Config::sync_data`), all databases together.
 pub fn log_syncs() -> u64 {
     LOG_SYNCS.load(std::sync::atomic::Ordering::SeqCst)
 }
@@ -211,9 +211,10 @@ pub struct Inner {
     pub mode: Mode,
     #[doc(hidden)]
     pub temporary: bool,
-    /// krl: while true, every log write ends with `fdatasync` instead of
-    /// `sync_file_range`, and new blob and snapshot files are synced with
-    /// their folder, so a completed flush is on stable storage.
+    /// krl: while true, a flush ends with one `fdatasync` of the log
+    /// covering every write before it (log writes themselves do not
+    /// sync), and new blob and snapshot files are synced with their
+    /// folder, so a completed flush is on stable storage.
     #[doc(hidden)]
     pub sync_data: std::sync::Arc<AtomicBool>,
     /// krl: counts this database's log syncs (`fdatasync` of the log).

@@ -808,18 +808,22 @@ impl IoBufs {
 
         guard.flush();
 
-        let mut current_max_header_stable_lsn =
-            self.max_header_stable_lsn.load(Acquire);
-        if self.config.syncs_data() {
-            // krl: a segment is freed for reuse only once the writes that
-            // replaced its contents are on stable storage.
-            current_max_header_stable_lsn = std::cmp::min(
-                current_max_header_stable_lsn,
-                self.synced_lsn.load(Acquire),
-            );
-        }
+        // krl: a segment is freed for reuse only once the writes that
+        // replaced its contents are on stable storage.
+        let current_max_header_stable_lsn =
+            self.synced_bound(self.max_header_stable_lsn.load(Acquire));
 
         self.sa_stabilize(current_max_header_stable_lsn, &guard)
+    }
+
+    /// krl: `lsn`, or with `Config::sync_data` no more than what is synced
+    /// (`synced_lsn`): what may be treated as on stable storage.
+    fn synced_bound(&self, lsn: Lsn) -> Lsn {
+        if self.config.syncs_data() {
+            std::cmp::min(lsn, self.synced_lsn.load(Acquire))
+        } else {
+            lsn
+        }
     }
 
     /// krl: with `Config::sync_data`, makes every write up to `lsn`
@@ -1202,11 +1206,7 @@ fn seal_and_write_iobuf(
         // krl: with `Config::sync_data` a segment header claims as stable
         // only what is synced: recovery trusts the log below the highest
         // claim, and a write not yet synced may be lost to a power cut.
-        let claim = if iobufs.config.syncs_data() {
-            std::cmp::min(iobufs.stable(), iobufs.synced_lsn.load(Acquire))
-        } else {
-            iobufs.stable()
-        };
+        let claim = iobufs.synced_bound(iobufs.stable());
         next_iobuf.store_segment_header(sealed, next_lsn, claim);
 
         next_iobuf
