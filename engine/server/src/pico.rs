@@ -695,7 +695,7 @@ impl Actor {
                 reply,
             } => {
                 let result = self.apply_query(&rid, &name, &args);
-                send_when_durable(reply, result, self.pending_flush());
+                send_when_durable(&self.ctx.store, reply, result, self.flush_pending());
             }
             Msg::Install {
                 rid,
@@ -729,8 +729,8 @@ impl Actor {
                 return;
             }
         }
-        if let Some(ticket) = self.pending_flush() {
-            if let Err(e) = ticket.wait().await {
+        if self.flush_pending() {
+            if let Err(e) = self.ctx.store.flush_ticket().wait().await {
                 tracing::error!(pico = %self.id, "{e}");
             }
         }
@@ -961,10 +961,11 @@ impl Actor {
         let ctx = host.take_ctx();
         let (mut buf, outbox) = host.finish();
         let (outbox, stored) = self.store_remote_sends(outbox, &mut buf);
-        let durable = if buf.is_empty() && ctx.changes.is_empty() {
+        // Whether the answer waits for a flush.
+        let flush = if buf.is_empty() && ctx.changes.is_empty() {
             // Nothing new to write, but the answer may still rest on an
             // earlier event's writes that are not on disk yet.
-            self.pending_flush()
+            self.flush_pending()
         } else {
             let ent_ops = buf.entity_ops();
             // `ctx:` channel and pico changes go in the same batch.
@@ -1000,7 +1001,7 @@ impl Actor {
                 // Its publishes wait for a flush too (the MQTT connection).
                 m.committed(&self.id, mqtt_changes);
             }
-            Some(self.ctx.store.flush_ticket())
+            true
         };
         // Sent now, in order, rather than after the flush: their order
         // matters more than the (small) chance that a crash loses the
@@ -1030,7 +1031,7 @@ impl Actor {
             self.reload_timers();
         }
         if let Some(reply) = reply {
-            send_when_durable(reply, Ok(value), durable);
+            send_when_durable(&self.ctx.store, reply, Ok(value), flush);
         }
     }
 
@@ -1077,10 +1078,10 @@ impl Actor {
         (here, rows)
     }
 
-    /// A ticket for the next flush if this pico's last writes may not be
-    /// on disk yet (fewer flushes completed than `durable_at` needs).
-    fn pending_flush(&self) -> Option<FlushTicket> {
-        (!self.ctx.store.is_durable(self.durable_at)).then(|| self.ctx.store.flush_ticket())
+    /// Whether this pico's last writes may not be on disk yet (fewer
+    /// flushes completed than `durable_at` needs).
+    fn flush_pending(&self) -> bool {
+        !self.ctx.store.is_durable(self.durable_at)
     }
 
     fn reload_timers(&mut self) {
@@ -1490,17 +1491,17 @@ fn replay_when_committed(store: Store, key: Key, answer: EventAnswer, reply: Rep
 }
 
 fn send_when_durable<T: Send + 'static>(
+    store: &Store,
     reply: Reply<T>,
     result: Result<T, PicoError>,
-    ticket: Option<FlushTicket>,
+    flush: bool,
 ) {
-    match (result, ticket) {
-        (Ok(value), Some(ticket)) => {
-            tokio::spawn(async move {
-                let _ = reply.send(ticket.wait().await.map(|()| value).map_err(Into::into));
-            });
-        }
-        (result, _) => {
+    match result {
+        // Sent by the flusher: the receiver wakes once, when it is on disk.
+        Ok(value) if flush => store.after_flush(move |flushed| {
+            let _ = reply.send(flushed.map(|()| value).map_err(Into::into));
+        }),
+        result => {
             let _ = reply.send(result);
         }
     }

@@ -597,7 +597,22 @@ impl Drop for Inner {
     }
 }
 
-type Waiter = oneshot::Sender<Result<(), String>>;
+/// Someone waiting for a flush: a ticket's sender, or what to run once
+/// the flush is done ([`Store::after_flush`]).
+enum Waiter {
+    Ticket(oneshot::Sender<Result<(), String>>),
+    Then(Box<dyn FnOnce(Result<(), String>) + Send>),
+}
+
+impl Waiter {
+    fn done(self, result: Result<(), String>) {
+        match self {
+            // A ticket dropped (client disconnected) is fine.
+            Waiter::Ticket(tx) => drop(tx.send(result)),
+            Waiter::Then(then) => then(result),
+        }
+    }
+}
 
 /// The writers waiting for the next group flush. sled's flusher is a
 /// thread of its own, woken by the condition variable: a flush from a
@@ -1085,6 +1100,26 @@ impl Store {
     /// `Ok`. On PostgreSQL, must be called inside a tokio runtime (it
     /// starts the flusher task on first use).
     pub fn flush_ticket(&self) -> FlushTicket {
+        let (tx, rx) = oneshot::channel();
+        self.wait_for_flush(Waiter::Ticket(tx));
+        FlushTicket(rx)
+    }
+
+    /// Runs `then` with the outcome of the flush that covers every write
+    /// applied before this call, as [`Store::flush_ticket`] would wait
+    /// for it, but on the flusher's thread (or task), without a task of
+    /// its own awaiting a ticket: an answer sent from `then` wakes its
+    /// receiver once, where a ticket wakes its task, which then wakes the
+    /// receiver. `then` must be quick and must not block (sending on a
+    /// channel is what it is for): the flusher runs every group's before
+    /// its next flush. The same runtime rule as `flush_ticket` applies.
+    pub fn after_flush(&self, then: impl FnOnce(Result<()>) + Send + 'static) {
+        self.wait_for_flush(Waiter::Then(Box::new(move |r: Result<(), String>| {
+            then(r.map_err(StoreError::Flush))
+        })));
+    }
+
+    fn wait_for_flush(&self, waiter: Waiter) {
         self.inner.flusher.call_once(|| {
             let store = Arc::downgrade(&self.inner);
             let queue = self.inner.queue.clone();
@@ -1100,9 +1135,7 @@ impl Store {
                 }
             }
         });
-        let (tx, rx) = oneshot::channel();
-        self.inner.queue.push(tx);
-        FlushTicket(rx)
+        self.inner.queue.push(waiter);
     }
 
     /// Applies `buf` and waits until it is on disk (group commit).
@@ -1260,8 +1293,7 @@ fn finish_flush(
     drop(inner);
     let result = result.map(|_| ());
     for w in waiters {
-        // A waiter that went away (client disconnected) is fine.
-        let _ = w.send(result.clone());
+        w.done(result.clone());
     }
 }
 
@@ -1783,6 +1815,37 @@ mod tests {
                 Some(n)
             );
         }
+    }
+
+    #[tokio::test]
+    async fn after_flush_runs_once_the_write_before_it_is_durable() {
+        let dir = temp();
+        let store = Store::open(dir.path()).unwrap();
+        store.flush_now().unwrap();
+        let mut seen = Vec::new();
+        for n in 0..20 {
+            let mut buf = WriteBuf::new();
+            buf.put(Key::meta(&format!("k{n}")), &n);
+            store.apply(buf).unwrap();
+            let mark = store.durable_after();
+            let syncs = store.log_sync_count();
+            let (tx, rx) = oneshot::channel();
+            let s = store.clone();
+            store.after_flush(move |r| {
+                // Run by the flusher: what it reports must already hold.
+                let seen = (r.is_ok(), s.is_durable(mark), s.log_sync_count() > syncs);
+                // Not the last handle after the test's reopen below.
+                drop(s);
+                let _ = tx.send(seen);
+            });
+            seen.push(rx);
+        }
+        for rx in seen {
+            assert_eq!(rx.await.unwrap(), (true, true, true));
+        }
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.get::<i32>(&Key::meta("k19")).unwrap(), Some(19));
     }
 
     #[tokio::test]
