@@ -55,19 +55,21 @@ pub const DIRECTIVE_ARG: &str = "_arg";
 impl Directive {
     /// As the map `send_directive` returns.
     pub fn to_value(&self) -> Value {
-        let mut meta = Map::new();
-        meta.insert(Arc::from("rid"), Value::from(&*self.rid));
-        meta.insert(Arc::from("rule_name"), Value::from(&*self.rule_name));
-        meta.insert(Arc::from("txnId"), Value::from(&*self.txn_id));
-        let mut m = Map::new();
-        m.insert(Arc::from("type"), Value::from("directive"));
-        m.insert(Arc::from("name"), Value::from(&*self.name));
-        m.insert(Arc::from("options"), self.options.clone());
-        m.insert(Arc::from("meta"), Value::from(meta));
+        let k = keys();
+        let mut meta = Map::with_capacity(3);
+        meta.insert(k.rid.clone(), Value::Str(self.rid.clone()));
+        meta.insert(k.rule_name.clone(), Value::Str(self.rule_name.clone()));
+        meta.insert(k.txn_id.clone(), Value::Str(self.txn_id.clone()));
+        let mut m = Map::with_capacity(4);
+        m.insert(k.type_.clone(), Value::Str(k.directive.clone()));
+        m.insert(k.name.clone(), Value::Str(self.name.clone()));
+        m.insert(k.options.clone(), self.options.clone());
+        m.insert(k.meta.clone(), Value::from(meta));
         Value::from(m)
     }
 
-    /// As JSON in the event response (`{"name","options","meta"}`).
+    /// As JSON in the event response (`{"name","options","meta"}`); the
+    /// same text as serializing the directive itself.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "name": &*self.name,
@@ -75,6 +77,56 @@ impl Directive {
             "meta": {"rid": &*self.rid, "rule_name": &*self.rule_name, "txnId": &*self.txn_id},
         })
     }
+}
+
+/// A directive serializes as its [`Directive::to_json`], written as it
+/// goes (an event's answer) rather than built first.
+impl serde::Serialize for Directive {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        struct Meta<'a>(&'a Directive);
+        impl serde::Serialize for Meta<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(Some(3))?;
+                m.serialize_entry("rid", &*self.0.rid)?;
+                m.serialize_entry("rule_name", &*self.0.rule_name)?;
+                m.serialize_entry("txnId", &*self.0.txn_id)?;
+                m.end()
+            }
+        }
+        let mut m = s.serialize_map(Some(3))?;
+        m.serialize_entry("name", &*self.name)?;
+        m.serialize_entry("options", &self.options.as_json())?;
+        m.serialize_entry("meta", &Meta(self))?;
+        m.end()
+    }
+}
+
+/// The keys of a directive's map, made once: `to_value` runs for every
+/// `send_directive`.
+struct DirectiveKeys {
+    type_: Arc<str>,
+    directive: Arc<str>,
+    name: Arc<str>,
+    options: Arc<str>,
+    meta: Arc<str>,
+    rid: Arc<str>,
+    rule_name: Arc<str>,
+    txn_id: Arc<str>,
+}
+
+fn keys() -> &'static DirectiveKeys {
+    static KEYS: std::sync::OnceLock<DirectiveKeys> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| DirectiveKeys {
+        type_: Arc::from("type"),
+        directive: Arc::from("directive"),
+        name: Arc::from("name"),
+        options: Arc::from("options"),
+        meta: Arc::from("meta"),
+        rid: Arc::from("rid"),
+        rule_name: Arc::from("rule_name"),
+        txn_id: Arc::from("txnId"),
+    })
 }
 
 pub use crate::runtime::pattern::LONG_WORK_STEPS;
@@ -389,4 +441,38 @@ pub struct MqttPublish {
     pub rid: String,
     /// The rule asking, when in one.
     pub rule: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directive_serializes_as_its_to_json_and_its_value_has_the_same_fields() {
+        let options: Map = [
+            (Arc::from("b"), Value::from(1.0)),
+            (Arc::from("a"), Value::from(vec![Value::from("x\"y")])),
+        ]
+        .into_iter()
+        .collect();
+        let d = Directive {
+            name: Arc::from("say"),
+            options: Value::from(options),
+            rid: Arc::from("my.rid"),
+            rule_name: Arc::from("r"),
+            txn_id: Arc::from("t1"),
+            module: None,
+            line_col: None,
+        };
+        let text = serde_json::to_string(&d).unwrap();
+        assert_eq!(text, serde_json::to_string(&d.to_json()).unwrap());
+        assert_eq!(
+            text,
+            r#"{"name":"say","options":{"b":1,"a":["x\"y"]},"meta":{"rid":"my.rid","rule_name":"r","txnId":"t1"}}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&d.to_value().to_json()).unwrap(),
+            r#"{"type":"directive","name":"say","options":{"b":1,"a":["x\"y"]},"meta":{"rid":"my.rid","rule_name":"r","txnId":"t1"}}"#
+        );
+    }
 }

@@ -39,8 +39,9 @@ mod pico_engine;
 #[derive(Clone)]
 struct AppState {
     engine: Arc<Engine>,
-    /// The Sky routes' Twilio behaviour (guard, TwiML answers).
-    twilio: Twilio,
+    /// The Sky routes' Twilio behaviour (guard, TwiML answers); shared,
+    /// as the state is cloned for every request.
+    twilio: Arc<Twilio>,
     /// sha256 of the admin token: requests' tokens are hashed and the
     /// digests compared in constant time, so neither the token's bytes
     /// nor its length leak through timing.
@@ -58,7 +59,7 @@ pub fn router(engine: Arc<Engine>, admin_token: &str) -> Router {
     let statics = engine.statics().cloned();
     let state = AppState {
         engine,
-        twilio: twilio.clone(),
+        twilio: Arc::new(twilio.clone()),
         token_hash: Sha256::digest(admin_token.as_bytes()).into(),
     };
     let routing = state

@@ -151,12 +151,43 @@ pub struct EventAnswer {
     /// The event's id.
     pub eid: Eid,
     /// What the rules that fired asked for, in order.
-    pub directives: Vec<Value>,
+    pub directives: Vec<AnswerDirective>,
     /// The directives native modules recorded for their own replies
     /// (`Directive::module`: the `twilio:` verbs of a TwiML answer), for
     /// the integration that answers the request.
     #[serde(skip)]
     pub module_directives: Vec<krl_lang::engine::Directive>,
+}
+
+/// A directive of an answer: as its rule made it, or as stored with an
+/// idempotency key (a replay). Either serializes as
+/// `{"name", "options", "meta"}`, a made one without being built as JSON
+/// first.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AnswerDirective {
+    /// Made by the rule that just ran.
+    Made(krl_lang::engine::Directive),
+    /// Stored with the first try's idempotency key.
+    Stored(Value),
+}
+
+impl AnswerDirective {
+    /// As JSON.
+    pub fn to_json(&self) -> Value {
+        match self {
+            AnswerDirective::Made(d) => d.to_json(),
+            AnswerDirective::Stored(v) => v.clone(),
+        }
+    }
+}
+
+impl Serialize for AnswerDirective {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            AnswerDirective::Made(d) => d.serialize(s),
+            AnswerDirective::Stored(v) => v.serialize(s),
+        }
+    }
 }
 
 /// What can go wrong inside a pico.
@@ -1103,7 +1134,10 @@ impl Actor {
             let (eid, directives, module_directives) = stored.into_parts();
             let answer = EventAnswer {
                 eid,
-                directives,
+                directives: directives
+                    .into_iter()
+                    .map(AnswerDirective::Stored)
+                    .collect(),
                 module_directives,
             };
             if let Some((key, _)) = &mark {
@@ -1128,28 +1162,37 @@ impl Actor {
             .runtime
             .event(krl_event.clone(), txn.as_str(), &mut host)
         {
-            Ok(outcome) => {
+            Ok(mut outcome) => {
                 crate::trace::publish(
                     Some(&self.id),
                     "event",
                     || serde_json::json!({"eci": event.eci, "eid": event.eid, "domain": event.domain, "name": event.name, "attrs": event.attrs, "directives": outcome.directives.iter().map(|d| d.to_json()).collect::<Vec<_>>()}),
                 );
+                let module_directives = outcome
+                    .directives
+                    .iter()
+                    .filter(|d| d.module.is_some())
+                    .cloned()
+                    .collect();
                 let answer = EventAnswer {
                     eid: event.eid,
-                    directives: outcome.directives.iter().map(|d| d.to_json()).collect(),
-                    module_directives: outcome
-                        .directives
-                        .iter()
-                        .filter(|d| d.module.is_some())
-                        .cloned()
+                    directives: std::mem::take(&mut outcome.directives)
+                        .into_iter()
+                        .map(AnswerDirective::Made)
                         .collect(),
+                    module_directives,
                 };
                 if let Some((key, value)) = mark {
+                    let directives: Vec<Value> = answer
+                        .directives
+                        .iter()
+                        .map(AnswerDirective::to_json)
+                        .collect();
                     let value = crate::idempotency::with_answer(
                         &key,
                         value,
                         &answer.eid,
-                        &answer.directives,
+                        &directives,
                         &answer.module_directives,
                     );
                     host.buf().put(key, &value);

@@ -308,6 +308,12 @@ impl Value {
         }
     }
 
+    /// The value to serialize as [`Value::to_json`] would give it, written
+    /// as it goes rather than built first (an event's answer).
+    pub fn as_json(&self) -> AsJson<'_> {
+        AsJson(self)
+    }
+
     /// The value as JSON (docs/spec/krl-language.md 2.7): functions and actions are dropped
     /// from maps and become null in arrays; regexes become `{}`.
     pub fn to_json(&self) -> serde_json::Value {
@@ -342,6 +348,45 @@ impl Value {
                     .map(|(k, v)| (Arc::from(k.as_str()), Value::from_json(v)))
                     .collect::<Map>(),
             ),
+        }
+    }
+}
+
+/// A value serialized as its [`Value::to_json`] (see [`Value::as_json`]).
+pub struct AsJson<'a>(&'a Value);
+
+impl serde::Serialize for AsJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self.0 {
+            Value::Null | Value::Function(_) | Value::Action(_) => s.serialize_unit(),
+            Value::Bool(b) => s.serialize_bool(*b),
+            // As `json_number`.
+            Value::Number(n)
+                if n.is_finite() && n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 =>
+            {
+                s.serialize_i64(*n as i64)
+            }
+            Value::Number(n) if n.is_finite() => s.serialize_f64(*n),
+            Value::Number(_) => s.serialize_unit(),
+            Value::Str(v) => s.serialize_str(v),
+            Value::Array(a) => {
+                let mut seq = s.serialize_seq(Some(a.len()))?;
+                for v in a.iter() {
+                    seq.serialize_element(&AsJson(v))?;
+                }
+                seq.end()
+            }
+            Value::Map(m) => {
+                let mut map = s.serialize_map(None)?;
+                for (k, v) in m.iter() {
+                    if !matches!(v, Value::Function(_) | Value::Action(_)) {
+                        map.serialize_entry(&**k, &AsJson(v))?;
+                    }
+                }
+                map.end()
+            }
+            Value::Regex(_) => s.serialize_map(Some(0))?.end(),
         }
     }
 }
@@ -428,6 +473,51 @@ pub fn equals(a: &Value, b: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn as_json_writes_the_text_to_json_gives() {
+        use crate::runtime::stdlib::testing::{func, re};
+        let m = |pairs: Vec<(&str, Value)>| {
+            Value::from(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| (Arc::from(k), v))
+                    .collect::<Map>(),
+            )
+        };
+        let values = vec![
+            Value::Null,
+            Value::Bool(true),
+            Value::from(2.0),
+            Value::from(-0.0),
+            Value::from(0.1 + 0.2),
+            Value::from(1e21),
+            Value::from(9_007_199_254_740_993.0),
+            Value::from(f64::INFINITY),
+            Value::from(f64::NAN),
+            Value::from("quote \" and \\ and \u{1} and é"),
+            re("a+", "gi"),
+            func(|_| Value::Null),
+            Value::from(vec![Value::from(1.5), func(|_| Value::Null), Value::Null]),
+            // Insertion order kept, functions dropped, nested values.
+            m(vec![
+                ("z", Value::from(1.0)),
+                (
+                    "a",
+                    m(vec![("f", func(|_| Value::Null)), ("r", re("x", ""))]),
+                ),
+                ("f", func(|_| Value::Null)),
+                ("m", Value::from(vec![m(vec![])])),
+            ]),
+        ];
+        for v in values {
+            assert_eq!(
+                serde_json::to_string(&v.as_json()).unwrap(),
+                serde_json::to_string(&v.to_json()).unwrap(),
+                "{v:?}"
+            );
+        }
+    }
 
     #[test]
     fn value_is_small() {

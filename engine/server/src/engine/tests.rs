@@ -142,16 +142,19 @@ async fn events_run_rules_and_state_survives_reopening() {
             .unwrap();
         let answer = e.event(event(&eci, "echo", "hello")).await.unwrap();
         assert_eq!(answer.directives.len(), 1);
-        assert_eq!(answer.directives[0]["name"], json!("say"));
+        assert_eq!(answer.directives[0].to_json()["name"], json!("say"));
         assert_eq!(
-            answer.directives[0]["options"],
+            answer.directives[0].to_json()["options"],
             json!({"something": "Hello"})
         );
         assert_eq!(
-            answer.directives[0]["meta"]["rid"],
+            answer.directives[0].to_json()["meta"]["rid"],
             json!("io.example.hello")
         );
-        assert_eq!(answer.directives[0]["meta"]["rule_name"], json!("r"));
+        assert_eq!(
+            answer.directives[0].to_json()["meta"]["rule_name"],
+            json!("r")
+        );
         e.event(event(&eci, "echo", "hello")).await.unwrap();
         // The answer came after the flush: a query needs no other.
         let flushes = e.store().flush_count();
@@ -207,7 +210,7 @@ async fn registering_again_updates_running_picos() {
     let r = e.register(&v2).await.unwrap();
     assert_eq!(e.ruleset(&r.rid).unwrap().hash, r.hash);
     let answer = e.event(event(&eci, "echo", "hello")).await.unwrap();
-    assert_eq!(answer.directives[0]["name"], json!("said"));
+    assert_eq!(answer.directives[0].to_json()["name"], json!("said"));
     // Entity variables carry over to the new version.
     assert_eq!(count(&e, &eci).await, json!(2));
 }

@@ -106,7 +106,7 @@ async fn idle_picos_leave_memory_and_come_back_from_the_store() {
         } else {
             e.event(hello(eci)).await.unwrap()
         };
-        assert_eq!(answer.directives[0]["options"], json!({"n": 4}));
+        assert_eq!(answer.directives[0].to_json()["options"], json!({"n": 4}));
         assert_eq!(hits(&e, eci).await, json!(4));
         let stored: Option<Value> = e.store().get(&Key::entity(p, &rid, "hits")).unwrap();
         assert_eq!(stored, Some(json!(4)));

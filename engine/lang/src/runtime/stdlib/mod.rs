@@ -20,7 +20,7 @@
 
 #[cfg(test)]
 #[macro_use]
-mod testing;
+pub(crate) mod testing;
 
 /// The longest string `+` and `join` build, in bytes: past it they are a
 /// runtime error, so a rule that keeps doubling a string fails instead of
