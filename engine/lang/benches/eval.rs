@@ -58,7 +58,7 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("evaluate");
     g.throughput(Throughput::Elements(1));
     for (label, src, domain, name, attrs) in [
-        ("counter", COUNTER, "counter", "inc", Map::new()),
+        ("counter", COUNTER, "counter", "inc", Map::default()),
         (
             "router",
             ROUTER,

@@ -56,11 +56,11 @@ impl Directive {
     /// As the map `send_directive` returns.
     pub fn to_value(&self) -> Value {
         let k = keys();
-        let mut meta = Map::with_capacity(3);
+        let mut meta = crate::runtime::map_with_capacity(3);
         meta.insert(k.rid.clone(), Value::Str(self.rid.clone()));
         meta.insert(k.rule_name.clone(), Value::Str(self.rule_name.clone()));
         meta.insert(k.txn_id.clone(), Value::Str(self.txn_id.clone()));
-        let mut m = Map::with_capacity(4);
+        let mut m = crate::runtime::map_with_capacity(4);
         m.insert(k.type_.clone(), Value::Str(k.directive.clone()));
         m.insert(k.name.clone(), Value::Str(self.name.clone()));
         m.insert(k.options.clone(), self.options.clone());

@@ -32,7 +32,7 @@ fn install(src: &str) -> (PicoRuntime, MemoryHost, String) {
 fn attrs(j: serde_json::Value) -> Map {
     match Value::from_json(&j) {
         Value::Map(m) => (*m).clone(),
-        _ => Map::new(),
+        _ => Map::default(),
     }
 }
 
@@ -118,11 +118,11 @@ fn hello_world_event_and_queries() {
 fn queries_check_install_and_shares() {
     let (mut pico, mut host, _) = install(HELLO);
     let e = pico
-        .query("io.nope", "x", &Map::new(), &mut host)
+        .query("io.nope", "x", &Map::default(), &mut host)
         .unwrap_err();
     assert_eq!(e.to_string(), "Pico doesn't have io.nope installed.");
     let e = pico
-        .query("io.example.hello", "nope", &Map::new(), &mut host)
+        .query("io.example.hello", "nope", &Map::default(), &mut host)
         .unwrap_err();
     assert!(matches!(e, QueryError::NotShared(..)));
     assert_eq!(e.to_string(), "Not shared: io.example.hello/nope");
@@ -309,7 +309,7 @@ fn runtime_errors_name_ruleset_rule_and_position() {
     let ev = Event {
         domain: "e".into(),
         name: "f".into(),
-        attrs: Map::new(),
+        attrs: Map::default(),
         eci: "c".into(),
         eid: "i".into(),
         time_ms: 0.0,
@@ -800,7 +800,7 @@ fn session_variables_without_a_call_are_a_positioned_error() {
     let ev = Event {
         domain: "web".into(),
         name: "hit".into(),
-        attrs: Map::new(),
+        attrs: Map::default(),
         eci: "c".into(),
         eid: "i".into(),
         time_ms: 0.0,
@@ -815,7 +815,7 @@ fn session_variables_without_a_call_are_a_positioned_error() {
     // `send_directive("hit", {"step": session:step})` on line 22
     assert_eq!((e.line, e.col), (Some(22), Some(36)));
     let e = pico
-        .query(&rid, "step", &Map::new(), &mut host)
+        .query(&rid, "step", &Map::default(), &mut host)
         .unwrap_err();
     assert!(
         e.to_string()
@@ -903,7 +903,7 @@ fn meta_host_is_the_engines_public_base_url() {
     let src = r#"ruleset a { meta { shares host } global { host = function() { meta:host } } }"#;
     let (mut pico, mut host, rid) = install(src);
     let q = |pico: &mut PicoRuntime, host: &mut MemoryHost| {
-        pico.query(&rid, "host", &Map::new(), host)
+        pico.query(&rid, "host", &Map::default(), host)
             .map(|v| v.to_json())
             .unwrap_or_else(|e| panic!("{e}"))
     };
@@ -980,7 +980,7 @@ fn ctx_knows_the_ruleset_and_the_pico() {
     pico.install(rs, Value::from_json(&json!({"a": 1})), &|_| None, &mut host)
         .expect("installs");
     let v = pico
-        .query("io.example.ctx", "info", &Map::new(), &mut host)
+        .query("io.example.ctx", "info", &Map::default(), &mut host)
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         v.to_json(),

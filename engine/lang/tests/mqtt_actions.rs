@@ -39,7 +39,7 @@ fn run(host: &mut dyn Host, name: &str, attrs: serde_json::Value) -> Result<(), 
         .expect("installs");
     let attrs = match Value::from_json(&attrs) {
         Value::Map(m) => (*m).clone(),
-        _ => Map::new(),
+        _ => Map::default(),
     };
     let ev = Event {
         domain: "t".into(),
@@ -285,7 +285,7 @@ ruleset io.example.mqtt_where {
     let mut fire = |attrs: serde_json::Value| -> Vec<String> {
         let attrs = match Value::from_json(&attrs) {
             Value::Map(m) => (*m).clone(),
-            _ => Map::new(),
+            _ => Map::default(),
         };
         let ev = Event {
             domain: "mqtt".into(),

@@ -31,7 +31,7 @@ fn setup(max_ops: u64) -> (PicoRuntime, MemoryHost) {
 }
 
 fn args(s: &str) -> Map {
-    let mut m = Map::new();
+    let mut m = Map::default();
     m.insert("s".into(), Value::from(s));
     m
 }
@@ -145,7 +145,7 @@ fn a_long_evaluation_calls_the_host_s_long_work_hook_once() {
         .expect("installs");
     host.long_work = Some(long_loop);
     let v = pico
-        .query("io.example.loop", "spin", &Map::new(), &mut host)
+        .query("io.example.loop", "spin", &Map::default(), &mut host)
         .unwrap();
     assert_eq!(v, Value::from(100001.0));
     assert_eq!(LONG_LOOPS.load(SeqCst), 1);

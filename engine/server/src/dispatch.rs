@@ -42,7 +42,7 @@ struct Inner {
     ctx: PicoContext,
     /// The running tasks. An entry goes when its task ends (idle, stopped,
     /// or the pico is gone), so the map holds only live picos.
-    picos: DashMap<PicoId, PicoHandle>,
+    picos: DashMap<PicoId, PicoHandle, foldhash::fast::RandomState>,
     /// Pico tasks started and not yet ended.
     live: AtomicUsize,
     /// Pico tasks started so far.
@@ -58,7 +58,7 @@ struct Inner {
     /// Channels read lately with their parsed policies, each with the
     /// store's channel generation it was read at (valid while that has
     /// not changed: any channel write makes every entry read again).
-    channels: DashMap<Eci, (u64, ChannelEntry)>,
+    channels: DashMap<Eci, (u64, ChannelEntry), foldhash::fast::RandomState>,
 }
 
 impl Drop for Inner {
@@ -169,8 +169,8 @@ impl Dispatch {
                 ctx.lifecycle = Some(Arc::new(Lives(weak.clone())));
                 Inner {
                     ctx,
-                    picos: DashMap::new(),
-                    channels: DashMap::new(),
+                    picos: DashMap::default(),
+                    channels: DashMap::default(),
                     live: AtomicUsize::new(0),
                     started: AtomicUsize::new(0),
                     wakeups: Mutex::new(BTreeSet::new()),

@@ -901,7 +901,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let mut host = PicoHost::new(&store, &PicoId::new("p"), 0);
-        let mut attrs = KrlMap::new();
+        let mut attrs = KrlMap::default();
         attrs.insert(Arc::from("a"), KrlValue::from("b"));
         let eid = host.send_event("eci1", "d", "n", attrs).unwrap();
         let (_, outbox) = host.finish();

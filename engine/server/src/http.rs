@@ -486,7 +486,7 @@ async fn sky_event(
             let verbs = crate::twilio::twiml::verbs(&answer.module_directives);
             st.twilio.reply(&eci, call, &verbs)
         }
-        Ok(answer) => Json(answer).into_response(),
+        Ok(answer) => json_answer(&answer),
         Err(EngineError::Pico(PicoError::Eval(ev))) if is_twilio => {
             st.twilio.eval_failure(&domain, &name, &ev)
         }
@@ -495,6 +495,16 @@ async fn sky_event(
             st.twilio.failure(e.status, &e.body.to_string())
         }
         Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// `value` as a JSON answer, written into one buffer (axum's `Json`
+/// writes piece by piece into a `BytesMut`): every event's answer.
+fn json_answer(value: &impl serde::Serialize) -> Response {
+    let mut body = Vec::with_capacity(256);
+    match serde_json::to_writer(&mut body, value) {
+        Ok(()) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(e) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }
 

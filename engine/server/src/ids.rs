@@ -19,9 +19,10 @@ const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrst
 /// `len` random base62 characters.
 pub fn random_base62(len: usize) -> String {
     let mut rng = rand::thread_rng();
-    (0..len)
-        .map(|_| BASE62[rng.gen_range(0..BASE62.len())] as char)
-        .collect()
+    let bytes = (0..len)
+        .map(|_| BASE62[rng.gen_range(0..BASE62.len())])
+        .collect();
+    String::from_utf8(bytes).expect("base62 is ASCII")
 }
 
 /// 25 base62 characters: the time in milliseconds (8, most significant

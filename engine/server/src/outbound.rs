@@ -153,7 +153,7 @@ impl HttpClient {
             }
         })?;
         let status = res.status();
-        let mut headers = KrlMap::new();
+        let mut headers = KrlMap::default();
         for (name, value) in res.headers() {
             let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
             let key: Arc<str> = Arc::from(name.as_str());
@@ -195,7 +195,7 @@ impl HttpClient {
         } else {
             KrlValue::from(text.as_str())
         };
-        let mut out = KrlMap::new();
+        let mut out = KrlMap::default();
         out.insert(Arc::from("content"), content);
         out.insert(
             Arc::from("content_type"),

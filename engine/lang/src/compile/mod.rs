@@ -1371,7 +1371,7 @@ fn testing(
                 _ => Vec::new(),
             })
             .unwrap_or_default();
-        let mut q = Map::new();
+        let mut q = Map::default();
         q.insert(Arc::from("name"), s(name));
         q.insert(Arc::from("args"), Value::from(args));
         queries.push(Value::from(q));
@@ -1401,7 +1401,7 @@ fn testing(
                 add(&mut selected, a.as_str());
             }
             for (d, n, attrs) in selected {
-                let mut m = Map::new();
+                let mut m = Map::default();
                 m.insert(Arc::from("domain"), s(d));
                 m.insert(Arc::from("name"), s(n));
                 let attrs: Vec<Value> = attrs.into_iter().map(s).collect();
@@ -1410,7 +1410,7 @@ fn testing(
             }
         }
     }
-    let mut out = Map::new();
+    let mut out = Map::default();
     out.insert(Arc::from("queries"), Value::from(queries));
     out.insert(Arc::from("events"), Value::from(events));
     Value::from(out)

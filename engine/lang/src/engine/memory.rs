@@ -214,7 +214,7 @@ impl TwilioHost for MemoryHost {
     }
     fn twilio_rest(&mut self, request: &TwilioRequest) -> Result<Value, RuntimeError> {
         self.twilio.push(request.clone());
-        let mut m = Map::new();
+        let mut m = Map::default();
         m.insert("id".into(), Value::from(self.new_id()));
         m.insert("status".into(), Value::from("queued"));
         Ok(Value::from(m))
@@ -229,7 +229,7 @@ impl TwilioHost for MemoryHost {
 impl MqttHost for MemoryHost {
     fn mqtt_publish(&mut self, request: &MqttPublish) -> Result<Value, RuntimeError> {
         self.mqtt_published.push(request.clone());
-        let mut m = Map::new();
+        let mut m = Map::default();
         m.insert("id".into(), Value::from(self.new_id()));
         m.insert("status".into(), Value::from("queued"));
         Ok(Value::from(m))

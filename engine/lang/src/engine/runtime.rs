@@ -65,7 +65,7 @@ impl PicoRuntime {
         modules: &dyn Fn(&str) -> Option<Arc<Ruleset>>,
         host: &mut dyn Host,
     ) -> Result<(), EvalError> {
-        let inst = self.instantiate(&ruleset, config, &Map::new(), modules, host, 0)?;
+        let inst = self.instantiate(&ruleset, config, &Map::default(), modules, host, 0)?;
         match self
             .instances
             .iter()
@@ -123,7 +123,7 @@ impl PicoRuntime {
             ruleset: ruleset.clone(),
             globals: globals.clone(),
             config,
-            keys: Map::new(),
+            keys: Map::default(),
             modules: Vec::new(),
             module_config: Vec::new(),
         };
@@ -158,7 +158,7 @@ impl PicoRuntime {
         {
             let mut ev = Eval {
                 txn: &mut txn,
-                inst: shell(&Map::new()),
+                inst: shell(&Map::default()),
                 event: None,
                 rule_name: None,
                 depth: 0,
@@ -197,7 +197,7 @@ impl PicoRuntime {
                     None,
                 )
             })?;
-            let mut with = Map::new();
+            let mut with = Map::default();
             for (k, e) in &u.with {
                 let v = ev.expr(e, &globals).map_err(|e| {
                     let span = e.span;
@@ -211,7 +211,7 @@ impl PicoRuntime {
         }
         // classic `use module a8x115 ... with twiliokeys = keys:twilio()`
         for (domain, with) in &compiled.native_uses {
-            let mut options = Map::new();
+            let mut options = Map::default();
             for (name, e) in with {
                 let v = ev.expr(e, &globals).map_err(|e| {
                     let span = e.span;
@@ -392,7 +392,7 @@ impl PicoRuntime {
                     .instantiate(
                         &ruleset,
                         config.clone(),
-                        &Map::new(),
+                        &Map::default(),
                         &modules,
                         &mut *txn.host,
                         0,

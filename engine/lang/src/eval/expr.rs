@@ -28,7 +28,7 @@ impl<'t, 'h> Eval<'t, 'h> {
                 Ok(Value::from(out))
             }
             Expr::Map(entries) => {
-                let mut m = Map::with_capacity(entries.len());
+                let mut m = crate::runtime::map_with_capacity(entries.len());
                 for (k, v) in entries {
                     let v = self.expr(v, env)?;
                     m.insert(k.clone(), v);
@@ -324,7 +324,7 @@ impl<'t, 'h> Eval<'t, 'h> {
         for a in &call.args {
             values.push(self.expr(a, env)?);
         }
-        let mut named = Map::new();
+        let mut named = Map::default();
         for (k, e) in &call.named {
             let v = self.expr(e, env)?;
             named.insert(k.clone(), v);

@@ -113,14 +113,14 @@ impl<'t, 'h> Eval<'t, 'h> {
                 let (d, t) = self.event_name(domain.as_deref(), event_type, env)?;
                 let attrs = Value::from(self.event_attrs("schedule", attributes.as_ref(), env)?);
                 let eci = self.event.as_ref().map_or(String::new(), |e| e.eci.clone());
-                let mut event = Map::new();
+                let mut event = Map::default();
                 event.insert(Arc::from("eci"), Value::from(eci));
                 event.insert(Arc::from("domain"), Value::from(d));
                 event.insert(Arc::from("name"), Value::from(t));
-                let mut data = Map::new();
+                let mut data = Map::default();
                 data.insert(Arc::from("attrs"), attrs);
                 event.insert(Arc::from("data"), Value::from(data));
-                let mut entry = Map::new();
+                let mut entry = Map::default();
                 entry.insert(Arc::from("id"), Value::from(self.txn.host.new_id()));
                 match (at, repeat) {
                     (Some(at), _) => {
@@ -150,7 +150,7 @@ impl<'t, 'h> Eval<'t, 'h> {
             }
             Stmt::Error(level, e) => {
                 let data = self.expr(e, env)?;
-                let mut attrs = Map::new();
+                let mut attrs = Map::default();
                 let lv = match level {
                     Level::Error => "error",
                     Level::Warn => "warn",
@@ -197,9 +197,9 @@ impl<'t, 'h> Eval<'t, 'h> {
     /// The attributes of a raised or scheduled event: a map, or none.
     fn event_attrs(&mut self, what: &str, attributes: Option<&Expr>, env: &Arc<Frame>) -> R<Map> {
         match attributes {
-            None => Ok(Map::new()),
+            None => Ok(Map::default()),
             Some(a) => match self.expr(a, env)? {
-                Value::Null => Ok(Map::new()),
+                Value::Null => Ok(Map::default()),
                 Value::Map(m) => Ok((*m).clone()),
                 other => Err(RuntimeError::type_error(format!(
                     "{what} attributes must be a map, not {}",

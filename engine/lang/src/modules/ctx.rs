@@ -42,7 +42,7 @@ fn string(v: Value, what: &str) -> Result<String, RuntimeError> {
 fn map(v: Value, what: &str) -> Result<Map, RuntimeError> {
     match v {
         Value::Map(m) => Ok((*m).clone()),
-        Value::Null => Ok(Map::new()),
+        Value::Null => Ok(Map::default()),
         other => Err(RuntimeError::type_error(format!(
             "Expected map for {what} but got {}",
             other.type_name()
@@ -218,7 +218,7 @@ static MEMBERS: &[Member] = &[
         ..Member::action("install", &["url", "config"], |cx, a| {
             let url = string(a.arg(0), "url")?;
             let config = match a.arg(1) {
-                Value::Null => Value::from(Map::new()),
+                Value::Null => Value::from(Map::default()),
                 c => c,
             };
             let rid = ctx(cx, a)?.load(&url)?;

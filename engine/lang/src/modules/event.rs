@@ -134,7 +134,7 @@ pub(crate) fn send(
     };
     let attrs = match attrs {
         Value::Map(m) => (*m).clone(),
-        _ => Map::new(),
+        _ => Map::default(),
     };
     if let Value::Str(host) = host {
         let (domain, name) = (domain.to_krl_string(), name.to_krl_string());

@@ -136,7 +136,7 @@ fn request(cx: &mut dyn NativeCx, method: &str, a: &NativeArgs) -> Result<Value,
     if let Some(label) = opts.get("autoraise").filter(|v| !v.is_null()) {
         let mut attrs = match &response {
             Value::Map(m) => (**m).clone(),
-            _ => Map::new(),
+            _ => Map::default(),
         };
         attrs.insert(Arc::from("label"), label.clone());
         cx.raise("http", method, attrs)?;

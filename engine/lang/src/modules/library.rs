@@ -74,7 +74,7 @@ fn send_directive(cx: &mut dyn NativeCx, a: &NativeArgs) -> Result<Value, Runtim
     let name = a.args.first().map(Value::to_krl_string).unwrap_or_default();
     let options = match a.args.get(1) {
         None | Some(Value::Null) => {
-            let mut m = Map::new();
+            let mut m = Map::default();
             extend_options(&mut m, a.named);
             Value::from(m)
         }

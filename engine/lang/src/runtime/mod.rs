@@ -31,4 +31,4 @@ pub struct Env<'a> {
     /// A uniformly distributed number in `[0, 1)`.
     pub random: &'a mut dyn FnMut() -> f64,
 }
-pub use value::{AsJson, Callable, Context, Map, Regex, Value};
+pub use value::{map_with_capacity, AsJson, Callable, Context, Map, Regex, Value};

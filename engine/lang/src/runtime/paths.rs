@@ -60,7 +60,7 @@ fn set_in(v: &Value, keys: &[String], value: Value) -> Value {
                     return Value::from(a);
                 }
             }
-            let mut m = Map::new();
+            let mut m = Map::default();
             for (i, x) in a.iter().enumerate() {
                 m.insert(Arc::from(i.to_string().as_str()), x.clone());
             }
@@ -75,7 +75,7 @@ fn set_in(v: &Value, keys: &[String], value: Value) -> Value {
             Value::from(m)
         }
         _ => {
-            let mut m = Map::new();
+            let mut m = Map::default();
             m.insert(Arc::from(first.as_str()), set_in(&Value::Null, rest, value));
             Value::from(m)
         }

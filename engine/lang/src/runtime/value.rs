@@ -14,8 +14,16 @@ use indexmap::IndexMap;
 use std::fmt;
 use std::sync::Arc;
 
-/// Map keys are strings; entries keep insertion order.
-pub type Map = IndexMap<Arc<str>, Value>;
+/// Map keys are strings; entries keep insertion order. Hashed with
+/// foldhash, seeded at random per process (std's SipHash cost more than a
+/// tenth of a simple event's instructions): make one with `Map::default()`
+/// or `map_with_capacity`.
+pub type Map = IndexMap<Arc<str>, Value, foldhash::fast::RandomState>;
+
+/// An empty map with room for `n` entries.
+pub fn map_with_capacity(n: usize) -> Map {
+    Map::with_capacity_and_hasher(n, Default::default())
+}
 
 /// A KRL value.
 #[derive(Clone, Default)]
@@ -553,7 +561,7 @@ mod tests {
     fn string_conversion() {
         assert_eq!(Value::Null.to_krl_string(), "null");
         assert_eq!(Value::from(vec![Value::Null]).to_krl_string(), "[Array]");
-        assert_eq!(Value::from(Map::new()).to_krl_string(), "[Map]");
+        assert_eq!(Value::from(Map::default()).to_krl_string(), "[Map]");
         assert_eq!(Value::Bool(false).to_krl_string(), "false");
         let re = Value::Regex(Arc::new(Regex::new("a.b", "ig").unwrap()));
         assert_eq!(re.to_krl_string(), "re#a.b#gi");
@@ -573,7 +581,7 @@ mod tests {
             Value::from("0"),
             Value::from("false"),
             Value::from(vec![]),
-            Value::from(Map::new()),
+            Value::from(Map::default()),
         ] {
             assert!(v.truthy(), "{v:?}");
         }

@@ -85,7 +85,7 @@ enum Cached {
 #[derive(Default)]
 pub struct EntCache {
     /// Each value with the bytes it is counted for.
-    map: HashMap<Key, (Cached, usize)>,
+    map: HashMap<Key, (Cached, usize), foldhash::fast::RandomState>,
     bytes: usize,
 }
 

@@ -101,7 +101,7 @@ fn verb(cx: &mut dyn NativeCx, a: &NativeArgs) -> Result<Value, RuntimeError> {
         }
     }
     // options: the attributes (nulls dropped) and the positional argument
-    let mut options = Map::new();
+    let mut options = Map::default();
     if let Some(v) = a.args.first().filter(|v| !v.is_null()) {
         options.insert(Arc::from(DIRECTIVE_ARG), v.clone());
     }

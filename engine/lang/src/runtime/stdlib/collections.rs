@@ -34,7 +34,7 @@ fn is_collection(v: &Value) -> bool {
 }
 
 fn empty_map() -> Value {
-    Value::Map(Arc::new(Map::new()))
+    Value::Map(Arc::new(Map::default()))
 }
 
 /// A path argument as a list of keys: an array's elements, or the value
@@ -408,7 +408,7 @@ fn map_key(k: &Value) -> Arc<str> {
 pub fn map(cx: &mut dyn Context, args: &[Value]) -> R {
     let c = arg(args, 0);
     let mut items = Vec::new();
-    let mut entries = Map::new();
+    let mut entries = Map::default();
     iterate(cx, c, arg(args, 1), |k, _, r| {
         match c {
             Value::Array(_) => items.push(r),
@@ -427,7 +427,7 @@ pub fn map(cx: &mut dyn Context, args: &[Value]) -> R {
 pub fn filter(cx: &mut dyn Context, args: &[Value]) -> R {
     let c = arg(args, 0);
     let mut items = Vec::new();
-    let mut entries = Map::new();
+    let mut entries = Map::default();
     iterate(cx, c, arg(args, 1), |k, v, r| {
         if r.truthy() {
             match c {

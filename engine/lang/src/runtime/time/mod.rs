@@ -201,7 +201,7 @@ pub fn local(args: &[Value], env: &mut Env) -> Result<Value, RuntimeError> {
     let Some(w) = wall(ms, zone) else {
         return Ok(Value::Null);
     };
-    let mut m = Map::new();
+    let mut m = Map::default();
     let mut put = |k: &str, v: f64| {
         m.insert(Arc::from(k), Value::from(v));
     };

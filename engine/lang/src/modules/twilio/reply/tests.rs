@@ -844,7 +844,7 @@ fn verbs_keeps_only_twiml_directives() {
     use std::sync::Arc;
     let d = |name: &str, twiml: bool| Directive {
         name: Arc::from(name),
-        options: KrlValue::from(Map::new()),
+        options: KrlValue::from(Map::default()),
         rid: Arc::from("rs"),
         rule_name: Arc::from("r1"),
         txn_id: Arc::from("t"),
