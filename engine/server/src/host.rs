@@ -106,6 +106,26 @@ pub const MAX_STORED_DEPTH: usize = 100;
 
 /// A runtime error when `v` nests arrays and maps deeper than
 /// [`MAX_STORED_DEPTH`].
+/// [`check_depth`] of `v`'s JSON inside `above` levels of arrays or maps,
+/// without building the JSON: arrays, maps and regexes (`{}`) are the
+/// levels, as they are in the JSON.
+fn check_value_depth(v: &KrlValue, above: usize) -> Result<(), RuntimeError> {
+    fn deeper(v: &KrlValue, budget: usize) -> bool {
+        match v {
+            KrlValue::Array(a) => budget == 0 || a.iter().any(|c| deeper(c, budget - 1)),
+            KrlValue::Map(m) => budget == 0 || m.values().any(|c| deeper(c, budget - 1)),
+            KrlValue::Regex(_) => budget == 0,
+            _ => false,
+        }
+    }
+    if above > MAX_STORED_DEPTH || deeper(v, MAX_STORED_DEPTH - above) {
+        return Err(RuntimeError::new(format!(
+            "the value is nested deeper than {MAX_STORED_DEPTH} levels of arrays and maps: too deep to store"
+        )));
+    }
+    Ok(())
+}
+
 fn check_depth(v: &Value) -> Result<(), RuntimeError> {
     fn deeper(v: &Value, budget: usize) -> bool {
         let mut children: Box<dyn Iterator<Item = &Value>> = match v {
@@ -366,9 +386,8 @@ impl PicoHost {
     fn put(&mut self, key: Key, value: Option<&KrlValue>) -> Result<(), RuntimeError> {
         match value {
             Some(v) => {
-                let json = v.to_json();
-                check_depth(&json)?;
-                self.buf.put(key, &json);
+                check_value_depth(v, 0)?;
+                self.buf.put(key, &v.as_json());
             }
             None => self.buf.remove(key),
         }
@@ -746,6 +765,38 @@ impl HttpHost for PicoHost {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_values_depth_is_checked_as_its_json_would_be() {
+        let nest = |depth: usize, leaf: KrlValue, in_map: bool| {
+            (0..depth).fold(leaf, |v, _| {
+                if in_map {
+                    KrlValue::from(
+                        std::iter::once((std::sync::Arc::from("k"), v)).collect::<KrlMap>(),
+                    )
+                } else {
+                    KrlValue::from(vec![v])
+                }
+            })
+        };
+        let regex = KrlValue::Regex(krl_lang::runtime::Regex::new("a", "").unwrap().into());
+        for depth in [0, 1, 98, 99, 100, 101, 102] {
+            for leaf in [KrlValue::from(1.0), KrlValue::from(vec![]), regex.clone()] {
+                for in_map in [false, true] {
+                    let v = nest(depth, leaf.clone(), in_map);
+                    for above in [0, 1] {
+                        // `above` levels around it, as the JSON is stored.
+                        let json = (0..above).fold(v.to_json(), |j, _| json!([0, j]));
+                        assert_eq!(
+                            check_value_depth(&v, above).is_ok(),
+                            check_depth(&json).is_ok(),
+                            "depth {depth} above {above} leaf {leaf:?} map {in_map}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn host_reads_its_own_writes() {

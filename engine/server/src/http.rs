@@ -9,7 +9,7 @@
 //! Every failure is answered by `error::ApiError`. Uses: `engine`,
 //! `error`, `twilio` (the Sky routes' Twilio behaviour), `mqtt::admin`,
 //! `console`, `statics::routes`, `pico`, `ids`, `clock`, axum,
-//! serde_json, serde_urlencoded, sha2 (and, in `login`, subtle).
+//! serde_json, form_urlencoded, sha2 (and, in `login`, subtle).
 
 use crate::clock::now_ms;
 use crate::engine::{Engine, VERSION};
@@ -376,6 +376,16 @@ async fn delete_channel(
 /// Attributes of an event (or arguments of a query): the query string's
 /// parameters, then the body's, the body winning. A body is form-encoded,
 /// a JSON object, or empty; anything else is a 400.
+/// Form-encoded pairs into `attrs` as strings, a later key replacing an
+/// earlier one (what `serde_urlencoded` into string pairs gives, without
+/// its deserializer: this runs for every Twilio webhook). Never fails:
+/// bytes that are not UTF-8 become U+FFFD.
+fn insert_form(attrs: &mut Map<String, Value>, form: &[u8]) {
+    for (k, v) in form_urlencoded::parse(form) {
+        attrs.insert(k.into_owned(), Value::String(v.into_owned()));
+    }
+}
+
 fn attributes(
     query: Option<&str>,
     headers: &HeaderMap,
@@ -383,11 +393,7 @@ fn attributes(
 ) -> ApiResult<Map<String, Value>> {
     let mut attrs = Map::new();
     if let Some(q) = query {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q)
-            .map_err(|e| ApiError::bad_request(format!("invalid query string: {e}")))?;
-        for (k, v) in pairs {
-            attrs.insert(k, Value::String(v));
-        }
+        insert_form(&mut attrs, q.as_bytes());
     }
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(attrs);
@@ -409,11 +415,7 @@ fn attributes(
             Err(e) => return Err(ApiError::bad_request(format!("invalid JSON body: {e}"))),
         }
     } else if mime == "application/x-www-form-urlencoded" {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
-            .map_err(|e| ApiError::bad_request(format!("invalid form body: {e}")))?;
-        for (k, v) in pairs {
-            attrs.insert(k, Value::String(v));
-        }
+        insert_form(&mut attrs, body);
     } else {
         let shown = if content_type.is_empty() {
             "none"
@@ -557,6 +559,30 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::CONTENT_TYPE, HeaderValue::from_str(ct).unwrap());
         h
+    }
+
+    #[test]
+    fn form_pairs_read_as_serde_urlencoded_reads_them() {
+        for form in [
+            "From=%2B15551234&Digits=1",
+            "a=1&a=2&b=&c",
+            "sp=a+b%20c&u=%C3%A9&bad=%FF%FE&amp=%26&eq=x%3Dy",
+            "",
+            "&&=&x=1",
+        ] {
+            let mut ours = Map::new();
+            insert_form(&mut ours, form.as_bytes());
+            let mut theirs = Map::new();
+            let pairs: Vec<(String, String)> = serde_urlencoded::from_str(form).unwrap();
+            for (k, v) in pairs {
+                theirs.insert(k, Value::String(v));
+            }
+            assert_eq!(
+                serde_json::to_string(&ours).unwrap(),
+                serde_json::to_string(&theirs).unwrap(),
+                "{form}"
+            );
+        }
     }
 
     #[test]

@@ -41,7 +41,7 @@
 //! event reads the store. The cache goes with the task when an idle pico
 //! leaves memory.
 
-use super::{check_depth, storage, PicoHost};
+use super::{check_value_depth, storage, PicoHost};
 use crate::store::{decode, Key, StoreError};
 use krl_lang::eval::{path_delete, path_get, path_set};
 use krl_lang::runtime::{Map as KrlMap, RuntimeError, Value as KrlValue};
@@ -362,9 +362,9 @@ impl PicoHost {
                     Some((seq, _)) => seq,
                     None => self.next_seq(),
                 };
-                let json = entry_json(seq, &new);
-                check_depth(&json)?;
-                self.buf.put(entry, &json);
+                // `[seq, value]`: the value one level down.
+                check_value_depth(&new, 1)?;
+                self.buf.put(entry, &(seq, new.as_json()));
             }
             (None, None) => {}
             (None, Some(_)) if rest.is_none() => self.buf.remove(entry),
