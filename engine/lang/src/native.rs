@@ -318,6 +318,10 @@ pub struct NativeArgs<'a> {
     pub domain: &'a str,
     /// Where the call is.
     pub span: Span,
+    /// Whether the caller uses the value: false for an action without
+    /// `setting(...)`, whose value is dropped (an action may then skip
+    /// building it).
+    pub wanted: bool,
 }
 
 impl NativeArgs<'_> {

@@ -115,6 +115,31 @@ fn hello_world_event_and_queries() {
 }
 
 #[test]
+fn send_directive_gives_its_value_to_setting_only_when_asked() {
+    let src = r#"
+ruleset io.example.kept {
+  rule kept {
+    select when d kept
+    send_directive("x", {"a": 1}) setting(d)
+    always { ent:kept := d }
+  }
+  rule dropped {
+    select when d kept
+    send_directive("y")
+  }
+}
+"#;
+    let (mut pico, mut host, rid) = install(src);
+    let d = event(&mut pico, &mut host, "d", "kept", json!({}));
+    assert_eq!(d.len(), 2);
+    assert_eq!(
+        host.ent(&rid, "kept").to_json(),
+        json!({"type": "directive", "name": "x", "options": {"a": 1},
+               "meta": {"rid": "io.example.kept", "rule_name": "kept", "txnId": "txn1"}})
+    );
+}
+
+#[test]
 fn queries_check_install_and_shares() {
     let (mut pico, mut host, _) = install(HELLO);
     let e = pico

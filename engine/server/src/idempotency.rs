@@ -39,9 +39,12 @@ pub const MAX_KEY: usize = 256;
 
 /// The key a request carries, if any (empty or too long: none).
 pub fn key_of(headers: &axum::http::HeaderMap) -> Option<String> {
-    HEADERS.iter().find_map(|h| {
+    // Names made once: a `&str` name is parsed again on every lookup.
+    static NAMES: std::sync::LazyLock<[axum::http::HeaderName; 2]> =
+        std::sync::LazyLock::new(|| HEADERS.map(axum::http::HeaderName::from_static));
+    NAMES.iter().find_map(|h| {
         headers
-            .get(*h)
+            .get(h)
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
             .filter(|v| !v.is_empty() && v.len() <= MAX_KEY)

@@ -147,11 +147,17 @@ impl Key {
         let mut out = Vec::with_capacity(len);
         out.push(tag);
         for part in parts {
-            for &b in part.as_bytes() {
-                match b {
-                    0 => out.extend_from_slice(&[1, 1]),
-                    1 => out.extend_from_slice(&[1, 2]),
-                    b => out.push(b),
+            let bytes = part.as_bytes();
+            if !bytes.iter().any(|&b| b < 2) {
+                // The usual case, copied whole.
+                out.extend_from_slice(bytes);
+            } else {
+                for &b in bytes {
+                    match b {
+                        0 => out.extend_from_slice(&[1, 1]),
+                        1 => out.extend_from_slice(&[1, 2]),
+                        b => out.push(b),
+                    }
                 }
             }
             out.push(0);

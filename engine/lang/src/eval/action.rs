@@ -49,7 +49,7 @@ impl<'t, 'h> Eval<'t, 'h> {
 
     pub(super) fn run_action(&mut self, a: &Action, env: &Arc<Frame>) -> R<Value> {
         match &a.target {
-            ActionTarget::Native(call) => self.native_action(call, env),
+            ActionTarget::Native(call) => self.native_action(call, env, a.setting.is_some()),
             ActionTarget::Value(e) => {
                 let f = self.expr(e, env)?;
                 let args = self.bind_args(&f, &a.args, env)?;

@@ -42,7 +42,7 @@ impl<'t, 'h> Eval<'t, 'h> {
             )))),
             Expr::Persistent(scope, name) => self.persistent_get(*scope, name),
             Expr::ModuleMember(i, name) => self.module_member(*i, name),
-            Expr::Native(call) => self.native(call, env),
+            Expr::Native(call) => self.native(call, env, true),
             Expr::Unary(op, x) => {
                 let v = self.expr(x, env)?;
                 match op {
@@ -316,7 +316,7 @@ impl<'t, 'h> Eval<'t, 'h> {
     }
 
     /// A native member: its arguments evaluated, then its code.
-    pub(super) fn native(&mut self, call: &NativeCall, env: &Arc<Frame>) -> R<Value> {
+    pub(super) fn native(&mut self, call: &NativeCall, env: &Arc<Frame>, wanted: bool) -> R<Value> {
         if matches!(call.member.kind, Kind::NoOp) {
             return Ok(Value::Null);
         }
@@ -335,6 +335,7 @@ impl<'t, 'h> Eval<'t, 'h> {
             name: &call.name,
             domain: &call.domain,
             span: call.span,
+            wanted,
         };
         let m = call.member;
         let r = match m.kind {
@@ -360,10 +361,16 @@ impl<'t, 'h> Eval<'t, 'h> {
 
     /// A native action: its arguments evaluated, then its code (a no-op's
     /// arguments are not evaluated).
-    pub(super) fn native_action(&mut self, call: &NativeCall, env: &Arc<Frame>) -> R<Value> {
+    /// A native action; `wanted`: whether its value is used (`setting`).
+    pub(super) fn native_action(
+        &mut self,
+        call: &NativeCall,
+        env: &Arc<Frame>,
+        wanted: bool,
+    ) -> R<Value> {
         match call.member.kind {
             Kind::LibraryAndNoOp(_) | Kind::NoOp => Ok(Value::Null),
-            _ => self.native(call, env),
+            _ => self.native(call, env, wanted),
         }
     }
 }

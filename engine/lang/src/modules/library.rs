@@ -94,7 +94,8 @@ fn send_directive(cx: &mut dyn NativeCx, a: &NativeArgs) -> Result<Value, Runtim
         module: None,
         line_col: None,
     };
-    let v = d.to_value();
+    // Its value only for `setting(...)`: most rules drop it.
+    let v = if a.wanted { d.to_value() } else { Value::Null };
     cx.directive(d);
     Ok(v)
 }
