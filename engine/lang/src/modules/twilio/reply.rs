@@ -225,6 +225,11 @@ pub fn callback_url(value: &str, public_url: &str, eci: &str) -> String {
 /// The TwiML document for `verbs` (docs/spec/krl-language.md 10.9.2/10.9.3): always
 /// well-formed, `<Response/>` when there is nothing to say.
 pub fn render(verbs: &[Verb], cx: &ReplyContext) -> Result<String, TwimlError> {
+    if verbs.is_empty() {
+        // A webhook whose rules said nothing (an SMS stored, a choice
+        // recorded): the same document `write` makes of no nodes.
+        return Ok(EMPTY.to_string());
+    }
     // A raw_response that is a whole document replaces everything (the
     // last one, when there are several).
     if let Some((verb, doc)) = verbs.iter().rev().find_map(|v| {

@@ -858,3 +858,10 @@ fn verbs_keeps_only_twiml_directives() {
     assert_eq!((got[0].rid.as_str(), got[0].rule.as_str()), ("rs", "r1"));
     assert_eq!(got[0].line_col, Some((3, 9)));
 }
+
+#[test]
+fn no_verbs_is_the_empty_document_the_writer_makes() {
+    assert_eq!(write(&[]), EMPTY);
+    assert_eq!(render(&[], &cx(true)).unwrap(), EMPTY);
+    assert_eq!(render(&[], &cx(false)).unwrap(), EMPTY);
+}
