@@ -15,7 +15,8 @@
 # and `engine/server/examples/hello_axum.rs` (axum, the same route shape,
 # a constant answer, no engine) as the ceiling. Each round runs every
 # workload once for DURATION seconds at concurrency CONC, then W1 and the
-# counter at concurrency 1; ROUNDS rounds; the table gives medians. The
+# counter at concurrency 1 (and the ceiling, the machine's own tail);
+# ROUNDS rounds; the table gives medians. The
 # counters are verified after (bench/load.py verify: nothing acknowledged
 # lost, nothing counted twice) and the phone tree's map must still have
 # CALLERS entries.
@@ -118,6 +119,8 @@ for round in $(seq "$ROUNDS"); do
   ECIS=$OUT/ecis-1000.txt COUNTS=$OUT/counts-1000-$round.txt run "counter, 1,000 picos" "$CONC" "$round" -s bench/events.lua "$URL"
   COUNTS+=("$OUT/counts-1000-$round.txt")
   ECI=$TREE_ECI run "phone tree" "$CONC" "$round" -s bench/phonetree.lua "$URL"
+  # The machine's own tail at concurrency 1: a constant answer, no engine.
+  ECIS=$OUT/ecis-ceiling.txt run "ceiling (hello_axum)" 1 "$round" -s bench/events.lua "$CEILING"
   ECIS=$OUT/ecis-hello.txt run "W1 hello" 1 "$round" -s bench/hello.lua "$URL"
   ECIS=$OUT/ecis-1.txt COUNTS=$OUT/counts-1-c1-$round.txt run "counter" 1 "$round" -s bench/events.lua "$URL"
   COUNTS+=("$OUT/counts-1-c1-$round.txt")
