@@ -1061,8 +1061,13 @@ impl Actor {
         if schedules_changed {
             self.reload_timers();
         }
-        if let Some(reply) = reply {
-            send_when_durable(&self.ctx.store, reply, Ok(value), flush);
+        match reply {
+            Some(reply) => send_when_durable(&self.ctx.store, reply, Ok(value), flush),
+            // Nobody waits (an event a rule sent, a timer), but its writes
+            // go to disk (to the database, in a cluster) with the next
+            // flush all the same: ask for one.
+            None if flush => self.ctx.store.after_flush(|_| {}),
+            None => {}
         }
     }
 

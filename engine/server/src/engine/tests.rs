@@ -345,3 +345,40 @@ async fn install_of_unregistered_rid_is_unknown_ruleset() {
         .unwrap_err();
     assert!(matches!(err, EngineError::UnknownRuleset(_)));
 }
+
+#[tokio::test]
+async fn an_event_nobody_waits_for_is_still_flushed() {
+    // Events rules send and timers have no one waiting for their answer;
+    // their writes must still reach the disk (the database, in a cluster)
+    // with a flush of their own, not whenever something else flushes.
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path());
+    let (a, a_eci) = e.new_pico(None, None).await.unwrap();
+    let rs = e.register(HELLO).await.unwrap();
+    e.install(&a, rs.rid.clone(), None).await.unwrap();
+    let store = e.store().clone();
+    let before = store.flush_count();
+    e.dispatch()
+        .handle(&a)
+        .event_nowait(event(&a_eci, "echo", "hello"))
+        .await
+        .unwrap();
+    let hits = Key::entity(&a, &rs.rid, "hits");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    // Wait for the write, then for a flush after it (reading the store
+    // directly asks for no flush).
+    while store.get_raw(&hits).unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the event was not applied"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    while store.flush_count() == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no flush after the event"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
