@@ -373,9 +373,6 @@ async fn delete_channel(
 
 // ------------------------------------------------------------------ sky
 
-/// Attributes of an event (or arguments of a query): the query string's
-/// parameters, then the body's, the body winning. A body is form-encoded,
-/// a JSON object, or empty; anything else is a 400.
 /// Form-encoded pairs into `attrs` as strings, a later key replacing an
 /// earlier one (what `serde_urlencoded` into string pairs gives, without
 /// its deserializer: this runs for every Twilio webhook). Never fails:
@@ -386,6 +383,9 @@ fn insert_form(attrs: &mut Map<String, Value>, form: &[u8]) {
     }
 }
 
+/// Attributes of an event (or arguments of a query): the query string's
+/// parameters, then the body's, the body winning. A body is form-encoded,
+/// a JSON object, or empty; anything else is a 400.
 fn attributes(
     query: Option<&str>,
     headers: &HeaderMap,

@@ -360,8 +360,8 @@ impl<'t, 'h> Eval<'t, 'h> {
     }
 
     /// A native action: its arguments evaluated, then its code (a no-op's
-    /// arguments are not evaluated).
-    /// A native action; `wanted`: whether its value is used (`setting`).
+    /// arguments are not evaluated). `wanted`: whether its value is used
+    /// (`setting`).
     pub(super) fn native_action(
         &mut self,
         call: &NativeCall,
