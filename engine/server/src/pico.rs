@@ -992,6 +992,8 @@ impl Actor {
         let ctx = host.take_ctx();
         let (mut buf, outbox) = host.finish();
         let (outbox, stored) = self.store_remote_sends(outbox, &mut buf);
+        // The answer, until it is handed to the flusher.
+        let mut answer = reply.map(|r| (r, value));
         // Whether the answer waits for a flush.
         let flush = if buf.is_empty() && ctx.changes.is_empty() {
             // Nothing new to write, but the answer may still rest on an
@@ -1011,7 +1013,7 @@ impl Actor {
                 Err(e) => {
                     tracing::error!(pico = %self.id, "{e}");
                     self.drop_children(ctx.made);
-                    if let Some(r) = reply {
+                    if let Some((r, _)) = answer {
                         let _ = r.send(Err(e.into()));
                     }
                     return;
@@ -1031,6 +1033,16 @@ impl Actor {
             if let Some(m) = &self.ctx.mqtt {
                 // Its publishes wait for a flush too (the MQTT connection).
                 m.committed(&self.id, mqtt_changes);
+            }
+            // Handed to the flusher right after the apply: in a cluster a
+            // flush may refuse a batch (its shard moved), and only the
+            // group of the flush that takes the batch hears of it; one
+            // registered later would wait for the next flush and hear Ok.
+            // Nobody waiting (an event a rule sent, a timer): a flush is
+            // asked for all the same.
+            match answer.take() {
+                Some((r, v)) => send_when_durable(&self.ctx.store, r, Ok(v), true),
+                None => self.ctx.store.after_flush(|_| {}),
             }
             true
         };
@@ -1061,13 +1073,10 @@ impl Actor {
         if schedules_changed {
             self.reload_timers();
         }
-        match reply {
-            Some(reply) => send_when_durable(&self.ctx.store, reply, Ok(value), flush),
-            // Nobody waits (an event a rule sent, a timer), but its writes
-            // go to disk (to the database, in a cluster) with the next
-            // flush all the same: ask for one.
-            None if flush => self.ctx.store.after_flush(|_| {}),
-            None => {}
+        if let Some((r, v)) = answer {
+            // Nothing written: at once, or after the flush that covers
+            // this pico's earlier writes.
+            send_when_durable(&self.ctx.store, r, Ok(v), flush);
         }
     }
 

@@ -191,15 +191,15 @@ fn notification_status_sends_an_sms_through_twilio() {
             ),
         ]
     );
-    // Twilio's answers come back as twilio:sms_sent, one event each: the
-    // fake has seen both requests before the outbox raised the second, so
-    // wait for the count asserted, not for the first report.
-    let n = wait_for("two sms_sent", Duration::from_secs(20), || {
+    // Twilio's answers come back as twilio:sms_sent, one event each, after
+    // the notification that queued them (`sent` counts those): wait for
+    // both counted and for a report to be the last thing recorded, not
+    // for the count alone (the second report may still be on its way).
+    let last = wait_for("two queued and a report", Duration::from_secs(20), || {
         let (_, n) = api.query(&eci, "io.krl.sms_notify", "sent", json!({}));
-        (n == json!(2)).then_some(n)
+        let (_, last) = api.query(&eci, "io.krl.sms_notify", "last", json!({}));
+        (n == json!(2) && last["event"] == "sms_sent").then_some(last)
     });
-    assert_eq!(n, 2);
-    let (_, last) = api.query(&eci, "io.krl.sms_notify", "last", json!({}));
     assert_eq!(last["event"], "sms_sent", "{last}");
     assert!(str_of(&last["sid"]).starts_with("SM"), "{last}");
 
