@@ -1746,7 +1746,19 @@ mod tests {
             .map(|d| d.count())
             .unwrap_or(0);
         assert!(blobs > 0, "no value was written as a blob");
-        let store = Store::open(dir.path()).unwrap();
+        // sled lets go of the folder's lock when its own threads drop the
+        // last of its files, a moment after the last handle goes (a CI
+        // run saw `Locked` here once); there is no signal for that, so
+        // the reopen is tried again for a bounded time.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let store = loop {
+            match Store::open(dir.path()) {
+                Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                other => break other.unwrap(),
+            }
+        };
         for n in 0..96 {
             let v: Option<String> = store.get(&Key::meta(&format!("v{n}"))).unwrap();
             assert_eq!(v.as_deref(), Some(value(n).as_str()), "v{n}");
