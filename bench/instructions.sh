@@ -35,6 +35,9 @@ if [ $# -eq 0 ]; then
   set -- "$ROOT/target/release/krl"
 fi
 export CALLERS
+TOKEN=T
+# api, field, pico (of the server at $URL)
+. bench/lib.sh
 
 # requests FILE: the events wrk had answered (its last line, bench/*.lua).
 requests() { python3 -c "import json,sys; print(json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])['requests'])" "$1"; }
@@ -58,15 +61,7 @@ for bin in "$@"; do
     sleep 0.5
   done
   [ -n "$url" ] || { cat "$dir/krl.err" >&2; exit 1; }
-  api() { curl -sS -f -H "Authorization: Bearer T" "$@"; }
-  field() { python3 -c "import json,sys; print(json.load(sys.stdin)[sys.argv[1]])" "$1"; }
-  pico() {
-    local made id
-    made=$(api -H 'Content-Type: application/json' -d "{\"name\": \"$1\"}" "$url/api/picos")
-    id=$(echo "$made" | field id)
-    api -H 'Content-Type: application/json' -d "{\"rid\": \"$1\"}" "$url/api/picos/$id/rulesets" >/dev/null
-    echo "$made" | field eci
-  }
+  URL=$url
   for f in counter phonetree hello; do
     api -H 'Content-Type: text/plain' --data-binary "@bench/$f.krl" "$url/api/rulesets" >/dev/null
   done

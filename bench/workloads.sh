@@ -67,16 +67,8 @@ KRL_PID=${PIDS[0]}
 start hello "$HELLO_BIN" 127.0.0.1:0
 CEILING=$STARTED
 
-api() { curl -sS -f -H "Authorization: Bearer $TOKEN" "$@"; }
-field() { python3 -c "import json,sys; print(json.load(sys.stdin)[sys.argv[1]])" "$1"; }
-# pico RID: a new pico with RID installed; prints its ECI.
-pico() {
-  local made id
-  made=$(api -H 'Content-Type: application/json' -d "{\"name\": \"$1\"}" "$URL/api/picos")
-  id=$(echo "$made" | field id)
-  api -H 'Content-Type: application/json' -d "{\"rid\": \"$1\"}" "$URL/api/picos/$id/rulesets" >/dev/null
-  echo "$made" | field eci
-}
+# api, field, pico
+. bench/lib.sh
 
 python3 bench/load.py setup "$URL" "$TOKEN" 1 "$OUT/ecis-1.txt" >/dev/null
 python3 bench/load.py setup "$URL" "$TOKEN" 1000 "$OUT/ecis-1000.txt" --workers 16 >/dev/null

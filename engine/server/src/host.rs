@@ -104,11 +104,10 @@ pub const DEFAULT_SESSION_TTL: std::time::Duration = std::time::Duration::from_s
 /// unreadable for every later event and query.
 pub const MAX_STORED_DEPTH: usize = 100;
 
-/// A runtime error when `v` nests arrays and maps deeper than
-/// [`MAX_STORED_DEPTH`].
-/// [`check_depth`] of `v`'s JSON inside `above` levels of arrays or maps,
-/// without building the JSON: arrays, maps and regexes (`{}`) are the
-/// levels, as they are in the JSON.
+/// A runtime error when `v`'s JSON, stored inside `above` levels of arrays
+/// or maps, nests arrays and maps deeper than [`MAX_STORED_DEPTH`]. Counted
+/// on the value, without building the JSON: arrays, maps and regexes
+/// (`{}`) are the levels, as they are in the JSON.
 fn check_value_depth(v: &KrlValue, above: usize) -> Result<(), RuntimeError> {
     fn deeper(v: &KrlValue, budget: usize) -> bool {
         match v {
@@ -119,23 +118,6 @@ fn check_value_depth(v: &KrlValue, above: usize) -> Result<(), RuntimeError> {
         }
     }
     if above > MAX_STORED_DEPTH || deeper(v, MAX_STORED_DEPTH - above) {
-        return Err(RuntimeError::new(format!(
-            "the value is nested deeper than {MAX_STORED_DEPTH} levels of arrays and maps: too deep to store"
-        )));
-    }
-    Ok(())
-}
-
-fn check_depth(v: &Value) -> Result<(), RuntimeError> {
-    fn deeper(v: &Value, budget: usize) -> bool {
-        let mut children: Box<dyn Iterator<Item = &Value>> = match v {
-            Value::Array(a) => Box::new(a.iter()),
-            Value::Object(o) => Box::new(o.values()),
-            _ => return false,
-        };
-        budget == 0 || children.any(|c| deeper(c, budget - 1))
-    }
-    if deeper(v, MAX_STORED_DEPTH) {
         return Err(RuntimeError::new(format!(
             "the value is nested deeper than {MAX_STORED_DEPTH} levels of arrays and maps: too deep to store"
         )));
@@ -523,8 +505,8 @@ impl Host for PicoHost {
     }
 
     fn schedule_add(&mut self, rid: &str, entry: &KrlValue) -> Result<(), RuntimeError> {
+        check_value_depth(entry, 0)?;
         let json = entry.to_json();
-        check_depth(&json)?;
         let id = json
             .get("id")
             .and_then(Value::as_str)
@@ -765,6 +747,25 @@ impl HttpHost for PicoHost {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// The depth check as it reads on the JSON itself: the reference
+    /// `check_value_depth` must agree with.
+    fn check_depth(v: &Value) -> Result<(), RuntimeError> {
+        fn deeper(v: &Value, budget: usize) -> bool {
+            let mut children: Box<dyn Iterator<Item = &Value>> = match v {
+                Value::Array(a) => Box::new(a.iter()),
+                Value::Object(o) => Box::new(o.values()),
+                _ => return false,
+            };
+            budget == 0 || children.any(|c| deeper(c, budget - 1))
+        }
+        if deeper(v, MAX_STORED_DEPTH) {
+            return Err(RuntimeError::new(format!(
+                "the value is nested deeper than {MAX_STORED_DEPTH} levels of arrays and maps: too deep to store"
+            )));
+        }
+        Ok(())
+    }
 
     #[test]
     fn a_values_depth_is_checked_as_its_json_would_be() {

@@ -994,12 +994,7 @@ impl Actor {
         let (outbox, stored) = self.store_remote_sends(outbox, &mut buf);
         // The answer, until it is handed to the flusher.
         let mut answer = reply.map(|r| (r, value));
-        // Whether the answer waits for a flush.
-        let flush = if buf.is_empty() && ctx.changes.is_empty() {
-            // Nothing new to write, but the answer may still rest on an
-            // earlier event's writes that are not on disk yet.
-            self.flush_pending()
-        } else {
+        if !(buf.is_empty() && ctx.changes.is_empty()) {
             let ent_ops = buf.entity_ops();
             // `ctx:` channel and pico changes go in the same batch.
             let cut = match self.ctx.family.apply(&ctx.changes, buf) {
@@ -1044,8 +1039,7 @@ impl Actor {
                 Some((r, v)) => send_when_durable(&self.ctx.store, r, Ok(v), true),
                 None => self.ctx.store.after_flush(|_| {}),
             }
-            true
-        };
+        }
         // Sent now, in order, rather than after the flush: their order
         // matters more than the (small) chance that a crash loses the
         // event that sent them.
@@ -1075,8 +1069,8 @@ impl Actor {
         }
         if let Some((r, v)) = answer {
             // Nothing written: at once, or after the flush that covers
-            // this pico's earlier writes.
-            send_when_durable(&self.ctx.store, r, Ok(v), flush);
+            // this pico's earlier writes if they may not be on disk yet.
+            send_when_durable(&self.ctx.store, r, Ok(v), self.flush_pending());
         }
     }
 

@@ -1144,6 +1144,23 @@ impl Store {
         self.inner.queue.push(waiter);
     }
 
+    /// Opens `dir` again after its last handle was dropped, in tests: sled
+    /// lets go of the folder's lock when its own threads drop its files, a
+    /// moment after the last handle goes, and nothing signals that, so a
+    /// `Locked` open is tried again for a bounded time (10 s).
+    #[cfg(test)]
+    pub(crate) fn reopen(dir: &Path) -> Store {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match Store::open(dir) {
+                Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                other => return other.expect("the store opens again"),
+            }
+        }
+    }
+
     /// Applies `buf` and waits until it is on disk (group commit).
     pub async fn commit(&self, buf: WriteBuf) -> Result<()> {
         self.apply(buf)?;
@@ -1746,19 +1763,8 @@ mod tests {
             .map(|d| d.count())
             .unwrap_or(0);
         assert!(blobs > 0, "no value was written as a blob");
-        // sled lets go of the folder's lock when its own threads drop the
-        // last of its files, a moment after the last handle goes (a CI
-        // run saw `Locked` here once); there is no signal for that, so
-        // the reopen is tried again for a bounded time.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        let store = loop {
-            match Store::open(dir.path()) {
-                Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
-                    std::thread::sleep(std::time::Duration::from_millis(20))
-                }
-                other => break other.unwrap(),
-            }
-        };
+        // (a CI run saw `Locked` here once)
+        let store = Store::reopen(dir.path());
         for n in 0..96 {
             let v: Option<String> = store.get(&Key::meta(&format!("v{n}"))).unwrap();
             assert_eq!(v.as_deref(), Some(value(n).as_str()), "v{n}");

@@ -41,18 +41,7 @@ fn event(eci: &Eci, domain: &str, name: &str) -> EventIn {
 async fn root_is_created_once() {
     let dir = tempfile::tempdir().unwrap();
     let first = engine(dir.path()).meta().clone();
-    // sled gives the folder's lock back when its background flusher
-    // thread ends, a moment after the last handle is dropped; there is
-    // no signal for that, so the reopen retries for a bounded time.
-    let mut store = Store::open(dir.path());
-    for _ in 0..250 {
-        if store.is_ok() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        store = Store::open(dir.path());
-    }
-    let again = Engine::open(store.expect("the lock is released"), Settings::default())
+    let again = Engine::open(Store::reopen(dir.path()), Settings::default())
         .unwrap()
         .meta()
         .clone();

@@ -360,20 +360,7 @@ async fn a_folder_whose_records_list_their_children_keeps_them() {
         store.apply(buf).unwrap();
         store.flush_now().unwrap();
     }
-    // sled lets go of the folder's lock when its own threads drop its
-    // files, a moment after the last handle (no signal): tried again for
-    // a bounded time.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let store = loop {
-        match Store::open(dir.path()) {
-            Err(crate::store::StoreError::Locked { .. })
-                if std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(20))
-            }
-            other => break other.unwrap(),
-        }
-    };
+    let store = Store::reopen(dir.path());
     let e = Engine::open(store, Settings::default()).unwrap();
     assert_eq!(e.meta().root_pico, root);
     assert_eq!(e.pico(&root).unwrap().children, vec![a.clone(), b.clone()]);
