@@ -43,8 +43,8 @@ struct Inner {
     /// The running tasks. An entry goes when its task ends (idle, stopped,
     /// or the pico is gone), so the map holds only live picos.
     picos: DashMap<PicoId, PicoHandle, foldhash::fast::RandomState>,
-    /// Pico tasks started and not yet ended.
-    live: AtomicUsize,
+    /// Pico tasks started and not yet ended (shared with [`Lives`]).
+    live: Arc<AtomicUsize>,
     /// Pico tasks started so far.
     started: AtomicUsize,
     /// Picos whose tasks left while idle with a timer or a call-session
@@ -69,16 +69,24 @@ impl Drop for Inner {
 }
 
 /// The dispatch's side of the pico tasks' lives ([`Lifecycle`]).
-struct Lives(Weak<Inner>);
+struct Lives {
+    inner: Weak<Inner>,
+    /// [`Inner::live`], read by [`Lifecycle::crowded`] without upgrading.
+    live: Arc<AtomicUsize>,
+    /// [`PicoContext::max_live`].
+    max_live: usize,
+}
 
 impl Lifecycle for Lives {
     fn handle(&self, id: &PicoId) -> Option<PicoHandle> {
         // None once the engine is gone.
-        self.0.upgrade().map(|inner| Dispatch { inner }.handle(id))
+        self.inner
+            .upgrade()
+            .map(|inner| Dispatch { inner }.handle(id))
     }
 
     fn ended(&self, id: &PicoId, generation: u64) {
-        if let Some(inner) = self.0.upgrade() {
+        if let Some(inner) = self.inner.upgrade() {
             inner.live.fetch_sub(1, Ordering::SeqCst);
             // Only this task's entry: a newer task may have taken its place.
             inner
@@ -88,11 +96,11 @@ impl Lifecycle for Lives {
     }
 
     fn wake_at(&self, id: &PicoId, due_ms: u64) {
-        let Some(inner) = self.0.upgrade() else {
+        let Some(inner) = self.inner.upgrade() else {
             return;
         };
         inner.waker.call_once(|| {
-            tokio::spawn(run_waker(self.0.clone(), inner.wake.clone()));
+            tokio::spawn(run_waker(self.inner.clone(), inner.wake.clone()));
         });
         inner
             .wakeups
@@ -100,6 +108,10 @@ impl Lifecycle for Lives {
             .unwrap_or_else(|p| p.into_inner())
             .insert((due_ms, id.clone()));
         inner.wake.notify_one();
+    }
+
+    fn crowded(&self) -> bool {
+        self.live.load(Ordering::Relaxed) > self.max_live
     }
 }
 
@@ -166,12 +178,17 @@ impl Dispatch {
     pub fn new(mut ctx: PicoContext) -> Dispatch {
         Dispatch {
             inner: Arc::new_cyclic(|weak| {
-                ctx.lifecycle = Some(Arc::new(Lives(weak.clone())));
+                let live = Arc::new(AtomicUsize::new(0));
+                ctx.lifecycle = Some(Arc::new(Lives {
+                    inner: weak.clone(),
+                    live: live.clone(),
+                    max_live: ctx.max_live,
+                }));
                 Inner {
                     ctx,
                     picos: DashMap::default(),
                     channels: DashMap::default(),
-                    live: AtomicUsize::new(0),
+                    live,
                     started: AtomicUsize::new(0),
                     wakeups: Mutex::new(BTreeSet::new()),
                     wake: Arc::new(Notify::new()),

@@ -483,6 +483,12 @@ struct ServeArgs {
     /// ctx:logs() go with it).
     #[arg(long, env = "KRL_PICO_IDLE_TIMEOUT", default_value = "30", value_parser = parse_seconds)]
     pico_idle_timeout: Duration,
+    /// How many pico tasks may be in memory before idle ones leave after
+    /// 1 second instead of --pico-idle-timeout (a soft bound: busy picos
+    /// stay).
+    #[arg(long, env = "KRL_MAX_LIVE_PICOS", default_value_t = krl::pico::DEFAULT_MAX_LIVE as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    max_live_picos: u64,
     /// The database's cache in MiB (pages kept in memory).
     #[arg(long, env = "KRL_CACHE_MB", default_value_t = krl::store::DEFAULT_CACHE_MB,
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -571,6 +577,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 clock_start_ms: a.clock,
                 durability: a.durability.durability,
                 pico_idle_timeout: a.pico_idle_timeout,
+                max_live_picos: usize::try_from(a.max_live_picos).unwrap_or(usize::MAX),
                 cache_bytes: a.cache_mb << 20,
                 cluster: a.cluster,
             })?;

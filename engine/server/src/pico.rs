@@ -50,6 +50,14 @@ const MAILBOX: usize = 1024;
 /// ([`PicoContext::idle_timeout`]; `krl serve --pico-idle-timeout`).
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How many pico tasks may be in memory before idle ones leave sooner
+/// ([`PicoContext::max_live`]; `krl serve --max-live-picos`).
+pub const DEFAULT_MAX_LIVE: usize = 20_000;
+
+/// How long a task waits with nothing to do before it ends while more
+/// than [`PicoContext::max_live`] tasks are in memory.
+pub const CROWDED_IDLE_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// How many fresh tasks one message tries when each it reaches has just
 /// left for being idle (one is enough unless the idle timeout is shorter
 /// than a task's start).
@@ -72,6 +80,8 @@ pub trait Lifecycle: Send + Sync {
     /// `id`'s task left while idle with a timer or a call-session sweep
     /// due at `due_ms` (ms since the Unix epoch): start it then.
     fn wake_at(&self, id: &PicoId, due_ms: u64);
+    /// Are more than [`PicoContext::max_live`] tasks in memory?
+    fn crowded(&self) -> bool;
 }
 
 /// An event on its way to a pico.
@@ -324,6 +334,14 @@ pub struct PicoContext {
     /// store. A pico with a timer or a call-session sweep due later is
     /// started again then ([`Lifecycle::wake_at`]). `None`: tasks stay.
     pub idle_timeout: Option<Duration>,
+    /// A soft bound on the tasks in memory: while more are, a task that
+    /// has handled a message leaves after [`CROWDED_IDLE_TIMEOUT`] with
+    /// nothing to do, instead of `idle_timeout` (whichever is shorter).
+    /// Busy tasks stay, so the bound holds for picos that go idle: a
+    /// million picos each sent an event now and then keep about this
+    /// many tasks (of a few KiB each) in memory, not every pico sent one
+    /// in the last `idle_timeout`.
+    pub max_live: usize,
     /// The layer above's side of the tasks' lives (set by `dispatch`);
     /// `None` in tests that run picos alone (then a task never leaves
     /// for being idle: nobody would start it again).
@@ -695,12 +713,22 @@ impl Actor {
                     break;
                 }
             };
-            idle_at = idle.map(|t| Instant::now() + t);
+            idle_at = idle.map(|t| Instant::now() + self.idle_after(t));
             if !self.handle(*msg) {
                 break;
             }
         }
         self.ended(&life);
+    }
+
+    /// How long to wait with nothing to do before leaving: `normal`, or
+    /// [`CROWDED_IDLE_TIMEOUT`] if shorter while too many tasks are in
+    /// memory ([`PicoContext::max_live`]).
+    fn idle_after(&self, normal: Duration) -> Duration {
+        match &self.ctx.lifecycle {
+            Some(l) if l.crowded() => normal.min(CROWDED_IDLE_TIMEOUT),
+            _ => normal,
+        }
     }
 
     /// When the next timer or call-session sweep is due (ms since the

@@ -66,6 +66,9 @@ pub struct ServeConfig {
     /// `--pico-idle-timeout`: how long a pico task waits with nothing to
     /// do before it leaves memory (`pico`).
     pub pico_idle_timeout: Duration,
+    /// `--max-live-picos`: how many pico tasks may be in memory before
+    /// idle ones leave sooner (`pico`).
+    pub max_live_picos: usize,
     /// `--cache-mb`: the database's cache, in bytes (`store`).
     pub cache_bytes: u64,
     /// `--store`, `--node-id`, `--advertise`: a cluster node on
@@ -221,6 +224,7 @@ async fn run(cfg: ServeConfig) -> anyhow::Result<()> {
         limits: cfg.limits,
         http_timeout: Some(cfg.http_timeout),
         pico_idle_timeout: Some(cfg.pico_idle_timeout),
+        max_live_picos: Some(cfg.max_live_picos),
         pico_retire_pause: None,
     };
     let (token, generated) = match &cfg.admin_token {

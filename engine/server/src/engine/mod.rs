@@ -84,6 +84,10 @@ pub struct Settings {
     /// memory (`--pico-idle-timeout`; `crate::pico::PicoContext::idle_timeout`);
     /// `None`: [`crate::pico::DEFAULT_IDLE_TIMEOUT`].
     pub pico_idle_timeout: Option<std::time::Duration>,
+    /// How many pico tasks may stay in memory before idle ones leave
+    /// sooner (`--max-live-picos`; `crate::pico::PicoContext::max_live`);
+    /// `None`: [`crate::pico::DEFAULT_MAX_LIVE`].
+    pub max_live_picos: Option<usize>,
     /// A testing aid (no flag): see `crate::pico::PicoContext::retire_pause`.
     pub pico_retire_pause: Option<std::time::Duration>,
 }

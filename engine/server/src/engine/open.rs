@@ -81,6 +81,9 @@ impl Engine {
                     .pico_idle_timeout
                     .unwrap_or(crate::pico::DEFAULT_IDLE_TIMEOUT),
             ),
+            max_live: settings
+                .max_live_picos
+                .unwrap_or(crate::pico::DEFAULT_MAX_LIVE),
             // Set by the dispatch.
             lifecycle: None,
             retire_pause: settings.pico_retire_pause,

@@ -73,6 +73,40 @@ async fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool)
     }
 }
 
+/// Above `max_live_picos` tasks in memory, idle ones leave after
+/// `CROWDED_IDLE_TIMEOUT` instead of the (here ten-minute) idle timeout:
+/// the picos past the bound leave within seconds, and answer from the
+/// store afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_bound_idle_picos_leave_sooner() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = Settings {
+        pico_idle_timeout: Some(Duration::from_secs(600)),
+        max_live_picos: Some(5),
+        ..Settings::default()
+    };
+    let e = Engine::open(Store::open(dir.path()).unwrap(), settings).unwrap();
+    e.register(HELLO).await.unwrap();
+    let rid = Rid::new("io.example.hello");
+    let mut ecis = Vec::new();
+    for _ in 0..20 {
+        let (p, eci) = e.new_pico(None, None).await.unwrap();
+        e.install(&p, rid.clone(), None).await.unwrap();
+        e.event(hello(&eci)).await.unwrap();
+        ecis.push(eci);
+    }
+    assert!(e.live_picos() > 5, "{} live", e.live_picos());
+    wait_until(
+        "the tasks past the bound to leave",
+        Duration::from_secs(30),
+        || e.live_picos() <= 5,
+    )
+    .await;
+    for eci in &ecis {
+        assert_eq!(hits(&e, eci).await, json!(1));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_picos_leave_memory_and_come_back_from_the_store() {
     let dir = tempfile::tempdir().unwrap();
