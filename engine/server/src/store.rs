@@ -1649,7 +1649,7 @@ mod tests {
             store.apply(buf).unwrap();
             store.flush_now().unwrap();
         }
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::reopen(dir.path());
         assert_eq!(
             store.pico(&pico).unwrap().unwrap().channels,
             vec![Eci::new("e")]
@@ -1795,7 +1795,7 @@ mod tests {
             store.flush_now().unwrap();
         }
         // Read back from the keys when the store opens again.
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::reopen(dir.path());
         assert!(store.may_have_schedules(&a));
         assert!(!store.may_have_schedules(&b));
         assert!(store.may_have_sessions(&b));
@@ -1832,7 +1832,7 @@ mod tests {
             "the flush did not sync"
         );
         drop(store);
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::reopen(dir.path());
         for n in 0..200 {
             assert_eq!(
                 store.get::<i32>(&Key::meta(&format!("b{n}"))).unwrap(),
@@ -1870,7 +1870,7 @@ mod tests {
             assert_eq!(rx.await.unwrap(), (true, true, true));
         }
         drop(store);
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::reopen(dir.path());
         assert_eq!(store.get::<i32>(&Key::meta("k19")).unwrap(), Some(19));
     }
 
@@ -1883,8 +1883,10 @@ mod tests {
             buf.put(Key::meta("x"), &json!(1));
             store.commit(buf).await.unwrap();
         }
-        // The flusher task holds only a Weak: the database is closed.
-        let store = Store::open(dir.path()).unwrap();
+        // The flusher task holds only a Weak: the database is closed (a
+        // moment after the last handle, see `reopen`; a strong handle left
+        // behind would hold it for good and time the reopen out).
+        let store = Store::reopen(dir.path());
         assert_eq!(
             store.get::<serde_json::Value>(&Key::meta("x")).unwrap(),
             Some(json!(1))

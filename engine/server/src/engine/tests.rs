@@ -152,7 +152,7 @@ async fn events_run_rules_and_state_survives_reopening() {
         e.shutdown().await.unwrap();
         (p, eci)
     };
-    let e = engine(dir.path());
+    let e = Engine::open(Store::reopen(dir.path()), Settings::default()).unwrap();
     assert_eq!(count(&e, &eci).await, json!(2));
     // Uninstalling drops the ruleset's entity variables.
     e.uninstall(&p, Rid::new("io.example.hello")).await.unwrap();
@@ -293,7 +293,7 @@ async fn schedules_of_a_pico_without_record_are_dropped_at_start() {
         store.apply(buf).unwrap();
         store.flush_now().unwrap();
     }
-    let e = engine(dir.path());
+    let e = Engine::open(Store::reopen(dir.path()), Settings::default()).unwrap();
     assert!(e.store().scheduled_picos().unwrap().is_empty());
     for prefix in Key::pico_state(&ghost) {
         assert!(e.store().keys(&prefix).unwrap().is_empty());
