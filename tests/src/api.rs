@@ -229,11 +229,24 @@ impl<'a> Api<'a> {
 
     /// Calls `rid/function` with JSON arguments.
     pub fn query(&self, eci: &str, rid: &str, function: &str, args: Value) -> (u16, Value) {
-        send(
-            self.c
-                .post(format!("{}/sky/cloud/{eci}/{rid}/{function}", self.base()))
-                .header("content-type", "application/json")
-                .body(args.to_string()),
-        )
+        self.try_query(eci, rid, function, args)
+            .expect("sending the request")
+    }
+
+    /// [`Api::query`], answering the client's error (a time-out, ...)
+    /// instead of panicking on it.
+    pub fn try_query(
+        &self,
+        eci: &str,
+        rid: &str,
+        function: &str,
+        args: Value,
+    ) -> reqwest::Result<(u16, Value)> {
+        self.c
+            .post(format!("{}/sky/cloud/{eci}/{rid}/{function}", self.base()))
+            .header("content-type", "application/json")
+            .body(args.to_string())
+            .send()
+            .map(read)
     }
 }
