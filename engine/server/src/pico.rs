@@ -1165,7 +1165,15 @@ impl Actor {
         mark: Option<(Key, Value)>,
     ) {
         // An idempotency key already processed: its stored answer, nothing
-        // applied again (`idempotency`).
+        // applied again (`idempotency`). Whether its first try is still
+        // uncommitted is asked before the mark is read: a flush that
+        // refuses the first try's batch may drop the mark in between, and
+        // a mark read while pending must not then pass for committed. Only
+        // this task writes the pico's marks, so one that is not pending
+        // now and is found next is in the database.
+        let pending = mark
+            .as_ref()
+            .is_some_and(|(key, _)| self.ctx.store.is_uncommitted(key));
         if let Some(stored) = crate::idempotency::replay(&self.ctx.store, mark.as_ref(), now_ms()) {
             let (eid, directives, module_directives) = stored.into_parts();
             let answer = EventAnswer {
@@ -1177,7 +1185,7 @@ impl Actor {
                 module_directives,
             };
             if let Some((key, _)) = &mark {
-                if self.ctx.store.is_uncommitted(key) {
+                if pending {
                     // The first try is not committed yet (a cluster): its
                     // commit may still be refused (the node lost the
                     // shard). Answered once it is in the database.
@@ -1556,7 +1564,9 @@ fn replay_when_committed(store: Store, key: Key, answer: EventAnswer, reply: Rep
                 break;
             }
         }
-        let committed = !store.is_uncommitted(&key) && matches!(store.get_raw(&key), Ok(Some(_)));
+        // In the database, not merely in this node's overlay: a later try
+        // may have put the mark there again, and its commit may be refused.
+        let committed = matches!(store.get_committed_raw(&key), Ok(Some(_)));
         let _ = reply.send(if committed {
             Ok(answer)
         } else {

@@ -822,6 +822,16 @@ impl Store {
         }
     }
 
+    /// Reads one value's bytes as committed: on PostgreSQL the table's,
+    /// not a write of this node still waiting for its commit (which a
+    /// flush may yet refuse); on sled, what [`Store::get_raw`] reads.
+    pub fn get_committed_raw(&self, key: &Key) -> Result<Option<sled::IVec>> {
+        match &self.inner.backend {
+            Backend::Sled { .. } => self.get_raw(key),
+            Backend::Pg(pg) => Ok(pg.get_committed(key.as_bytes())?.map(sled::IVec::from)),
+        }
+    }
+
     /// Every key and value's bytes under `prefix`, in key order.
     fn scan_bytes(&self, prefix: &[u8]) -> Result<Vec<(Vec<u8>, sled::IVec)>> {
         match &self.inner.backend {

@@ -726,3 +726,42 @@ fn a_single_node_s_data_moves_into_a_cluster_with_krl_migrate() {
         assert_eq!(query(&c, &urls[(i + 1) % 2], eci, "n").1, json!(i + 2));
     }
 }
+
+/// A write this node has applied but not yet committed (in its overlay)
+/// reads as written through `get_raw`, but not as committed: a replayed
+/// try of an event (same idempotency key) is answered only once the
+/// first try's mark is in the database, since a flush may still refuse
+/// the first try's batch (this node lost the shard) and drop the mark.
+#[test]
+fn a_write_reads_as_committed_only_once_its_flush_is_done() {
+    let Some(base) = pg("a_write_reads_as_committed") else {
+        return;
+    };
+    let dir = krl_tests::ScratchDir::new("committed-reads");
+    let url = krl_tests::cluster_store(&base, dir.path());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = krl::store::Store::open_postgres(&url, "n1", dir.path()).unwrap();
+        let key = krl::store::Key::meta("replay-mark");
+        let mut buf = krl::store::WriteBuf::new();
+        buf.put(key.clone(), &json!(1));
+        store.apply(buf).unwrap();
+        assert!(store.is_uncommitted(&key));
+        assert!(store.get_raw(&key).unwrap().is_some(), "read as written");
+        assert_eq!(
+            store.get_committed_raw(&key).unwrap(),
+            None,
+            "not committed yet"
+        );
+        store.flush_ticket().wait().await.unwrap();
+        assert!(!store.is_uncommitted(&key));
+        assert!(
+            store.get_committed_raw(&key).unwrap().is_some(),
+            "committed"
+        );
+    });
+}

@@ -659,6 +659,12 @@ impl Pg {
         {
             return Ok(v.clone());
         }
+        self.get_committed(key)
+    }
+
+    /// One value as the table has it: committed, whatever the overlay
+    /// holds for it.
+    pub fn get_committed(self: &Arc<Self>, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let key = key.to_vec();
         let me = self.clone();
         self.block(async move {
