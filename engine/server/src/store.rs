@@ -1154,10 +1154,11 @@ impl Store {
         self.inner.queue.push(waiter);
     }
 
-    /// Opens `dir` again after its last handle was dropped, in tests: sled
-    /// lets go of the folder's lock when its own threads drop its files, a
-    /// moment after the last handle goes, and nothing signals that, so a
-    /// `Locked` open is tried again for a bounded time (10 s).
+    /// Opens `dir` in tests, also right after the last handle of a store
+    /// on it was dropped: sled lets go of the folder's lock when its own
+    /// threads drop its files, a moment after the last handle goes, and
+    /// nothing signals that, so a `Locked` open is tried again for a
+    /// bounded time (10 s).
     #[cfg(test)]
     pub(crate) fn reopen(dir: &Path) -> Store {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);

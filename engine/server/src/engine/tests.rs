@@ -22,8 +22,10 @@ const HELLO: &str = r#"ruleset io.example.hello {
   }
 }"#;
 
+/// An engine on `dir` (`Store::reopen`: a test may open the folder again
+/// right after dropping an engine on it).
 fn engine(dir: &std::path::Path) -> Arc<Engine> {
-    Engine::open(Store::open(dir).unwrap(), Settings::default()).unwrap()
+    Engine::open(Store::reopen(dir), Settings::default()).unwrap()
 }
 
 fn event(eci: &Eci, domain: &str, name: &str) -> EventIn {
@@ -41,10 +43,7 @@ fn event(eci: &Eci, domain: &str, name: &str) -> EventIn {
 async fn root_is_created_once() {
     let dir = tempfile::tempdir().unwrap();
     let first = engine(dir.path()).meta().clone();
-    let again = Engine::open(Store::reopen(dir.path()), Settings::default())
-        .unwrap()
-        .meta()
-        .clone();
+    let again = engine(dir.path()).meta().clone();
     assert_eq!(first, again);
 }
 
@@ -152,7 +151,7 @@ async fn events_run_rules_and_state_survives_reopening() {
         e.shutdown().await.unwrap();
         (p, eci)
     };
-    let e = Engine::open(Store::reopen(dir.path()), Settings::default()).unwrap();
+    let e = engine(dir.path());
     assert_eq!(count(&e, &eci).await, json!(2));
     // Uninstalling drops the ruleset's entity variables.
     e.uninstall(&p, Rid::new("io.example.hello")).await.unwrap();
@@ -293,7 +292,7 @@ async fn schedules_of_a_pico_without_record_are_dropped_at_start() {
         store.apply(buf).unwrap();
         store.flush_now().unwrap();
     }
-    let e = Engine::open(Store::reopen(dir.path()), Settings::default()).unwrap();
+    let e = engine(dir.path());
     assert!(e.store().scheduled_picos().unwrap().is_empty());
     for prefix in Key::pico_state(&ghost) {
         assert!(e.store().keys(&prefix).unwrap().is_empty());

@@ -38,13 +38,38 @@ const LATER: &str = r#"ruleset io.example.later {
   }
 }"#;
 
+/// An engine on `dir` with `settings` (`Store::reopen`: a test may open
+/// the folder again right after dropping a store on it).
+fn engine_with(dir: &std::path::Path, settings: Settings) -> Arc<Engine> {
+    Engine::open(Store::reopen(dir), settings).unwrap()
+}
+
 /// An engine whose pico tasks leave after `idle` without a message.
 fn engine_idle(dir: &std::path::Path, idle: Duration) -> Arc<Engine> {
-    let settings = Settings {
-        pico_idle_timeout: Some(idle),
-        ..Settings::default()
-    };
-    Engine::open(Store::open(dir).unwrap(), settings).unwrap()
+    engine_with(
+        dir,
+        Settings {
+            pico_idle_timeout: Some(idle),
+            ..Settings::default()
+        },
+    )
+}
+
+/// `n` new picos with io.example.hello (registered first), each sent
+/// `events` hello events: (id, eci) of each.
+async fn hello_picos(e: &Engine, n: usize, events: usize) -> Vec<(PicoId, Eci)> {
+    e.register(HELLO).await.unwrap();
+    let rid = Rid::new("io.example.hello");
+    let mut picos = Vec::new();
+    for _ in 0..n {
+        let (p, eci) = e.new_pico(None, None).await.unwrap();
+        e.install(&p, rid.clone(), None).await.unwrap();
+        for _ in 0..events {
+            e.event(hello(&eci)).await.unwrap();
+        }
+        picos.push((p, eci));
+    }
+    picos
 }
 
 fn hello(eci: &Eci) -> EventIn {
@@ -85,16 +110,8 @@ async fn past_the_bound_idle_picos_leave_sooner() {
         max_live_picos: Some(5),
         ..Settings::default()
     };
-    let e = Engine::open(Store::open(dir.path()).unwrap(), settings).unwrap();
-    e.register(HELLO).await.unwrap();
-    let rid = Rid::new("io.example.hello");
-    let mut ecis = Vec::new();
-    for _ in 0..20 {
-        let (p, eci) = e.new_pico(None, None).await.unwrap();
-        e.install(&p, rid.clone(), None).await.unwrap();
-        e.event(hello(&eci)).await.unwrap();
-        ecis.push(eci);
-    }
+    let e = engine_with(dir.path(), settings);
+    let picos = hello_picos(&e, 20, 1).await;
     assert!(e.live_picos() > 5, "{} live", e.live_picos());
     wait_until(
         "the tasks past the bound to leave",
@@ -102,7 +119,7 @@ async fn past_the_bound_idle_picos_leave_sooner() {
         || e.live_picos() <= 5,
     )
     .await;
-    for eci in &ecis {
+    for (_, eci) in &picos {
         assert_eq!(hits(&e, eci).await, json!(1));
     }
 }
@@ -111,17 +128,8 @@ async fn past_the_bound_idle_picos_leave_sooner() {
 async fn idle_picos_leave_memory_and_come_back_from_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let e = engine_idle(dir.path(), Duration::from_millis(50));
-    e.register(HELLO).await.unwrap();
     let rid = Rid::new("io.example.hello");
-    let mut picos = Vec::new();
-    for _ in 0..20 {
-        let (p, eci) = e.new_pico(None, None).await.unwrap();
-        e.install(&p, rid.clone(), None).await.unwrap();
-        for _ in 0..3 {
-            e.event(hello(&eci)).await.unwrap();
-        }
-        picos.push((p, eci));
-    }
+    let picos = hello_picos(&e, 20, 3).await;
     assert!(e.live_picos() > 0);
     // A handle kept from before: its task will have left.
     let stale = e.dispatch().handle(&picos[0].0);
@@ -221,7 +229,7 @@ async fn a_fresh_task_waits_for_the_one_that_is_leaving() {
         pico_retire_pause: Some(Duration::from_millis(3)),
         ..Settings::default()
     };
-    let e = Engine::open(Store::open(dir.path()).unwrap(), settings).unwrap();
+    let e = engine_with(dir.path(), settings);
     e.register(HELLO).await.unwrap();
     let (p, eci) = e.new_pico(None, None).await.unwrap();
     e.install(&p, Rid::new("io.example.hello"), None)
@@ -299,7 +307,7 @@ async fn a_schedule_due_after_the_pico_left_still_fires() {
 #[tokio::test]
 async fn children_are_listed_in_creation_order_one_key_each() {
     let dir = tempfile::tempdir().unwrap();
-    let e = Engine::open(Store::open(dir.path()).unwrap(), Settings::default()).unwrap();
+    let e = engine_with(dir.path(), Settings::default());
     let root = e.meta().root_pico.clone();
     let mut made = Vec::new();
     // More than 10: the seq's digits must sort as numbers.
@@ -394,8 +402,7 @@ async fn a_folder_whose_records_list_their_children_keeps_them() {
         store.apply(buf).unwrap();
         store.flush_now().unwrap();
     }
-    let store = Store::reopen(dir.path());
-    let e = Engine::open(store, Settings::default()).unwrap();
+    let e = engine_with(dir.path(), Settings::default());
     assert_eq!(e.meta().root_pico, root);
     assert_eq!(e.pico(&root).unwrap().children, vec![a.clone(), b.clone()]);
     assert_eq!(e.pico(&a).unwrap().children, vec![grand.clone()]);
